@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is a step they depend on.
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+PIP       := $(BIN)/python -m pip
+# torch is pinned to the CPU build present on the machine; without the pin pip pulls the CUDA build.
+PIP_FLAGS := --disable-pip-version-check -q -c constraints.txt --find-links /opt/wheels
+
+.PHONY: install demo test lint sandbox-deps bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) -e '.[torch,hf,ray,dev]'
+	touch $(STAMP)
+
+# bubblewrap gives the sandbox its namespaces; without it the sandbox falls back to weaker isolation.
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "installing bubblewrap"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq bubblewrap >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+test: install sandbox-deps lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+demo: install sandbox-deps
+	$(BIN)/selfevolve demo
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache demo-out

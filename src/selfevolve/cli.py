@@ -1,0 +1,81 @@
+"""The `selfevolve` command line.
+
+Each pipeline stage registers its own commands from its ``<stage>/cli.py`` (kept import-light: heavy
+libraries are imported inside the command bodies). This file only assembles them and owns the error
+convention: bad input (UserError) prints one line and exits 2; Ctrl-C exits 130 and leaves runs resumable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from selfevolve import __version__
+from selfevolve.errors import UserError
+
+app = typer.Typer(
+    name="selfevolve",
+    help=(
+        "Measure how language models internalize new knowledge (SE-Bench) and improve themselves (ExIt).\n\n"
+        "Pipeline: build a pseudo-novel package -> generate tasks -> generate completions -> judge in the "
+        "sandbox -> report."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"selfevolve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    pass
+
+
+def _register_all() -> None:
+    from selfevolve import demo
+    from selfevolve.evaluate import cli as evaluate_cli
+    from selfevolve.judge import cli as judge_cli
+    from selfevolve.obfuscate import cli as obfuscate_cli
+    from selfevolve.tasks import cli as tasks_cli
+
+    for mod in (obfuscate_cli, tasks_cli, judge_cli, evaluate_cli, demo):
+        mod.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as e:  # click usage errors carry their own exit code (2) and message
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

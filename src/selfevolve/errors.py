@@ -1,0 +1,11 @@
+"""The one exception type that means "the user gave us bad input".
+
+The CLI turns it into a one-line message on stderr and exit code 2, with no traceback.
+Everything else that escapes is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """Bad input (a missing file, a malformed record, an unreachable URL): report it in one line."""
+
+    exit_code = 2

