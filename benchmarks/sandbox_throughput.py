@@ -1,0 +1,132 @@
+"""Sandbox throughput: the same batch of short NumPy-calling programs, run three ways.
+
+  (a) a fresh `python` subprocess per run that imports the package: the official SE-Bench method,
+      without its HTTP overhead;
+  (b) our pool of warm jailed workers, with full isolation;
+  (c) a plain os.fork() per run from a warm parent that imported the package: no isolation, the limit.
+
+All three run at the same concurrency (the number of cores). Prints runs/second and the ratios.
+Usage: python benchmarks/sandbox_throughput.py [--bench DIR] [--runs N] [--fresh-runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selfevolve.sandbox import RunRequest, SandboxPool
+
+
+def batch(n: int, pkg: str, fn: str) -> list[RunRequest]:
+    code = f"import {pkg}\ndef solve(x):\n    return {pkg}.{fn}(x)\n"
+    return [RunRequest(code, "solve", [{"x": [i, i + 1.5, -2.0]}, {"x": [float(i)] * 8}]) for i in range(n)]
+
+
+def run_fresh(reqs: list[RunRequest], pythonpath: str, workers: int) -> float:
+    """(a): one interpreter per run; it imports the package, runs the tests, prints JSON."""
+    tmp = Path(tempfile.mkdtemp())
+    runner = tmp / "runner.py"
+    runner.write_text(
+        "import json, sys\nreq = json.load(open(sys.argv[1]))\nns = {}\nexec(req['code'], ns)\n"
+        "print(json.dumps([repr(ns[req['entry_point']](**kw)) for kw in req['inputs']]))\n")
+    env = dict(os.environ, PYTHONPATH=pythonpath, OPENBLAS_NUM_THREADS="1")
+
+    def one(i_req):
+        i, req = i_req
+        f = tmp / f"req{i}.json"
+        f.write_text(json.dumps({"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs}))
+        out = subprocess.run([sys.executable, str(runner), str(f)], capture_output=True, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr[-500:]
+
+    t = time.perf_counter()
+    with cf.ThreadPoolExecutor(workers) as ex:
+        list(ex.map(one, enumerate(reqs)))
+    return time.perf_counter() - t
+
+
+def run_pool(reqs: list[RunRequest], pool: SandboxPool) -> float:
+    t = time.perf_counter()
+    results = pool.map(reqs)
+    dt = time.perf_counter() - t
+    bad = [r for r in results if r.status != "ok" or not all(o.ok for o in r.outcomes)]
+    assert not bad, bad[:2]
+    return dt
+
+
+def run_plain_fork(reqs: list[RunRequest], workers: int) -> float:
+    """(c): fork from this warm process, exec the code, send repr()s back over a pipe. No isolation."""
+
+    def one(req):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            ns: dict = {}
+            exec(req.code, ns)
+            out = json.dumps([repr(ns[req.entry_point](**kw)) for kw in req.inputs]).encode()
+            os.write(w, out)
+            os._exit(0)
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        os.close(r)
+        os.waitpid(pid, 0)
+        assert data
+
+    t = time.perf_counter()
+    with cf.ThreadPoolExecutor(workers) as ex:
+        list(ex.map(one, reqs))
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", help="a bench directory: use its package (default: NumPy itself)")
+    ap.add_argument("--runs", type=int, default=1000, help="runs for (b) and (c)")
+    ap.add_argument("--fresh-runs", type=int, default=60, help="runs for (a), which is slow")
+    args = ap.parse_args()
+    workers = os.cpu_count() or 1
+
+    if args.bench:
+        from selfevolve.bench import Bench
+
+        bench = Bench.open(args.bench)
+        novel_abs = bench.mapping.get("numpy.abs", "numpy.abs").split(".", 1)[1]
+        pkg, fn, pythonpath = bench.package, novel_abs, str(bench.package_dir)
+        pool = SandboxPool.for_bench(bench, workers=workers)
+        import importlib
+
+        sys.path.insert(0, pythonpath)
+        importlib.import_module(pkg)
+    else:
+        import numpy  # noqa: F401  (the warm parent of (c) imports the package once)
+
+        pkg, fn, pythonpath = "numpy", "abs", ""
+        pool = SandboxPool(None, preload=["numpy"], array_type="numpy.ndarray", scalar_type="numpy.generic",
+                           workers=workers)
+    reqs = batch(args.runs, pkg, fn)
+    with pool:
+        run_pool(reqs[:50], pool)  # warm-up
+        tb = run_pool(reqs, pool)
+        isolation = pool.isolation
+    ta = run_fresh(reqs[: args.fresh_runs], pythonpath, workers)
+    tc = run_plain_fork(reqs, workers)
+    rate_a, rate_b, rate_c = args.fresh_runs / ta, args.runs / tb, args.runs / tc
+    print(f"programs: `{pkg}.{fn}(x)` on 2 tests each; concurrency {workers}; pool isolation: {isolation}")
+    print(f"(a) fresh interpreter per run : {rate_a:8.1f} runs/s  ({args.fresh_runs} runs)")
+    print(f"(b) selfevolve pool, isolated : {rate_b:8.1f} runs/s  ({args.runs} runs)")
+    print(f"(c) plain fork, no isolation  : {rate_c:8.1f} runs/s  ({args.runs} runs)")
+    print(f"speedup (b)/(a): {rate_b / rate_a:.1f}x   (target >= 20x)")
+    print(f"cost of isolation (c)/(b): {rate_c / rate_b:.2f}x   (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()

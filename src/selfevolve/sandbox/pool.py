@@ -1,0 +1,324 @@
+"""A pool of warm, jailed workers that run untrusted code and return plain data.
+
+One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker and waits
+for the reply with a deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
+run is retried once on the fresh worker, then reported as ``sandbox_error``: the queue is never lost.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import queue
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from selfevolve.sandbox import isolation, protocol
+
+RunStatus = Literal["ok", "runtime_error", "timeout", "memory", "sandbox_error"]
+_SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU",
+            25: "SIGXFSZ"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run resource limits. Memory is address space, so it includes the imported library."""
+
+    cpu_s: float = 5.0
+    wall_s: float = 10.0
+    memory_mb: int = 1536
+    fsize_mb: int = 16
+    nofile: int = 64
+    nproc: int = 64
+    stdout_bytes: int = 64 << 10
+    result_bytes: int = 8 << 20
+
+
+@dataclass
+class RunRequest:
+    code: str
+    entry_point: str
+    inputs: list[dict[str, Any]]  # tagged-JSON keyword arguments, one dict per test
+    limits: Limits | None = None
+
+
+@dataclass
+class TestOutcome:
+    __test__ = False
+
+    ok: bool
+    value: Any = None  # tagged JSON, validated
+    error: str = ""
+
+
+@dataclass
+class RunResult:
+    status: RunStatus
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    detail: str = ""
+    wall_s: float = 0.0
+    isolation: str = ""
+
+
+def interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
+    """Turn the worker's report of one child into a RunResult. Pure; nothing here trusts the child."""
+    base = dict(stdout=str(reply.get("stdout", ""))[: lim.stdout_bytes + 64],
+                stderr=str(reply.get("stderr", ""))[: lim.stdout_bytes + 64],
+                wall_s=float(reply.get("wall_s", 0.0)), isolation=level)
+    sig = reply.get("signal")
+    if reply.get("timed_out"):
+        return RunResult("timeout", detail=f"wall-clock limit of {lim.wall_s:g}s exceeded", **base)
+    if reply.get("too_big"):
+        return RunResult("runtime_error", detail=f"result larger than {lim.result_bytes} bytes", **base)
+    if sig == 24 or (sig == 9 and float(reply.get("cpu_s", 0)) >= lim.cpu_s):
+        return RunResult("timeout", detail=f"CPU limit of {lim.cpu_s:g}s exceeded", **base)
+    if sig == 9:
+        return RunResult("memory", detail="killed (out of memory)", **base)
+    if sig == 25:
+        return RunResult("runtime_error", detail=f"file size limit of {lim.fsize_mb} MB exceeded", **base)
+    if sig is not None:
+        return RunResult("runtime_error", detail=f"crashed ({_SIGNALS.get(sig, f'signal {sig}')})", **base)
+    text = reply.get("result") or ""
+    if not text:
+        return RunResult("runtime_error", detail=f"exited (code {reply.get('exit_code')}) without a result", **base)
+    try:
+        data = json.loads(text)
+        status = data["status"]
+        outcomes = [TestOutcome(bool(o["ok"]), o.get("value"), str(o.get("error", ""))[:500])
+                    for o in data["outcomes"]]
+        for o in outcomes:
+            if o.ok:
+                protocol.validate(o.value)
+    except (ValueError, KeyError, TypeError, protocol.ProtocolError) as e:
+        return RunResult("runtime_error", detail=f"malformed result: {str(e)[:200]}", **base)
+    if status not in ("ok", "runtime_error", "memory", "sandbox_error") or len(outcomes) > n_inputs:
+        return RunResult("runtime_error", detail="malformed result", **base)
+    if status == "ok" and len(outcomes) != n_inputs:
+        return RunResult("runtime_error", detail="result is missing test outcomes", **base)
+    return RunResult(status, outcomes, detail=str(data.get("detail", ""))[:500], **base)
+
+
+class _WorkerProcess:
+    """One jailed worker and its pipes; owned by exactly one dispatcher thread."""
+
+    def __init__(self, level: str, package_dir: Path | None, cfg: dict, start_timeout: float = 60.0):
+        cmd, jail_pkg = isolation.worker_command(level, package_dir)
+        cfg = dict(cfg, sys_path=[jail_pkg] if jail_pkg else [], pidns=os.environ.get("SE_PIDNS", "1") == "1")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=isolation.worker_env(), start_new_session=True)
+        self._send(cfg)
+        hello = self._recv(start_timeout)
+        if not hello or not hello.get("ready"):
+            err = self.stderr_tail()
+            self.kill()
+            raise RuntimeError(f"sandbox worker failed to start ({level}): {err[-500:]}")
+        self.pidns = bool(hello.get("pidns"))
+
+    def _send(self, obj: dict) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+        self.proc.stdin.flush()
+
+    def _read_exact(self, n: int, deadline: float) -> bytes | None:
+        fd = self.proc.stdout.fileno()
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, n - got)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _recv(self, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        head = self._read_exact(4, deadline)
+        if head is None:
+            return None
+        (n,) = struct.unpack(">I", head)
+        if n > 256 << 20:
+            return None
+        body = self._read_exact(n, deadline)
+        try:
+            return json.loads(body) if body is not None else None
+        except ValueError:
+            return None
+
+    def run(self, req: RunRequest, lim: Limits) -> dict | None:
+        try:
+            self._send({"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs,
+                        "limits": asdict(lim)})
+        except (BrokenPipeError, OSError):
+            return None
+        # The worker enforces wall_s itself; this margin only catches a hung or dead worker.
+        return self._recv(lim.wall_s + 15.0)
+
+    def stderr_tail(self) -> str:
+        try:
+            if self.proc.poll() is None:
+                return ""
+            return self.proc.stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class SandboxPool:
+    """Warm jailed workers; usable directly or as a context manager.
+
+    ``preload`` names modules the workers import once (the bench package and its library), so each
+    run costs a fork, not an interpreter start. ``array_type``/``scalar_type`` are dotted names of the
+    library's array and scalar classes, which results are encoded from.
+    """
+
+    def __init__(self, package_dir: str | Path | None = None, *, package: str | None = None,
+                 preload: Iterable[str] = (), workers: int | None = None, limits: Limits | None = None,
+                 isolation_level: str = "auto", array_type: str | None = None, scalar_type: str | None = None):
+        self.limits = limits or Limits()
+        self.isolation = isolation.choose(isolation_level)
+        if self.isolation == "none":
+            warnings.warn(isolation.WARNING_NONE, RuntimeWarning, stacklevel=2)
+            print(isolation.WARNING_NONE, file=sys.stderr)
+        self.package_dir = Path(package_dir) if package_dir is not None else None
+        self._cfg = {"preload": list(preload), "package": package, "array_type": array_type,
+                     "scalar_type": scalar_type}
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self._queue: queue.Queue = queue.Queue()
+        self._closed = False
+        self.restarts = 0
+        self._threads = [threading.Thread(target=self._dispatch, name=f"sandbox-{i}", daemon=True)
+                         for i in range(self.n_workers)]
+        self._ready = threading.Barrier(self.n_workers + 1)
+        self._start_error: BaseException | None = None
+        for t in self._threads:
+            t.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            self.close()
+            raise self._start_error
+
+    @classmethod
+    def for_bench(cls, bench: Any, **kw: Any) -> SandboxPool:
+        """A pool serving a Bench: its package preloaded, its library's array types encoded."""
+        types = {"numpy": ("numpy.ndarray", "numpy.generic")}.get(bench.library, (None, None))
+        kw.setdefault("array_type", types[0])
+        kw.setdefault("scalar_type", types[1])
+        return cls(bench.package_dir, package=bench.package, preload=[bench.library, bench.package], **kw)
+
+    # -------------------------------------------------------------- public API
+
+    def submit(self, req: RunRequest) -> cf.Future[RunResult]:
+        if self._closed:
+            raise RuntimeError("the sandbox pool is closed")
+        fut: cf.Future[RunResult] = cf.Future()
+        self._queue.put((req, fut))
+        return fut
+
+    def run(self, req: RunRequest) -> RunResult:
+        return self.submit(req).result()
+
+    def map(self, reqs: Iterable[RunRequest], *, progress: bool = False) -> list[RunResult]:
+        futs = [self.submit(r) for r in reqs]
+        if progress:
+            from tqdm import tqdm
+
+            for _ in tqdm(cf.as_completed(futs), total=len(futs), desc="sandbox", unit="run", leave=False):
+                pass
+        return [f.result() for f in futs]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- dispatcher
+
+    def _spawn(self) -> _WorkerProcess:
+        return _WorkerProcess(self.isolation, self.package_dir, self._cfg)
+
+    def _dispatch(self) -> None:
+        worker: _WorkerProcess | None = None
+        try:
+            worker = self._spawn()
+        except BaseException as e:  # reported by the constructor
+            self._start_error = e
+        self._ready.wait()
+        if worker is None:
+            return
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                req, fut = item
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                lim = req.limits or self.limits
+                result = None
+                for _attempt in range(2):
+                    if worker is None:
+                        try:
+                            worker = self._spawn()
+                            self.restarts += 1
+                        except BaseException as e:
+                            result = RunResult("sandbox_error", detail=f"cannot restart worker: {e}"[:500],
+                                               isolation=self.isolation)
+                            break
+                    reply = worker.run(req, lim)
+                    if reply is not None:
+                        result = interpret(reply, len(req.inputs), lim, self.isolation)
+                        break
+                    worker.kill()  # dead, hung or garbled: replace it and retry once
+                    worker = None
+                if result is None:
+                    result = RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
+                                       isolation=self.isolation)
+                fut.set_result(result)
+        finally:
+            if worker is not None:
+                worker.kill()
+
+
+def with_limits(req: RunRequest, **changes: Any) -> RunRequest:
+    """A copy of ``req`` with some limits changed."""
+    return replace(req, limits=replace(req.limits or Limits(), **changes))

@@ -1,0 +1,397 @@
+"""The sandbox worker: runs inside the jail, imports the package once, forks one child per run.
+
+Loaded by path (``python -I worker.py``) inside bubblewrap, so it imports only the standard library and
+its sibling ``protocol.py``. Messages on stdin/stdout are 4-byte big-endian lengths + UTF-8 JSON.
+
+Per run, the child:
+  * becomes PID 1 of a fresh PID namespace when the worker can create one (``unshare(CLONE_NEWPID)``
+    before ``fork``): it cannot see or signal the worker, and when it dies the kernel kills every
+    process it started (fork bombs, ``setsid`` escapes). Otherwise it gets its own session and the
+    worker, a child subreaper, kills the group and every orphan after the run;
+  * drops to uid/gid 65534 (when the worker runs as root) so it holds no capability and RLIMIT_NPROC
+    applies, or else drops all capabilities;
+  * gets rlimits (CPU, address space, file size, open files, processes, no core dumps), a private
+    temporary working directory, stdin from /dev/null, stdout/stderr into size-capped files, and
+    every other inherited descriptor closed except the result pipe;
+  * exec()s the code under ``__name__ == "solution"``, calls the entry point on each test input, and
+    writes the encoded return values to the result pipe.
+The worker enforces the wall-clock limit and caps the result size; it never runs untrusted code itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import gc
+import importlib
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import protocol  # noqa: E402  (sibling module, loaded by path inside the jail)
+
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+NOBODY = 65534
+SIGCHLD = 17
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def fork_in_new_pidns() -> int | None:
+    """fork(), but the child is PID 1 of a new PID namespace. None if the kernel refuses.
+
+    unshare(CLONE_NEWPID) works once per process, so each run uses a raw clone() instead; the
+    PyOS_*Fork hooks do the interpreter bookkeeping os.fork() would (the worker is single-threaded).
+    """
+    if SYS_CLONE is None:
+        return None
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _libc.syscall(SYS_CLONE, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    return pid if pid > 0 else None
+
+
+# ------------------------------------------------------------------ framing
+
+def read_msg(f) -> dict | None:
+    head = f.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack(">I", head)
+    return json.loads(f.read(n))
+
+
+def write_msg(f, obj: dict) -> None:
+    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    f.write(struct.pack(">I", len(data)) + data)
+    f.flush()
+
+
+# ------------------------------------------------------------------ child side
+
+def _drop_privileges() -> None:
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)  # clears every capability
+    else:
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+        data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x2: all zero
+        _libc.capset(hdr, data)
+
+
+def _set_limits(lim: dict) -> None:
+    cpu = max(1, int(lim["cpu_s"] + 0.999))
+    mb = 1 << 20
+    for res, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (lim["memory_mb"] * mb,) * 2),
+        (resource.RLIMIT_FSIZE, (lim["fsize_mb"] * mb,) * 2),
+        (resource.RLIMIT_NOFILE, (lim["nofile"],) * 2),
+        (resource.RLIMIT_NPROC, (lim["nproc"],) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ):
+        try:
+            resource.setrlimit(res, value)
+        except (ValueError, OSError):
+            pass
+
+
+def _fmt_exc(e: BaseException) -> str:
+    try:
+        msg = str(e)
+    except BaseException:  # a hostile __str__
+        msg = "<unprintable>"
+    return f"{type(e).__name__}: {msg}"[:500]
+
+
+def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, pidns: bool) -> None:
+    write = os.write
+    exit_ = os._exit
+    getpid = os.getpid
+    me = getpid()
+
+    def finish(obj: dict) -> None:
+        if getpid() != me:  # a process the code forked: only the run's own process reports
+            exit_(0)
+        restore()
+        data = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+        view = memoryview(data)
+        while view:
+            n = write(3, view)
+            view = view[n:]
+        exit_(0)
+
+    try:
+        if not pidns:
+            os.setsid()
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGXFSZ else signal.SIG_IGN)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.dup2(w, 3)
+        os.closerange(4, 65536)
+        os.chdir(workdir)
+        # The worker's environment is already minimal (the jail clears it); only point the run at its dir.
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        tempfile.tempdir = workdir
+        _drop_privileges()
+        _set_limits(req["limits"])
+    except BaseException as e:
+        finish({"status": "sandbox_error", "detail": "child setup failed: " + _fmt_exc(e), "outcomes": []})
+
+    # Untrusted code may monkeypatch the modules this harness uses; put them back before each use.
+    guarded = [builtins, json, json.encoder, json.decoder, protocol, os, sys]
+    snapshot = [(m.__dict__, dict(m.__dict__)) for m in guarded]
+
+    def restore() -> None:
+        for live, saved in snapshot:  # unconditional: comparing could call a planted __eq__
+            live.clear()
+            live.update(saved)
+
+    ns = {"__name__": "solution", "__builtins__": builtins}
+    try:
+        exec(compile(req["code"], "solution.py", "exec"), ns)
+        fn = ns.get(req["entry_point"])
+        if not callable(fn):
+            finish({"status": "runtime_error", "outcomes": [],
+                    "detail": f"entry point {req['entry_point']!r} is not defined"})
+    except MemoryError:
+        finish({"status": "memory", "outcomes": [], "detail": "MemoryError while loading the code"})
+    except BaseException as e:
+        finish({"status": "runtime_error", "outcomes": [], "detail": "while loading the code: " + _fmt_exc(e)})
+
+    outcomes = []
+    status, detail = "ok", ""
+    for kwargs in req["inputs"]:
+        try:
+            restore()
+            args = {k: protocol.from_tagged(v) for k, v in kwargs.items()}
+            value = fn(**args)
+            restore()
+            outcomes.append({"ok": True, "value": encoder.encode(value)})
+        except MemoryError:
+            status, detail = "memory", "MemoryError"
+            outcomes.append({"ok": False, "value": None, "error": "MemoryError"})
+            break
+        except BaseException as e:  # SystemExit included: the entry point may not end the run
+            outcomes.append({"ok": False, "value": None, "error": _fmt_exc(e)})
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    try:
+        finish({"status": status, "outcomes": outcomes, "detail": detail})
+    except BaseException as e:
+        finish({"status": "runtime_error", "outcomes": [], "detail": "result not serializable: " + _fmt_exc(e)})
+
+
+# ------------------------------------------------------------------ worker side
+
+class Worker:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        for p in reversed(cfg.get("sys_path", [])):
+            sys.path.insert(0, p)
+        for mod in cfg.get("preload", []):
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                pass
+        unwrap = None
+        pkg = cfg.get("package")
+        if pkg:
+            try:
+                unwrap = getattr(importlib.import_module(pkg + "._core"), "unwrap", None)
+            except ImportError:
+                unwrap = None
+        array_type = _resolve(cfg.get("array_type"))
+        scalar_type = _resolve(cfg.get("scalar_type"))
+        self.encoder = protocol.Encoder(unwrap, array_type, scalar_type)
+        self.pidns = bool(cfg.get("pidns")) and _probe_pidns()
+        gc.collect()
+        gc.freeze()  # children share the warm heap copy-on-write; keep the collector off those pages
+        self.capdir = tempfile.mkdtemp(prefix=".cap-")  # root-only: holds the stdout/stderr sinks
+        os.chmod(self.capdir, 0o700)
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def run(self, req: dict) -> dict:
+        lim = req["limits"]
+        t0 = time.monotonic()
+        workdir = tempfile.mkdtemp(prefix="run-")
+        os.chmod(workdir, 0o777)
+        out_path, err_path = os.path.join(self.capdir, "out"), os.path.join(self.capdir, "err")
+        out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        r, w = os.pipe()
+        pid = fork_in_new_pidns() if self.pidns else None
+        if pid is None:
+            self.pidns = False
+            pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                _child(req, w, out_fd, err_fd, workdir, self.encoder, self.pidns)
+            finally:
+                os._exit(70)
+        os.close(w)
+        os.close(out_fd)
+        os.close(err_fd)
+
+        buf, timed_out, too_big, exited, st, ru = bytearray(), False, False, False, 0, None
+        deadline = t0 + lim["wall_s"]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([r], [], [], min(left, 0.05))
+            if ready:
+                chunk = os.read(r, 1 << 16)
+                if not chunk:
+                    break
+                buf += chunk
+                if len(buf) > lim["result_bytes"]:
+                    too_big = True
+                    break
+            else:
+                got, status, rusage = os.wait4(pid, os.WNOHANG)
+                if got:  # exited; a grandchild may still hold the pipe open
+                    exited, st, ru = True, status, rusage
+                    while select.select([r], [], [], 0)[0]:
+                        chunk = os.read(r, 1 << 16)
+                        if not chunk:
+                            break
+                        buf += chunk
+                    break
+        if not exited:
+            if timed_out or too_big:
+                _kill(pid)
+            _, st, ru = os.wait4(pid, 0)
+        os.close(r)
+        self._reap(pid)
+        wall = time.monotonic() - t0
+        shutil.rmtree(workdir, ignore_errors=True)
+        return {
+            "timed_out": timed_out, "too_big": too_big,
+            "exit_code": os.WEXITSTATUS(st) if os.WIFEXITED(st) else None,
+            "signal": os.WTERMSIG(st) if os.WIFSIGNALED(st) else None,
+            "cpu_s": (ru.ru_utime + ru.ru_stime) if ru else 0.0,
+            "result": None if too_big else buf.decode("utf-8", "replace"),
+            "stdout": _tail(out_path, lim["stdout_bytes"]), "stderr": _tail(err_path, lim["stdout_bytes"]),
+            "wall_s": wall, "pidns": self.pidns,
+        }
+
+    def _reap(self, pid: int) -> None:
+        """Kill whatever the run left behind. With a PID namespace the kernel already did."""
+        if not self.pidns:
+            _kill(-pid)
+            me = os.getpid()
+            for _ in range(50):
+                orphans = [p for p in _children_of(me)]
+                if not orphans:
+                    break
+                for p in orphans:
+                    _kill(p)
+                time.sleep(0.002)
+        while True:
+            try:
+                got, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not got:
+                break
+
+
+def _probe_pidns() -> bool:
+    pid = fork_in_new_pidns()
+    if pid == 0:
+        os._exit(0)
+    if pid is None:
+        return False
+    os.waitpid(pid, 0)
+    return True
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _children_of(ppid: int) -> list[int]:
+    kids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                if int(fields[1]) == ppid:
+                    kids.append(int(name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _tail(path: str, cap: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - cap))
+            data = f.read(cap)
+        return (f"[... {size - cap} bytes cut]\n" if size > cap else "") + data.decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _resolve(dotted: str | None):
+    if not dotted:
+        return None
+    mod, _, name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(mod), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Stray prints by imported modules must not corrupt the message channel.
+    sys.stdout = sys.stderr
+    cfg = read_msg(stdin)
+    if cfg is None:
+        return
+    worker = Worker(cfg)
+    write_msg(stdout, {"ready": True, "pidns": worker.pidns, "uid": os.getuid()})
+    while True:
+        req = read_msg(stdin)
+        if req is None:
+            return
+        write_msg(stdout, worker.run(req))
+
+
+if __name__ == "__main__":
+    main()
