@@ -23,8 +23,9 @@ def _source_hash(*dirs: str) -> str:
 @pytest.fixture(scope="session")
 def numpy_bench():
     """The NumPy bench (seed 42, package ``zwc``), rebuilt only when the obfuscate sources change."""
-    from selfevolve.bench import Bench
     from selfevolve.obfuscate.build import build_bench
+
+    from selfevolve.bench import Bench
 
     CACHE.mkdir(exist_ok=True)
     out = CACHE / f"numpy-42-{_source_hash('obfuscate')}"
@@ -33,3 +34,108 @@ def numpy_bench():
         if not (out / "manifest.json").exists():
             build_bench("numpy", out, seed=42, name="zwc")
     return Bench.open(out)
+
+
+MINI_PACKAGE = '''
+"""A hand-written stand-in for a built package (tests only): a few renamed numpy functions."""
+import importlib as _il
+
+from zwc._core import unwrap as _unwrap, wrap as _wrap
+
+_lib = _il.import_module("num" + "py")
+
+
+def _f(fn):
+    def call(*args, **kw):
+        return _wrap(fn(*[_unwrap(a) for a in args], **{k: _unwrap(v) for k, v in kw.items()}))
+    return call
+
+
+yitaf = _f(_lib.array)        # array
+falekef = _f(_lib.abs)        # abs
+kocito = _f(_lib.mean)        # mean
+bafuro = _f(_lib.bitwise_and)  # bitwise_and
+jegedi = _f(_lib.zeros)       # zeros
+from zwc._core import Kobafe  # noqa: E402  the array type
+'''
+
+MINI_CORE = '''
+import importlib as _il
+
+_lib = _il.import_module("num" + "py")
+
+
+class Kobafe:
+    __slots__ = ("_v",)
+
+    def __init__(self, v):
+        self._v = v
+
+    def gifune(self):  # tolist
+        return self._v.tolist()
+
+    def sosuba(self, axis=None):  # sum
+        return wrap(self._v.sum(axis=axis))
+
+    def __add__(self, o):
+        return wrap(self._v + unwrap(o))
+
+    def __mul__(self, o):
+        return wrap(self._v * unwrap(o))
+
+    __rmul__ = __mul__
+
+    def __len__(self):
+        return len(self._v)
+
+    def __iter__(self):
+        return (wrap(x) for x in self._v)
+
+    def __getitem__(self, i):
+        return wrap(self._v[i])
+
+    def __repr__(self):
+        return "Kobafe(" + repr(self._v.tolist()) + ")"
+
+
+def wrap(v):
+    return Kobafe(v) if isinstance(v, _lib.ndarray) else v
+
+
+def unwrap(v):
+    if isinstance(v, Kobafe):
+        return v._v
+    if isinstance(v, (list, tuple)):
+        return type(v)(unwrap(x) for x in v)
+    return v
+
+
+def is_proxy(v):
+    return isinstance(v, Kobafe)
+'''
+
+MINI_MAPPING = {
+    "numpy.array": "zwc.yitaf", "numpy.abs": "zwc.falekef", "numpy.mean": "zwc.kocito",
+    "numpy.bitwise_and": "zwc.bafuro", "numpy.zeros": "zwc.jegedi", "numpy.ndarray": "zwc.Kobafe",
+    "numpy.ndarray.tolist": "zwc.Kobafe.gifune", "numpy.ndarray.sum": "zwc.Kobafe.sosuba",
+}
+
+
+@pytest.fixture(scope="session")
+def mini_bench(tmp_path_factory):
+    """A tiny hand-made bench (package zwc wrapping 5 numpy functions); independent of the builder."""
+    import json
+
+    from selfevolve.bench import Bench
+    from selfevolve.schema import BenchManifest
+
+    root = tmp_path_factory.mktemp("mini") / "bench"
+    pkg = root / "package" / "zwc"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(MINI_PACKAGE)
+    (pkg / "_core.py").write_text(MINI_CORE)
+    (root / "mapping.json").write_text(json.dumps({"library": "numpy", "package": "zwc", "names": MINI_MAPPING}))
+    manifest = BenchManifest(library="numpy", library_version="test", package="zwc", seed=0)
+    (root / "manifest.json").write_text(manifest.model_dump_json())
+    (root / "docs.jsonl").write_text("")
+    return Bench.open(root)

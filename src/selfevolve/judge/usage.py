@@ -1,0 +1,342 @@
+"""The usage check: does a solution really use the novel package, and only the novel package?
+
+Two questions, answered on the AST before anything runs.
+
+**Does it reach the original library (status ``uses_original_library``)?** Any of these is a reach:
+importing the library or a submodule; importing a module that loads or runs code by name or walks the
+interpreter (importlib, builtins, gc, inspect, ctypes, pickle, marshal, runpy, pkgutil, zipimport,
+subprocess, multiprocessing, code, pty); ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``,
+``vars``, ``breakpoint``; ``os.system``/``os.popen``/``os.exec*``/``os.spawn*``/``os.posix_spawn*``;
+``sys.modules``, ``sys._getframe``, ``sys.meta_path``; ``getattr``/``setattr``/``delattr``/``hasattr`` with a
+name that is not a literal or starts with ``_``; attribute walks through object internals (``__dict__``,
+``__class__``, ``__mro__``, ``__subclasses__``, ``__globals__``, ``__closure__``, ``__code__``, frames, ...);
+and any ``_private`` attribute of anything but ``self``/``cls``: the package's internals hold the
+library, so they are off limits.
+
+**Does it use the package meaningfully (status ``not_using_package``)?** Values are tracked through
+the program with three levels: *plain*, *package object* (made by a package call that only builds
+or converts data: the array constructors, ``copy``, ``astype``, ...), and *meaningful* (the result of
+any other package function, of a method of a package object, or of an operator applied to a package
+object). Calls to functions defined in the solution carry the level of what they return and of their
+arguments; converting a package object back to Python data (``tolist``, ``item``, ``float()``) drops it
+to plain. The entry point passes if some value it returns is *meaningful*. So a pure-Python solution
+that also builds an array, or round-trips its input through the constructor twice, is rejected.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+
+PLAIN, PKG, MEANINGFUL = 0, 1, 2
+
+BANNED_MODULES = frozenset({
+    "importlib", "imp", "builtins", "__builtin__", "gc", "inspect", "ctypes", "cffi", "pickle", "cPickle",
+    "marshal", "shelve", "dill", "cloudpickle", "copyreg", "runpy", "pkgutil", "zipimport", "subprocess",
+    "multiprocessing", "code", "codeop", "pty",
+})
+BANNED_CALLS = frozenset({"__import__", "eval", "exec", "compile", "globals", "vars", "breakpoint", "locals"})
+BANNED_NAMES = frozenset({"__builtins__", "__loader__", "__spec__", "__import__"})
+OS_BANNED_PREFIXES = ("system", "popen", "exec", "spawn", "posix_spawn", "fork")
+SYS_BANNED = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "path_importer_cache", "settrace",
+                        "setprofile"})
+INTERNAL_ATTRS = frozenset({
+    "__dict__", "__class__", "__bases__", "__base__", "__mro__", "__subclasses__", "__globals__", "__closure__",
+    "__code__", "__func__", "__self__", "__wrapped__", "__module__", "__builtins__", "__loader__", "__spec__",
+    "__getattribute__", "__reduce__", "__reduce_ex__", "__init_subclass__", "__objclass__", "__import__",
+    "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "tb_next",
+})
+ATTR_FUNCS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+TO_PLAIN = frozenset({"float", "int", "bool", "str", "complex", "repr", "format"})
+SELF_NAMES = frozenset({"self", "cls"})
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    ok: bool
+    status: str | None = None  # "not_using_package" | "uses_original_library"
+    detail: str = ""
+
+
+def check_usage(code: str, *, package: str, library: str, entry_point: str,
+                trivial_apis: frozenset[str] = frozenset(), to_plain_methods: frozenset[str] = frozenset()
+                ) -> UsageResult:
+    """Apply the module's rule. ``trivial_apis``: package function/method names that only build or
+    convert data; ``to_plain_methods``: methods that turn a package object into Python data."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return UsageResult(True)  # the sandbox reports the syntax error itself
+    reach = _find_reach(tree, library)
+    if reach:
+        return UsageResult(False, "uses_original_library", reach)
+    flow = _Flow(tree, package, trivial_apis, to_plain_methods)
+    if not flow.pkg_modules and not flow.pkg_funcs and not flow.star:
+        return UsageResult(False, "not_using_package", f"the solution never imports {package}")
+    level = flow.entry_level(entry_point)
+    if level is None:
+        return UsageResult(True)  # no such entry point: the sandbox reports it
+    if level < MEANINGFUL:
+        return UsageResult(False, "not_using_package",
+                           f"no value returned by {entry_point}() comes from a {package} computation")
+    return UsageResult(True)
+
+
+# ------------------------------------------------------------------ reaching the library
+
+
+def _root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _find_reach(tree: ast.AST, library: str) -> str:
+    os_names, sys_names = {"os"}, {"sys"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                top = a.name.split(".")[0]
+                if top == library:
+                    return f"imports {a.name}"
+                if top in BANNED_MODULES:
+                    return f"imports {a.name}, which can load code by name or walk the interpreter"
+                if top == "os":
+                    os_names.add(a.asname or "os")
+                if top == "sys":
+                    sys_names.add(a.asname or "sys")
+        elif isinstance(node, ast.ImportFrom):
+            top = (node.module or "").split(".")[0]
+            if node.level == 0 and top == library:
+                return f"imports from {node.module}"
+            if top in BANNED_MODULES:
+                return f"imports from {node.module}, which can load code by name or walk the interpreter"
+            for a in node.names:
+                if top == "os" and a.name.startswith(OS_BANNED_PREFIXES):
+                    return f"imports os.{a.name}, which runs other programs"
+                if top == "sys" and a.name in SYS_BANNED:
+                    return f"imports sys.{a.name}"
+        elif isinstance(node, ast.Name):
+            if node.id in BANNED_NAMES:
+                return f"uses {node.id}"
+            if node.id == library:
+                return f"names {library}"
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in BANNED_CALLS:
+                return f"calls {f.id}()"
+            if isinstance(f, ast.Name) and f.id in ATTR_FUNCS and len(node.args) >= 2:
+                name = node.args[1]
+                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                    return f"calls {f.id}() with a computed attribute name"
+                if name.value.startswith("_"):
+                    return f"calls {f.id}() on the internal attribute {name.value!r}"
+        elif isinstance(node, ast.Attribute):
+            a = node.attr
+            if a in INTERNAL_ATTRS:
+                return f"walks object internals via .{a}"
+            base = _root(node)
+            if isinstance(node.value, ast.Name) and base in os_names and a.startswith(OS_BANNED_PREFIXES):
+                return f"calls os.{a}, which runs other programs"
+            if isinstance(node.value, ast.Name) and base in sys_names and a in SYS_BANNED:
+                return f"uses sys.{a}"
+            if a.startswith("_") and not a.startswith("__") and not (
+                    isinstance(node.value, ast.Name) and node.value.id in SELF_NAMES):
+                return f"reaches the internal attribute .{a}"
+    return ""
+
+
+# ------------------------------------------------------------------ dataflow
+
+
+class _Flow:
+    def __init__(self, tree: ast.Module, package: str, trivial: frozenset[str], to_plain: frozenset[str]):
+        self.package = package
+        self.trivial = trivial
+        self.to_plain = to_plain
+        self.pkg_modules: set[str] = set()  # names bound to the package or its submodules
+        self.pkg_funcs: dict[str, str] = {}  # names bound to package attributes -> attribute name
+        self.star = False
+        self.funcs: dict[str, ast.AST] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == package:
+                        self.pkg_modules.add(a.asname or package)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == package:
+                for a in node.names:
+                    if a.name == "*":
+                        self.star = True
+                    else:
+                        self.pkg_funcs[a.asname or a.name] = a.name
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.funcs.setdefault(node.name, node)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        self.funcs.setdefault(t.id, node.value)
+        self.returns: dict[str, int] = dict.fromkeys(self.funcs, PLAIN)
+        self.globals: dict[str, int] = {}
+        for _ in range(6):  # helpers may call each other: iterate to a fixpoint
+            before = (dict(self.returns), dict(self.globals))
+            self.globals = self._run_block(tree.body, dict(self.globals), top=True)[0]
+            for name, fn in self.funcs.items():
+                self.returns[name] = self._function_level(fn)
+            if (self.returns, self.globals) == before:
+                break
+
+    def entry_level(self, entry: str) -> int | None:
+        if entry in self.funcs:
+            return self.returns[entry]
+        if entry in self.globals:  # e.g. solve = zwc.some_function
+            return self.globals[entry]
+        return None
+
+    # -- statements
+
+    def _function_level(self, fn: ast.AST) -> int:
+        env = dict(self.globals)
+        if isinstance(fn, ast.Lambda):
+            return self._expr(fn.body, env)
+        for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs:  # type: ignore[attr-defined]
+            env[a.arg] = PLAIN
+        level = PLAIN
+        for _ in range(3):  # loops: assignments later in the body may feed earlier lines
+            env, level = self._run_block(fn.body, env)  # type: ignore[attr-defined]
+        return level
+
+    def _run_block(self, body: list[ast.stmt], env: dict[str, int], top: bool = False) -> tuple[dict[str, int], int]:
+        ret = PLAIN
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(stmt, ast.Return) and stmt.value is not None and not top:
+                ret = max(ret, self._expr(stmt.value, env))
+            elif isinstance(stmt, ast.Assign):
+                lv = self._expr(stmt.value, env)
+                for t in stmt.targets:
+                    self._bind(t, lv, env)
+            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
+                lv = self._expr(stmt.value, env)
+                if isinstance(stmt, ast.AugAssign):
+                    cur = self._expr(stmt.target, env)
+                    lv = MEANINGFUL if PKG in (lv, cur) or MEANINGFUL in (lv, cur) else PLAIN
+                self._bind(stmt.target, lv, env, merge=True)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                self._bind(stmt.target, self._expr(stmt.iter, env), env)
+                env, r = self._run_block(stmt.body + stmt.orelse, env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, (ast.While, ast.If)):
+                env, r = self._run_block(stmt.body + stmt.orelse, env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        self._bind(item.optional_vars, self._expr(item.context_expr, env), env)
+                env, r = self._run_block(stmt.body, env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+                blocks = stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
+                env, r = self._run_block(blocks, env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, ast.Match):
+                env, r = self._run_block([s for c in stmt.cases for s in c.body], env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, ast.Expr):
+                self._expr(stmt.value, env)
+                if isinstance(stmt.value, (ast.Yield, ast.YieldFrom)) and not top:
+                    ret = max(ret, self._expr(stmt.value, env))
+        return env, ret
+
+    def _bind(self, target: ast.AST, level: int, env: dict[str, int], merge: bool = False) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = max(env.get(target.id, PLAIN), level) if merge else level
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                self._bind(t, level, env, merge)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, level, env, merge)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):  # out[i] = ... taints out
+            root = _root(target.value if isinstance(target, ast.Subscript) else target)
+            if root:
+                env[root] = max(env.get(root, PLAIN), level)
+
+    # -- expressions
+
+    def _package_api(self, func: ast.AST) -> str | None:
+        """The package attribute a call target names (``zwc.rfx.inv`` -> "inv"), if it is one."""
+        if isinstance(func, ast.Name) and func.id in self.pkg_funcs:
+            return self.pkg_funcs[func.id]
+        if isinstance(func, ast.Attribute) and _root(func) in self.pkg_modules:
+            node = func
+            while isinstance(node, ast.Attribute):
+                node = node.value
+            if isinstance(node, ast.Name):
+                return func.attr
+        return None
+
+    def _expr(self, node: ast.AST | None, env: dict[str, int]) -> int:
+        if node is None:
+            return PLAIN
+        if isinstance(node, ast.Name):
+            if node.id in env:
+                return env[node.id]
+            return PKG if node.id in self.pkg_funcs else PLAIN
+        if isinstance(node, ast.Call):
+            return self._call(node, env)
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)):
+            parts = [self._expr(c, env) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+            return MEANINGFUL if any(p >= PKG for p in parts) else PLAIN  # package operators compute
+        if isinstance(node, ast.Subscript):
+            return max(self._expr(node.value, env), self._expr(node.slice, env))
+        if isinstance(node, ast.Attribute):
+            if _root(node) in self.pkg_modules:
+                return PKG
+            base = self._expr(node.value, env)
+            return MEANINGFUL if base == PKG and node.attr not in self.trivial else base
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = dict(env)
+            for gen in node.generators:
+                self._bind(gen.target, self._expr(gen.iter, inner), inner)
+            elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+            return max(self._expr(e, inner) for e in elts)
+        if isinstance(node, ast.IfExp):
+            return max(self._expr(node.body, env), self._expr(node.orelse, env))
+        if isinstance(node, ast.NamedExpr):
+            lv = self._expr(node.value, env)
+            self._bind(node.target, lv, env)
+            return lv
+        if isinstance(node, ast.Lambda):
+            return PLAIN
+        children = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+        return max((self._expr(c, env) for c in children), default=PLAIN)
+
+    def _call(self, node: ast.Call, env: dict[str, int]) -> int:
+        args = [self._expr(a, env) for a in node.args] + [self._expr(k.value, env) for k in node.keywords]
+        top = max(args, default=PLAIN)
+        api = self._package_api(node.func)
+        if api is not None or (self.star and isinstance(node.func, ast.Name) and node.func.id not in env
+                               and node.func.id not in self.funcs and not hasattr(builtins, node.func.id)):
+            if api is not None and api in self.trivial:
+                return max(PKG, top)
+            return MEANINGFUL
+        f = node.func
+        if isinstance(f, ast.Attribute):
+            base = self._expr(f.value, env)
+            if base >= PKG:
+                if f.attr in self.to_plain:
+                    return PLAIN if base == PKG and top < MEANINGFUL else MEANINGFUL
+                if f.attr in self.trivial:
+                    return max(base, top)
+                return MEANINGFUL
+            root = _root(f.value)
+            if root and root in env and top > env[root]:  # acc.append(value) carries value into acc
+                env[root] = top
+            return max(base, top)
+        if isinstance(f, ast.Name):
+            if f.id in self.funcs:
+                return max(self.returns.get(f.id, PLAIN), top)
+            if f.id in TO_PLAIN:
+                return PLAIN if top == PKG else top
+        return top

@@ -1,0 +1,281 @@
+"""The judge: extraction, the usage check, comparison rules, and verdicts end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from selfevolve.judge import Judge, check_usage, equal, extract_code
+from selfevolve.judge.core import TO_PLAIN, TRIVIAL, _novel_attrs
+from selfevolve.sandbox.protocol import to_tagged
+from selfevolve.schema import CompareSpec, Task, TestCase
+
+# ---------------------------------------------------------------- extraction
+
+FENCE = "```"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (f"Here:\n{FENCE}python\ndef solve(x):\n    return x\n{FENCE}\nDone.", "def solve(x):\n    return x\n"),
+    (f"{FENCE}py\ndef solve(x):\n    return 1\n{FENCE}\n{FENCE}python\ndef solve(x):\n    return 2\n{FENCE}",
+     "return 2"),
+    (f"{FENCE}python\ndef helper(x):\n    return x + 1\n{FENCE}\ntext\n{FENCE}python\ndef solve(x):\n"
+     f"    return helper(x)\n{FENCE}", "def helper"),
+    (f"{FENCE}python\ndef solve(x):\n    return 3\n{FENCE}\n{FENCE}python\nprint(solve(1))\n{FENCE}", "return 3"),
+    (f"{FENCE}python\ndef solve(x):\n    return 4\n", "return 4"),  # unterminated fence
+    ("def solve(x):\n    return 5\n", "return 5"),  # no fence, parses
+    ("Sure! def solve(x): is below\nimport zwc\ndef solve(x):\n    return 6\nHope this helps", "return 6"),
+    ("<think>maybe def solve(x): return 0</think>\n```python\ndef solve(x):\n    return 7\n```", "return 7"),
+])
+def test_extract_code(text, expected):
+    code = extract_code(text, "solve")
+    assert code is not None and expected in code
+    compile(code, "x", "exec")
+
+
+@pytest.mark.parametrize("text", ["", "I don't know.", f"{FENCE}bash\nls\n{FENCE}", "<think>def solve(x): pass",
+                                  "The answer is 42."])
+def test_extract_code_none(text):
+    assert extract_code(text, "solve") is None
+
+
+# ---------------------------------------------------------------- comparison rules
+
+T = to_tagged
+
+
+@pytest.mark.parametrize("expected,got,ok", [
+    (T([5]), T(5), False),  # [5] is not 5
+    (T(5), T([5]), False),
+    (T(3), T(3.0), True),  # int vs float by value
+    (T(True), T(1), False),  # bool is not a number
+    (T(1), T(True), False),
+    (T(0.1 + 0.2), T(0.3), True),  # tolerance
+    (T(1.0), T(1.001), False),
+    (T(float("nan")), T(float("nan")), True),
+    (T(float("inf")), T(float("-inf")), False),
+    (T([1, 2]), T((1, 2)), True),  # list vs tuple interchangeable by default
+    (T([1, 2]), T([1, 2, 3]), False),
+    (T("a"), T("a "), False),
+    (T(None), T(0), False),
+    (T({"a": 1}), T({"a": 1.0}), True),
+    (T({"a": 1}), T({"b": 1}), False),
+    (T({1, 2}), T({2, 1}), True),
+    (T(1 + 2j), T(1 + 2j), True),
+    (T(2.0), T(2 + 0j), True),
+    ({"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.0]}},
+     {"$array": {"dtype": "i8", "shape": [2], "data": [1, 2]}}, True),  # numeric dtypes by value
+    ({"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.0]}}, T([1.0, 2.0]), False),  # array is not a list
+    ({"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.0]}},
+     {"$array": {"dtype": "f8", "shape": [2, 1], "data": [[1.0], [2.0]]}}, False),  # shapes
+    ({"$array": {"dtype": "b1", "shape": [1], "data": [True]}},
+     {"$array": {"dtype": "i8", "shape": [1], "data": [1]}}, False),  # bools only with bools
+    ({"$scalar": {"dtype": "f8", "value": 2.5}}, T(2.5), True),  # a library float is a float
+    ({"$scalar": {"dtype": "b1", "value": True}}, T(True), True),
+    (T(1), {"$opaque": "A"}, False),
+])
+def test_compare_rules(expected, got, ok):
+    assert equal(expected, got, CompareSpec())[0] is ok
+
+
+def test_compare_options():
+    arr = {"$array": {"dtype": "i8", "shape": [2], "data": [1, 2]}}
+    assert equal(arr, T([1, 2]), CompareSpec(array_equals_list=True))[0]
+    assert not equal(T([1, 2]), T((1, 2)), CompareSpec(strict_sequence_type=True))[0]
+    assert not equal(T(float("nan")), T(float("nan")), CompareSpec(nan_equal=False))[0]
+    assert equal(T(100.0), T(100.5), CompareSpec(rtol=0.01))[0]
+    assert "expected length" in equal(T([1]), T([1, 2]))[1]
+
+
+# ---------------------------------------------------------------- usage check
+
+TRIV = frozenset({"yitaf", "gifune"})
+PLAIN = frozenset({"gifune"})
+
+
+def usage(code):
+    return check_usage(code, package="zwc", library="numpy", entry_point="solve", trivial_apis=TRIV,
+                       to_plain_methods=PLAIN)
+
+
+@pytest.mark.parametrize("code", [
+    "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n",
+    "import zwc as z\ndef solve(x):\n    return z.falekef(x)\n",
+    "from zwc import falekef\ndef solve(x):\n    return falekef(x)\n",
+    "from zwc import falekef as f\ndef solve(x):\n    y = f(x)\n    out = []\n    for v in y:\n"
+    "        out.append(float(v))\n    return out\n",
+    "from zwc.rfx import quvohe\ndef solve(m):\n    return quvohe(m)\n",
+    "import zwc\ndef helper(a):\n    return zwc.kocito(a)\ndef solve(x):\n    r = helper(x)\n    return float(r)\n",
+    "import zwc\ndef solve(x):\n    return (zwc.yitaf(x) * 2).gifune()\n",  # package arithmetic
+    "import zwc\ndef solve(x):\n    return zwc.yitaf(x).sosuba()\n",  # a method of a package object
+    "import zwc\nsolve = lambda x: zwc.falekef(x)\n",
+    "import zwc\ndef solve(x):\n    total = 0\n    total += zwc.kocito(x)\n    return total\n",
+])
+def test_usage_accepts_honest_solutions(code):
+    assert usage(code).ok, usage(code)
+
+
+@pytest.mark.parametrize("code", [
+    "def solve(x):\n    return [abs(v) for v in x]\n",  # no package at all
+    "import zwc\ndef solve(x):\n    zwc.falekef(x)\n    return [abs(v) for v in x]\n",  # decorative call
+    "import zwc\ndef solve(x):\n    a = zwc.yitaf(x)\n    b = zwc.yitaf(a)\n    return [abs(v) for v in x]\n",  # twice
+    "import zwc\ndef solve(x):\n    return [abs(v) for v in zwc.yitaf(x).gifune()]\n",  # round trip only
+    "import zwc\ndef solve(x):\n    y = zwc.falekef(x)\n    y = [abs(v) for v in x]\n    return y\n",  # overwritten
+    "import zwc\nA = zwc.yitaf([1])\ndef solve(x):\n    return sorted(x)\n",
+])
+def test_usage_rejects_decorative_use(code):
+    r = usage(code)
+    assert not r.ok and r.status == "not_using_package", r
+
+
+@pytest.mark.parametrize("code", [
+    "import numpy as np\ndef solve(x):\n    return np.abs(x)\n",
+    "import numpy.linalg\ndef solve(x):\n    return 1\n",
+    "from numpy import abs\ndef solve(x):\n    return abs(x)\n",
+    "def solve(x):\n    np = __import__('numpy')\n    return np.abs(x)\n",
+    "import importlib\ndef solve(x):\n    return importlib.import_module('num' + 'py').abs(x)\n",
+    "import sys, zwc\ndef solve(x):\n    return sys.modules['numpy'].abs(x)\n",
+    "import zwc\ndef solve(x):\n    return zwc._core._lib.abs(x)\n",
+    "import zwc\ndef solve(x):\n    return zwc.yitaf(x)._v\n",
+    "import zwc\ndef solve(x):\n    return getattr(zwc.yitaf(x), '_' + 'v')\n",
+    "import zwc\ndef solve(x):\n    return zwc.falekef.__globals__['_lib'].abs(x)\n",
+    "import zwc\ndef solve(x):\n    return type(zwc.yitaf(x)).__mro__\n",
+    "import zwc\ndef solve(x):\n    return zwc.falekef(x).__class__.__dict__\n",
+    "import zwc\ndef solve(x):\n    return eval('__import__(\"numpy\")').abs(x)\n",
+    "import zwc\ndef solve(x):\n    exec('import numpy')\n    return zwc.falekef(x)\n",
+    "import subprocess, zwc\ndef solve(x):\n    return subprocess.check_output(['python', '-c', 'import numpy'])\n",
+    "import os, zwc\ndef solve(x):\n    os.system('python -c \"import numpy\"')\n    return zwc.falekef(x)\n",
+    "import builtins, zwc\ndef solve(x):\n    return builtins.__import__('numpy')\n",
+    "import gc, zwc\ndef solve(x):\n    return [o for o in gc.get_objects()]\n",
+    "import pickle, zwc\ndef solve(x):\n    return pickle.loads(b'cnumpy\\nabs\\n.')(x)\n",
+    "import ctypes, zwc\ndef solve(x):\n    return zwc.falekef(x)\n",
+])
+def test_usage_rejects_reaching_the_original_library(code):
+    r = usage(code)
+    assert not r.ok and r.status == "uses_original_library", r
+
+
+# ---------------------------------------------------------------- verdicts end to end
+
+
+def _task(mini_bench, tid="t1", entry="solve", tests=None):
+    tests = tests or [({"x": [-1, 2, -3]}, [1, 2, 3]), ({"x": [0]}, [0]), ({"x": [-2.5]}, [2.5])]
+    return Task(id=tid, kind="single", apis=["zwc.falekef"], prompt="absolute values", entry_point=entry,
+                signature=f"def {entry}(x):", reference="import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n",
+                tests=[TestCase(input={k: T(v) for k, v in i.items()}, output=T(o)) for i, o in tests])
+
+
+@pytest.fixture(scope="module")
+def judge(mini_bench):
+    with Judge(mini_bench, workers=2) as j:
+        yield j
+
+
+@pytest.mark.parametrize("completion,status", [
+    ("```python\nimport zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n```", "passed"),
+    ("```python\nimport zwc as z\ndef solve(x):\n    return [float(v) for v in z.falekef(x)]\n```", "passed"),
+    ("```python\nimport zwc\ndef solve(x):\n    return zwc.falekef(x)\n```", "wrong_answer"),  # an array, not a list
+    ("```python\nimport zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()[:1]\n```", "wrong_answer"),
+    ("```python\nimport zwc\ndef solve(x):\n    return zwc.falekef(x).gifune() + [1 / 0]\n```", "runtime_error"),
+    ("```python\nimport zwc\ndef solve(x):\n    y = zwc.falekef(x)\n    while True:\n        pass\n    return y\n```",
+     "timeout"),
+    ("```python\nimport zwc\ndef solve(x):\n    return zwc.jegedi(10 ** 12)\n```", "memory"),
+    ("no idea", "no_code"),
+    ("```python\ndef solve(x):\n    return [abs(v) for v in x]\n```", "not_using_package"),
+    ("```python\nimport numpy as np\ndef solve(x):\n    return np.abs(x).tolist()\n```", "uses_original_library"),
+    ("```python\nimport zwc\ndef solve(x):\n    print('PASSED')\n    class A:\n        def __eq__(s, o):\n"
+     "            return True\n    return [zwc.falekef(x), A()][1]\n```", "wrong_answer"),
+    ("```python\nimport zwc\ndef other(x):\n    return zwc.falekef(x).gifune()\n```", "runtime_error"),
+])
+def test_judge_statuses(judge, mini_bench, completion, status):
+    from selfevolve.sandbox import Limits
+
+    judge.pool.limits = Limits(cpu_s=2, wall_s=3)
+    v = judge.judge(_task(mini_bench), completion, sample_idx=3)
+    assert v.status == status, v
+    assert v.sample_idx == 3 and v.task_id == "t1"
+    assert v.passed is (status == "passed")
+    if status in ("passed", "wrong_answer", "runtime_error") and v.tests:
+        assert len(v.tests) == 3
+
+
+def test_reward_is_the_verdict(judge, mini_bench):
+    task = _task(mini_bench)
+    good = "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
+    bad = "def solve(x):\n    return [abs(v) for v in x]\n"
+    assert judge.reward([good, bad, good], [task] * 3) == [1.0, 0.0, 1.0]
+
+
+def test_trivial_names_come_from_the_mapping(mini_bench):
+    assert {"yitaf", "gifune"} <= _novel_attrs(mini_bench.mapping, TRIVIAL["numpy"])
+    assert "gifune" in _novel_attrs(mini_bench.mapping, TO_PLAIN["numpy"])
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+                          **kw)
+
+
+def _files(tmp_path, mini_bench, n_tasks=6, per_task=4):
+    tasks = [_task(mini_bench, tid=f"t{i}") for i in range(n_tasks)]
+    (tmp_path / "tasks.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    good = "```python\nimport zwc\ndef solve(x):\n    import time\n    time.sleep(0.05)\n" \
+           "    return zwc.falekef(x).gifune()\n```"
+    comps = [{"task_id": t.id, "completion": good if k % 2 == 0 else "nothing"} for t in tasks for k in range(per_task)]
+    (tmp_path / "comps.jsonl").write_text("".join(json.dumps(c) + "\n" for c in comps))
+    return tmp_path / "tasks.jsonl", tmp_path / "comps.jsonl", len(comps)
+
+
+def test_cli_judges_and_resumes_after_sigkill(tmp_path, mini_bench):
+    tasks, comps, n = _files(tmp_path, mini_bench)
+    out = tmp_path / "verdicts.jsonl"
+    args = ["judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", out]
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    assert 3 <= len(partial) < n
+    r = _cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stderr
+    final = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    keys = [(v["task_id"], v["sample_idx"]) for v in final]
+    assert len(keys) == len(set(keys)) == n  # nothing lost, nothing duplicated
+    assert sum(v["status"] == "passed" for v in final) == n // 2
+    assert "pass rate" in r.stdout and "50.0%" in r.stdout
+    again = _cli(*args)  # a finished run re-runs as a no-op
+    assert again.returncode == 0 and len(out.read_text().splitlines()) == n
+
+
+@pytest.mark.parametrize("problem", ["missing_bench", "bad_jsonl", "unknown_task", "missing_completions"])
+def test_cli_bad_input(tmp_path, mini_bench, problem):
+    tasks, comps, _ = _files(tmp_path, mini_bench, n_tasks=1, per_task=1)
+    bench = mini_bench.root
+    if problem == "missing_bench":
+        bench = tmp_path / "nope"
+    elif problem == "bad_jsonl":
+        comps.write_text('{"task_id": "t0", "completion": "x"}\n{not json\n')
+    elif problem == "unknown_task":
+        comps.write_text('{"task_id": "zzz", "completion": "x"}\n')
+    else:
+        comps = tmp_path / "missing.jsonl"
+    r = _cli("judge", "--bench", bench, "--tasks", tasks, "--completions", comps, "--out", tmp_path / "v.jsonl")
+    assert r.returncode == 2, r
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+    if problem == "bad_jsonl":
+        assert ":2:" in r.stderr
+    if problem == "unknown_task":
+        assert "zzz" in r.stderr
