@@ -1,7 +1,56 @@
-"""CLI commands of this stage."""
+"""`selfevolve build` and `selfevolve lint-leaks`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app."""
+    app.command("build")(build_cmd)
+    app.command("lint-leaks")(lint_cmd)
+
+
+def build_cmd(
+    out: Path = typer.Option(..., "--out", help="Bench directory to write (replaced atomically)."),
+    library: str = typer.Option("numpy", "--library", help="Any importable library whose API can be introspected."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the name generator: same seed, same names."),
+    name: str = typer.Option("zwc", "--name", help="Name of the pseudo-novel package."),
+    mapping: Path = typer.Option(None, "--mapping", help="An official SE-Bench mappings.json: reproduce its names."),
+    force: bool = typer.Option(True, "--force/--no-force", help="Replace an existing bench at --out."),
+) -> None:
+    """Turn a library into a pseudo-novel package: renamed API, rewritten docs, re-executed examples.
+
+    Writes OUT/manifest.json, mapping.json, docs.jsonl and package/NAME/, then runs the leak lint and
+    fails if anything a user can see still names the original library.
+    """
+    import time
+
+    from selfevolve.obfuscate.build import build_bench
+
+    t0 = time.perf_counter()
+    bench = build_bench(library, out, seed=seed, name=name, mapping_file=mapping, progress=True, force=force)
+    counts = bench.manifest.counts
+    apis = sum(v for k, v in counts.items() if k != "module")
+    typer.echo(f"built {bench.root} in {time.perf_counter() - t0:.1f}s: package '{bench.package}' wrapping "
+               f"{library} {bench.manifest.library_version}, {apis} APIs")
+    for kind, n in counts.items():
+        typer.echo(f"  {kind:<10} {n}")
+    typer.echo("leak lint: 0 findings")
+
+
+def lint_cmd(bench: Path = typer.Argument(..., help="A bench directory.")) -> None:
+    """Scan a bench for anything that names the original library: files, dir(), help(), reprs, errors.
+
+    Exit code 0 when clean, 1 when a leak is found, 2 on bad input.
+    """
+    from selfevolve.bench import Bench
+    from selfevolve.obfuscate.leaks import lint_bench
+
+    b = Bench.open(bench)
+    findings = lint_bench(b.root)
+    for f in findings:
+        typer.echo(f.describe())
+    typer.echo(f"{len(findings)} finding(s)")
+    raise typer.Exit(1 if findings else 0)

@@ -1,0 +1,273 @@
+"""Rewriting the library's documentation into the novel package's, deterministically and by rule.
+
+Prose: the library's name becomes the package's; a dotted reference (``numpy.linalg.inv``, ``np.abs``,
+``ndarray.tolist``) is renamed through the mapping; a distinctive identifier (``linspace``, ``argmax``) is
+renamed wherever it stands as a whole token; an identifier that is also an English word (``mean``,
+``sort``, ``array``) is renamed only where it is code: in backticks, before ``(``, after ``.``, or as an
+entry of a "See Also" section. Whole tokens only, so "absolute" never becomes "falekefolute".
+
+Examples: every ``>>>`` example is translated (`translate.translate_code`) and re-executed in the built
+package, and the output shown is the output it really produced. An example that raises where the
+original did not, needs plotting, or prints something different on a second run is dropped, with
+the examples after it in the same docstring (they may depend on it).
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from selfevolve.obfuscate.surface import Surface
+from selfevolve.obfuscate.translate import translate_code
+from selfevolve.schema import ApiEntry
+
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SECTION = re.compile(r"^(See Also|Notes|Examples|Parameters|Returns|Raises|References|Warnings|Yields|"
+                      r"Other Parameters|Attributes|Methods)\s*$")
+_PLOT = re.compile(r"\b(plt|matplotlib|pyplot)\b")
+# sources whose output depends on the clock or on memory layout: two runs in one build can agree by chance
+_NONDETERMINISTIC = re.compile(r"\b(timeit|perf_counter|monotonic|time\.time|datetime\.now|id\()")
+_OBJECT_REPR = re.compile(r"<[^<>]*? (?:object )?at 0x[0-9a-fA-F]+>")
+_ROLE = re.compile(r":(?:func|meth|class|obj|attr|data|mod|ref|py:\w+):")
+
+
+class Rewriter:
+    """Renames the library's identifiers in prose and code."""
+
+    def __init__(self, mapping: dict[str, str], library: str, package: str, distinct: dict[str, str],
+                 ambiguous: dict[str, str], params: frozenset[str] = frozenset()):
+        self.mapping, self.library, self.package = mapping, library, package
+        self.distinct, self.ambiguous = distinct, ambiguous
+        self.params = params  # keyword names stay real: never renamed unless written as an attribute
+        self.aliases = {library, "np"} if library == "numpy" else {library}
+        self.owners = {o.rsplit(".", 1)[0] for o in mapping}  # modules and classes: things with members
+
+    def code(self, src: str) -> str:
+        """Translate, then rename what translation leaves: names in comments, strings and variable
+        names (``int32 = np.dtype("int32")``). Only distinctive identifiers, so Python's ``sum(``
+        stays; the example is re-executed, so a wrong rename is dropped, never shown."""
+        out = translate_code(src, self.mapping, library=self.library, package=self.package)
+
+        def sub(m: re.Match) -> str:
+            tok = m.group(0)
+            if "." in tok:
+                head, _, rest = tok.partition(".")
+                if head in self.aliases:
+                    return self._dotted(tok) or self.package + "." + rest
+                return ".".join(self.distinct.get(p, p) for p in tok.split("."))
+            if tok.lower() == self.library:
+                return self.package
+            return self.distinct.get(tok, tok) if tok not in self.params else tok
+
+        return _TOKEN.sub(sub, out)
+
+    def _dotted(self, token: str) -> str | None:
+        parts = token.split(".")
+        if parts[0] in self.aliases:
+            parts[0] = self.library
+        rooted = parts[0] == self.library or f"{self.library}.{parts[0]}" in self.owners  # ndarray.tolist
+        for k in range(len(parts), 0, -1):
+            head = ".".join(parts[:k])
+            hit = self.mapping.get(head) or (self.mapping.get(f"{self.library}.{head}") if rooted else None)
+            if hit:
+                tail = [self.distinct.get(p, self.ambiguous.get(p, p)) for p in parts[k:]]
+                return ".".join([hit, *tail])
+        return None
+
+    def prose(self, text: str, *, see_also: bool = False) -> str:
+        text = _ROLE.sub("", text)
+        spans = [(m.start(), m.end()) for m in re.finditer(r"``.*?``|`[^`\n]*`", text)]
+
+        def in_code(pos: int) -> bool:
+            return any(s <= pos < e for s, e in spans)
+
+        def sub(m: re.Match) -> str:
+            tok = m.group(0)
+            s, e = m.start(), m.end()
+            before = text[s - 1] if s else ""
+            after = text[e] if e < len(text) else ""
+            if tok.lower() == self.library or (tok in self.aliases and after == "."):
+                return self.package
+            if "." in tok:
+                hit = self._dotted(tok)
+                if hit:
+                    return hit
+                return ".".join(self._word(p, True) for p in tok.split("."))
+            if tok in self.params and before != "." and not see_also:
+                return tok
+            code_pos = see_also or in_code(s) or after == "(" or before == "."
+            return self._word(tok, code_pos)
+
+        return _TOKEN.sub(sub, text)
+
+    def _word(self, w: str, code_pos: bool) -> str:
+        if w.lower() == self.library:
+            return self.package
+        if w in self.distinct:
+            return self.distinct[w]
+        if code_pos and w in self.ambiguous:
+            return self.ambiguous[w]
+        return w
+
+    def signature(self, sig: str | None) -> str | None:
+        """Rename default values only: parameter names are the real keywords."""
+        if not sig:
+            return sig
+        sig = _OBJECT_REPR.sub("<default>", sig)  # reprs with addresses: not deterministic, and reveal paths
+        return re.sub(r"=([^,)\]]+)", lambda m: "=" + self.prose(m.group(1), see_also=True), sig)
+
+
+def _split_examples(doc: str) -> list[str | doctest.Example]:
+    try:
+        return doctest.DocTestParser().parse(doc)
+    except ValueError:  # inconsistent indentation in a docstring: keep it as prose
+        return [doc]
+
+
+def _rewrite_prose(rw: Rewriter, text: str) -> str:
+    out, see_also = [], False
+    for line in text.splitlines(keepends=True):
+        m = _SECTION.match(line.strip())
+        if m:
+            see_also = m.group(1) == "See Also"
+        elif line.strip().startswith("---"):
+            pass
+        elif see_also and line.strip() and not line.startswith((" ", "\t")):
+            name, sep, rest = line.partition(" : ")
+            line = rw.prose(name, see_also=True) + sep + rw.prose(rest) if sep else rw.prose(line, see_also=True)
+            out.append(line)
+            continue
+        out.append(rw.prose(line))
+    return "".join(out)
+
+
+def build_docs(surface: Surface, mapping: dict[str, str], rw: Rewriter, package_parent: Path | None, *,
+               progress: bool = False) -> tuple[list[ApiEntry], dict[str, str]]:
+    """ApiEntry per surface item and the docs the runtime shows (novel dotted -> doc).
+
+    With ``package_parent`` (the directory holding the built package) examples are re-executed there;
+    without it they are left out (the first build pass, which only makes the package importable).
+    """
+    plans: dict[str, list] = {}
+    for it in surface.items:
+        if it.original in mapping:
+            plans[mapping[it.original]] = _split_examples(it.doc or "")
+    results = _run_examples(plans, package_parent, rw) if package_parent is not None else {}
+    entries, runtime_docs = [], {}
+    for it in sorted(surface.items, key=lambda i: mapping.get(i.original, i.original)):
+        novel = mapping.get(it.original)
+        if novel is None:
+            continue
+        parts = plans[novel]
+        outputs = results.get(novel)
+        doc = _render(rw, parts, outputs)
+        short = novel.rsplit(".", 1)[1]
+        sig = f"{short}{rw.signature(it.signature)}" if it.signature else None
+        entries.append(ApiEntry(original=it.original, novel=novel, kind=it.kind, signature=sig, doc=doc))
+        runtime_docs[novel] = doc
+    return entries, runtime_docs
+
+
+def _render(rw: Rewriter, parts: list, outputs: list | None) -> str:
+    out: list[str] = []
+    ex_i = 0
+    dropped = False
+    for p in parts:
+        if isinstance(p, str):
+            out.append(_rewrite_prose(rw, p))
+            continue
+        result = outputs[ex_i] if outputs is not None and ex_i < len(outputs) else None
+        ex_i += 1
+        if dropped or result is None or not result["keep"]:
+            dropped = True  # later examples may depend on this one
+            continue
+        src_lines = result["source"].rstrip("\n").splitlines()
+        indent = " " * p.indent
+        block = [f"{indent}>>> {src_lines[0]}"] + [f"{indent}... {ln}" for ln in src_lines[1:]]
+        block += [f"{indent}{ln}" if ln else f"{indent}<BLANKLINE>" for ln in result["output"].rstrip("\n").splitlines()]
+        out.append("\n".join(block) + "\n")
+    return "".join(out).rstrip() + "\n" if out else ""
+
+
+_RUNNER = r'''
+import contextlib, io, json, signal, sys, traceback
+sys.path.insert(0, sys.argv[1])
+pkg = __import__(sys.argv[2])
+plans = json.load(sys.stdin)
+
+class Timeout(BaseException):
+    pass
+
+def alarm(*_):
+    raise Timeout()
+
+signal.signal(signal.SIGALRM, alarm)
+
+def run(sources, expects_error):
+    ns = {"__name__": "__doc__", sys.argv[2]: pkg}
+    outs = []
+    for src, err_expected in zip(sources, expects_error):
+        buf = io.StringIO()
+        signal.alarm(2)
+        try:
+            with contextlib.redirect_stdout(buf):
+                code = compile(src, "<example>", "single")
+                exec(code, ns)
+            outs.append(["ok", buf.getvalue()])
+        except Timeout:
+            outs.append(["timeout", ""])
+        except BaseException as e:
+            if err_expected:
+                outs.append(["ok", buf.getvalue() + "Traceback (most recent call last):\n    ...\n"
+                             + type(e).__name__ + ": " + str(e) + "\n"])
+            else:
+                outs.append(["error", type(e).__name__ + ": " + str(e)])
+        finally:
+            signal.alarm(0)
+    return outs
+
+result = {}
+for key, (sources, expects_error) in plans.items():
+    result[key] = [run(sources, expects_error), run(sources, expects_error)]
+json.dump(result, sys.stdout)
+'''
+
+
+def _run_examples(plans: dict[str, list], package_parent: Path, rw: Rewriter) -> dict[str, list]:
+    todo: dict[str, tuple[list[str], list[bool]]] = {}
+    sources_of: dict[str, list[str]] = {}
+    for key, parts in plans.items():
+        exs = [p for p in parts if isinstance(p, doctest.Example)]
+        if not exs:
+            continue
+        srcs, errs = [], []
+        for ex in exs:
+            if _PLOT.search(ex.source) or _NONDETERMINISTIC.search(ex.source):
+                break
+            srcs.append(rw.code(ex.source))
+            errs.append(ex.want.startswith("Traceback"))
+        sources_of[key] = srcs
+        todo[key] = (srcs, errs)
+    if not todo:
+        return {}
+    with tempfile.TemporaryDirectory() as cwd:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+        proc = subprocess.run([sys.executable, "-c", _RUNNER, str(package_parent), rw.package],
+                              input=json.dumps(todo), capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"example runner failed: {proc.stderr[-2000:]}")
+    raw = json.loads(proc.stdout)
+    results: dict[str, list] = {}
+    for key, (first, second) in raw.items():
+        res = []
+        for src, a, b in zip(sources_of[key], first, second, strict=True):
+            keep = a[0] == "ok" and a == b and "0x" not in a[1]
+            res.append({"keep": keep, "source": src, "output": a[1]})
+        results[key] = res
+    return results
