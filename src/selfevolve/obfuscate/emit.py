@@ -108,9 +108,16 @@ def words_table(naming: Naming, surface: Surface) -> dict[str, dict[str, str]]:
 
 
 def _class_spec(it: SurfaceItem, surface: Surface, naming: Naming) -> dict:
+    from selfevolve.obfuscate.surface import python_inherited
+
     lib = surface.library
     members = [m for m in surface.items if m.owner == it.original]
     attrs = []
+    if not issubclass(it.obj, BaseException):  # Python's own methods of a builtin base keep their names
+        for name in sorted(dir(it.obj)):
+            if not name.startswith("_") and python_inherited(it.obj, name):
+                how = "method" if callable(getattr(it.obj, name, None)) else "property"
+                attrs.append([name, name, how])
     for m in members:
         how = m.kind if m.kind in ("method", "property") else "value"
         if m.kind == "method" and isinstance(m.obj, (classmethod, staticmethod)):
@@ -190,3 +197,13 @@ def write_package(out: Path, table: dict, docs: dict[str, str], module_docs: dic
 def _safe_doc(doc: str) -> str:
     first = doc.strip().splitlines()[0] if doc.strip() else ""
     return re.sub(r'["\\]', "", first)[:200]
+
+
+def load_table(package_dir: Path) -> dict:
+    """The table a built package carries (the inverse of `write_package`'s encoding)."""
+    import ast
+
+    consts = {n.targets[0].id: n.value for n in ast.parse((package_dir / "_data.py").read_text()).body
+              if isinstance(n, ast.Assign)}
+    blob = consts["BLOB"].func.value.value  # BLOB = """...""".replace("\n", "")
+    return json.loads(zlib.decompress(base64.b85decode(blob.replace("\n", ""))))

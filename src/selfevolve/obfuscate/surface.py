@@ -97,10 +97,19 @@ def _doc(obj: Any) -> str:
     return inspect.cleandoc(obj.__doc__) if isinstance(getattr(obj, "__doc__", None), str) else ""
 
 
+def python_inherited(cls: type, name: str) -> bool:
+    """Whether ``cls.name`` comes from a Python builtin base (``str.split`` on a string scalar type):
+    Python's names, not the library's, so they keep their names."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__module__ == "builtins"
+    return False
+
+
 def _class_members(cls: type, dotted: str, skip: frozenset[str], root: str) -> list[SurfaceItem]:
     out = []
     for name in sorted(dir(cls)):
-        if name.startswith("_") or f"{dotted}.{name}"[len(root) + 1:] in skip:
+        if name.startswith("_") or f"{dotted}.{name}"[len(root) + 1:] in skip or python_inherited(cls, name):
             continue
         try:
             static = inspect.getattr_static(cls, name)

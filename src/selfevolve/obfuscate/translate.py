@@ -11,10 +11,12 @@ receiver: translated code is re-executed, so a wrong guess shows up as an error,
 from __future__ import annotations
 
 import io
+import sys
 import tokenize
 from functools import lru_cache
 
 DEFAULT_SUBMODULES = ("linalg", "fft", "random")
+_STDLIB = frozenset(sys.stdlib_module_names)
 
 
 def default_modules(mapping: dict[str, str], library: str) -> frozenset[str]:
@@ -141,7 +143,8 @@ def translate_code(code: str, mapping: dict[str, str], *, library: str, package:
                     edits.append((tok.start, tok.end, a))
             i = k + 1
             continue
-        if t.type == tokenize.NAME and op_at(i - 1) == "." and t.string in attrs:
+        if t.type == tokenize.NAME and op_at(i - 1) == "." and t.string in attrs and not (
+                name_at(i - 2) in _STDLIB and op_at(i - 3) != "."):  # sys.byteorder is Python's
             if attrs[t.string] != t.string:
                 edits.append((t.start, t.end, attrs[t.string]))
         elif t.type == tokenize.NAME and t.string in bare and op_at(i - 1) != "." and op_at(i + 1) != "=":
