@@ -23,9 +23,8 @@ def _source_hash(*dirs: str) -> str:
 @pytest.fixture(scope="session")
 def numpy_bench():
     """The NumPy bench (seed 42, package ``zwc``), rebuilt only when the obfuscate sources change."""
-    from selfevolve.obfuscate.build import build_bench
-
     from selfevolve.bench import Bench
+    from selfevolve.obfuscate.build import build_bench
 
     CACHE.mkdir(exist_ok=True)
     out = CACHE / f"numpy-42-{_source_hash('obfuscate')}"
@@ -139,3 +138,39 @@ def mini_bench(tmp_path_factory):
     (root / "manifest.json").write_text(manifest.model_dump_json())
     (root / "docs.jsonl").write_text("")
     return Bench.open(root)
+
+
+OFFICIAL_MAPPING = {"main": {"bitwise_and": "kapeho", "abs": "falekef", "array": "yitaf", "mean": "kocito",
+                             "arcsinh": "sulenib", "bitwise_left_shift": "fadoke"},
+                    "linalg": {"inv": "quvohe"}}
+
+
+@pytest.fixture(scope="session")
+def official_bench(tmp_path_factory):
+    """A NumPy bench built with a small official-layout mapping (as the official SE-Bench data needs)."""
+    import json
+
+    from selfevolve.obfuscate.build import build_bench
+
+    root = tmp_path_factory.mktemp("official")
+    path = root / "mappings.json"
+    path.write_text(json.dumps(OFFICIAL_MAPPING))
+    return build_bench("numpy", root / "bench", seed=42, name="zwc", mapping_file=path)
+
+
+@pytest.fixture(scope="session")
+def numpy_tasks(numpy_bench):
+    """The NumPy bench with its generated task sets, regenerated only when the pipeline's sources change."""
+    from selfevolve.jsonl import atomic_dir
+    from selfevolve.tasks.generate import build_tasks
+
+    stamp = numpy_bench.root / "tasks" / f".source-{_source_hash('tasks', 'judge', 'sandbox', 'obfuscate')}"
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            splits, report = build_tasks(numpy_bench, 0)
+            with atomic_dir(numpy_bench.root / "tasks") as tmp:
+                for split, tasks in splits.items():
+                    (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+                (tmp / stamp.name).write_text("")
+    return numpy_bench

@@ -282,14 +282,8 @@ def test_leak_lint_catches_exception_messages(numpy_bench, tmp_path):
 # ---------------------------------------------------------------- official layout, other libraries, bad input
 
 
-OFFICIAL = {"main": {"bitwise_and": "kapeho", "abs": "falekef", "array": "yitaf", "mean": "kocito"},
-            "linalg": {"inv": "quvohe"}}
-
-
-def test_official_mapping_mode(tmp_path):
-    path = tmp_path / "mappings.json"
-    path.write_text(json.dumps(OFFICIAL))
-    bench = build_bench("numpy", tmp_path / "bench", seed=42, name="zwc", mapping_file=path)
+def test_official_mapping_mode(official_bench):
+    bench = official_bench
     m = bench.mapping
     assert m["numpy.bitwise_and"] == "zwc.kapeho" and m["numpy.linalg.inv"] == "zwc.rfx.quvohe"
     assert m["numpy.ndarray"] == "zwc.ZWCArray" and m["numpy.ndarray.tolist"] == "zwc.ZWCArray.tolist"

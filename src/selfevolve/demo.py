@@ -1,4 +1,17 @@
-"""`selfevolve demo`: the embedded default job that `make demo` runs."""
+"""`selfevolve demo`: the embedded default job that `make demo` runs.
+
+Until the training stages land, the main job is the bench itself and its validity check:
+build the NumPy pseudo-novel package (leak-linted), generate and validate the task sets, then score
+the tasks' own reference solutions through the judge twice: as written for the novel package (they
+should all pass) and translated back to NumPy's names (they should all be rejected). A benchmark
+where both numbers are right measures knowledge of the package and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
 
 import typer
 
@@ -7,6 +20,61 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def demo() -> None:
-    """Build the NumPy bench, check it, and print a summary."""
-    raise NotImplementedError
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Where the bench and the report go."),
+    seed: int = typer.Option(42, "--seed", help="Name seed of the bench."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the bench even if one is there."),
+) -> None:
+    """Build the NumPy bench, generate its tasks, and check the bench's validity (references vs originals)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from selfevolve.bench import Bench
+    from selfevolve.jsonl import atomic_dir
+    from selfevolve.judge import Judge
+    from selfevolve.obfuscate.build import build_bench
+    from selfevolve.obfuscate.translate import translate_code
+    from selfevolve.tasks.generate import build_tasks
+
+    console = Console()
+    bench_dir = out / "bench"
+    t0 = time.perf_counter()
+    if rebuild or not (bench_dir / "manifest.json").exists():
+        console.print(f"[bold]1/3[/] building the NumPy pseudo-novel package into {bench_dir} ...")
+        bench = build_bench("numpy", bench_dir, seed=seed, name="zwc", progress=True)
+    else:
+        bench = Bench.open(bench_dir)
+        console.print(f"[bold]1/3[/] using the bench in {bench_dir} (--rebuild to rebuild)")
+    t_build = time.perf_counter() - t0
+    console.print("[bold]2/3[/] generating and validating task sets ...")
+    splits, report = build_tasks(bench, 0, progress=True)
+    with atomic_dir(bench.root / "tasks") as tmp:
+        for split, tasks in splits.items():
+            (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    console.print("[bold]3/3[/] scoring the references, as written and with the original library's names ...")
+    tests = splits["test_single"] + splits["test_multi"]
+    with Judge(bench) as judge:
+        as_written = Counter(v.status for v in judge.judge_many((t, t.reference, 0) for t in tests))
+        originals = [translate_code(t.reference, bench.mapping, library="numpy", package=bench.package, reverse=True)
+                     for t in tests]
+        original = Counter(v.status for v in judge.judge_many((t, c, 0) for t, c in zip(tests, originals, strict=True)))
+        isolation = judge.isolation
+    n = max(len(tests), 1)
+    counts = bench.manifest.counts
+    table = Table(title=f"SE-Bench on NumPy {bench.manifest.library_version}: package '{bench.package}' (seed {seed})")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("renamed APIs (functions / classes / methods+properties)",
+                  f"{counts.get('function', 0)} / {counts.get('class', 0)} / "
+                  f"{counts.get('method', 0) + counts.get('property', 0)}")
+    table.add_row("build time (incl. leak lint: 0 findings)", f"{t_build:.1f} s")
+    table.add_row("tasks: train / test_single / test_multi",
+                  f"{len(splits['train'])} / {len(splits['test_single'])} / {len(splits['test_multi'])}")
+    table.add_row("function APIs with no task", str(len(report.uncovered)))
+    table.add_row("references pass (novel package)", f"{100 * as_written['passed'] / n:.1f}%")
+    table.add_row("same solutions with NumPy's names pass", f"{100 * original['passed'] / n:.1f}%")
+    table.add_row("  ... rejected as uses_original_library", f"{100 * original['uses_original_library'] / n:.1f}%")
+    table.add_row("sandbox isolation", isolation)
+    table.add_row("total time", f"{time.perf_counter() - t0:.1f} s")
+    console.print(table)
+    console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")

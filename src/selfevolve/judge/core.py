@@ -77,8 +77,9 @@ class Judge:
             return None, Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="no_code",
                                  detail="no Python code found in the completion",
                                  timings={"total": time.perf_counter() - t0})
+        own = {a.rsplit(".", 1)[-1] for a in task.apis}  # a task about a converter may just call it
         usage = check_usage(code, package=self.package, library=self.library, entry_point=task.entry_point,
-                            trivial_apis=self.trivial, to_plain_methods=self.to_plain)
+                            trivial_apis=self.trivial - own, to_plain_methods=self.to_plain - own)
         if not usage.ok:
             return None, Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status=usage.status,
                                  detail=usage.detail, timings={"total": time.perf_counter() - t0})

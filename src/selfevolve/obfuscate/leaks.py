@@ -52,7 +52,12 @@ class Detector:
         words = english_words() | reserved()
         shorts = {o.rsplit(".", 1)[-1] for o in originals} - kept - python_attribute_names()
         shorts = {s for s in shorts if len(s) > 2}
-        self.distinct = {s for s in shorts if s.lower() not in words and len(s) > 2 and not s.startswith("__")}
+
+        def english(w: str) -> bool:  # the word list has no plurals: "radians", "degrees"
+            w = w.lower()
+            return w in words or (w.endswith("s") and w[:-1] in words) or (w.endswith("es") and w[:-2] in words)
+
+        self.distinct = {s for s in shorts if not english(s) and not s.startswith("__")}
         self.ambiguous = {s for s in shorts if s not in self.distinct and not s.startswith("__")}
         self.alias = "np" if library == "numpy" else None
 
@@ -172,6 +177,8 @@ def _strings(obj: object) -> str:
     if isinstance(obj, str):
         return obj
     if isinstance(obj, dict):
+        if "$f" in obj and len(obj) == 1:  # a tagged non-finite float ("-inf"): data, not a name
+            return ""
         return "\n".join(f"{k}\n{_strings(v)}" for k, v in obj.items())
     if isinstance(obj, list):
         return "\n".join(_strings(v) for v in obj)

@@ -32,7 +32,7 @@ PROFILES: dict[str, Profile] = {
             # module metadata, index-trick objects, environment and help introspection
             "__version__", "__array_namespace_info__", "ScalarType", "sctypeDict", "typecodes", "little_endian",
             "c_", "r_", "s_", "mgrid", "ogrid", "index_exp", "False_", "True_", "show_config", "show_runtime",
-            "get_include", "info", "einsum_path",
+            "get_include", "info", "einsum_path", "test",
             # ndarray subclasses and file-backed arrays: a different object model
             "matrix", "memmap", "recarray", "record", "asmatrix", "bmat",
             # platform-dependent extended precision

@@ -1,7 +1,108 @@
-"""CLI commands of this stage."""
+"""`selfevolve tasks ...`: generate, stats, import-sebench, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+tasks_app = typer.Typer(help="Task sets: generate, inspect, import and export.", no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app."""
+    app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.command("generate")
+def generate_cmd(
+    bench: Path = typer.Argument(..., help="Bench directory (from `selfevolve build`)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of inputs, templates and compositions."),
+    limit: int = typer.Option(0, "--limit", help="Keep only the first N drafts (quick runs)."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core)."),
+    llm: str = typer.Option(None, "--llm", help="OpenAI-compatible URL for the LLM generator (not available yet)."),
+) -> None:
+    """Generate train / test_single / test_multi, each task validated in the sandbox and the judge.
+
+    Writes BENCH/tasks/{train,test_single,test_multi}.jsonl and report.json (what was dropped and why),
+    all at once: an interrupted run leaves the previous tasks in place.
+    """
+    import json
+
+    from selfevolve.bench import Bench
+    from selfevolve.errors import UserError
+    from selfevolve.jsonl import atomic_dir
+    from selfevolve.tasks.generate import build_tasks
+
+    if llm:
+        raise UserError("the LLM task generator is not implemented yet; run without --llm for programmatic tasks")
+    b = Bench.open(bench)
+    splits, report = build_tasks(b, seed, limit=limit or None, workers=workers or None, progress=True)
+    with atomic_dir(b.root / "tasks") as tmp:
+        for split, tasks in splits.items():
+            (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+        (tmp / "report.json").write_text(json.dumps(report.as_dict(), indent=1, sort_keys=True) + "\n")
+    typer.echo(f"generated in {report.seconds:.1f}s: " + ", ".join(f"{k} {v}" for k, v in report.kept.items()))
+    if report.dropped:
+        typer.echo("dropped: " + "; ".join(f"{v} {k}" for k, v in report.dropped.items()))
+    typer.echo(f"APIs without a task: {len(report.uncovered)} (see {b.root / 'tasks' / 'report.json'})")
+
+
+@tasks_app.command("stats")
+def stats_cmd(bench: Path = typer.Argument(..., help="Bench directory with tasks.")) -> None:
+    """Counts per split and kind, API coverage, tests per task."""
+    from collections import Counter
+
+    from selfevolve.bench import SPLITS, Bench
+
+    b = Bench.open(bench)
+    functions = {d.novel for d in b.docs if d.kind == "function"}
+    for split in SPLITS:
+        tasks = b.tasks(split)
+        apis = Counter(a for t in tasks for a in t.apis)
+        kinds = Counter(t.kind for t in tasks)
+        sizes = Counter(len(t.apis) for t in tasks)
+        tests = [len(t.tests) for t in tasks] or [0]
+        cov = len(set(apis) & functions) / max(len(functions), 1)
+        typer.echo(f"{split:<12} {len(tasks):5d} tasks  kinds {dict(kinds)}  APIs per task {dict(sorted(sizes.items()))}  "
+                   f"tests per task {min(tests)}-{max(tests)}  function APIs covered {len(set(apis) & functions)}/"
+                   f"{len(functions)} ({100 * cov:.1f}%)  min tasks per covered API {min(apis.values(), default=0)}")
+
+
+@tasks_app.command("import-sebench")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Official SE-Bench JSONL records."),
+    bench: Path = typer.Option(..., "--bench", help="A bench built with the official mapping (--mapping)."),
+    out: Path = typer.Option(..., "--out", help="Tasks JSONL to write."),
+) -> None:
+    """Convert official SE-Bench records into Tasks (ground truth from right_exe_result)."""
+    from selfevolve.bench import Bench
+    from selfevolve.jsonl import write_jsonl
+    from selfevolve.tasks.formats import import_sebench
+
+    tasks = import_sebench(file, Bench.open(bench))
+    write_jsonl(out, tasks)
+    typer.echo(f"imported {len(tasks)} tasks into {out}")
+
+
+@tasks_app.command("export")
+def export_cmd(
+    bench: Path = typer.Argument(..., help="Bench directory with tasks."),
+    split: str = typer.Option("test_single", "--split"),
+    fmt: str = typer.Option("sebench", "--format", help="sebench (official JSONL) or hf (parquet)."),
+    out: Path = typer.Option(..., "--out"),
+) -> None:
+    """Write a split in the official SE-Bench shape, or as a Hugging Face parquet dataset."""
+    from selfevolve.bench import Bench
+    from selfevolve.errors import UserError
+    from selfevolve.jsonl import write_jsonl
+    from selfevolve.tasks.formats import export_hf, export_sebench
+
+    b = Bench.open(bench)
+    tasks = b.tasks(split)
+    if fmt == "sebench":
+        write_jsonl(out, export_sebench(tasks, b))
+    elif fmt == "hf":
+        export_hf(tasks, out)
+    else:
+        raise UserError(f"unknown format {fmt!r}: choose sebench or hf")
+    typer.echo(f"wrote {len(tasks)} tasks to {out}")

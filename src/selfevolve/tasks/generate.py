@@ -1,0 +1,294 @@
+"""Programmatic task generation and validation, read top to bottom.
+
+1. Specs: one per function API (`specs.find_spec`), found by trial against the real library.
+2. Prompts: the doc's summary line plus the input description, in one of several templates; a prompt
+   that would name an API (the leak detector decides) is not used.
+3. Splits: ``test_single`` (one task per API), ``train`` (3 per API, other seeds and templates),
+   ``test_multi`` (chains of 2 to 4 APIs). Train and test share APIs, never prompts or inputs.
+4. Validation in the sandbox: expected outputs are what the translated reference returns there; the
+   reference is then judged against them (a second run: it must pass, so outputs are deterministic),
+   and the reference written with the original names must be rejected by the judge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import random
+import re
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfevolve.bench import Bench
+from selfevolve.obfuscate.leaks import Detector
+from selfevolve.obfuscate.surface import introspect
+from selfevolve.obfuscate.translate import translate_code
+from selfevolve.sandbox.protocol import to_tagged
+from selfevolve.schema import Task, TestCase
+from selfevolve.tasks import specs as S
+
+N_TESTS = 8
+TRAIN_PER_API = 3
+TRAIN_DRAFTS = 6  # more drafts than kept, so an API keeps 3 train tasks when a draft fails validation
+N_MULTI = 320
+
+TEMPLATES = [
+    "Write a function `{sig}` that takes {inputs}. {summary} {output}",
+    "You are given {inputs}. {summary} {output} Implement this as `{sig}`.",
+    "{summary} The input is {inputs}. {output} Name the function `{entry}`.",
+    "Implement `{sig}`. It receives {inputs}. Task: {summary_lc} {output}",
+    "Task: {summary_lc} Input: {inputs}. {output} Use the signature `{sig}`.",
+    "Given {inputs}, {summary_lc} {output} Write it as `{sig}`.",
+]
+
+
+def summary_line(doc: str) -> str:
+    """The first sentence of a docstring that is prose, not a signature."""
+    for para in re.split(r"\n\s*\n", doc or ""):
+        text = " ".join(para.split())
+        if not text or re.match(r"^[\w.]+\(.*\)", text) or text.startswith(("..", ">>>")):
+            continue
+        sentence = re.split(r"(?<=[.!?])\s", text)[0]
+        return sentence.replace("`", "").strip()
+    return ""
+
+
+def output_phrase(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Return True or False."
+    if isinstance(value, (int, float)):
+        return "Return the result as a number."
+    if isinstance(value, complex):
+        return "Return the result as a complex number."
+    if isinstance(value, str):
+        return "Return the result as a string."
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return "Return the result as a nested list."
+    return "Return the result as a list."
+
+
+@dataclass
+class Report:
+    """What generation kept and dropped, and why."""
+
+    kept: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+    uncovered: dict[str, str] = field(default_factory=dict)  # novel api -> reason
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"kept": dict(self.kept), "dropped": dict(self.dropped), "uncovered": self.uncovered,
+                "seconds": round(self.seconds, 1)}
+
+
+@dataclass
+class Draft:
+    """A task before validation: the reference in original names, inputs as plain values."""
+
+    split: str
+    kind: str
+    apis: list[str]  # original dotted
+    prompt: str
+    args: tuple[str, ...]
+    body: str
+    inputs: list[dict[str, Any]]
+    seed: int
+
+    def reference(self, entry: str = "solve") -> str:
+        return f"import numpy as np\n\n\ndef {entry}({', '.join(self.args)}):\n    return {self.body}\n"
+
+
+def _prompt(rng: random.Random, template: str, summary: str, inputs: str, value: Any, args: tuple[str, ...]) -> str:
+    sig = f"solve({', '.join(args)})"
+    summary = summary.rstrip(".") + "."
+    lc = summary[0].lower() + summary[1:] if summary else summary
+    return template.format(sig=sig, entry="solve", inputs=inputs, summary=summary, summary_lc=lc,
+                           output=output_phrase(value)).strip()
+
+
+def draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
+    # Specs are tried in this process; the file-writing ones must write into a scratch directory.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        return _draft_tasks(bench, seed, report)
+
+
+def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
+    surface = introspect(bench.library)
+    mapping = bench.mapping
+    detector = Detector(bench.library, set(mapping), set())
+    rng = random.Random(seed)
+    drafts: list[Draft] = []
+    unary: list[tuple[S.Spec, str]] = []
+    reducers: list[tuple[S.Spec, str]] = []
+    for it in surface.items:
+        if it.kind != "function" or it.original not in mapping:
+            continue
+        novel = mapping[it.original]
+        summary = summary_line(it.doc)
+        spec, why = S.find_spec(it.original, it.obj, summary)
+        if spec is None:
+            report.uncovered[novel] = why
+            continue
+        text = spec.summary or summary
+        if not text or detector.scan(text) or detector.scan(spec.describe):
+            report.uncovered[novel] = "its summary names an API"
+            continue
+        value = spec.example
+        templates = [TEMPLATES[i % len(TEMPLATES)] for i in rng.sample(range(1 + TRAIN_DRAFTS), 1 + TRAIN_DRAFTS)]
+        test_keys: set[str] = set()
+        for k, split in enumerate(["test_single"] + ["train"] * TRAIN_DRAFTS):
+            task_seed = rng.randrange(1 << 30)
+            inputs = _fresh_inputs(spec, random.Random(task_seed), test_keys if split == "train" else set())
+            if inputs is None:
+                report.dropped["train inputs cannot avoid the test inputs"] += 1
+                continue
+            if split != "train":
+                test_keys |= {_key(kw) for kw in inputs}
+            prompt = _prompt(rng, templates[k], text, spec.describe, value, spec.args)
+            if detector.scan(prompt):  # lower-casing can turn a name into an identifier ("Cholesky")
+                prompt = _prompt(rng, TEMPLATES[k % 3], text, spec.describe, value, spec.args)
+                if detector.scan(prompt):
+                    report.dropped["prompt names an API"] += 1
+                    continue
+            drafts.append(Draft(split, "single", [it.original], prompt, spec.args, spec.body, inputs, task_seed))
+        if spec.pattern in ("floats", "positive", "unit") and isinstance(value, list) and value and \
+                isinstance(value[0], float) and not isinstance(value[0], list):
+            unary.append((spec, text))
+        elif spec.pattern in ("floats", "positive") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            reducers.append((spec, text))
+    drafts += _compose(rng, unary, reducers, report)
+    return drafts
+
+
+def _key(kw: dict) -> str:
+    return json.dumps(kw, sort_keys=True)
+
+
+def _fresh_inputs(spec: S.Spec, r: random.Random, avoid: set[str]) -> list[dict] | None:
+    """N_TESTS distinct inputs none of which is in ``avoid`` (train never reuses a test input)."""
+    out, keys = [], set()
+    for _ in range(N_TESTS * 25):
+        kw = S.sample_inputs(spec, r, 1)[0]
+        k = _key(kw)
+        if k not in avoid and k not in keys:
+            out.append(kw)
+            keys.add(k)
+            if len(out) == N_TESTS:
+                return out
+    return out if not avoid and len(out) >= N_TESTS // 2 else None
+
+
+def _strip_plain(body: str) -> str:
+    return body[: -len(".tolist()")] if body.endswith(".tolist()") else (
+        body[: -len(".item()")] if body.endswith(".item()") else body)
+
+
+def _compose(rng: random.Random, unary: list, reducers: list, report: Report) -> list[Draft]:
+    """Chains of 2 to 4 APIs: element-wise steps, optionally ending in a reduction."""
+    out: list[Draft] = []
+    seen: set[tuple[str, ...]] = set()
+    attempts = 0
+    while len(out) < N_MULTI and attempts < N_MULTI * 20 and len(unary) >= 2:
+        attempts += 1
+        n = rng.randint(2, 4)
+        end_with_reduction = reducers and rng.random() < 0.5
+        steps = rng.sample(unary, n - (1 if end_with_reduction else 0))
+        if end_with_reduction:
+            steps.append(rng.choice(reducers))
+        names = tuple(s.api for s, _ in steps)
+        if names in seen:
+            continue
+        expr = "np.array(x)"
+        for spec, _ in steps:
+            call = _strip_plain(spec.body)
+            expr = call.replace("np.array(x)", expr, 1)
+        try:
+            body = S.to_plain_expr(expr, S.evaluate(expr, {"x": [0.5, 0.25]}))
+        except (Exception, S._Timeout):
+            report.dropped["chain fails on its inputs"] += 1
+            continue
+        task_seed = rng.randrange(1 << 30)
+        gen = S.floats(0.1, 3) if any(s.pattern == "positive" for s, _ in steps) else S.floats(-0.9, 0.9)
+        r = random.Random(task_seed)
+        inputs = [{"x": gen(r)} for _ in range(N_TESTS)]
+        try:
+            values = [S.plain(S.evaluate(body, kw)) for kw in inputs]
+        except (Exception, S._Timeout):
+            report.dropped["chain fails on its inputs"] += 1
+            continue
+        if len({repr(v) for v in values}) == 1:
+            report.dropped["chain gives one answer for every input"] += 1
+            continue
+        seen.add(names)
+        parts = [t.rstrip(".") for _, t in steps]
+        lc = [p[0].lower() + p[1:] for p in parts]
+        text = f"First, {lc[0]}. " + " ".join(f"Then, on that result, {p}." for p in lc[1:])
+        prompt = (f"Write a function `solve(x)` that takes a list of numbers `x` and applies these steps in order. "
+                  f"{text} {output_phrase(values[0])}")
+        out.append(Draft("test_multi", "multi", list(names), prompt, ("x",), body, inputs, task_seed))
+    return out
+
+
+def _task_id(d: Draft, novel_apis: list[str], k: int) -> str:
+    short = "-".join(a.rsplit(".", 1)[1] for a in novel_apis)
+    h = hashlib.sha256(f"{d.split}{d.prompt}{d.seed}".encode()).hexdigest()[:6]
+    return f"{d.split}/{short}/{k}-{h}"
+
+
+def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, workers: int | None = None,
+                progress: bool = False) -> tuple[dict[str, list[Task]], Report]:
+    """Generate, run and validate every split. Returns the kept tasks per split and the report."""
+    from selfevolve.judge import Judge
+    from selfevolve.sandbox import RunRequest
+
+    t0 = time.perf_counter()
+    report = Report()
+    drafts = draft_tasks(bench, seed, report)
+    if limit:
+        drafts = drafts[:limit]
+    lib, pkg, mapping = bench.library, bench.package, bench.mapping
+    out: dict[str, list[Task]] = {"train": [], "test_single": [], "test_multi": []}
+    with Judge(bench, workers=workers) as judge:
+        refs = [translate_code(d.reference(), mapping, library=lib, package=pkg) for d in drafts]
+        reqs = [RunRequest(r, "solve", [{k: to_tagged(v) for k, v in kw.items()} for kw in d.inputs])
+                for r, d in zip(refs, drafts, strict=True)]
+        runs = judge.pool.map(reqs, progress=progress)
+        candidates = []
+        for k, (d, ref, run) in enumerate(zip(drafts, refs, runs, strict=True)):
+            if run.status != "ok" or not all(o.ok for o in run.outcomes):
+                report.dropped[f"reference fails in the sandbox ({run.status})"] += 1
+                continue
+            novel_apis = [mapping[a] for a in d.apis]
+            task = Task(id=_task_id(d, novel_apis, k), kind=d.kind, apis=novel_apis, prompt=d.prompt,
+                        entry_point="solve", signature=f"def solve({', '.join(d.args)}):",
+                        tests=[TestCase(input=req, output=o.value) for req, o in
+                               zip(reqs[k].inputs, run.outcomes, strict=True)],
+                        reference=ref, provenance={"generator": "programmatic", "seed": d.seed, "bench_seed": seed})
+            candidates.append((d, task))
+        verdicts = list(judge.judge_many((t, t.reference, i) for i, (_, t) in enumerate(candidates)))
+        by_idx = {v.sample_idx: v for v in verdicts}
+        train_count: Counter[str] = Counter()
+        test_prompts = {d.prompt for d in drafts if d.split != "train"}
+        for i, (d, task) in enumerate(candidates):
+            v = by_idx[i]
+            if not v.passed:
+                report.dropped[f"reference is not deterministic or fails the judge ({v.status})"] += 1
+                continue
+            original = judge.judge(task, d.reference(), 0)
+            if original.status != "uses_original_library":
+                report.dropped["the original-names reference is not rejected"] += 1
+                continue
+            if d.split == "train" and d.prompt in test_prompts:
+                report.dropped["train prompt equal to a test prompt"] += 1
+                continue
+            if d.split == "train" and train_count[d.apis[0]] >= TRAIN_PER_API:
+                continue
+            train_count[d.apis[0]] += d.split == "train"
+            out[d.split].append(task)
+            report.kept[d.split] += 1
+    report.seconds = time.perf_counter() - t0
+    return out, report
