@@ -116,6 +116,13 @@ def usage(code):
     "import zwc\ndef solve(x):\n    return zwc.yitaf(x).sosuba()\n",  # a method of a package object
     "import zwc\nsolve = lambda x: zwc.falekef(x)\n",
     "import zwc\ndef solve(x):\n    total = 0\n    total += zwc.kocito(x)\n    return total\n",
+    # a class of its own with private state is fine
+    "import zwc\nclass Acc:\n    def __init__(self):\n        self._v = []\n    def _add(self, y):\n"
+    "        self._v.append(y)\n        return self\ndef solve(x):\n    a = Acc()._add(zwc.falekef(x))\n"
+    "    return a._v[0]\n",
+    "import zwc\nf = zwc.falekef\ndef solve(x):\n    g = f\n    return g(x)\n",  # reassigned functions
+    "import zwc\ndef solve(x):\n    z2 = zwc\n    return z2.kocito(x)\n",
+    "import zwc\nif __name__ == '__main__':\n    print(1)\ndef solve(x):\n    return getattr(zwc, 'falekef')(x)\n",
 ])
 def test_usage_accepts_honest_solutions(code):
     assert usage(code).ok, usage(code)
@@ -128,6 +135,8 @@ def test_usage_accepts_honest_solutions(code):
     "import zwc\ndef solve(x):\n    return [abs(v) for v in zwc.yitaf(x).gifune()]\n",  # round trip only
     "import zwc\ndef solve(x):\n    y = zwc.falekef(x)\n    y = [abs(v) for v in x]\n    return y\n",  # overwritten
     "import zwc\nA = zwc.yitaf([1])\ndef solve(x):\n    return sorted(x)\n",
+    "import zwc\nmk = zwc.yitaf\ndef solve(x):\n    return [abs(v) for v in mk(mk(x)).gifune()]\n",  # aliased constructor
+    "import zwc\ndef solve(x):\n    return getattr(zwc, 'yitaf')(x).gifune()\n",
 ])
 def test_usage_rejects_decorative_use(code):
     r = usage(code)
@@ -155,6 +164,17 @@ def test_usage_rejects_decorative_use(code):
     "import gc, zwc\ndef solve(x):\n    return [o for o in gc.get_objects()]\n",
     "import pickle, zwc\ndef solve(x):\n    return pickle.loads(b'cnumpy\\nabs\\n.')(x)\n",
     "import ctypes, zwc\ndef solve(x):\n    return zwc.falekef(x)\n",
+    "import sys, zwc\ndef solve(x):\n    s = sys\n    t = s\n    return t.modules['numpy'].abs(x)\n",  # aliased
+    "import sys, zwc\ndef solve(x):\n    return getattr(sys, 'modules')['numpy'].abs(x)\n",
+    "import os, zwc\ndef solve(x):\n    o = os\n    return o.popen('python -c 1').read()\n",
+    "import operator, zwc\ndef solve(x):\n    return operator.attrgetter('_core._lib')(zwc).abs(x)\n",
+    "from operator import methodcaller\nimport zwc\ndef solve(x):\n    return methodcaller('_v')(zwc.yitaf(x))\n",
+    "import zwc\ndef solve(x):\n    return open(zwc.__file__).read()\n",
+    "import zwc\ndef solve(x):\n    return zwc.__getattr__('_core')\n",
+    "import zwc\ndef peek(self):\n    return self._core\ndef solve(x):\n    return peek(zwc)._lib.abs(x)\n",
+    # its own class defines _v, but the object read is the package's
+    "import zwc\nclass A:\n    def __init__(self):\n        self._v = 0\ndef solve(x):\n    a = zwc.yitaf(x)\n"
+    "    return a._v\n",
 ])
 def test_usage_rejects_reaching_the_original_library(code):
     r = usage(code)
