@@ -32,10 +32,15 @@ FENCE = "```"
     ("def solve(x):\n    return 5\n", "return 5"),  # no fence, parses
     ("Sure! def solve(x): is below\nimport zwc\ndef solve(x):\n    return 6\nHope this helps", "return 6"),
     ("<think>maybe def solve(x): return 0</think>\n```python\ndef solve(x):\n    return 7\n```", "return 7"),
+    (f"{FENCE}python\ndef solve(x):\n    return 8<|im_end|>", "return 8"),  # chat-template artifacts
+    ("<|im_start|>assistant\ndef solve(x):\n    return 9\n<|eot_id|></s>", "return 9"),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\ndef solve(x):\n    return 11\n<|eot_id|>", "return 11"),
+    (f"1. Code:\n   {FENCE}python\n   def solve(x):\n       return 10\n   {FENCE}\n", "return 10"),  # indented
 ])
 def test_extract_code(text, expected):
     code = extract_code(text, "solve")
     assert code is not None and expected in code
+    assert "assistant" not in code and "<" not in code
     compile(code, "x", "exec")
 
 
@@ -278,6 +283,13 @@ def test_cli_judges_and_resumes_after_sigkill(tmp_path, mini_bench):
     assert "pass rate" in r.stdout and "50.0%" in r.stdout
     again = _cli(*args)  # a finished run re-runs as a no-op
     assert again.returncode == 0 and len(out.read_text().splitlines()) == n
+    lines = out.read_text().splitlines(keepends=True)  # a record torn mid-write is redone, and only once
+    out.write_text("".join(lines[:-1]) + lines[-1][:25])
+    for _ in range(2):
+        r = _cli(*args)
+        assert r.returncode == 0, r.stderr
+        final = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(final) == n and len({(v["task_id"], v["sample_idx"]) for v in final}) == n
 
 
 @pytest.mark.parametrize("problem", ["missing_bench", "bad_jsonl", "unknown_task", "missing_completions"])
