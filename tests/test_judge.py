@@ -127,6 +127,8 @@ def usage(code):
     "    return a._v[0]\n",
     "import zwc\nf = zwc.falekef\ndef solve(x):\n    g = f\n    return g(x)\n",  # reassigned functions
     "import zwc\ndef solve(x):\n    z2 = zwc\n    return z2.kocito(x)\n",
+    "import zwc\ndef solve(x):\n    return list(map(zwc.falekef, x))\n",  # handed on, not called here
+    "from zwc import falekef\ndef solve(x):\n    return sorted(x, key=falekef)\n",
     "import zwc\nif __name__ == '__main__':\n    print(1)\ndef solve(x):\n    return getattr(zwc, 'falekef')(x)\n",
 ])
 def test_usage_accepts_honest_solutions(code):
@@ -142,6 +144,8 @@ def test_usage_accepts_honest_solutions(code):
     "import zwc\nA = zwc.yitaf([1])\ndef solve(x):\n    return sorted(x)\n",
     "import zwc\nmk = zwc.yitaf\ndef solve(x):\n    return [abs(v) for v in mk(mk(x)).gifune()]\n",  # aliased constructor
     "import zwc\ndef solve(x):\n    return getattr(zwc, 'yitaf')(x).gifune()\n",
+    "import zwc\ndef solve(x):\n    return [abs(v) for v in list(map(zwc.yitaf, x))]\n",  # constructor handed on
+    "import zwc\ndef solve(x):\n    f = zwc.falekef\n    return [abs(v) for v in x]\n",
 ])
 def test_usage_rejects_decorative_use(code):
     r = usage(code)

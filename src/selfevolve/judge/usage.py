@@ -20,8 +20,8 @@ simple reassignments of ``os``/``sys`` (``s = sys``) are followed.
 **Does it use the package meaningfully (status ``not_using_package``)?** Values are tracked through
 the program with three levels: *plain*, *package object* (made by a package call that only builds
 or converts data: the array constructors, ``copy``, ``astype``, ...), and *meaningful* (the result of
-any other package function, of a method of a package object, or of an operator applied to a package
-object). Calls to functions defined in the solution carry the level of what they return and of their
+any other package function, of a method of a package object, of an operator applied to a package
+object, or a package function itself handed to other code: ``map(zwc.f, x)``, ``sorted(x, key=zwc.f)``). Calls to functions defined in the solution carry the level of what they return and of their
 arguments; converting a package object back to Python data (``tolist``, ``item``, ``float()``) drops it
 to plain. The entry point passes if some value it returns is *meaningful*. So a pure-Python solution
 that also builds an array, or round-trips its input through the constructor twice, is rejected.
@@ -344,7 +344,10 @@ class _Flow:
         if isinstance(node, ast.Name):
             if node.id in env:
                 return env[node.id]
-            return PKG if node.id in self.pkg_funcs else PLAIN
+            if node.id not in self.pkg_funcs:
+                return PLAIN
+            # a package function handed on (map(zwc.f, x), key=zwc.f) computes; the constructors don't
+            return PKG if self.pkg_funcs[node.id] in self.trivial else MEANINGFUL
         if isinstance(node, ast.Call):
             return self._call(node, env)
         if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)):
@@ -354,7 +357,7 @@ class _Flow:
             return max(self._expr(node.value, env), self._expr(node.slice, env))
         if isinstance(node, ast.Attribute):
             if _root(node) in self.pkg_modules:
-                return PKG
+                return PKG if node.attr in self.trivial else MEANINGFUL
             base = self._expr(node.value, env)
             return MEANINGFUL if base == PKG and node.attr not in self.trivial else base
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
