@@ -96,3 +96,5 @@ def test_reward_on_real_bench(judge, tasks, names):
     t = tasks["np/abs"]
     good = f"import zwc as z\ndef solve(x):\n    return z.{names['abs']}(x).{names['tolist']}()\n"
     assert judge.reward([good, "def solve(x):\n    return x\n"], [t, t]) == [1.0, 0.0]
+    chat = [[{"role": "assistant", "content": good}], [{"role": "assistant", "content": "no idea"}], []]
+    assert judge.reward(chat, [t, t, t]) == [1.0, 0.0, 0.0]  # TRL's conversational completions

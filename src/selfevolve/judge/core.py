@@ -120,9 +120,11 @@ class Judge:
                 bar.update()
                 yield f.result()
 
-    def reward(self, completions: list[str], tasks: list[Task]) -> list[float]:
-        """TRL-style reward function body: the same verdicts evaluation reports, as 0/1 floats."""
-        futs = [self.submit(t, c, i) for i, (t, c) in enumerate(zip(tasks, completions, strict=True))]
+    def reward(self, completions: list[str] | list[list[dict]], tasks: list[Task]) -> list[float]:
+        """TRL-style reward function body: the same verdicts evaluation reports, as 0/1 floats.
+        A completion is text, or TRL's conversational form (a list of messages: the last one's content)."""
+        texts = [c if isinstance(c, str) else str((c[-1] if c else {}).get("content", "")) for c in completions]
+        futs = [self.submit(t, c, i) for i, (t, c) in enumerate(zip(tasks, texts, strict=True))]
         return [f.result().reward for f in futs]
 
     def close(self) -> None:
