@@ -139,3 +139,24 @@ def mini_bench(tmp_path_factory):
     (root / "manifest.json").write_text(manifest.model_dump_json())
     (root / "docs.jsonl").write_text("")
     return Bench.open(root)
+
+
+@pytest.fixture(scope="session")
+def numpy_tasks(numpy_bench):
+    """The NumPy bench with all programmatic task sets generated and validated (cached next to the bench,
+    keyed by the obfuscate + tasks source hashes). Returns a Bench whose tasks(split) work."""
+    import shutil
+
+    from selfevolve.bench import Bench
+    from selfevolve.tasks.build import generate_all
+
+    out = CACHE / f"numpy-tasks-{_source_hash('obfuscate')}-{_source_hash('tasks', 'judge', 'sandbox')}"
+    with open(CACHE / ".lock-tasks", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "tasks" / "report.json").exists():
+            tmp = out.with_name(out.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(numpy_bench.root, tmp, ignore=shutil.ignore_patterns("tasks"))
+            generate_all(Bench.open(tmp), seed=0)
+            tmp.rename(out)
+    return Bench.open(out)
