@@ -181,6 +181,12 @@ def test_usage_rejects_decorative_use(code):
     "import zwc\ndef solve(x):\n    return open(zwc.__file__).read()\n",
     "import zwc\ndef solve(x):\n    return zwc.__getattr__('_core')\n",
     "import zwc\ndef peek(self):\n    return self._core\ndef solve(x):\n    return peek(zwc)._lib.abs(x)\n",
+    "from zwc._core import unwrap\nimport zwc\ndef solve(x):\n    return unwrap(zwc.falekef(x)).tolist()\n",
+    "from zwc import _core\nimport zwc\ndef solve(x):\n    return _core._lib.abs(x)\n",
+    "import zwc\ndef solve(x):\n    return type(zwc.falekef(x)).mro()[-1]\n",
+    "import zwc\ndef solve(x):\n    return '{0._core}'.format(zwc)\n",
+    "import zwc\nv = vars\ndef solve(x):\n    return v(zwc)['_core']\n",
+    "import zwc\ng = getattr\ndef solve(x):\n    return g(zwc, '_' + 'core')\n",
     # its own class defines _v, but the object read is the package's
     "import zwc\nclass A:\n    def __init__(self):\n        self._v = 0\ndef solve(x):\n    a = zwc.yitaf(x)\n"
     "    return a._v\n",

@@ -3,19 +3,22 @@
 Two questions, answered on the AST before anything runs.
 
 **Does it reach the original library (status ``uses_original_library``)?** Any of these is a reach:
-importing the library or a submodule; importing a module that loads or runs code by name or walks the
-interpreter (importlib, builtins, gc, inspect, ctypes, pickle, marshal, runpy, pkgutil, zipimport,
-subprocess, multiprocessing, code, pty); ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``,
-``vars``, ``breakpoint``; ``os.system``/``os.popen``/``os.exec*``/``os.spawn*``/``os.posix_spawn*``;
-``sys.modules``, ``sys._getframe``, ``sys.meta_path``; ``getattr``/``setattr``/``delattr``/``hasattr`` with a
-name that is not a literal or starts with ``_``; attribute walks through object internals (``__dict__``,
-``__class__``, ``__mro__``, ``__subclasses__``, ``__globals__``, ``__closure__``, ``__code__``, frames, ...);
-any ``__file__``/``__path__`` (the package's files); and any ``_private`` attribute, except one the
-solution defines itself (``self._cache = ...``, a method ``_step`` of its class) read on its own
-objects (``self``, ``cls``, its classes, and names assigned from those): the package's internals hold
-the library, so they are off limits. ``operator.attrgetter``/``methodcaller`` follow the getattr
-rule; a literal name in ``sys.modules``'s family (``getattr(sys, "modules")``) is a reach, and
-simple reassignments of ``os``/``sys`` (``s = sys``) are followed.
+* importing the library or a submodule; importing any ``_private`` module or name; importing a module
+  that loads or runs code by name or walks the interpreter (importlib, builtins, gc, inspect, ctypes,
+  pickle, marshal, runpy, pkgutil, zipimport, subprocess, multiprocessing, code, pty);
+* ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``, ``locals``, ``vars``, ``breakpoint``,
+  called or merely named; ``os.system``/``popen``/``exec*``/``spawn*``/``posix_spawn*``/``fork*``;
+  ``sys.modules``, ``sys._getframe``, ``sys.meta_path`` (simple reassignments ``s = sys`` are followed);
+* ``getattr``/``setattr``/``delattr``/``hasattr`` and ``operator.attrgetter``/``methodcaller`` with a
+  name that is computed, ``_private``, internal or in ``sys.modules``'s family (``getattr(sys,
+  "modules")``); passing ``getattr`` around (``g = getattr``); a format string that walks attributes
+  (``"{0._core}".format(zwc)``);
+* attribute walks through object internals (``__dict__``, ``__class__``, ``__mro__``, ``mro``,
+  ``__subclasses__``, ``__globals__``, ``__closure__``, ``__code__``, ``__getattr__``, frames, ...) and
+  the package's files (``__file__``, ``__path__``);
+* any ``_private`` attribute, except one the solution defines itself (``self._cache = ...``, a method
+  ``_step`` of its class) read on its own objects (``self``, ``cls``, its classes, names assigned from
+  those): the package's internals hold the library, so they are off limits.
 
 **Does it use the package meaningfully (status ``not_using_package``)?** Values are tracked through
 the program with three levels: *plain*, *package object* (made by a package call that only builds
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass
 
 PLAIN, PKG, MEANINGFUL = 0, 1, 2
@@ -50,9 +54,10 @@ INTERNAL_ATTRS = frozenset({
     "__code__", "__func__", "__self__", "__wrapped__", "__module__", "__builtins__", "__loader__", "__spec__",
     "__getattribute__", "__reduce__", "__reduce_ex__", "__init_subclass__", "__objclass__", "__import__",
     "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "tb_next",
-    "__file__", "__path__", "__cached__", "__getattr__", "__setattr__", "__delattr__", "__getstate__",
+    "mro", "__file__", "__path__", "__cached__", "__getattr__", "__setattr__", "__delattr__", "__getstate__",
 })
 ATTR_FUNCS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+_FORMAT_WALK = re.compile(r"\{[^{}]*\.(_|mro\b)")
 NAME_GETTERS = frozenset({"attrgetter", "methodcaller"})  # operator.attrgetter("_x")(obj) is getattr too
 TO_PLAIN = frozenset({"float", "int", "bool", "str", "complex", "repr", "format"})
 SELF_NAMES = frozenset({"self", "cls"})
@@ -140,7 +145,16 @@ def _find_reach(tree: ast.AST, library: str) -> str:
                 for group in (os_names, sys_names):
                     if node.value.id in group:
                         group.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts = [p for a in node.names for p in a.name.split(".")] + (
+                (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else [])
+            private = [p for p in parts if p.startswith("_") and p != "__future__"]
+            if private:
+                return f"imports the private name {private[0]}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _FORMAT_WALK.search(node.value):
+            return "a format string walks into an attribute"  # '{0._core}'.format(zwc)
         if isinstance(node, ast.Import):
             for a in node.names:
                 top = a.name.split(".")[0]
@@ -168,6 +182,10 @@ def _find_reach(tree: ast.AST, library: str) -> str:
                 return f"uses {node.id}"
             if node.id == library:
                 return f"names {library}"
+            if node.id in BANNED_CALLS:
+                return f"uses {node.id}"
+            if node.id in ATTR_FUNCS | NAME_GETTERS and id(node) not in called:
+                return f"passes {node.id} around"  # g = getattr; g(obj, name) escapes the name rules
         elif isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Name) and f.id in BANNED_CALLS:
