@@ -84,6 +84,14 @@ T = to_tagged
     ({"$scalar": {"dtype": "f8", "value": 2.5}}, T(2.5), True),  # a library float is a float
     ({"$scalar": {"dtype": "b1", "value": True}}, T(True), True),
     (T(1), {"$opaque": "A"}, False),
+    (T(1.0), T(10 ** 400), False),  # beyond float range: unequal, not a crash
+    (T(10 ** 400), T(10 ** 400), True),
+    (T(b"ab"), T(b"ab"), True),  # bytes exactly, never as text
+    (T(b"ab"), T("ab"), False),
+    ({"$array": {"dtype": "f4", "shape": [1], "data": [0.5]}},
+     {"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, True),  # f4 vs f8: by value
+    ({"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, T(0.5), False),  # an array is not a scalar
+    (T({1: 2}), T({1.0: 2}), False),  # dict keys exactly
 ])
 def test_compare_rules(expected, got, ok):
     assert equal(expected, got, CompareSpec())[0] is ok
