@@ -17,15 +17,34 @@ def register(app: typer.Typer) -> None:
 @tasks_app.command("generate")
 def generate_cmd(bench_dir: Path = typer.Argument(..., help="bench directory"),
                  seed: int = typer.Option(0, help="generation seed"),
-                 limit: int | None = typer.Option(None, help="only the first N function APIs")) -> None:
-    """Generate and validate train/test_single/test_multi into DIR/tasks/."""
+                 limit: int | None = typer.Option(None, help="only the first N function APIs"),
+                 llm: str | None = typer.Option(None, "--llm", help="OpenAI-compatible base URL: LLM pipeline"),
+                 model: str = typer.Option("", "--model", help="problem-writing model (with --llm)"),
+                 models: str = typer.Option("", "--models", help="comma-separated solver models (with --llm)"),
+                 split: str = typer.Option("train", "--split", help="split the LLM tasks go to")) -> None:
+    """Generate and validate train/test_single/test_multi into DIR/tasks/ (or, with --llm, one split)."""
     import json
     import sys
 
     from selfevolve.bench import Bench
-    from selfevolve.tasks.build import generate_all
+    from selfevolve.tasks.build import generate_all, write_split
 
     bench = Bench.open(bench_dir)
+    if llm:
+        from selfevolve.errors import UserError
+        from selfevolve.judge import Judge
+        from selfevolve.tasks.generate import function_apis
+        from selfevolve.tasks.llm import generate_llm
+
+        if not model:
+            raise UserError("--llm needs --model")
+        solvers = [m for m in models.split(",") if m] or [model]
+        apis = function_apis(bench)[:limit] if limit else function_apis(bench)
+        with Judge(bench) as judge:
+            tasks, dropped = generate_llm(bench, llm, model, solvers, apis, judge, seed=seed)
+        write_split(bench, split, tasks)
+        typer.echo(json.dumps({"kept": len(tasks), "dropped": dropped}))
+        return
     report = generate_all(bench, seed=seed, limit=limit, progress=sys.stderr.isatty())
     typer.echo(json.dumps(report.as_dict(), indent=2))
 

@@ -73,7 +73,7 @@ def single_tasks(bench: Any, specs: list[Spec], seed: int) -> tuple[list[Task], 
             s = base % 100_000 + 100_000 * (k + 1)  # disjoint from the test seed
             train.append(_task(bench, f"train/{novel}/{k}", "single", [spec.api],
                                describe([summary], spec.profile, spec.params, others[k]), spec.params, code,
-                               test_inputs(spec.profile, s), s, others[k]))
+                               test_inputs(spec.profile, s, train=True), s, others[k]))
     return test, train
 
 

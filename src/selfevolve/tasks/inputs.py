@@ -32,7 +32,7 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def make_value(kind: str, seed: int, slot: int) -> Any:
+def make_value(kind: str, seed: int, slot: int, train: bool = False) -> Any:
     # Arguments of one call share a length (seeded by the call), values are seeded per slot.
     shape_rng = random.Random(seed)
     length = shape_rng.randint(3, 6)
@@ -57,8 +57,8 @@ def make_value(kind: str, seed: int, slot: int) -> Any:
         return [[round(rng.uniform(-5, 5), 2) for _ in range(dim)] for _ in range(length)]
     if kind == "vec3":
         return [round(rng.uniform(-5, 5), 2) for _ in range(3)]
-    if kind == "small":
-        return rng.randint(2, 9)
+    if kind == "small":  # tiny domain: train and test draw from disjoint ranges so inputs never repeat
+        return rng.randint(7, 11) if train else rng.randint(2, 6)
     if kind == "axis":
         return rng.randint(0, 1)
     if kind == "seed":

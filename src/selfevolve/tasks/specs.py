@@ -126,14 +126,14 @@ def run_in_process(code: str, kwargs: dict[str, Any]) -> Any:
         return _plain(ns["solve"](**kwargs))
 
 
-def test_inputs(profile: tuple[str, ...], seed: int, n: int = N_TESTS) -> list[dict[str, Any]]:
+def test_inputs(profile: tuple[str, ...], seed: int, n: int = N_TESTS, train: bool = False) -> list[dict[str, Any]]:
     params = _param_names(profile)
     out = []
     for i in range(n):
         kw: dict[str, Any] = {}
         shape_seed = seed * 1000 + i
         for j, (p, k) in enumerate(zip(params, profile, strict=True)):
-            kw[p] = make_value(k, shape_seed, j)
+            kw[p] = make_value(k, shape_seed, j, train)
         out.append(kw)
     return out
 
