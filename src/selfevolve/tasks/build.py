@@ -45,7 +45,9 @@ def generate_all(bench: Any, seed: int = 0, limit: int | None = None, progress: 
             report.drop("too_few_train_tasks", t.id)
             report.kept[t.kind] -= 1
     test = [t for t in test if len(per_api.get(t.apis[0], [])) >= TRAIN_PER_API]
+    report.kept.clear()  # final counts per split (validation counted candidates)
     for split, tasks in (("test_single", test), ("train", train), ("test_multi", multi)):
         write_split(bench, split, tasks)
+        report.kept[split] = len(tasks)
     atomic_write_text(bench.root / "tasks" / "report.json", json.dumps(report.as_dict(), indent=2))
     return report

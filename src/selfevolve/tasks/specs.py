@@ -22,12 +22,14 @@ PROFILES: tuple[tuple[str, ...], ...] = (
     ("real", "real"), ("pos", "pos"), ("int", "int"), ("real", "small"), ("real2d", "axis"),
     ("small",), ("small", "small"), ("real", "real", "real"), ("vec3", "vec3"), ("real", "sorted"),
     ("real2d", "axis", "axis"), ("real", "real", "small"), ("real", "small", "real"), ("int", "small"),
+    ("mat", "small"), ("mat", "mat"), ("mat", "vecmat"), ("vecmat", "mat"), ("real2d", "small"),
 )
 RANDOM_PROFILES: tuple[tuple[str, ...], ...] = (("seed", "size"), ("seed", "pos", "size"),
                                                 ("seed", "unit", "size"), ("seed", "small", "size"),
                                                 ("seed", "pos", "pos", "size"), ("seed", "real", "pos", "size"),
                                                 ("seed", "real"), ("seed", "small"), ("seed", "prob", "size"),
-                                                ("seed", "small", "prob", "size"), ("seed", "pos", "pos", "pos"))
+                                                ("seed", "small", "prob", "size"), ("seed", "pos", "pos", "pos"),
+                                                ("seed", "small", "small", "small", "size"))
 # API -> profile to use instead of searching (APIs the search gets wrong or cannot find).
 OVERRIDES: dict[str, tuple[str, ...]] = {
     "numpy.linalg.inv": ("mat",), "numpy.linalg.det": ("mat",), "numpy.linalg.solve": ("mat", "vecmat"),
@@ -87,6 +89,8 @@ def reference_code(api: str, profile: tuple[str, ...], alias: str = "np") -> str
             call_args.append(p)
     dotted = alias + api[len(api.split(".")[0]):]
     body = "\n".join(pre + [f"    result = {dotted}({', '.join(call_args)})",
+                            "    if isinstance(result, (list, tuple)):  # several arrays, maybe of different shapes",
+                            f"        return [{alias}.asarray(r).tolist() for r in result]",
                             f"    return {alias}.asarray(result).tolist()"])
     return f"import numpy as {alias}\n\n\ndef solve({', '.join(params)}):\n{body}\n"
 
@@ -109,7 +113,7 @@ def _dump(value: Any) -> str:
 def _plain(value: Any) -> Any:
     import numpy as np
 
-    out = np.asarray(value).tolist()
+    out = value if isinstance(value, list) else np.asarray(value).tolist()
     _dump(out)  # finite and JSON-safe, or raises
 
     return out
