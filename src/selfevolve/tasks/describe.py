@@ -71,6 +71,14 @@ def clean(text: str, forbidden: frozenset[str]) -> str:
     return TOKEN.sub(lambda m: "the operation" if m.group(0).lower() in forbidden else m.group(0), text)
 
 
+def _imperative(text: str) -> str:
+    """'returns the sum ...' -> 'return the sum ...', so 'it should ...' reads well."""
+    first, _, rest = text.partition(" ")
+    if first.endswith("s") and not first.endswith("ss") and first[:-1] in english_words():
+        return f"{first[:-1]} {rest}"
+    return text
+
+
 def describe(summaries: list[str], profile: tuple[str, ...], params: list[str], template: int) -> str:
     if len(summaries) == 1:
         summary = summaries[0].rstrip(".") + "."
@@ -82,7 +90,7 @@ def describe(summaries: list[str], profile: tuple[str, ...], params: list[str], 
     if "seed" in profile:
         summary += " Seed the legacy global pseudo-random generator with `seed` before drawing."
     t = TEMPLATES[template % len(TEMPLATES)]
-    return t.format(summary=summary, summary_lc=summary[0].lower() + summary[1:],
+    return t.format(summary=summary, summary_lc=_imperative(summary[0].lower() + summary[1:]),
                     inputs="Inputs:\n" + "\n".join(lines), inputs_inline=inline, output=OUTPUT)
 
 

@@ -93,6 +93,8 @@ def multi_tasks(bench: Any, specs: list[Spec], seed: int, target: int = MULTI_TA
         out = works(reference_code(s.api, s.profile), [{"x": probe}, {"x": probe[::-1]}])
         if out is None:
             continue
+        if out[0] == probe:
+            continue  # identity-like (conversions): a step that does nothing
         if isinstance(out[0], list) and len(out[0]) == len(probe) and not isinstance(out[0][0], list):
             elementwise.append(s.api)
         elif not isinstance(out[0], list):
@@ -103,7 +105,7 @@ def multi_tasks(bench: Any, specs: list[Spec], seed: int, target: int = MULTI_TA
     attempts = 0
     while len(tasks) < target and attempts < target * 30 and len(elementwise) >= 2:
         attempts += 1
-        n = rng.randint(2, 4)
+        n = rng.randint(2, min(4, len(elementwise) + 1))  # small benches have few elementwise APIs
         chain = rng.sample(elementwise, n - 1) + [rng.choice(reductions if rng.random() < 0.5 and reductions
                                                              else elementwise)]
         if len(set(chain)) < len(chain) or tuple(chain) in seen:

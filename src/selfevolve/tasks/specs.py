@@ -85,6 +85,8 @@ def reference_code(api: str, profile: tuple[str, ...], alias: str = "np") -> str
             pre.append(f"    {alias}.random.seed({p})")
         elif KINDS[k].array:
             call_args.append(f"{alias}.array({p})")
+        elif k == "size":
+            call_args.append(f"size={p}")  # keyword: positionally it would be another distribution parameter
         else:
             call_args.append(p)
     dotted = alias + api[len(api.split(".")[0]):]
