@@ -32,10 +32,15 @@ FENCE = "```"
     ("def solve(x):\n    return 5\n", "return 5"),  # no fence, parses
     ("Sure! def solve(x): is below\nimport zwc\ndef solve(x):\n    return 6\nHope this helps", "return 6"),
     ("<think>maybe def solve(x): return 0</think>\n```python\ndef solve(x):\n    return 7\n```", "return 7"),
+    (f"{FENCE}python\ndef solve(x):\n    return 8<|im_end|>", "return 8"),  # chat-template artifacts
+    ("<|im_start|>assistant\ndef solve(x):\n    return 9\n<|eot_id|></s>", "return 9"),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\ndef solve(x):\n    return 11\n<|eot_id|>", "return 11"),
+    (f"1. Code:\n   {FENCE}python\n   def solve(x):\n       return 10\n   {FENCE}\n", "return 10"),  # indented
 ])
 def test_extract_code(text, expected):
     code = extract_code(text, "solve")
     assert code is not None and expected in code
+    assert "assistant" not in code and "<" not in code
     compile(code, "x", "exec")
 
 
@@ -79,6 +84,14 @@ T = to_tagged
     ({"$scalar": {"dtype": "f8", "value": 2.5}}, T(2.5), True),  # a library float is a float
     ({"$scalar": {"dtype": "b1", "value": True}}, T(True), True),
     (T(1), {"$opaque": "A"}, False),
+    (T(1.0), T(10 ** 400), False),  # beyond float range: unequal, not a crash
+    (T(10 ** 400), T(10 ** 400), True),
+    (T(b"ab"), T(b"ab"), True),  # bytes exactly, never as text
+    (T(b"ab"), T("ab"), False),
+    ({"$array": {"dtype": "f4", "shape": [1], "data": [0.5]}},
+     {"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, True),  # f4 vs f8: by value
+    ({"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, T(0.5), False),  # an array is not a scalar
+    (T({1: 2}), T({1.0: 2}), False),  # dict keys exactly
 ])
 def test_compare_rules(expected, got, ok):
     assert equal(expected, got, CompareSpec())[0] is ok
@@ -116,6 +129,15 @@ def usage(code):
     "import zwc\ndef solve(x):\n    return zwc.yitaf(x).sosuba()\n",  # a method of a package object
     "import zwc\nsolve = lambda x: zwc.falekef(x)\n",
     "import zwc\ndef solve(x):\n    total = 0\n    total += zwc.kocito(x)\n    return total\n",
+    # a class of its own with private state is fine
+    "import zwc\nclass Acc:\n    def __init__(self):\n        self._v = []\n    def _add(self, y):\n"
+    "        self._v.append(y)\n        return self\ndef solve(x):\n    a = Acc()._add(zwc.falekef(x))\n"
+    "    return a._v[0]\n",
+    "import zwc\nf = zwc.falekef\ndef solve(x):\n    g = f\n    return g(x)\n",  # reassigned functions
+    "import zwc\ndef solve(x):\n    z2 = zwc\n    return z2.kocito(x)\n",
+    "import zwc\ndef solve(x):\n    return list(map(zwc.falekef, x))\n",  # handed on, not called here
+    "from zwc import falekef\ndef solve(x):\n    return sorted(x, key=falekef)\n",
+    "import zwc\nif __name__ == '__main__':\n    print(1)\ndef solve(x):\n    return getattr(zwc, 'falekef')(x)\n",
 ])
 def test_usage_accepts_honest_solutions(code):
     assert usage(code).ok, usage(code)
@@ -128,6 +150,10 @@ def test_usage_accepts_honest_solutions(code):
     "import zwc\ndef solve(x):\n    return [abs(v) for v in zwc.yitaf(x).gifune()]\n",  # round trip only
     "import zwc\ndef solve(x):\n    y = zwc.falekef(x)\n    y = [abs(v) for v in x]\n    return y\n",  # overwritten
     "import zwc\nA = zwc.yitaf([1])\ndef solve(x):\n    return sorted(x)\n",
+    "import zwc\nmk = zwc.yitaf\ndef solve(x):\n    return [abs(v) for v in mk(mk(x)).gifune()]\n",  # aliased constructor
+    "import zwc\ndef solve(x):\n    return getattr(zwc, 'yitaf')(x).gifune()\n",
+    "import zwc\ndef solve(x):\n    return [abs(v) for v in list(map(zwc.yitaf, x))]\n",  # constructor handed on
+    "import zwc\ndef solve(x):\n    f = zwc.falekef\n    return [abs(v) for v in x]\n",
 ])
 def test_usage_rejects_decorative_use(code):
     r = usage(code)
@@ -155,6 +181,23 @@ def test_usage_rejects_decorative_use(code):
     "import gc, zwc\ndef solve(x):\n    return [o for o in gc.get_objects()]\n",
     "import pickle, zwc\ndef solve(x):\n    return pickle.loads(b'cnumpy\\nabs\\n.')(x)\n",
     "import ctypes, zwc\ndef solve(x):\n    return zwc.falekef(x)\n",
+    "import sys, zwc\ndef solve(x):\n    s = sys\n    t = s\n    return t.modules['numpy'].abs(x)\n",  # aliased
+    "import sys, zwc\ndef solve(x):\n    return getattr(sys, 'modules')['numpy'].abs(x)\n",
+    "import os, zwc\ndef solve(x):\n    o = os\n    return o.popen('python -c 1').read()\n",
+    "import operator, zwc\ndef solve(x):\n    return operator.attrgetter('_core._lib')(zwc).abs(x)\n",
+    "from operator import methodcaller\nimport zwc\ndef solve(x):\n    return methodcaller('_v')(zwc.yitaf(x))\n",
+    "import zwc\ndef solve(x):\n    return open(zwc.__file__).read()\n",
+    "import zwc\ndef solve(x):\n    return zwc.__getattr__('_core')\n",
+    "import zwc\ndef peek(self):\n    return self._core\ndef solve(x):\n    return peek(zwc)._lib.abs(x)\n",
+    "from zwc._core import unwrap\nimport zwc\ndef solve(x):\n    return unwrap(zwc.falekef(x)).tolist()\n",
+    "from zwc import _core\nimport zwc\ndef solve(x):\n    return _core._lib.abs(x)\n",
+    "import zwc\ndef solve(x):\n    return type(zwc.falekef(x)).mro()[-1]\n",
+    "import zwc\ndef solve(x):\n    return '{0._core}'.format(zwc)\n",
+    "import zwc\nv = vars\ndef solve(x):\n    return v(zwc)['_core']\n",
+    "import zwc\ng = getattr\ndef solve(x):\n    return g(zwc, '_' + 'core')\n",
+    # its own class defines _v, but the object read is the package's
+    "import zwc\nclass A:\n    def __init__(self):\n        self._v = 0\ndef solve(x):\n    a = zwc.yitaf(x)\n"
+    "    return a._v\n",
 ])
 def test_usage_rejects_reaching_the_original_library(code):
     r = usage(code)
@@ -258,6 +301,13 @@ def test_cli_judges_and_resumes_after_sigkill(tmp_path, mini_bench):
     assert "pass rate" in r.stdout and "50.0%" in r.stdout
     again = _cli(*args)  # a finished run re-runs as a no-op
     assert again.returncode == 0 and len(out.read_text().splitlines()) == n
+    lines = out.read_text().splitlines(keepends=True)  # a record torn mid-write is redone, and only once
+    out.write_text("".join(lines[:-1]) + lines[-1][:25])
+    for _ in range(2):
+        r = _cli(*args)
+        assert r.returncode == 0, r.stderr
+        final = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(final) == n and len({(v["task_id"], v["sample_idx"]) for v in final}) == n
 
 
 @pytest.mark.parametrize("problem", ["missing_bench", "bad_jsonl", "unknown_task", "missing_completions"])

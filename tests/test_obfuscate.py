@@ -240,7 +240,12 @@ def test_linalg_matches_the_library(zwc, novel, n, seed, which):
 @given(a=hnp.arrays(np.float64, st.integers(1, 16), elements=FLOATS),
        which=st.sampled_from(["fft", "ifft", "rfft", "fftshift", "ifftshift", "hfft"]))
 def test_fft_matches_the_library(zwc, novel, a, which):
-    want = getattr(np.fft, which)(a)
+    try:
+        want = getattr(np.fft, which)(a)
+    except ValueError:  # e.g. too few points: the novel package must refuse the same way
+        with pytest.raises(ValueError):
+            novel(f"numpy.fft.{which}")(novel("numpy.array")(a))
+        return
     got = unwrap(zwc, novel(f"numpy.fft.{which}")(novel("numpy.array")(a)))
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-9)
 

@@ -61,6 +61,7 @@ def judge_cmd(
     items = load_completions(completions, set(by_id))
     done: dict[tuple[str, int], Verdict] = {}
     if out.exists():
+        _drop_torn_tail(out)
         for v in read_jsonl(out, Verdict, tolerate_torn_tail=True):
             done[(v.task_id, v.sample_idx)] = v
     todo = [(by_id[t], c, i) for t, c, i in items if (t, i) not in done]
@@ -84,6 +85,14 @@ def judge_cmd(
                 bar.advance(task_bar)
         isolation = judge.isolation
     _summary([done[(t, i)] for t, _, i in items if (t, i) in done], isolation)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a partial last line (a writer killed mid-record) so later appends never bury it mid-file."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _summary(verdicts: list, isolation: str) -> None:

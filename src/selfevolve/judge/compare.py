@@ -72,7 +72,10 @@ def _complex(v: Any) -> tuple[float, float]:
 def _close(a: float | int, b: float | int, spec: CompareSpec) -> bool:
     if isinstance(a, int) and isinstance(b, int):
         return a == b
-    a, b = float(a), float(b)
+    try:
+        a, b = float(a), float(b)
+    except OverflowError:  # an int beyond float range is near no finite float
+        return False
     if math.isnan(a) or math.isnan(b):
         return spec.nan_equal and math.isnan(a) and math.isnan(b)
     if math.isinf(a) or math.isinf(b):

@@ -110,15 +110,22 @@ class Judge:
     def judge(self, task: Task, completion: str, sample_idx: int = 0) -> Verdict:
         return self.submit(task, completion, sample_idx).result()
 
-    def judge_many(self, items: Iterable[tuple[Task, str, int]]) -> Iterator[Verdict]:
-        """Verdicts in the order they finish."""
-        futs = [self.submit(t, c, i) for t, c, i in items]
-        for f in cf.as_completed(futs):
-            yield f.result()
+    def judge_many(self, items: Iterable[tuple[Task, str, int]], progress: bool = False) -> Iterator[Verdict]:
+        """Verdicts (with their task_id and sample_idx) in the order they finish, all running concurrently.
+        ``progress``: show a progress bar (on a TTY only)."""
+        from tqdm import tqdm
 
-    def reward(self, completions: list[str], tasks: list[Task]) -> list[float]:
-        """TRL-style reward function body: the same verdicts evaluation reports, as 0/1 floats."""
-        futs = [self.submit(t, c, i) for i, (t, c) in enumerate(zip(tasks, completions, strict=True))]
+        futs = [self.submit(t, c, i) for t, c, i in items]
+        with tqdm(total=len(futs), desc="judging", unit="sample", disable=not progress or None) as bar:
+            for f in cf.as_completed(futs):
+                bar.update()
+                yield f.result()
+
+    def reward(self, completions: list[str] | list[list[dict]], tasks: list[Task]) -> list[float]:
+        """TRL-style reward function body: the same verdicts evaluation reports, as 0/1 floats.
+        A completion is text, or TRL's conversational form (a list of messages: the last one's content)."""
+        texts = [c if isinstance(c, str) else str((c[-1] if c else {}).get("content", "")) for c in completions]
+        futs = [self.submit(t, c, i) for i, (t, c) in enumerate(zip(tasks, texts, strict=True))]
         return [f.result().reward for f in futs]
 
     def close(self) -> None:

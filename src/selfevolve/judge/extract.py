@@ -2,8 +2,12 @@
 
 The rule, in order:
 1. Reasoning is removed: every ``<think>...</think>`` block, and an unclosed ``<think>`` up to the end.
+   Chat-template artifacts are removed: special tokens ``<|...|>`` (``<|im_end|>``, ``<|eot_id|>``, ...),
+   and ``</s>``, ``<eos>``, ``<end_of_turn>``, ``<start_of_turn>`` (Python code never contains them),
+   with the role name that follows a turn opener (``<|im_start|>assistant``).
 2. Fenced blocks are collected (```python, ```py, ```python3 or a bare ```); blocks fenced as another
-   language are ignored. A fence that is never closed runs to the end of the text.
+   language are ignored. A fence that is never closed runs to the end of the text. A block indented as
+   a whole (a fence inside a list item) is dedented.
 3. If there are Python blocks: the chosen block is the *last* one that defines the entry point (else the
    last Python block). The blocks before it are prepended when the result still parses, so a helper
    written in an earlier block is kept; otherwise the chosen block stands alone.
@@ -17,11 +21,14 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.S | re.M)
 _PY = {"", "python", "py", "python3", "py3"}
 _START = re.compile(r"^(import |from |def |class |@)", re.M)
+_SPECIAL = re.compile(r"<\|im_start\|>\w*\n?|<\|start_header_id\|>\w*<\|end_header_id\|>\n?|"
+                      r"<\|[^|<>\s]{1,40}\|>|</s>|<eos>|<end_of_turn>|<start_of_turn>(?:model|user)?")
 
 
 def _parses(code: str) -> bool:
@@ -37,7 +44,7 @@ def _defines(code: str, entry_point: str) -> bool:
 
 
 def strip_reasoning(text: str) -> str:
-    text = _THINK.sub("", text)
+    text = _SPECIAL.sub("", _THINK.sub("", text))
     if "<think>" in text:
         text = text[: text.index("<think>")]
     return text.replace("</think>", "")
@@ -47,7 +54,7 @@ def extract_code(text: str, entry_point: str = "solve") -> str | None:
     """The program in ``text`` per the module's rule, or None when there is none."""
     text = strip_reasoning(text or "")
     blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
-    py = [body for lang, body in blocks if lang in _PY and body.strip()]
+    py = [textwrap.dedent(body) for lang, body in blocks if lang in _PY and body.strip()]
     if py:
         idx = max((i for i, b in enumerate(py) if _defines(b, entry_point)), default=len(py) - 1)
         joined = "\n\n".join(b.rstrip() for b in py[: idx + 1]) + "\n"

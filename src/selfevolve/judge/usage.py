@@ -3,21 +3,28 @@
 Two questions, answered on the AST before anything runs.
 
 **Does it reach the original library (status ``uses_original_library``)?** Any of these is a reach:
-importing the library or a submodule; importing a module that loads or runs code by name or walks the
-interpreter (importlib, builtins, gc, inspect, ctypes, pickle, marshal, runpy, pkgutil, zipimport,
-subprocess, multiprocessing, code, pty); ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``,
-``vars``, ``breakpoint``; ``os.system``/``os.popen``/``os.exec*``/``os.spawn*``/``os.posix_spawn*``;
-``sys.modules``, ``sys._getframe``, ``sys.meta_path``; ``getattr``/``setattr``/``delattr``/``hasattr`` with a
-name that is not a literal or starts with ``_``; attribute walks through object internals (``__dict__``,
-``__class__``, ``__mro__``, ``__subclasses__``, ``__globals__``, ``__closure__``, ``__code__``, frames, ...);
-and any ``_private`` attribute of anything but ``self``/``cls``: the package's internals hold the
-library, so they are off limits.
+* importing the library or a submodule; importing any ``_private`` module or name; importing a module
+  that loads or runs code by name or walks the interpreter (importlib, builtins, gc, inspect, ctypes,
+  pickle, marshal, runpy, pkgutil, zipimport, subprocess, multiprocessing, code, pty);
+* ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``, ``locals``, ``vars``, ``breakpoint``,
+  called or merely named; ``os.system``/``popen``/``exec*``/``spawn*``/``posix_spawn*``/``fork*``;
+  ``sys.modules``, ``sys._getframe``, ``sys.meta_path`` (simple reassignments ``s = sys`` are followed);
+* ``getattr``/``setattr``/``delattr``/``hasattr`` and ``operator.attrgetter``/``methodcaller`` with a
+  name that is computed, ``_private``, internal or in ``sys.modules``'s family (``getattr(sys,
+  "modules")``); passing ``getattr`` around (``g = getattr``); a format string that walks attributes
+  (``"{0._core}".format(zwc)``);
+* attribute walks through object internals (``__dict__``, ``__class__``, ``__mro__``, ``mro``,
+  ``__subclasses__``, ``__globals__``, ``__closure__``, ``__code__``, ``__getattr__``, frames, ...) and
+  the package's files (``__file__``, ``__path__``);
+* any ``_private`` attribute, except one the solution defines itself (``self._cache = ...``, a method
+  ``_step`` of its class) read on its own objects (``self``, ``cls``, its classes, names assigned from
+  those): the package's internals hold the library, so they are off limits.
 
 **Does it use the package meaningfully (status ``not_using_package``)?** Values are tracked through
 the program with three levels: *plain*, *package object* (made by a package call that only builds
 or converts data: the array constructors, ``copy``, ``astype``, ...), and *meaningful* (the result of
-any other package function, of a method of a package object, or of an operator applied to a package
-object). Calls to functions defined in the solution carry the level of what they return and of their
+any other package function, of a method of a package object, of an operator applied to a package
+object, or a package function itself handed to other code: ``map(zwc.f, x)``, ``sorted(x, key=zwc.f)``). Calls to functions defined in the solution carry the level of what they return and of their
 arguments; converting a package object back to Python data (``tolist``, ``item``, ``float()``) drops it
 to plain. The entry point passes if some value it returns is *meaningful*. So a pure-Python solution
 that also builds an array, or round-trips its input through the constructor twice, is rejected.
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass
 
 PLAIN, PKG, MEANINGFUL = 0, 1, 2
@@ -46,8 +54,11 @@ INTERNAL_ATTRS = frozenset({
     "__code__", "__func__", "__self__", "__wrapped__", "__module__", "__builtins__", "__loader__", "__spec__",
     "__getattribute__", "__reduce__", "__reduce_ex__", "__init_subclass__", "__objclass__", "__import__",
     "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "tb_next",
+    "mro", "__file__", "__path__", "__cached__", "__getattr__", "__setattr__", "__delattr__", "__getstate__",
 })
 ATTR_FUNCS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+_FORMAT_WALK = re.compile(r"\{[^{}]*\.(_|mro\b)")
+NAME_GETTERS = frozenset({"attrgetter", "methodcaller"})  # operator.attrgetter("_x")(obj) is getattr too
 TO_PLAIN = frozenset({"float", "int", "bool", "str", "complex", "repr", "format"})
 SELF_NAMES = frozenset({"self", "cls"})
 
@@ -92,9 +103,58 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _bad_name(name: ast.AST, how: str) -> str:
+    """A reach when an attribute name given as data is computed, private, internal or sys.modules-like."""
+    if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+        return f"calls {how}() with a computed attribute name"
+    if name.value.split(".")[0].startswith("_") or name.value in INTERNAL_ATTRS or name.value in SYS_BANNED:
+        return f"calls {how}() on the internal attribute {name.value!r}"
+    return ""
+
+
+def _chain_root(node: ast.AST) -> str | None:
+    """The name an expression like ``a.b(c)[0].d`` starts from."""
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _own_private(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """The solution's own ``_private`` attribute names (``self._x = ...`` targets, methods of its classes),
+    and the names that hold its own objects (``self``, ``cls``, its classes, names assigned from them)."""
+    attrs, owners = set(), set(SELF_NAMES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            attrs.add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            owners.add(node.name)
+            attrs.update(b.name for b in node.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    for _ in range(3):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and _chain_root(node.value) in owners:
+                owners.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return attrs, owners
+
+
 def _find_reach(tree: ast.AST, library: str) -> str:
     os_names, sys_names = {"os"}, {"sys"}
+    own_attrs, owners = _own_private(tree)
+    for _ in range(3):  # simple reassignments (s = sys; t = s) alias the module too
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
+                for group in (os_names, sys_names):
+                    if node.value.id in group:
+                        group.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts = [p for a in node.names for p in a.name.split(".")] + (
+                (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else [])
+            private = [p for p in parts if p.startswith("_") and p != "__future__"]
+            if private:
+                return f"imports the private name {private[0]}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _FORMAT_WALK.search(node.value):
+            return "a format string walks into an attribute"  # '{0._core}'.format(zwc)
         if isinstance(node, ast.Import):
             for a in node.names:
                 top = a.name.split(".")[0]
@@ -122,16 +182,24 @@ def _find_reach(tree: ast.AST, library: str) -> str:
                 return f"uses {node.id}"
             if node.id == library:
                 return f"names {library}"
+            if node.id in BANNED_CALLS:
+                return f"uses {node.id}"
+            if node.id in ATTR_FUNCS | NAME_GETTERS and id(node) not in called:
+                return f"passes {node.id} around"  # g = getattr; g(obj, name) escapes the name rules
         elif isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Name) and f.id in BANNED_CALLS:
                 return f"calls {f.id}()"
             if isinstance(f, ast.Name) and f.id in ATTR_FUNCS and len(node.args) >= 2:
-                name = node.args[1]
-                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                    return f"calls {f.id}() with a computed attribute name"
-                if name.value.startswith("_"):
-                    return f"calls {f.id}() on the internal attribute {name.value!r}"
+                bad = _bad_name(node.args[1], f.id)
+                if bad:
+                    return bad
+            getter = f.id if isinstance(f, ast.Name) else (f.attr if isinstance(f, ast.Attribute) else "")
+            if getter in NAME_GETTERS:
+                for name in node.args[:1] if getter == "methodcaller" else node.args:
+                    bad = _bad_name(name, getter)
+                    if bad:
+                        return bad
         elif isinstance(node, ast.Attribute):
             a = node.attr
             if a in INTERNAL_ATTRS:
@@ -142,7 +210,7 @@ def _find_reach(tree: ast.AST, library: str) -> str:
             if isinstance(node.value, ast.Name) and base in sys_names and a in SYS_BANNED:
                 return f"uses sys.{a}"
             if a.startswith("_") and not a.startswith("__") and not (
-                    isinstance(node.value, ast.Name) and node.value.id in SELF_NAMES):
+                    a in own_attrs and _chain_root(node.value) in owners):
                 return f"reaches the internal attribute .{a}"
     return ""
 
@@ -176,6 +244,13 @@ class _Flow:
                 for t in node.targets:
                     if isinstance(t, ast.Name):
                         self.funcs.setdefault(t.id, node.value)
+        for _ in range(3):  # simple reassignments: z2 = zwc, f = zwc.falekef, g = getattr(zwc, "kocito")
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+                    if isinstance(node.value, ast.Name) and node.value.id in self.pkg_modules:
+                        self.pkg_modules.update(t.id for t in node.targets)
+                    elif (api := self._package_api(node.value)) is not None:
+                        self.pkg_funcs.update((t.id, api) for t in node.targets)
         self.returns: dict[str, int] = dict.fromkeys(self.funcs, PLAIN)
         self.globals: dict[str, int] = {}
         for _ in range(6):  # helpers may call each other: iterate to a fixpoint
@@ -203,7 +278,7 @@ class _Flow:
             env[a.arg] = PLAIN
         level = PLAIN
         for _ in range(3):  # loops: assignments later in the body may feed earlier lines
-            env, level = self._run_block(fn.body, env)  # type: ignore[attr-defined]
+            env, level = self._run_block(fn.body, env)
         return level
 
     def _run_block(self, body: list[ast.stmt], env: dict[str, int], top: bool = False) -> tuple[dict[str, int], int]:
@@ -268,6 +343,11 @@ class _Flow:
         """The package attribute a call target names (``zwc.rfx.inv`` -> "inv"), if it is one."""
         if isinstance(func, ast.Name) and func.id in self.pkg_funcs:
             return self.pkg_funcs[func.id]
+        if (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+                and len(func.args) == 2 and isinstance(func.args[1], ast.Constant)
+                and isinstance(func.args[1].value, str)
+                and (_root(func.args[0]) in self.pkg_modules or self._package_api(func.args[0]) is not None)):
+            return func.args[1].value  # getattr(zwc, "falekef") is zwc.falekef
         if isinstance(func, ast.Attribute) and _root(func) in self.pkg_modules:
             node = func
             while isinstance(node, ast.Attribute):
@@ -282,7 +362,10 @@ class _Flow:
         if isinstance(node, ast.Name):
             if node.id in env:
                 return env[node.id]
-            return PKG if node.id in self.pkg_funcs else PLAIN
+            if node.id not in self.pkg_funcs:
+                return PLAIN
+            # a package function handed on (map(zwc.f, x), key=zwc.f) computes; the constructors don't
+            return PKG if self.pkg_funcs[node.id] in self.trivial else MEANINGFUL
         if isinstance(node, ast.Call):
             return self._call(node, env)
         if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)):
@@ -292,7 +375,7 @@ class _Flow:
             return max(self._expr(node.value, env), self._expr(node.slice, env))
         if isinstance(node, ast.Attribute):
             if _root(node) in self.pkg_modules:
-                return PKG
+                return PKG if node.attr in self.trivial else MEANINGFUL
             base = self._expr(node.value, env)
             return MEANINGFUL if base == PKG and node.attr not in self.trivial else base
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):

@@ -19,7 +19,10 @@ def generate_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of inputs, templates and compositions."),
     limit: int = typer.Option(0, "--limit", help="Keep only the first N drafts (quick runs)."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core)."),
-    llm: str = typer.Option(None, "--llm", help="OpenAI-compatible URL for the LLM generator (not available yet)."),
+    llm: str = typer.Option(None, "--llm", help="OpenAI-compatible base URL: use the LLM pipeline instead."),
+    model: str = typer.Option("", "--model", help="With --llm: the model that writes problems."),
+    models: str = typer.Option("", "--models", help="With --llm: comma-separated solver models (default: --model)."),
+    split: str = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
 ) -> None:
     """Generate train / test_single / test_multi, each task validated in the sandbox and the judge.
 
@@ -30,12 +33,25 @@ def generate_cmd(
 
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.jsonl import atomic_dir
+    from selfevolve.jsonl import atomic_dir, write_jsonl
     from selfevolve.tasks.generate import build_tasks
 
-    if llm:
-        raise UserError("the LLM task generator is not implemented yet; run without --llm for programmatic tasks")
     b = Bench.open(bench)
+    if llm:  # the paper's pipeline: a model writes problems, --models solve them, agreed tests are kept
+        from selfevolve.judge import Judge
+        from selfevolve.tasks.llm import generate_llm
+
+        if not model:
+            raise UserError("--llm needs --model")
+        solvers = [m for m in models.split(",") if m] or [model]
+        apis = [d.original for d in b.docs if d.kind == "function"]
+        with Judge(b, workers=workers or None) as judge:
+            tasks, dropped = generate_llm(b, llm, model, solvers, apis[:limit] if limit else apis, judge, seed=seed)
+        path = b.tasks_path(split)
+        path.parent.mkdir(exist_ok=True)
+        write_jsonl(path, tasks)
+        typer.echo(json.dumps({"kept": len(tasks), "dropped": dropped}))
+        return
     splits, report = build_tasks(b, seed, limit=limit or None, workers=workers or None, progress=True)
     with atomic_dir(b.root / "tasks") as tmp:
         for split, tasks in splits.items():

@@ -289,6 +289,14 @@ def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, worker
                 continue
             train_count[d.apis[0]] += d.split == "train"
             out[d.split].append(task)
-            report.kept[d.split] += 1
+    # An API is in the bench only with enough train tasks to learn it from.
+    thin = {novel for api, novel in ((a, mapping[a]) for a in {d.apis[0] for d in drafts if d.kind == "single"})
+            if train_count[api] < TRAIN_PER_API}
+    for split in ("train", "test_single"):
+        before = len(out[split])
+        out[split] = [t for t in out[split] if t.apis[0] not in thin]
+        report.dropped[f"{split}: API with fewer than {TRAIN_PER_API} train tasks"] += before - len(out[split])
+    for split, tasks in out.items():
+        report.kept[split] = len(tasks)
     report.seconds = time.perf_counter() - t0
     return out, report
