@@ -1,7 +1,89 @@
-"""CLI commands of this stage."""
+"""`selfevolve eval`, `selfevolve report`, `selfevolve serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app."""
+    app.command("eval")(eval_cmd)
+    app.command("report")(report_cmd)
+    app.command("serve")(serve_cmd)
+
+
+def eval_cmd(
+    bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
+    model: str = typer.Option(None, "--model", help="A local model path, or OpenAI-compatible URL(s), comma-separated."),
+    out: Path = typer.Option(..., "--out", help="Run directory (samples.jsonl, results.json); re-run to resume."),
+    mode: str = typer.Option("closed", "--mode", help="closed: no docs in the prompt; open: docs in the prompt."),
+    docs: str = typer.Option("task", "--docs", help="Open book: task (the task's APIs), all, or bm25."),
+    split: str = typer.Option("test_single", "--split", help="test_single, test_multi or train."),
+    tasks_file: Path = typer.Option(None, "--tasks", help="A tasks JSONL instead of a split (e.g. imported SE-Bench)."),
+    n_samples: int = typer.Option(1, "--n-samples", help="Samples per task (pass@k up to this k)."),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed, per (task, sample), so resumed runs match."),
+    limit: int = typer.Option(0, "--limit", help="Only the first N tasks (quick runs)."),
+    concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight to the model server."),
+    prompt_style: str = typer.Option("default", "--prompt-style", help="default or sebench (the official wording)."),
+    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
+    references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
+    original_names: bool = typer.Option(False, "--original-names", help="Score the references with the original names."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core)."),
+    force: bool = typer.Option(False, "--force", help="Start over when --out holds a run with another config."),
+) -> None:
+    """Evaluate a model closed-book or open-book: generate, judge in the sandbox as samples arrive, report.
+
+    Samples are appended to OUT/samples.jsonl as they finish; Ctrl-C or a crash leaves a run that the
+    same command resumes. --references / --original-names check the bench itself (about 100% / 0%).
+    """
+    from selfevolve.errors import UserError
+    from selfevolve.evaluate.run import EvalConfig, run_eval
+
+    if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench"):
+        raise UserError("--mode is closed|open, --docs is task|all|bm25, --prompt-style is default|sebench")
+    source = "references" if references else ("original-names" if original_names else "model")
+    if source == "model" and not model:
+        raise UserError("--model is required (or --references / --original-names)")
+    cfg = EvalConfig(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
+                     tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
+                     max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source)
+    results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend)
+    m = results["metrics"]
+    keys = [k for k in m if k.startswith("pass@")]
+    typer.echo(f"{out}: {m['n_samples']} samples on {m['n_tasks']} tasks, " + ", ".join(
+        f"{k} {100 * m[k]:.1f}%" for k in keys) + f"; statuses {m['status']}; sandbox {results['isolation']}")
+
+
+def report_cmd(
+    rundirs: list[Path] = typer.Argument(..., help="One or more run directories."),
+    out: Path = typer.Option(None, "--out", help="Where to write report.md/json and PNGs (default: RUNDIR/report)."),
+) -> None:
+    """pass@1/pass@k, by task kind, API and failure status; Markdown, JSON and PNG plots; runs compared."""
+    from selfevolve.evaluate.report import build_report
+
+    target = out or (rundirs[0] / "report")
+    rep = build_report(rundirs, target)
+    typer.echo(rep["markdown"])
+    typer.echo(f"written: {target}/report.md, report.json, runs.png, status.png, per_api.png")
+
+
+def serve_cmd(
+    model: Path = typer.Option(..., "--model", help="A local Hugging Face model directory."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve a local transformers model over the OpenAI-compatible chat API (/v1/chat/completions)."""
+    from selfevolve.errors import UserError
+    from selfevolve.evaluate.serve import make_server
+
+    if not model.exists():
+        raise UserError(f"model {model}: no such local path")
+    server = make_server(str(model), host, port)
+    typer.echo(f"serving {model} on http://{host}:{server.server_address[1]}/v1", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,76 @@
+"""Prompts: closed book (no docs) and open book (the docs of the task's APIs, every doc, or BM25 top-k).
+
+Both show one example input *with* its output, the signature, and require the package. `sebench` is a
+reconstruction of the official SE-Bench wording (not byte-identical to the official scripts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cached_property
+
+from selfevolve.sandbox.protocol import from_tagged
+from selfevolve.schema import Task
+
+DOCS_BUDGET = 24_000  # characters of documentation for --docs all
+
+
+def _example(task: Task) -> str:
+    case = task.tests[0]
+    args = ", ".join(f"{k}={from_tagged(v)!r}" for k, v in case.input.items())
+    return f">>> {task.entry_point}({args})\n{from_tagged(case.output)!r}"
+
+
+def _doc_block(entry) -> str:
+    head = entry.novel + (f"\n    signature: {entry.signature}" if entry.signature else "")
+    return f"{head}\n{entry.doc.strip()}\n"
+
+
+class Prompter:
+    def __init__(self, bench, mode: str, docs: str = "task", style: str = "default", top_k: int = 5):
+        self.bench, self.mode, self.docs, self.style, self.top_k = bench, mode, docs, style, top_k
+
+    @cached_property
+    def _bm25(self):
+        from rank_bm25 import BM25Okapi
+
+        entries = [d for d in self.bench.docs if d.kind in ("function", "class", "method")]
+        corpus = [re.findall(r"\w+", (d.doc or "").lower()) or ["_"] for d in entries]
+        return BM25Okapi(corpus), entries
+
+    def documentation(self, task: Task) -> str:
+        if self.docs == "task":
+            by = self.bench.docs_by_novel
+            return "\n".join(_doc_block(by[a]) for a in task.apis if a in by)
+        if self.docs == "bm25":
+            index, entries = self._bm25
+            scores = index.get_scores(re.findall(r"\w+", task.prompt.lower()))
+            best = sorted(range(len(entries)), key=lambda i: -scores[i])[: self.top_k]
+            return "\n".join(_doc_block(entries[i]) for i in best)
+        text, out = 0, []
+        for d in self.bench.docs:  # "all": every doc, truncated to the budget
+            block = _doc_block(d)
+            if text + len(block) > DOCS_BUDGET:
+                break
+            out.append(block)
+            text += len(block)
+        return "\n".join(out)
+
+    def messages(self, task: Task) -> list[dict[str, str]]:
+        pkg = self.bench.package
+        docs = f"\n\nDocumentation of the `{pkg}` library:\n\n{self.documentation(task)}" if self.mode == "open" else ""
+        if self.style == "sebench":
+            content = (f"You need to use the `{pkg}` library to solve the problem below.{docs}\n\n"
+                       f"Problem: {task.prompt}\n\nExample:\n{_example(task)}\n\n"
+                       f"Complete the function `{task.signature}` in a single ```python block, using `{pkg}`.")
+        else:
+            content = (f"{task.prompt}\n\nExample:\n{_example(task)}\n\nWrite the function with this signature:\n"
+                       f"{task.signature}\n\nYou must use the `{pkg}` library (import {pkg}).{docs}\n\n"
+                       f"Reply with the complete solution in a single ```python code block.")
+        return [{"role": "user", "content": content}]
+
+
+def prompt_hash(messages: list[dict[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]

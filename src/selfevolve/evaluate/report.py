@@ -1,0 +1,125 @@
+"""`selfevolve report`: pass@k, scores by kind, API and status, as Markdown, JSON and PNG plots.
+
+With several run directories it compares them side by side (closed vs open, before vs after training).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from selfevolve.errors import UserError
+from selfevolve.jsonl import read_jsonl
+
+
+def load_run(rundir: Path) -> dict:
+    results = rundir / "results.json"
+    if not results.is_file():
+        raise UserError(f"{rundir}: not a run directory (no results.json); run `selfevolve eval` first")
+    run = json.loads(results.read_text())
+    run["samples"] = read_jsonl(rundir / "samples.jsonl", tolerate_torn_tail=True)
+    run["name"] = rundir.name
+    return run
+
+
+def per_api(run: dict, tasks_by_id: dict) -> dict[str, float]:
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for s in run["samples"]:
+        for api in tasks_by_id.get(s["task_id"], []):
+            hits[api].append(s["verdict"]["passed"])
+    return {a: sum(v) / len(v) for a, v in sorted(hits.items())}
+
+
+def build_report(rundirs: list[Path], out: Path) -> dict:
+    from selfevolve.bench import Bench
+    from selfevolve.schema import Task
+
+    runs = [load_run(Path(r)) for r in rundirs]
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for run in runs:
+        cfg = run["config"]
+        tasks = read_jsonl(cfg["tasks_file"], Task) if cfg.get("tasks_file") else Bench.open(run["bench"]).tasks(cfg["split"])
+        by_id = {t.id: t.apis for t in tasks}
+        summary[run["name"]] = {"model": run["model"], "mode": cfg["mode"], "source": cfg["source"],
+                                "metrics": run["metrics"], "per_api": per_api(run, by_id),
+                                "status": dict(Counter(s["verdict"]["status"] for s in run["samples"]))}
+    (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    md = _markdown(summary)
+    (out / "report.md").write_text(md)
+    _plots(summary, out)
+    return {"markdown": md, "summary": summary}
+
+
+def _markdown(summary: dict) -> str:
+    names = list(summary)
+    ks = sorted({k for s in summary.values() for k in s["metrics"] if k.startswith("pass@")}, key=lambda k: (
+        "/" in k, int(k.split("@")[1].split("/")[0]), k))
+    lines = ["| run | model | mode | source | samples | " + " | ".join(ks) + " |",
+             "|" + "---|" * (5 + len(ks))]
+    for n in names:
+        s = summary[n]
+        vals = " | ".join(f"{100 * s['metrics'][k]:.1f}%" if k in s["metrics"] else "-" for k in ks)
+        lines.append(f"| {n} | {s['model']} | {s['mode']} | {s['source']} | {s['metrics']['n_samples']} | {vals} |")
+    statuses = sorted({st for s in summary.values() for st in s["status"]})
+    lines += ["", "| run | " + " | ".join(statuses) + " |", "|" + "---|" * (1 + len(statuses))]
+    for n in names:
+        total = sum(summary[n]["status"].values()) or 1
+        lines.append(f"| {n} | " + " | ".join(f"{100 * summary[n]['status'].get(st, 0) / total:.1f}%"
+                                              for st in statuses) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plots(summary: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    # runs side by side: pass@1 overall and per task kind
+    keys = [k for k in ("pass@1", "pass@1/single", "pass@1/multi") if any(k in s["metrics"] for s in summary.values())]
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(names) * len(keys)), 3.6))
+    width = 0.8 / max(1, len(names))
+    for i, n in enumerate(names):
+        vals = [100 * summary[n]["metrics"].get(k, 0) for k in keys]
+        bars = ax.bar([j + i * width for j in range(len(keys))], vals, width, label=n)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(keys))], keys)
+    ax.set_ylabel("% passed")
+    ax.set_ylim(0, 105)
+    ax.set_title("runs side by side")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "runs.png", dpi=120)
+    plt.close(fig)
+    # status breakdown, stacked
+    statuses = sorted({st for s in summary.values() for st in s["status"]})
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names) + 3), 3.6))
+    bottom = [0.0] * len(names)
+    for st in statuses:
+        vals = [100 * summary[n]["status"].get(st, 0) / max(1, sum(summary[n]["status"].values())) for n in names]
+        ax.bar(names, vals, bottom=bottom, label=st)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("% of samples")
+    ax.set_title("verdict status")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "status.png", dpi=120)
+    plt.close(fig)
+    # per-API pass rate of the first run, sorted
+    first = summary[names[0]]["per_api"]
+    if first:
+        items = sorted(first.items(), key=lambda kv: kv[1])
+        shown = items[:20] + items[-20:] if len(items) > 40 else items
+        fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(shown))))
+        ax.barh([a.split(".", 1)[-1] for a, _ in shown], [100 * v for _, v in shown], color="tab:blue")
+        ax.set_xlabel("% passed")
+        ax.set_xlim(0, 100)
+        ax.set_title(f"per-API pass rate ({names[0]}; lowest and highest 20)" if len(items) > 40 else
+                     f"per-API pass rate ({names[0]})")
+        ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "per_api.png", dpi=120)
+        plt.close(fig)

@@ -1,0 +1,147 @@
+"""The evaluation harness end to end: a tiny local model served over HTTP, both modes, reports, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from selfevolve.evaluate.run import pass_at_k
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "sebench-format-sample.jsonl"
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+                          **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from selfevolve.micro.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tiny), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _metrics(url):
+    return json.loads(urllib.request.urlopen(url + "/metrics", timeout=5).read())
+
+
+def test_pass_at_k_estimator():
+    assert pass_at_k(10, 0, 1) == 0.0 and pass_at_k(10, 10, 5) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5)  # 1 - C(3,2)/C(4,2)
+
+
+def test_end_to_end_through_the_openai_backend(numpy_tasks, server, tmp_path):
+    before = _metrics(server)["chat_completions"]
+    runs = []
+    for mode in ("closed", "open"):
+        out = tmp_path / mode
+        r = _cli("eval", "--bench", numpy_tasks.root, "--model", server + "/v1", "--mode", mode, "--limit", "3",
+                 "--n-samples", "2", "--temperature", "0.7", "--max-tokens", "24", "--out", out)
+        assert r.returncode == 0, r.stderr[-2000:]
+        results = json.loads((out / "results.json").read_text())
+        samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+        assert len(samples) == 6 and {s["sample_idx"] for s in samples} == {0, 1}
+        assert {"pass@1", "pass@2", "n_tasks", "status"} <= set(results["metrics"])
+        assert results["config"]["mode"] == mode and results["isolation"] in ("bwrap", "unshare", "none")
+        assert all(s["verdict"]["status"] for s in samples) and len({s["prompt_hash"] for s in samples}) == 3
+        runs.append(out)
+    assert _metrics(server)["chat_completions"] - before == 12  # the server was really called
+    rep = _cli("report", *runs, "--out", tmp_path / "report")
+    assert rep.returncode == 0 and "| closed |" in rep.stdout and "| open |" in rep.stdout
+    for f in ("report.md", "report.json", "runs.png", "status.png", "per_api.png"):
+        assert (tmp_path / "report" / f).stat().st_size > 0
+
+
+def test_transformers_backend_gives_the_same_greedy_statuses(numpy_tasks, server, tiny, tmp_path):
+    statuses = {}
+    for name, model in (("http", server + "/v1"), ("local", str(tiny))):
+        out = tmp_path / name
+        r = _cli("eval", "--bench", numpy_tasks.root, "--model", model, "--limit", "3", "--max-tokens", "24",
+                 "--out", out, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert r.returncode == 0, r.stderr[-2000:]
+        samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+        statuses[name] = sorted((s["task_id"], s["verdict"]["status"], s["completion"]) for s in samples)
+    assert statuses["http"] == statuses["local"]
+
+
+def test_kill_and_resume(numpy_tasks, tmp_path):
+    args = ["eval", "--bench", numpy_tasks.root, "--references", "--split", "train", "--workers", "1"]
+    ref = tmp_path / "uninterrupted"
+    assert _cli(*args, "--out", ref).returncode == 0
+    out = tmp_path / "killed"
+    for stop_after in (5, 200, 600):
+        proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args), "--out", str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        path = out / "samples.jsonl"
+        deadline = time.time() + 60
+        while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < stop_after):
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    r = _cli(*args, "--out", out)
+    assert r.returncode == 0, r.stderr[-1000:]
+    keys = [(s["task_id"], s["sample_idx"]) for s in map(json.loads, (out / "samples.jsonl").read_text().splitlines())]
+    n = len(numpy_tasks.tasks("train"))
+    assert len(keys) == len(set(keys)) == n  # nothing lost, nothing duplicated
+    a = json.loads((out / "results.json").read_text())["metrics"]
+    b = json.loads((ref / "results.json").read_text())["metrics"]
+    assert a == b and a["pass@1"] == 1.0
+    changed = _cli(*args, "--out", out, "--mode", "open")
+    assert changed.returncode == 2 and "--force" in changed.stderr
+
+
+def test_bench_validity_check(numpy_tasks, tmp_path):
+    r1 = _cli("eval", "--bench", numpy_tasks.root, "--references", "--split", "test_multi", "--out", tmp_path / "r")
+    r2 = _cli("eval", "--bench", numpy_tasks.root, "--original-names", "--split", "test_multi", "--out", tmp_path / "o")
+    assert "pass@1 100.0%" in r1.stdout and "pass@1 0.0%" in r2.stdout
+
+
+def test_official_records_evaluate_end_to_end(official_bench, tmp_path):
+    tasks = tmp_path / "official.jsonl"
+    assert _cli("tasks", "import-sebench", SAMPLE, "--bench", official_bench.root, "--out", tasks).returncode == 0
+    r = _cli("eval", "--bench", official_bench.root, "--tasks", tasks, "--references", "--out", tmp_path / "run")
+    assert r.returncode == 0 and "pass@1 100.0%" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("case", ["unreachable", "missing_model", "no_tasks"])
+def test_bad_input(numpy_tasks, mini_bench, tmp_path, case):
+    bench, model = numpy_tasks.root, "http://127.0.0.1:9/v1"
+    if case == "missing_model":
+        model = str(tmp_path / "no-such-model")
+    if case == "no_tasks":
+        bench = mini_bench.root
+    r = _cli("eval", "--bench", bench, "--model", model, "--limit", "1", "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith("error:")
