@@ -110,6 +110,16 @@ def interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
     return RunResult(status, outcomes, detail=str(data.get("detail", ""))[:500], **base)
 
 
+ARRAY_TYPES = {"numpy": ("numpy.ndarray", "numpy.generic")}  # per library: results are encoded from these
+
+
+def bench_pool_kwargs(bench: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    """Pool arguments for a Bench (package dir, preloads, array types), ``kw`` taking precedence."""
+    array_type, scalar_type = ARRAY_TYPES.get(bench.library, (None, None))
+    return {"package_dir": bench.package_dir, "package": bench.package, "preload": [bench.library, bench.package],
+            "array_type": array_type, "scalar_type": scalar_type, **kw}
+
+
 class _WorkerProcess:
     """One jailed worker and its pipes; owned by exactly one dispatcher thread."""
 
@@ -230,10 +240,7 @@ class SandboxPool:
     @classmethod
     def for_bench(cls, bench: Any, **kw: Any) -> SandboxPool:
         """A pool serving a Bench: its package preloaded, its library's array types encoded."""
-        types = {"numpy": ("numpy.ndarray", "numpy.generic")}.get(bench.library, (None, None))
-        kw.setdefault("array_type", types[0])
-        kw.setdefault("scalar_type", types[1])
-        return cls(bench.package_dir, package=bench.package, preload=[bench.library, bench.package], **kw)
+        return cls(**bench_pool_kwargs(bench, kw))
 
     # -------------------------------------------------------------- public API
 

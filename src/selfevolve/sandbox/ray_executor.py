@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selfevolve.errors import UserError
-from selfevolve.sandbox.pool import Limits, RunRequest, RunResult, SandboxPool
+from selfevolve.sandbox.pool import Limits, RunRequest, RunResult, SandboxPool, bench_pool_kwargs
 
 
 def _ray():
@@ -61,10 +61,7 @@ class RayPool:
 
     @classmethod
     def for_bench(cls, bench: Any, **kw: Any) -> RayPool:
-        types = {"numpy": ("numpy.ndarray", "numpy.generic")}.get(bench.library, (None, None))
-        kw.setdefault("array_type", types[0])
-        kw.setdefault("scalar_type", types[1])
-        return cls(bench.package_dir, package=bench.package, preload=[bench.library, bench.package], **kw)
+        return cls(**bench_pool_kwargs(bench, kw))
 
     def submit(self, req: RunRequest) -> cf.Future[RunResult]:
         with self._lock:
