@@ -51,6 +51,8 @@ def bwrap_command(package_dir: Path | None, tmp_mb: int) -> list[str]:
            "--die-with-parent", "--new-session", "--clearenv"]
     if not root:
         cmd += ["--unshare-user"]
+    # The private /tmp first: binds placed later stay visible even when the checkout lives under /tmp.
+    cmd += ["--size", str(tmp_mb << 20), "--tmpfs", "/tmp"]
     for top in ("usr", "lib", "lib64", "lib32", "bin", "sbin"):
         p = Path("/") / top
         if p.is_symlink():
@@ -67,7 +69,7 @@ def bwrap_command(package_dir: Path | None, tmp_mb: int) -> list[str]:
     cmd += ["--ro-bind", str(WORKER_DIR), JAIL_RUNTIME]
     if package_dir is not None:
         cmd += ["--ro-bind", str(Path(package_dir).resolve()), JAIL_PACKAGE]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp"]
     cmd += ["--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8"]
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         cmd += ["--setenv", var, "1"]

@@ -125,7 +125,9 @@ class _WorkerProcess:
 
     def __init__(self, level: str, package_dir: Path | None, cfg: dict, start_timeout: float = 60.0):
         cmd, jail_pkg = isolation.worker_command(level, package_dir)
-        cfg = dict(cfg, sys_path=[jail_pkg] if jail_pkg else [], pidns=os.environ.get("SE_PIDNS", "1") == "1")
+        # Only the jail gives runs a readable view of the interpreter once they drop to uid 65534; outside it
+        # (as root) the interpreter may live in a root-only home, so fallback runs keep the worker's uid.
+        cfg = dict(cfg, sys_path=[jail_pkg] if jail_pkg else [], pidns=True, drop_uid=level == "bwrap")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=isolation.worker_env(), start_new_session=True)
         self._send(cfg)

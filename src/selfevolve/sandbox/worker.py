@@ -83,8 +83,8 @@ def write_msg(f, obj: dict) -> None:
 
 # ------------------------------------------------------------------ child side
 
-def _drop_privileges() -> None:
-    if os.getuid() == 0:
+def _drop_privileges(drop_uid: bool) -> None:
+    if os.getuid() == 0 and drop_uid:
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)  # clears every capability
@@ -120,7 +120,8 @@ def _fmt_exc(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}"[:500]
 
 
-def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, pidns: bool) -> None:
+def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, pidns: bool,
+           drop_uid: bool = True) -> None:
     write = os.write
     exit_ = os._exit
     getpid = os.getpid
@@ -153,7 +154,7 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
         # The worker's environment is already minimal (the jail clears it); only point the run at its dir.
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         tempfile.tempdir = workdir
-        _drop_privileges()
+        _drop_privileges(drop_uid)
         _set_limits(req["limits"])
     except BaseException as e:
         finish({"status": "sandbox_error", "detail": "child setup failed: " + _fmt_exc(e), "outcomes": []})
@@ -253,7 +254,7 @@ class Worker:
         if pid == 0:
             os.close(r)
             try:
-                _child(req, w, out_fd, err_fd, workdir, self.encoder, self.pidns)
+                _child(req, w, out_fd, err_fd, workdir, self.encoder, self.pidns, self.cfg.get("drop_uid", True))
             finally:
                 os._exit(70)
         os.close(w)
