@@ -35,7 +35,7 @@ def build_bench(library: str, out: str | Path, seed: int = 42, name: str = "zwc"
     off = official.load(mapping_file, surface) if mapping_file is not None else None
     naming = emit.choose_names(surface, seed, name, off)
     table = emit.build_table(surface, naming)
-    out = Path(out)
+    out = Path(out).absolute()  # subprocesses (example runner, lint probe) start in other directories
     with atomic_dir(out, overwrite=force) as tmp:
         pkg_dir = tmp / "package" / name
         params = surface.parameter_names()
