@@ -320,8 +320,15 @@ def test_a_second_library_builds(tmp_path):
     assert lint_bench(bench.root) == []
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True)
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+                          **kw)
+
+
+def test_build_with_a_relative_out(tmp_path):
+    r = _cli("build", "--library", "statistics", "--name", "kavo", "--out", "rel/bench", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert (tmp_path / "rel" / "bench" / "package" / "kavo" / "__init__.py").exists()
 
 
 @pytest.mark.parametrize("case", ["unknown_library", "unwritable_out", "malformed_mapping", "missing_apis",
