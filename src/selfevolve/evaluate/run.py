@@ -20,7 +20,7 @@ from pathlib import Path
 from selfevolve import __version__
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
-from selfevolve.jsonl import append_jsonl, atomic_write_text, read_jsonl
+from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
 from selfevolve.schema import Task
 
 
@@ -132,8 +132,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
         model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
     total = n_done + len(todo)
     bar = tqdm(total=total, initial=n_done, desc="generate+judge", unit="sample", disable=not progress)
-    with Judge(bench, workers=workers) as judge:
-        lock = asyncio.Lock()
+    with Judge(bench, workers=workers) as judge, JsonlAppender(samples_path) as sink:
 
         async def one(task: Task, k: int) -> None:
             msgs = prompter.messages(task)
@@ -148,9 +147,8 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
             verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
             rec = {"task_id": task.id, "sample_idx": k, "prompt_hash": prompt_hash(msgs), "completion": text,
                    "verdict": verdict.model_dump(mode="json")}
-            async with lock:
-                append_jsonl(samples_path, [rec])
-                bar.update(1)
+            sink.write(rec)  # no await between here and the bar: records never interleave
+            bar.update(1)
 
         try:
             await asyncio.gather(*(one(t, k) for t, k in todo))

@@ -51,7 +51,7 @@ def judge_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from selfevolve.bench import Bench
-    from selfevolve.jsonl import append_jsonl, read_jsonl
+    from selfevolve.jsonl import JsonlAppender, read_jsonl
     from selfevolve.judge.core import Judge
     from selfevolve.schema import Task, Verdict
 
@@ -61,7 +61,6 @@ def judge_cmd(
     items = load_completions(completions, set(by_id))
     done: dict[tuple[str, int], Verdict] = {}
     if out.exists():
-        _drop_torn_tail(out)
         for v in read_jsonl(out, Verdict, tolerate_torn_tail=True):
             done[(v.task_id, v.sample_idx)] = v
     todo = [(by_id[t], c, i) for t, c, i in items if (t, i) not in done]
@@ -79,20 +78,13 @@ def judge_cmd(
         with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, disable=not todo) as bar:
             task_bar = bar.add_task("judge", total=len(todo))
-            for v in judge.judge_many(todo):
-                append_jsonl(out, [v])
-                done[(v.task_id, v.sample_idx)] = v
-                bar.advance(task_bar)
+            with JsonlAppender(out) as sink:
+                for v in judge.judge_many(todo):
+                    sink.write(v)
+                    done[(v.task_id, v.sample_idx)] = v
+                    bar.advance(task_bar)
         isolation = judge.isolation
     _summary([done[(t, i)] for t, _, i in items if (t, i) in done], isolation)
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a partial last line (a writer killed mid-record) so later appends never bury it mid-file."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _summary(verdicts: list, isolation: str) -> None:

@@ -79,10 +79,11 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return UsageResult(True)  # the sandbox reports the syntax error itself
-    reach = _find_reach(tree, library)
+    nodes = list(ast.walk(tree))  # every pass below reads this one list: walking the tree is the cost
+    reach = _find_reach(nodes, library)
     if reach:
         return UsageResult(False, "uses_original_library", reach)
-    flow = _Flow(tree, package, trivial_apis, to_plain_methods)
+    flow = _Flow(tree, nodes, package, trivial_apis, to_plain_methods)
     if not flow.pkg_modules and not flow.pkg_funcs and not flow.star:
         return UsageResult(False, "not_using_package", f"the solution never imports {package}")
     level = flow.entry_level(entry_point)
@@ -119,34 +120,35 @@ def _chain_root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _own_private(tree: ast.AST) -> tuple[set[str], set[str]]:
+def _own_private(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
     """The solution's own ``_private`` attribute names (``self._x = ...`` targets, methods of its classes),
     and the names that hold its own objects (``self``, ``cls``, its classes, names assigned from them)."""
     attrs, owners = set(), set(SELF_NAMES)
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
             attrs.add(node.attr)
         elif isinstance(node, ast.ClassDef):
             owners.add(node.name)
             attrs.update(b.name for b in node.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    assigns = [n for n in nodes if isinstance(n, ast.Assign)]
     for _ in range(3):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and _chain_root(node.value) in owners:
+        for node in assigns:
+            if _chain_root(node.value) in owners:
                 owners.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return attrs, owners
 
 
-def _find_reach(tree: ast.AST, library: str) -> str:
+def _find_reach(nodes: list[ast.AST], library: str) -> str:
     os_names, sys_names = {"os"}, {"sys"}
-    own_attrs, owners = _own_private(tree)
+    own_attrs, owners = _own_private(nodes)
+    aliases = [n for n in nodes if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)]
     for _ in range(3):  # simple reassignments (s = sys; t = s) alias the module too
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name):
-                for group in (os_names, sys_names):
-                    if node.value.id in group:
-                        group.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    for node in ast.walk(tree):
+        for node in aliases:
+            for group in (os_names, sys_names):
+                if node.value.id in group:
+                    group.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+    for node in nodes:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             parts = [p for a in node.names for p in a.name.split(".")] + (
                 (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else [])
@@ -219,7 +221,8 @@ def _find_reach(tree: ast.AST, library: str) -> str:
 
 
 class _Flow:
-    def __init__(self, tree: ast.Module, package: str, trivial: frozenset[str], to_plain: frozenset[str]):
+    def __init__(self, tree: ast.Module, nodes: list[ast.AST], package: str, trivial: frozenset[str],
+                 to_plain: frozenset[str]):
         self.package = package
         self.trivial = trivial
         self.to_plain = to_plain
@@ -227,7 +230,7 @@ class _Flow:
         self.pkg_funcs: dict[str, str] = {}  # names bound to package attributes -> attribute name
         self.star = False
         self.funcs: dict[str, ast.AST] = {}
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name.split(".")[0] == package:
@@ -244,13 +247,13 @@ class _Flow:
                 for t in node.targets:
                     if isinstance(t, ast.Name):
                         self.funcs.setdefault(t.id, node.value)
+        assigns = [n for n in nodes if isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) for t in n.targets)]
         for _ in range(3):  # simple reassignments: z2 = zwc, f = zwc.falekef, g = getattr(zwc, "kocito")
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-                    if isinstance(node.value, ast.Name) and node.value.id in self.pkg_modules:
-                        self.pkg_modules.update(t.id for t in node.targets)
-                    elif (api := self._package_api(node.value)) is not None:
-                        self.pkg_funcs.update((t.id, api) for t in node.targets)
+            for node in assigns:
+                if isinstance(node.value, ast.Name) and node.value.id in self.pkg_modules:
+                    self.pkg_modules.update(t.id for t in node.targets)
+                elif (api := self._package_api(node.value)) is not None:
+                    self.pkg_funcs.update((t.id, api) for t in node.targets)
         self.returns: dict[str, int] = dict.fromkeys(self.funcs, PLAIN)
         self.globals: dict[str, int] = {}
         for _ in range(6):  # helpers may call each other: iterate to a fixpoint
