@@ -1,16 +1,15 @@
-"""LLM generator against a real local OpenAI-style HTTP server, through the real openai client."""
+"""LLM generator against a real local OpenAI-compatible HTTP server, through the openai backend."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from selfevolve.cli import main
 from selfevolve.judge import Judge
+from selfevolve.models.server import StubServer
 from selfevolve.tasks.llm import generate_llm
 
 PROBLEM = {
@@ -23,38 +22,16 @@ GOOD = "```python\nimport numpy as np\n\ndef solve(x1, x2):\n    return np.bitwi
 BAD = "```python\nimport numpy as np\n\ndef solve(x1, x2):\n    return np.bitwise_or(x1, x2).tolist()\n```"
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)  # type: ignore[attr-defined]
-        content = body["messages"][-1]["content"]
-        if "Write a short programming problem" in content:
-            text = "Here it is:\n" + json.dumps(PROBLEM)
-        else:
-            text = BAD if body["model"] == "bad" else GOOD
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": text}}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a: object) -> None:
-        pass
+def answer(body: dict) -> list[str]:
+    if "Write a short programming problem" in body["messages"][-1]["content"]:
+        return ["Here it is:\n" + json.dumps(PROBLEM)]
+    return [BAD if body["model"] == "bad" else GOOD]
 
 
 @pytest.fixture()
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.requests = []  # type: ignore[attr-defined]
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
+    with StubServer(answer) as srv:
+        yield srv, srv.url
 
 
 def test_llm_pipeline_keeps_agreed_tests(numpy_bench, server):
@@ -87,5 +64,5 @@ def test_llm_server_down_is_user_error(numpy_bench, tmp_path, capsys):
     shutil.copytree(numpy_bench.root, d, ignore=shutil.ignore_patterns("tasks"))
     with pytest.raises(SystemExit) as exc:
         main(["tasks", "generate", str(d), "--llm", "http://127.0.0.1:9/v1", "--model", "m", "--limit", "1"])
-    assert exc.value.code == 2 and "LLM server" in capsys.readouterr().err
+    assert exc.value.code == 2 and "unreachable" in capsys.readouterr().err
     assert not (d / "tasks" / "train.jsonl").exists()

@@ -77,13 +77,16 @@ def serve_cmd(
 ) -> None:
     """Serve a local transformers model over the OpenAI-compatible chat API (/v1/chat/completions)."""
     from selfevolve.errors import UserError
-    from selfevolve.evaluate.serve import make_server
+    from selfevolve.evaluate.serve import make_app
+    from selfevolve.models.server import serve_forever
 
     if not model.exists():
         raise UserError(f"model {model}: no such local path")
-    server = make_server(str(model), host, port)
-    typer.echo(f"serving {model} on http://{host}:{server.server_address[1]}/v1", err=True)
+    app = make_app(str(model))
     try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+        serve_forever(app, host, port,
+                      ready=lambda p: typer.echo(f"serving {model} on http://{host}:{p}/v1 (Ctrl-C stops)", err=True))
+    except OSError as e:
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    except KeyboardInterrupt:
+        pass

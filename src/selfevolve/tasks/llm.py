@@ -2,7 +2,7 @@
 original library; N models solve it; the tests whose outputs all solvers and the reference agree on (run in
 the sandbox, translated to the novel package) are kept; the task is stored in novel names.
 
-Uses the official ``openai`` client against any OpenAI-compatible ``base_url``.
+Talks to any OpenAI-compatible ``base_url`` through the openai backend (retries included).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import re
 from typing import Any
 
-from selfevolve.errors import UserError
 from selfevolve.schema import Task, TestCase
 from selfevolve.tasks.formats import parse_kwargs
 
@@ -36,21 +35,33 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _chat(client: Any, model: str, content: str) -> str:
-    r = client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}],
-                                       temperature=0.0)
-    return r.choices[0].message.content or ""
+    backend, loop = client
+    return loop.run_until_complete(backend.complete([{"role": "user", "content": content}], temperature=0.0,
+                                                    max_tokens=2048, model=model))
 
 
 def generate_llm(bench: Any, url: str, model: str, solvers: list[str], apis: list[str],
                  judge: Any, seed: int = 0, min_tests: int = 2) -> tuple[list[Task], dict[str, int]]:
-    import openai
+    import asyncio
 
+    from selfevolve.models.openai_backend import OpenAIBackend
+
+    loop = asyncio.new_event_loop()
+    client = (OpenAIBackend([url], timeout=120), loop)
+    try:
+        return _generate(bench, client, model, solvers, apis, judge, seed, min_tests)
+    finally:
+        loop.run_until_complete(client[0].close())
+        loop.close()
+
+
+def _generate(bench: Any, client: Any, model: str, solvers: list[str], apis: list[str], judge: Any, seed: int,
+              min_tests: int) -> tuple[list[Task], dict[str, int]]:
     from selfevolve.judge.extract import extract_code
     from selfevolve.obfuscate.leaks import Detector
     from selfevolve.obfuscate.translate import translate_code
     from selfevolve.sandbox import RunRequest
 
-    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
     detector = Detector(bench.library, set(bench.mapping), set())
     novel_names = {n.rsplit(".", 1)[-1] for n in bench.mapping.values()}
 
@@ -68,8 +79,6 @@ def generate_llm(bench: Any, url: str, model: str, solvers: list[str], apis: lis
             entry = SIG.match(sig).group(1)  # type: ignore[union-attr]
             inputs = [parse_kwargs(str(s)) for s in spec["test_inputs"]]
             query, reference = str(spec["query"]), str(spec["reference"])
-        except openai.OpenAIError as e:
-            raise UserError(f"LLM server {url}: {e}") from None
         except (ValueError, KeyError, TypeError, AttributeError, SyntaxError):
             dropped["unparseable_problem"] = dropped.get("unparseable_problem", 0) + 1
             continue
