@@ -123,8 +123,11 @@ CORPUS = [
     case("read_etc_passwd", "def solve():\n    return open('/etc/passwd').read()\n", "ok", ERR, "FileNotFoundError"),
     case("read_tasks_file", "def solve(path):\n    return open(path).read()\n", "ok", ERR, "FileNotFoundError",
          {"path": "TASKS"}),
-    case("walk_for_tasks", "import os\ndef solve():\n    hits = []\n    for d, _, fs in os.walk('/'):\n"
-         "        hits += [f for f in fs if f.endswith('.jsonl')]\n    return hits\n", "ok", OK),
+    # Walks everything but the read-only system and interpreter trees (all of /usr takes ~20 s to walk).
+    case("walk_for_tasks", "import os\ndef solve():\n    hits = []\n    for d, ds, fs in os.walk('/'):\n"
+         "        ds[:] = [x for x in ds if os.path.join(d, x) not in ('/usr', '/proc', '/sys', '/dev')\n"
+         "                 and x != 'site-packages' and not x.startswith('python3')]\n"
+         "        hits += [f for f in fs if f.endswith('.jsonl')]\n    return hits\n", "ok", OK, "[]"),
     case("tcp_connect_host_listener", "import socket\ndef solve(port):\n"
          "    socket.create_connection(('127.0.0.1', port), timeout=1)\n    return 'connected'\n", "ok", ERR,
          "ConnectionRefusedError", {"port": "PORT"}),
@@ -254,3 +257,14 @@ def test_worker_killed_from_outside_is_replaced(env):
                 break
     results = [f.result(timeout=60) for f in futs]
     assert [r.outcomes[0].value for r in results] == list(range(6))
+
+
+def test_big_runs_queued_behind_each_other_do_not_deadlock(env):
+    # A run waits in a worker's pipe only if it fits; a big one written there while the worker writes a big
+    # reply would block both ends forever.
+    pool = env["pool"]
+    big = "x" * 300_000
+    futs = [pool.submit(RunRequest(f"def solve(s):\n    return s * 2 + '{i}'\n", "solve", [{"s": big}]))
+            for i in range(6)]
+    results = [f.result(timeout=60) for f in futs]
+    assert [r.outcomes[0].value for r in results] == [big * 2 + str(i) for i in range(6)]
