@@ -1,7 +1,8 @@
 """A pool of warm, jailed workers that run untrusted code and return plain data.
 
-One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker and waits
-for the reply with a deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
+One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker (one more
+waits in the worker's pipe, so the worker never idles on the parent) and waits for each reply with a
+deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
 run is retried once on the fresh worker, then reported as ``sandbox_error``: the queue is never lost.
 """
 
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -120,6 +122,26 @@ def bench_pool_kwargs(bench: Any, kw: dict[str, Any]) -> dict[str, Any]:
             "array_type": array_type, "scalar_type": scalar_type, **kw}
 
 
+def _frame(obj: dict) -> bytes:
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", len(data)) + data
+
+
+# A run waiting in a worker's pipe while the worker runs another must fit the pipe (64 KiB on Linux),
+# or writing it would block this thread while the worker blocks writing its reply.
+PIPELINE_MAX = 32 << 10
+
+
+@dataclass
+class _Run:
+    req: RunRequest
+    fut: cf.Future
+    lim: Limits
+    payload: bytes
+    sent: bool = False
+    tries: int = 0
+
+
 class _WorkerProcess:
     """One jailed worker and its pipes; owned by exactly one dispatcher thread."""
 
@@ -139,8 +161,7 @@ class _WorkerProcess:
         self.pidns = bool(hello.get("pidns"))
 
     def _send(self, obj: dict) -> None:
-        data = json.dumps(obj, separators=(",", ":")).encode()
-        self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+        self.proc.stdin.write(_frame(obj))
         self.proc.stdin.flush()
 
     def _read_exact(self, n: int, deadline: float) -> bytes | None:
@@ -171,12 +192,15 @@ class _WorkerProcess:
         except ValueError:
             return None
 
-    def run(self, req: RunRequest, lim: Limits) -> dict | None:
+    def send(self, payload: bytes) -> bool:
         try:
-            self._send({"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs,
-                        "limits": asdict(lim)})
-        except (BrokenPipeError, OSError):
-            return None
+            self.proc.stdin.write(payload)
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def recv(self, lim: Limits) -> dict | None:
         # The worker enforces wall_s itself; this margin only catches a hung or dead worker.
         return self._recv(lim.wall_s + 15.0)
 
@@ -294,35 +318,54 @@ class SandboxPool:
         self._ready.wait()
         if worker is None:
             return
+        runs: deque[_Run] = deque()  # taken from the queue; the worker answers them in this order
+        closing = False
         try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                req, fut = item
-                if not fut.set_running_or_notify_cancel():
-                    continue
-                lim = req.limits or self.limits
-                result = None
-                for _attempt in range(2):
-                    if worker is None:
-                        try:
-                            worker = self._spawn()
-                            self.restarts += 1
-                        except BaseException as e:
-                            result = RunResult("sandbox_error", detail=f"cannot restart worker: {e}"[:500],
-                                               isolation=self.isolation)
-                            break
-                    reply = worker.run(req, lim)
-                    if reply is not None:
-                        result = interpret(reply, len(req.inputs), lim, self.isolation)
+            while runs or not closing:
+                # Keep a second run waiting in the worker's pipe, so the worker starts it the moment it
+                # answers the first instead of waiting for this thread to get the GIL back.
+                while not closing and len(runs) < 2:
+                    try:
+                        item = self._queue.get(block=not runs)
+                    except queue.Empty:
                         break
-                    worker.kill()  # dead, hung or garbled: replace it and retry once
-                    worker = None
-                if result is None:
-                    result = RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
-                                       isolation=self.isolation)
-                fut.set_result(result)
+                    if item is None:
+                        closing = True
+                    elif item[1].set_running_or_notify_cancel():
+                        req, fut = item
+                        lim = req.limits or self.limits
+                        runs.append(_Run(req, fut, lim, _frame({"code": req.code, "entry_point": req.entry_point,
+                                                                "inputs": req.inputs, "limits": asdict(lim)})))
+                if not runs:
+                    continue
+                if worker is None:
+                    try:
+                        worker = self._spawn()
+                        self.restarts += 1
+                    except BaseException as e:
+                        for r in runs:
+                            r.fut.set_result(RunResult("sandbox_error", detail=f"cannot restart worker: {e}"[:500],
+                                                       isolation=self.isolation))
+                        runs.clear()
+                        continue
+                for i, r in enumerate(runs):
+                    if not r.sent and (i == 0 or len(r.payload) <= PIPELINE_MAX):
+                        r.sent = worker.send(r.payload)
+                head = runs[0]
+                reply = worker.recv(head.lim) if head.sent else None
+                if reply is not None:
+                    runs.popleft()
+                    head.fut.set_result(interpret(reply, len(head.req.inputs), head.lim, self.isolation))
+                    continue
+                worker.kill()  # dead, hung or garbled: replace it; the head is retried once, the rest resent
+                worker = None
+                for r in runs:
+                    r.sent = False
+                head.tries += 1
+                if head.tries >= 2:
+                    runs.popleft()
+                    head.fut.set_result(RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
+                                                  isolation=self.isolation))
         finally:
             if worker is not None:
                 worker.kill()
