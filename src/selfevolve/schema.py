@@ -119,3 +119,13 @@ class Verdict(_Record):
     def reward(self) -> float:
         """Binary RL reward; evaluation and training read the same field."""
         return 1.0 if self.passed else 0.0
+
+
+class Sample(_Record):
+    """One line of an evaluation's ``samples.jsonl``: what was asked, what came back, how it was judged."""
+
+    task_id: str
+    sample_idx: int = 0
+    prompt_hash: str
+    completion: str
+    verdict: Verdict

@@ -21,7 +21,7 @@ from selfevolve import __version__
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
-from selfevolve.schema import Task
+from selfevolve.schema import Sample, Task
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,9 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     done = read_jsonl(samples_path, tolerate_torn_tail=True) if samples_path.exists() else []
     seen = {(s["task_id"], s["sample_idx"]) for s in done}
     todo = [(t, k) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]
+    samples = done  # what samples.jsonl holds, kept in memory rather than read back
     isolation = asyncio.run(_generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency, backend,
-                                                len(done)))
-    samples = read_jsonl(samples_path, tolerate_torn_tail=True) if samples_path.exists() else []
+                                                samples))
     ids = {t.id for t in tasks}
     samples = [s for s in samples if s["task_id"] in ids]
     results = {"config": conf, "model": cfg.model, "bench": str(bench.root),
@@ -117,7 +117,9 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     return results
 
 
-async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency, backend, n_done) -> str:
+async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency, backend,
+                              samples: list[dict]) -> str:
+    """Appends each judged sample to ``samples_path``, and its task, index and verdict status to ``samples``."""
     from tqdm import tqdm
 
     from selfevolve.evaluate.prompts import Prompter, prompt_hash
@@ -130,8 +132,8 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
         from selfevolve.models import load_backend
 
         model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
-    total = n_done + len(todo)
-    bar = tqdm(total=total, initial=n_done, desc="generate+judge", unit="sample", disable=not progress)
+    total = len(samples) + len(todo)
+    bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
     with Judge(bench, workers=workers) as judge, JsonlAppender(samples_path) as sink:
 
         async def one(task: Task, k: int) -> None:
@@ -145,9 +147,10 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
                 text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                                             seed=_seed(cfg, task.id, k))
             verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
-            rec = {"task_id": task.id, "sample_idx": k, "prompt_hash": prompt_hash(msgs), "completion": text,
-                   "verdict": verdict.model_dump(mode="json")}
-            sink.write(rec)  # no await between here and the bar: records never interleave
+            sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=prompt_hash(msgs), completion=text,
+                              verdict=verdict))  # no await between here and the bar: records never interleave
+            samples.append({"task_id": task.id, "sample_idx": k,
+                            "verdict": {"passed": verdict.passed, "status": verdict.status}})
             bar.update(1)
 
         try:

@@ -72,6 +72,8 @@ class OpenAIBackend:
         raise UserError(f"model server unreachable after {self.retries + 1} tries: {', '.join(self.urls)} ({last})")
 
     async def _model_name(self) -> str:
+        if self._model is not None:
+            return self._model
         self._open()
         async with self._naming:  # the first requests arrive together: ask the server once
             if self._model is None:
