@@ -1,87 +1,175 @@
-"""Harness overhead: samples judged per second end to end against an HTTP server that answers instantly,
-and the harness's share of wall time against a server that takes 50 ms per request.
+"""Harness overhead: samples generated and judged per second end to end, and the harness's share of wall time.
 
-The server is a local OpenAI-compatible stub returning a fixed completion (a real program for the
-judge to run). Baseline in the same run: the ideal wall time of the 50 ms server at the same
-concurrency (requests x 50 ms / concurrency); everything above it is harness time.
+A stub OpenAI-compatible server, in its own process, answers each prompt with that task's reference
+solution, so every sample is really run in the sandbox and passes. The 50 ms server runs at nice 19: it
+stands in for a model server on another machine, and on 2 cores it would otherwise take CPU from the
+judge. The instant server does not: its throughput is part of the end-to-end figure.
+Measured in the same run, interleaved, so a slow spell of the machine hits every kind alike:
 
-Usage: python benchmarks/harness_overhead.py BENCH_DIR [--n 400]   (BENCH_DIR with tasks)
-Targets: >= 200 samples/s with the instant server; harness < 5% of wall time at 50 ms, concurrency 32.
+  judge alone   the same completions straight through `Judge.judge_many`: no prompts, no HTTP, no files.
+                The baseline: the work a zero-overhead harness would still have to do
+  references    `selfevolve eval --references`: the harness without HTTP
+  instant       the server answers at once: samples per second end to end (target >= 200/s)
+  50 ms         the server takes 50 ms per request, concurrency 32 (target: harness < 5% of wall time).
+                Two measures of the harness's share:
+                - by wall time: generation alone would take n x 50 ms / 32 and judging alone the baseline
+                  (+ the 50 ms before the first answer); they overlap, so the slower bounds the run and
+                  all wall time above it is the harness's. Honest but noisy on a shared 2-core machine.
+                - by CPU: the harness's CPU (the eval process's CPU minus the baseline process's CPU) as a
+                  share of all CPU the machine spent during the run. The machine is saturated (the
+                  sandbox is the bottleneck), so wall time is shared out in proportion to CPU.
+  client        CPU per request of our openai backend, and of the openai SDK when it is installed
+Each figure is the median of --repeat runs.
+
+Usage: python benchmarks/harness_overhead.py BENCH_DIR [--n 1200] [--repeat 5]   (BENCH_DIR with tasks)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
+import os
+import statistics
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
+from selfevolve.bench import Bench
+from selfevolve.evaluate.prompts import Prompter
 from selfevolve.evaluate.run import EvalConfig, run_eval
+from selfevolve.judge import Judge
+from selfevolve.models.openai_backend import OpenAIBackend
+from selfevolve.models.server import StubServer
 
-ANSWER = "```python\nimport zwc\n\ndef solve(x):\n    return x\n```"
-
-
-def serve(delay: float) -> tuple[ThreadingHTTPServer, str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self._send({"object": "list", "data": [{"id": "stub", "object": "model"}]})
-
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(delay)
-            self._send({"id": "x", "object": "chat.completion", "created": 0, "model": "stub",
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": ANSWER}}]})
-
-        def _send(self, obj: dict) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *a: object) -> None:
-            pass
-
-    ThreadingHTTPServer.request_queue_size = 256
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+SPLIT = "train"
 
 
-def timed(bench: str, url: str, n: int, concurrency: int, source: str = "model") -> float:
+def answers(bench_dir: str, n: int) -> dict[str, str]:
+    bench = Bench.open(bench_dir)
+    prompter = Prompter(bench, "closed", "task", "default")
+    return {prompter.messages(t)[-1]["content"]: f"```python\n{t.reference}```" for t in bench.tasks(SPLIT)[:n]}
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, every process), from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # CPU seconds of this process (all its threads)
+    busy: float  # CPU seconds of the whole machine
+
+
+def measured(fn, *args, **kw) -> Run:
+    b0, c0, t0 = machine_busy(), time.process_time(), time.perf_counter()
+    fn(*args, **kw)
+    return Run(time.perf_counter() - t0, time.process_time() - c0, machine_busy() - b0)
+
+
+def timed(bench: str, model: str, n: int, source: str = "model") -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = EvalConfig(bench=bench, model=url, limit=n, split="train", max_tokens=64, source=source)
-        t0 = time.perf_counter()
-        run_eval(cfg, Path(tmp) / "run", progress=False, concurrency=concurrency)
-        return time.perf_counter() - t0
+        cfg = EvalConfig(bench=bench, model=model, limit=n, split=SPLIT, max_tokens=64, source=source)
+        r = run_eval(cfg, Path(tmp) / "run", progress=False, concurrency=32)
+    assert r["metrics"]["status"] == {"passed": n}, r["metrics"]["status"]
+
+
+def judge_alone(bench_dir: str, n: int) -> None:
+    bench = Bench.open(bench_dir)
+    with Judge(bench) as judge:
+        verdicts = list(judge.judge_many((t, f"```python\n{t.reference}```", 0) for t in bench.tasks(SPLIT)[:n]))
+    assert all(v.passed for v in verdicts)
+
+
+def client_cpu_ms(url: str, n: int = 2000) -> dict[str, float]:
+    msgs = [{"role": "user", "content": "x" * 1500}]
+
+    async def ours() -> None:
+        backend = OpenAIBackend([url], model="stub")
+        await asyncio.gather(*(backend.complete(msgs, max_tokens=64) for _ in range(n)))
+        await backend.close()
+
+    async def sdk() -> None:
+        import openai
+
+        client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
+        sem = asyncio.Semaphore(32)
+
+        async def one() -> None:
+            async with sem:
+                await client.chat.completions.create(model="stub", messages=msgs, max_tokens=64)
+
+        await asyncio.gather(*(one() for _ in range(n)))
+        await client.close()
+
+    out = {}
+    for name, f in (("selfevolve openai backend (aiohttp)", ours), ("openai SDK (httpx)", sdk)):
+        try:
+            asyncio.run(f())  # warm-up
+        except ImportError:
+            continue
+        c0 = time.process_time()
+        asyncio.run(f())
+        out[name] = 1000 * (time.process_time() - c0) / n
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bench")
-    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--n", type=int, default=1200)
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each kind; the median counts")
     args = ap.parse_args()
-    srv, url = serve(0.0)
-    timed(args.bench, url, 20, 32)  # warm-up
-    wall = timed(args.bench, url, args.n, 32)
-    srv.shutdown()
-    print(f"instant server: {args.n} samples generated and judged in {wall:.2f} s = {args.n / wall:.0f} samples/s "
-          f"(target >= 200/s)")
-    judge_only = wall  # the instant server's run: judging plus the harness, generation costing nothing
-    srv, url = serve(0.05)
-    wall = timed(args.bench, url, args.n, 32)
-    srv.shutdown()
-    ideal = args.n * 0.05 / 32
-    bound = max(ideal, judge_only)  # generation and judging overlap: the slower one bounds the run
-    print(f"50 ms server, concurrency 32: wall {wall:.2f} s; generation alone (ideal) {ideal:.2f} s; judging-bound "
-          f"(instant server) {judge_only:.2f} s; harness share {100 * max(0.0, wall - bound) / wall:.1f}% of wall time (target < 5%)")
-    print(f"  share over generation alone: {100 * (wall - ideal) / wall:.1f}% (on 2 cores the sandbox, not the "
-          f"harness, is the bottleneck when the server answers {32 / 0.05:.0f} requests/s)")
+    table = answers(args.bench, args.n)
+    n = len(table)
+
+    def answer(body: dict) -> list[str]:
+        return [table.get(body["messages"][-1]["content"], "no such prompt")]
+
+    timed(args.bench, "references", 20, source="references")  # warm-up: imports, page cache
+    with StubServer(answer, process=True) as fast, StubServer(answer, delay=0.05, process=True) as slow_srv:
+        os.setpriority(os.PRIO_PROCESS, slow_srv.pid, 19)
+        runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": []}
+        for _ in range(args.repeat):
+            runs["judge"].append(measured(judge_alone, args.bench, n))
+            runs["references"].append(measured(timed, args.bench, "references", n, source="references"))
+            runs["instant"].append(measured(timed, args.bench, fast.url, n))
+            runs["slow"].append(measured(timed, args.bench, slow_srv.url, n))
+        clients = client_cpu_ms(fast.url)
+    med = {k: Run(*(statistics.median(getattr(r, f) for r in v) for f in ("wall", "cpu", "busy")))
+           for k, v in runs.items()}
+    judge, refs, instant, slow = med["judge"], med["references"], med["instant"], med["slow"]
+    ideal = n * 0.05 / 32
+    bound = max(ideal, judge.wall + 0.05)
+    wall_share = 100 * max(0.0, slow.wall - bound) / slow.wall
+    harness_cpu = slow.cpu - judge.cpu
+    cpu_share = 100 * harness_cpu / slow.busy
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print(f"{n} samples, median of {args.repeat} runs each, on {os.cpu_count()} cores")
+    print(f"judge alone (baseline): {judge.wall:.2f} s = {n / judge.wall:.0f} samples/s; "
+          f"{judge.cpu:.2f} s CPU in the judging process")
+    print(f"eval --references (no HTTP): {refs.wall:.2f} s = {n / refs.wall:.0f} samples/s, "
+          f"{refs.wall / judge.wall:.2f}x the baseline; harness CPU {refs.cpu - judge.cpu:.2f} s "
+          f"({1000 * (refs.cpu - judge.cpu) / n:.2f} ms per sample)")
+    print(f"instant server: {instant.wall:.2f} s = {n / instant.wall:.0f} samples/s end to end, "
+          f"{instant.wall / judge.wall:.2f}x the baseline (target >= 200/s: {verdict(n / instant.wall >= 200)})")
+    print(f"50 ms server, concurrency 32: wall {slow.wall:.2f} s; generation alone {ideal:.2f} s, judging alone "
+          f"{judge.wall:.2f} + 0.05 s")
+    print(f"  harness share by wall time: {wall_share:.1f}% (target < 5%: {verdict(wall_share < 5)})")
+    print(f"  harness share by CPU: {harness_cpu:.2f} s of the {slow.busy:.2f} s the machine spent = {cpu_share:.1f}% "
+          f"({1000 * harness_cpu / n:.2f} ms per sample; target < 5%: {verdict(cpu_share < 5)})")
+    for name, ms in clients.items():
+        print(f"client CPU per request, {name}: {ms:.3f} ms")
+    if len(clients) == 2:
+        a, b = clients.values()
+        print(f"  ratio openai SDK / ours: {b / a:.1f}x")
 
 
 if __name__ == "__main__":

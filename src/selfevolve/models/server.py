@@ -98,12 +98,14 @@ class StubServer:
         self.requests: list[dict] = []
         self._answer, self._delay, self._name, self._process = answer, delay, name, process
         self.url = ""
+        self.pid: int | None = None  # the server's own process, with process=True
 
     def __enter__(self) -> StubServer:
         if self._process:
             parent, child = multiprocessing.get_context("fork").Pipe()
             self._proc = multiprocessing.get_context("fork").Process(target=self._run, args=(child,), daemon=True)
             self._proc.start()
+            self.pid = self._proc.pid
             port = parent.recv()
         else:
             got: list[int] = []
