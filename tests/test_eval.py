@@ -122,6 +122,28 @@ def test_kill_and_resume(numpy_tasks, tmp_path):
     assert changed.returncode == 2 and "--force" in changed.stderr
 
 
+def test_ctrl_c_leaves_a_resumable_run(numpy_tasks, tmp_path):
+    args = ["eval", "--bench", numpy_tasks.root, "--references", "--split", "train", "--workers", "1"]
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = out / "samples.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 50):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "re-run the same command to resume" in err, err[-1000:]
+    assert "Traceback" not in err, err[-2000:]  # the samples still being judged are dropped quietly
+    kept = path.read_text().splitlines()
+    assert 50 <= len(kept) < len(numpy_tasks.tasks("train"))
+    r = _cli(*args, "--out", out)
+    assert r.returncode == 0, r.stderr[-1000:]
+    keys = [(s["task_id"], s["sample_idx"]) for s in map(json.loads, path.read_text().splitlines())]
+    assert len(keys) == len(set(keys)) == len(numpy_tasks.tasks("train"))
+    assert json.loads((out / "results.json").read_text())["metrics"]["pass@1"] == 1.0
+
+
 def test_bench_validity_check(numpy_tasks, tmp_path):
     r1 = _cli("eval", "--bench", numpy_tasks.root, "--references", "--split", "test_multi", "--out", tmp_path / "r")
     r2 = _cli("eval", "--bench", numpy_tasks.root, "--original-names", "--split", "test_multi", "--out", tmp_path / "o")

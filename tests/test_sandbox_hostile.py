@@ -268,3 +268,16 @@ def test_big_runs_queued_behind_each_other_do_not_deadlock(env):
             for i in range(6)]
     results = [f.result(timeout=60) for f in futs]
     assert [r.outcomes[0].value for r in results] == [big * 2 + str(i) for i in range(6)]
+
+
+def test_close_cancels_the_backlog(env):
+    pool = SandboxPool(env["tasks"].parent.parent / "package", package="zwcx", isolation_level="bwrap", workers=1,
+                       limits=LIMITS)
+    futs = [pool.submit(RunRequest("import time\ndef solve():\n    time.sleep(0.2)\n    return 1\n", "solve", [{}]))
+            for _ in range(40)]
+    futs[0].result(timeout=60)
+    pool.close()
+    ran = [f for f in futs if not f.cancelled()]
+    assert 1 <= len(ran) <= 3 and all(f.result().status == "ok" for f in ran)  # the worker's runs finished
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}]))

@@ -58,18 +58,18 @@ _register_all()
 def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)  # returns the code of a typer.Exit
+        if rc == 130:  # typer turns Ctrl-C inside a command into Exit(130)
+            raise KeyboardInterrupt
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr)
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except typer.Abort:
-        sys.exit(130)
     except Exception as e:  # click usage errors carry their own exit code (2) and message
         import click
 

@@ -7,6 +7,7 @@ Order: extract the code -> usage check (AST) -> run every test in the sandbox ->
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -96,13 +97,17 @@ class Judge:
         run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests]))
 
         def done(f: cf.Future[RunResult]) -> None:
+            if out.cancelled():  # the caller gave up on this sample (Ctrl-C): nobody reads it
+                return
             try:
                 r = f.result()
                 timings = {"check": t1 - t0, "run": r.wall_s, "total": time.perf_counter() - t0}
-                out.set_result(score(task, sample_idx, r, timings))
+                verdict = score(task, sample_idx, r, timings)
             except BaseException as e:  # never lose a sample: report it
-                out.set_result(Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="sandbox_error",
-                                       detail=f"{type(e).__name__}: {e}"[:500]))
+                verdict = Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="sandbox_error",
+                                  detail=f"{type(e).__name__}: {e}"[:500])
+            with contextlib.suppress(cf.InvalidStateError):  # cancelled since the check above
+                out.set_result(verdict)
 
         run.add_done_callback(done)
         return out

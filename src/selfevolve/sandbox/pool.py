@@ -290,9 +290,18 @@ class SandboxPool:
         return [f.result() for f in futs]
 
     def close(self) -> None:
+        """Stop the workers. Runs still waiting in the queue are cancelled (Ctrl-C must not wait for a
+        whole evaluation's backlog); runs already handed to a worker finish first."""
         if self._closed:
             return
         self._closed = True
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
