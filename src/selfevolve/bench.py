@@ -30,7 +30,7 @@ class Bench:
 
     @classmethod
     def open(cls, root: str | Path) -> Bench:
-        root = Path(root)
+        root = Path(root).resolve()  # its package path reaches subprocesses that start in other directories
         if not (root / "manifest.json").is_file():
             raise UserError(f"{root}: not a bench directory (no manifest.json); create one with `selfevolve build`")
         return cls(root)
