@@ -32,5 +32,15 @@ test: install sandbox-deps lint
 demo: install sandbox-deps
 	$(BIN)/selfevolve demo
 
+# Every benchmark, each printing its ratio against a baseline measured in the same run (~6 minutes).
+bench: install sandbox-deps
+	$(PIP) install $(PIP_FLAGS) -e '.[bench]'
+	test -f demo-out/bench/tasks/train.jsonl || $(BIN)/selfevolve demo
+	$(BIN)/python benchmarks/build_time.py
+	$(BIN)/python benchmarks/doc_examples.py --bench demo-out/bench
+	$(BIN)/python benchmarks/sandbox_throughput.py --bench demo-out/bench
+	$(BIN)/python benchmarks/tasks_time.py demo-out/bench
+	$(BIN)/python benchmarks/harness_overhead.py demo-out/bench
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache demo-out
