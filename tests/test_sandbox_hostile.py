@@ -281,3 +281,12 @@ def test_close_cancels_the_backlog(env):
     assert 1 <= len(ran) <= 3 and all(f.result().status == "ok" for f in ran)  # the worker's runs finished
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}]))
+
+
+def test_a_run_does_not_wait_behind_a_slow_one_while_a_worker_idles(env):
+    pool = env["pool"]  # two workers
+    slow = pool.submit(RunRequest("import time\ndef solve():\n    time.sleep(2)\n    return 'slow'\n", "solve", [{}]))
+    fast = pool.submit(RunRequest("def solve():\n    return 'fast'\n", "solve", [{}]))
+    assert fast.result(timeout=60).outcomes[0].value == "fast"
+    assert not slow.done()  # the fast run went to the idle worker, not into the slow run's pipe
+    assert slow.result(timeout=60).outcomes[0].value == "slow"

@@ -1,8 +1,8 @@
 """A pool of warm, jailed workers that run untrusted code and return plain data.
 
-One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker (one more
-waits in the worker's pipe, so the worker never idles on the parent) and waits for each reply with a
-deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
+One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker (under a
+backlog one more waits in the worker's pipe, so the worker never idles on the parent) and waits for each
+reply with a deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
 run is retried once on the fresh worker, then reported as ``sandbox_error``: the queue is never lost.
 """
 
@@ -332,8 +332,12 @@ class SandboxPool:
         try:
             while runs or not closing:
                 # Keep a second run waiting in the worker's pipe, so the worker starts it the moment it
-                # answers the first instead of waiting for this thread to get the GIL back.
+                # answers the first instead of waiting for this thread to get the GIL back. Only while the
+                # backlog keeps every other worker busy too: a run queued behind a slow one must not wait
+                # while another worker idles (an RL step waits for its slowest reward).
                 while not closing and len(runs) < 2:
+                    if runs and self._queue.qsize() < len(self._threads):
+                        break
                     try:
                         item = self._queue.get(block=not runs)
                     except queue.Empty:
