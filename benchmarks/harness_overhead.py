@@ -71,7 +71,7 @@ def measured(fn, *args, **kw) -> Run:
     return Run(time.perf_counter() - t0, time.process_time() - c0, machine_busy() - b0)
 
 
-def timed(bench: str, model: str, n: int, source: str = "model") -> None:
+def evaluate(bench: str, model: str, n: int, source: str = "model") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = EvalConfig(bench=bench, model=model, limit=n, split=SPLIT, max_tokens=64, source=source)
         r = run_eval(cfg, Path(tmp) / "run", progress=False, concurrency=32)
@@ -130,15 +130,15 @@ def main() -> None:
     def answer(body: dict) -> list[str]:
         return [table.get(body["messages"][-1]["content"], "no such prompt")]
 
-    timed(args.bench, "references", 20, source="references")  # warm-up: imports, page cache
+    evaluate(args.bench, "references", 20, source="references")  # warm-up: imports, page cache
     with StubServer(answer, process=True) as fast, StubServer(answer, delay=0.05, process=True) as slow_srv:
         os.setpriority(os.PRIO_PROCESS, slow_srv.pid, 19)
         runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": []}
         for _ in range(args.repeat):
             runs["judge"].append(measured(judge_alone, args.bench, n))
-            runs["references"].append(measured(timed, args.bench, "references", n, source="references"))
-            runs["instant"].append(measured(timed, args.bench, fast.url, n))
-            runs["slow"].append(measured(timed, args.bench, slow_srv.url, n))
+            runs["references"].append(measured(evaluate, args.bench, "references", n, source="references"))
+            runs["instant"].append(measured(evaluate, args.bench, fast.url, n))
+            runs["slow"].append(measured(evaluate, args.bench, slow_srv.url, n))
         clients = client_cpu_ms(fast.url)
     med = {k: Run(*(statistics.median(getattr(r, f) for r in v) for f in ("wall", "cpu", "busy")))
            for k, v in runs.items()}

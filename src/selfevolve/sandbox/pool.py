@@ -152,17 +152,13 @@ class _WorkerProcess:
         cfg = dict(cfg, sys_path=[jail_pkg] if jail_pkg else [], pidns=True, drop_uid=level == "bwrap")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=isolation.worker_env(), start_new_session=True)
-        self._send(cfg)
+        self.send(_frame(cfg))  # a worker that died at once fails the hello below, with its stderr
         hello = self._recv(start_timeout)
         if not hello or not hello.get("ready"):
             err = self.stderr_tail()
             self.kill()
             raise RuntimeError(f"sandbox worker failed to start ({level}): {err[-500:]}")
         self.pidns = bool(hello.get("pidns"))
-
-    def _send(self, obj: dict) -> None:
-        self.proc.stdin.write(_frame(obj))
-        self.proc.stdin.flush()
 
     def _read_exact(self, n: int, deadline: float) -> bytes | None:
         fd = self.proc.stdout.fileno()
