@@ -86,6 +86,33 @@ def test_determinism(numpy_bench, tmp_path):
     assert changed > 0.95 * len(numpy_bench.mapping)
 
 
+
+def test_doc_examples_are_reproducible_and_isolated(numpy_bench):
+    """What a doc example shows must be the same in every build: random draws repeat, anything tied to
+    one process (its id, its directory) is dropped, and no docstring sees what another one changed."""
+    from selfevolve.obfuscate.docs import Rewriter, _run_examples, _split_examples
+    from selfevolve.obfuscate.emit import load_table
+
+    table = load_table(numpy_bench.package_dir / numpy_bench.package)
+    rw = Rewriter(numpy_bench.mapping, "numpy", numpy_bench.package, table["words"], table["ambiguous"])
+    docs = {
+        "random": ">>> rng = np.random.default_rng()\n>>> rng.permutation(12)\n>>> np.random.rand(3)\n",
+        "process": ">>> import os\n>>> os.getpid()\n>>> os.getcwd()\n",
+        "sets_options": ">>> np.set_printoptions(precision=2)\n",
+        "crashes": ">>> import os\n>>> os._exit(3)\n",
+        "later": ">>> np.array([1/3]) + 0\n",
+    }
+    plans = {k: _split_examples(d) for k, d in docs.items()}
+    runs = [{k: [r["output"] if r["keep"] else None for r in v]
+             for k, v in _run_examples(plans, numpy_bench.package_dir, rw).items()} for _ in range(2)]
+    assert runs[0] == runs[1]  # what the docs show
+    shown = {k: [o for o in v if o is not None] for k, v in runs[0].items()}
+    assert len(shown["random"]) == 3 and shown["random"][1].count(",") == 11
+    assert shown["process"] == [""]  # the import; the pid and the directory differ between runners
+    assert runs[0]["crashes"] == ["", None]
+    assert "0.33333333" in shown["later"][0]  # the print options set by another docstring do not leak
+
+
 # ---------------------------------------------------------------- the array type and wrapping
 
 

@@ -7,11 +7,13 @@ renamed wherever it stands as a whole token; an identifier that is also an Engli
 entry of a "See Also" section. Whole tokens only, so "absolute" never becomes "falekefolute".
 
 Examples: every ``>>>`` example is translated (`translate.translate_code`) and re-executed in the built
-package, and the output shown is the output it really produced. An example that raises where the
-original did not, needs plotting or another third-party library, is marked ``+SKIP``, takes more than
-5 s of CPU, or prints something different on a second run is dropped, with the examples after it in
-the same docstring (they may depend on it). Nothing in that rule depends on the machine's load or on
-what else is installed, so the same seed gives the same docs.
+package, and the output shown is the output it really produced. Each docstring runs in a fresh fork of a
+runner that has only imported the package, with fixed entropy, so a random example shows the same output
+in every build. An example is dropped, with the examples after it in the same docstring (they may
+depend on it), if it raises where the original did not, needs plotting or another third-party library,
+is marked ``+SKIP``, reads the clock, takes more than 5 s of CPU, prints something else in a second
+runner process (an address, a path), or prints an original identifier. Nothing in that rule depends on
+the machine's load or on what else is installed, so the same seed gives the same docs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from selfevolve.obfuscate.leaks import detector_for
 from selfevolve.obfuscate.surface import Surface
 from selfevolve.obfuscate.translate import translate_code
 from selfevolve.schema import ApiEntry
@@ -34,8 +37,9 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za
 _SECTION = re.compile(r"^(See Also|Notes|Examples|Parameters|Returns|Raises|References|Warnings|Yields|"
                       r"Other Parameters|Attributes|Methods)\s*$")
 _PLOT = re.compile(r"\b(plt|matplotlib|pyplot)\b")
-# sources whose output depends on the clock or on memory layout: two runs in one build can agree by chance
-_NONDETERMINISTIC = re.compile(r"\b(timeit|perf_counter|monotonic|time\.time|datetime\.now|id\()")
+# sources whose output depends on the clock or on memory layout: the two runner processes can agree
+_NONDETERMINISTIC = re.compile(r"\b(timeit|perf_counter|monotonic|time\.time|datetime\.now|date(?:time)?\.today|id\()"
+                               r"|['\"](?:today|now)['\"]")
 _OBJECT_REPR = re.compile(r"<[^<>]*? (?:object )?at 0x[0-9a-fA-F]+>")
 _ROLE = re.compile(r":(?:func|meth|class|obj|attr|data|mod|ref|py:\w+):")
 
@@ -198,9 +202,16 @@ def _render(rw: Rewriter, parts: list, outputs: list | None) -> str:
     return "".join(out).rstrip() + "\n" if out else ""
 
 
-_RUNNER = r'''
-import contextlib, io, json, signal, sys, traceback
-CPU_S, WALL_S = 5.0, 60
+_RUNNER = r"""
+import contextlib, io, json, os, random, signal, sys
+CPU_S, WALL_S, MAX_OUT = 5.0, 60, 20_000
+
+# Every docstring draws the same entropy (os.urandom, secrets, an unseeded default_rng()), so a random
+# example shows the same output in every build instead of one that two runs happened to agree on.
+# Patched before the package is imported, because libraries seed their global generators at import.
+_entropy = random.Random(0)
+os.urandom = random._urandom = lambda n: _entropy.randbytes(n)
+
 sys.path.insert(0, sys.argv[1])
 pkg = __import__(sys.argv[2])
 plans = json.load(sys.stdin)
@@ -211,41 +222,58 @@ class Timeout(BaseException):
 def alarm(*_):
     raise Timeout()
 
-# The budget is CPU time, not wall time: a wall-clock limit drops slow examples only when the machine is
-# busy, and the same seed would give other docs. The wall alarm only stops examples that sleep.
-signal.signal(signal.SIGPROF, alarm)
-signal.signal(signal.SIGALRM, alarm)
-
-def run(sources, expects_error):
+def run(sources, expects_error, out):
+    _entropy.seed(0)
+    random.seed(0)
+    # The budget is CPU time, not wall time: a wall-clock limit drops slow examples only when the machine
+    # is busy, and the same seed would give other docs. The wall alarm only stops examples that sleep.
+    signal.signal(signal.SIGPROF, alarm)
+    signal.signal(signal.SIGALRM, alarm)
     ns = {"__name__": "__doc__", sys.argv[2]: pkg}
-    outs = []
     for src, err_expected in zip(sources, expects_error):
         buf = io.StringIO()
         signal.setitimer(signal.ITIMER_PROF, CPU_S)
         signal.alarm(WALL_S)
         try:
             with contextlib.redirect_stdout(buf):
-                code = compile(src, "<example>", "single")
-                exec(code, ns)
-            outs.append(["ok", buf.getvalue()])
+                exec(compile(src, "<example>", "single"), ns)
+            res = ["ok", buf.getvalue()]
         except Timeout:
-            outs.append(["timeout", ""])
+            res = ["timeout", ""]
         except BaseException as e:
             if err_expected:
-                outs.append(["ok", buf.getvalue() + "Traceback (most recent call last):\n    ...\n"
-                             + type(e).__name__ + ": " + str(e) + "\n"])
+                res = ["ok", buf.getvalue() + "Traceback (most recent call last):\n    ...\n"
+                       + type(e).__name__ + ": " + str(e) + "\n"]
             else:
-                outs.append(["error", type(e).__name__ + ": " + str(e)])
+                res = ["error", type(e).__name__ + ": " + str(e)]
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
             signal.alarm(0)
-    return outs
+        if len(res[1]) > MAX_OUT:
+            res = ["too long", ""]
+        out.write(json.dumps(res) + "\n")
+        out.flush()
 
+# Each docstring runs in a fork of this process, so what one docstring changes (print options, error
+# state, the library's global generator) never shows in another, and a crash loses only that docstring.
 result = {}
 for key, (sources, expects_error) in plans.items():
-    result[key] = [run(sources, expects_error), run(sources, expects_error)]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # C code printing to fd 1 must not reach the result
+        try:
+            run(sources, expects_error, os.fdopen(w, "w"))
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        outs = [json.loads(line) for line in f]
+    os.waitpid(pid, 0)
+    result[key] = outs + [["crashed", ""]] * (len(sources) - len(outs))
 json.dump(result, sys.stdout)
-'''
+"""
 
 
 def _imports_other_library(src: str, library: str) -> bool:
@@ -278,18 +306,37 @@ def _run_examples(plans: dict[str, list], package_parent: Path, rw: Rewriter) ->
         todo[key] = (srcs, errs)
     if not todo:
         return {}
-    with tempfile.TemporaryDirectory() as cwd:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
-        proc = subprocess.run([sys.executable, "-c", _RUNNER, str(package_parent), rw.package],
-                              input=json.dumps(todo), capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"example runner failed: {proc.stderr[-2000:]}")
-    raw = json.loads(proc.stdout)
+    # Two runner processes, each in a directory of its own: an output that differs between them (an
+    # address, a path, a process id, a clock) would differ between builds too, and is dropped.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory() as tmp:
+        plan_file = Path(tmp) / "plans.json"
+        plan_file.write_text(json.dumps(todo))
+        procs = []
+        for side in ("a", "b"):
+            (Path(tmp) / side).mkdir()
+            with open(plan_file) as stdin, open(Path(tmp) / f"{side}.json", "w") as stdout, \
+                    open(Path(tmp) / f"{side}.err", "w") as stderr:
+                procs.append(subprocess.Popen([sys.executable, "-c", _RUNNER, str(package_parent), rw.package],
+                                              stdin=stdin, stdout=stdout, stderr=stderr, cwd=Path(tmp) / side, env=env))
+        raw = []
+        try:
+            for side, proc in zip(("a", "b"), procs, strict=True):
+                if proc.wait(timeout=900) != 0:
+                    raise RuntimeError(f"example runner failed: {(Path(tmp) / f'{side}.err').read_text()[-2000:]}")
+                raw.append(json.loads((Path(tmp) / f"{side}.json").read_text()))
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+    # What the library itself returns can name it (the print options hold 'infstr': 'inf'): such an
+    # output is dropped here rather than failing the leak lint.
+    leaks = detector_for(rw.library, rw.mapping, rw.params)
     results: dict[str, list] = {}
-    for key, (first, second) in raw.items():
+    for key, first in raw[0].items():
         res = []
-        for src, a, b in zip(sources_of[key], first, second, strict=True):
-            keep = a[0] == "ok" and a == b and "0x" not in a[1]
+        for src, a, b in zip(sources_of[key], first, raw[1][key], strict=True):
+            keep = a[0] == "ok" and a == b and "0x" not in a[1] and not leaks.scan(a[1])
             res.append({"keep": keep, "source": src, "output": a[1]})
         results[key] = res
     return results

@@ -185,6 +185,13 @@ def _strings(obj: object) -> str:
     return ""
 
 
+def detector_for(library: str, mapping: dict[str, str], kept_params) -> Detector:
+    """The detector for a bench: names that keep their spelling (official mode) and keyword names,
+    which are real and stay, are not findings."""
+    kept = {o.rsplit(".", 1)[-1] for o, n in mapping.items() if o.rsplit(".", 1)[-1] == n.rsplit(".", 1)[-1]}
+    return Detector(library, set(mapping), kept | set(kept_params))
+
+
 def lint_bench(bench_dir: str | Path, *, official_mode: bool | None = None) -> list[LeakFinding]:
     bench_dir = Path(bench_dir)
     meta = json.loads((bench_dir / "mapping.json").read_text())
@@ -192,9 +199,7 @@ def lint_bench(bench_dir: str | Path, *, official_mode: bool | None = None) -> l
     if official_mode is None:
         official_mode = bool(json.loads((bench_dir / "manifest.json").read_text()).get("options", {}).get(
             "official_mapping"))
-    kept = {o.rsplit(".", 1)[-1] for o, n in mapping.items() if o.rsplit(".", 1)[-1] == n.rsplit(".", 1)[-1]}
-    kept |= set(meta.get("kept_params", []))  # keyword names are real and stay
-    det = Detector(library, set(mapping), kept)
+    det = detector_for(library, mapping, meta.get("kept_params", []))
     findings: list[LeakFinding] = []
     for path in sorted(bench_dir.rglob("*")):
         rel = path.relative_to(bench_dir)
