@@ -290,3 +290,33 @@ def test_a_run_does_not_wait_behind_a_slow_one_while_a_worker_idles(env):
     assert fast.result(timeout=60).outcomes[0].value == "fast"
     assert not slow.done()  # the fast run went to the idle worker, not into the slow run's pipe
     assert slow.result(timeout=60).outcomes[0].value == "slow"
+
+
+def _kernel_collapses_to_huge_pages() -> bool:
+    import ctypes
+    import mmap
+
+    huge = 2 << 20
+    m = mmap.mmap(-1, 2 * huge, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private, like a heap
+    m.write(b"x" * (2 * huge))  # populated, so there is something to collapse
+    buf = ctypes.c_char.from_buffer(m)
+    chunk = (ctypes.addressof(buf) + huge - 1) // huge * huge
+    libc = ctypes.CDLL(None)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    ok = libc.madvise(chunk, huge, 25) == 0  # MADV_COLLAPSE
+    del buf
+    m.close()
+    return ok
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+def test_workers_move_their_heap_onto_huge_pages_where_the_kernel_can(env, wanted):
+    from selfevolve.sandbox.pool import _WorkerProcess
+
+    cfg = {"preload": ["numpy", "zwcx"], "package": "zwcx", "array_type": "numpy.ndarray",
+           "scalar_type": "numpy.generic", "huge_pages": wanted}
+    worker = _WorkerProcess("bwrap", env["tasks"].parents[1] / "package", cfg)
+    try:
+        assert (worker.huge_pages > 0) == (wanted and _kernel_collapses_to_huge_pages())
+    finally:
+        worker.kill()
