@@ -1,9 +1,9 @@
 """Harness overhead: samples generated and judged per second end to end, and the harness's share of wall time.
 
 A stub OpenAI-compatible server, in its own process, answers each prompt with that task's reference
-solution, so every sample is really run in the sandbox and passes. The 50 ms server runs at nice 19: it
-stands in for a model server on another machine, and on 2 cores it would otherwise take CPU from the
-judge. The instant server does not: its throughput is part of the end-to-end figure.
+solution, so every sample is really run in the sandbox and passes. Both servers run at normal priority,
+so their CPU counts against the harness: a server niced out of the way answers late on a machine the
+sandbox keeps busy, and its stalls would be charged to the harness instead.
 Measured in the same run, interleaved, so a slow spell of the machine hits every kind alike:
 
   judge alone   the same completions straight through `Judge.judge_many`: no prompts, no HTTP, no files.
@@ -132,7 +132,6 @@ def main() -> None:
 
     evaluate(args.bench, "references", 20, source="references")  # warm-up: imports, page cache
     with StubServer(answer, process=True) as fast, StubServer(answer, delay=0.05, process=True) as slow_srv:
-        os.setpriority(os.PRIO_PROCESS, slow_srv.pid, 19)
         runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": []}
         for _ in range(args.repeat):
             runs["judge"].append(measured(judge_alone, args.bench, n))
