@@ -92,9 +92,25 @@ T = to_tagged
      {"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, True),  # f4 vs f8: by value
     ({"$array": {"dtype": "f8", "shape": [1], "data": [0.5]}}, T(0.5), False),  # an array is not a scalar
     (T({1: 2}), T({1.0: 2}), False),  # dict keys exactly
+    # the same rules for items of a sequence (plain numbers there take a shortcut)
+    (T([1, True]), T([1, 1]), False),
+    (T([1, 1]), T([1, True]), False),
+    (T([3, 0.5]), T([3.0, 0.5]), True),
+    (T([0.1 + 0.2, 1]), T([0.3, 1]), True),
+    (T([1.0, 2.0]), T([1.0, 2.001]), False),
+    (T([float("nan"), 1]), T([float("nan"), 1]), True),
+    (T([[1, 2], [3, 4]]), T([[1, 2], [3, 5]]), False),
 ])
 def test_compare_rules(expected, got, ok):
     assert equal(expected, got, CompareSpec())[0] is ok
+
+
+@pytest.mark.parametrize("value", [[1.0, float("nan")], [[1, 2], [float("inf")]], {"$tuple": [float("-inf")]}])
+def test_untagged_non_finite_floats_are_malformed(value):
+    from selfevolve.sandbox.protocol import ProtocolError, validate
+
+    with pytest.raises(ProtocolError, match="non-finite"):
+        validate(value)
 
 
 def test_compare_options():

@@ -27,6 +27,7 @@ from typing import Any
 from selfevolve.schema import CompareSpec
 
 _NUMERIC_KINDS = set("iuf")
+_PLAIN = (int, float)  # exact types: bool is not a number here
 
 
 def _kind(v: Any) -> str:
@@ -131,6 +132,8 @@ def equal(expected: Any, got: Any, spec: CompareSpec | None = None, _path: str =
         if len(e) != len(g):
             return no(f"expected length {len(e)}, got {len(g)}")
         for i, (x, y) in enumerate(zip(e, g, strict=True)):
+            if type(x) in _PLAIN and type(y) in _PLAIN and x == y:
+                continue  # equal plain numbers are close under any spec; the common case, kept cheap
             ok, why = equal(x, y, spec, f"{where}[{i}]")
             if not ok:
                 return ok, why

@@ -155,7 +155,12 @@ def validate(v: Any, depth: int = 0) -> None:
         return
     if isinstance(v, list):
         for x in v:
-            validate(x, depth + 1)
+            t = type(x)
+            if t is float:  # plain items inline: results are mostly long lists of numbers
+                if not _isfinite(x):
+                    raise ProtocolError("non-finite float must be tagged")
+            elif t is not int and t is not str and t is not bool and x is not None:
+                validate(x, depth + 1)
         return
     if not isinstance(v, dict) or len(v) != 1:
         raise ProtocolError("objects must be single-key tags")
