@@ -8,6 +8,7 @@ import pydoc
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +102,7 @@ def test_doc_examples_are_reproducible_and_isolated(numpy_bench):
         "sets_options": ">>> np.set_printoptions(precision=2)\n",
         "crashes": ">>> import os\n>>> os._exit(3)\n",
         "later": ">>> np.array([1/3]) + 0\n",
+        "absolute_path": ">>> np.arange(2)\n>>> np.save('/tmp/selfevolve-doc-example.npy', np.arange(3))\n",
     }
     plans = {k: _split_examples(d) for k, d in docs.items()}
     runs = [{k: [r["output"] if r["keep"] else None for r in v]
@@ -111,6 +113,8 @@ def test_doc_examples_are_reproducible_and_isolated(numpy_bench):
     assert shown["process"] == [""]  # the import; the pid and the directory differ between runners
     assert runs[0]["crashes"] == ["", None]
     assert "0.33333333" in shown["later"][0]  # the print options set by another docstring do not leak
+    assert len(runs[0]["absolute_path"]) == 1  # the save is never run: it would write outside its directory
+    assert not Path("/tmp/selfevolve-doc-example.npy").exists()
 
 
 # ---------------------------------------------------------------- the array type and wrapping

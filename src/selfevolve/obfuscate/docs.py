@@ -11,9 +11,10 @@ package, and the output shown is the output it really produced. Each docstring r
 runner that has only imported the package, with fixed entropy, so a random example shows the same output
 in every build. An example is dropped, with the examples after it in the same docstring (they may
 depend on it), if it raises where the original did not, needs plotting or another third-party library,
-is marked ``+SKIP``, reads the clock, takes more than 5 s of CPU, prints something else in a second
-runner process (an address, a path), or prints an original identifier. Nothing in that rule depends on
-the machine's load or on what else is installed, so the same seed gives the same docs.
+is marked ``+SKIP``, reads the clock, names an absolute path (it would write outside its runner's
+directory), takes more than 5 s of CPU, prints something else in a second runner process (an address,
+a path), or prints an original identifier. Nothing in that rule depends on the machine's load or on
+what else is installed, so the same seed gives the same docs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _PLOT = re.compile(r"\b(plt|matplotlib|pyplot)\b")
 # sources whose output depends on the clock or on memory layout: the two runner processes can agree
 _NONDETERMINISTIC = re.compile(r"\b(timeit|perf_counter|monotonic|time\.time|datetime\.now|date(?:time)?\.today|id\()"
                                r"|['\"](?:today|now)['\"]")
+# a string literal holding an absolute path (np.save('/tmp/123.npy', ...)): the example would write outside
+# its runner's own directory, on the user's machine, and race with the other runner process
+_ABSOLUTE_PATH = re.compile(r"""['"]/[A-Za-z]""")
 _OBJECT_REPR = re.compile(r"<[^<>]*? (?:object )?at 0x[0-9a-fA-F]+>")
 _ROLE = re.compile(r":(?:func|meth|class|obj|attr|data|mod|ref|py:\w+):")
 
@@ -298,7 +302,7 @@ def _run_examples(plans: dict[str, list], package_parent: Path, rw: Rewriter) ->
         srcs, errs = [], []
         for ex in exs:
             if (_PLOT.search(ex.source) or _NONDETERMINISTIC.search(ex.source) or ex.options.get(doctest.SKIP)
-                    or _imports_other_library(ex.source, rw.library)):
+                    or _ABSOLUTE_PATH.search(ex.source) or _imports_other_library(ex.source, rw.library)):
                 break
             srcs.append(rw.code(ex.source))
             errs.append(ex.want.startswith("Traceback"))
