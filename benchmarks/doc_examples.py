@@ -5,7 +5,7 @@ mapping, runs it in the library and in the novel package (one subprocess each, e
 docstring in order, sharing a namespace), and compares what each example produced: the displayed
 values (unwrapped, compared with the judge's comparison rules), printed text (after renaming), or the
 kind of exception raised. Examples whose library output differs between two runs (random, clocks)
-are not deterministic and are left out, as are plotting examples.
+are not deterministic and are left out, as are the examples the build never runs (`docs.unrunnable`).
 
 Usage: python benchmarks/doc_examples.py [--bench DIR]   (default: build NumPy, seed 42, in a temp dir)
 Required: at least 95% of the deterministic examples equal.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from selfevolve.bench import Bench
 from selfevolve.judge.compare import equal
-from selfevolve.obfuscate.docs import _NONDETERMINISTIC, _PLOT, Rewriter
+from selfevolve.obfuscate.docs import Rewriter, unrunnable
 from selfevolve.obfuscate.emit import load_table
 from selfevolve.obfuscate.surface import introspect
 from selfevolve.schema import CompareSpec
@@ -138,7 +138,7 @@ def main() -> None:
             continue
         srcs = []
         for ex in exs:
-            if _PLOT.search(ex.source) or _NONDETERMINISTIC.search(ex.source):
+            if unrunnable(ex, bench.library):  # as in the build: never run there, so not compared here
                 break
             srcs.append(ex.source)
         if srcs:

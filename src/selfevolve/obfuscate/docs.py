@@ -292,21 +292,25 @@ def _imports_other_library(src: str, library: str) -> bool:
     return any(m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != library for m in names)
 
 
+def unrunnable(ex: doctest.Example, library: str) -> bool:
+    """An example that is never run (see the module docstring), nor any after it in its docstring."""
+    src = ex.source
+    return bool(_PLOT.search(src) or _NONDETERMINISTIC.search(src) or ex.options.get(doctest.SKIP)
+                or _ABSOLUTE_PATH.search(src) or _imports_other_library(src, library))
+
+
 def _run_examples(plans: dict[str, list], package_parent: Path, rw: Rewriter) -> dict[str, list]:
     todo: dict[str, tuple[list[str], list[bool]]] = {}
-    sources_of: dict[str, list[str]] = {}
     for key, parts in plans.items():
         exs = [p for p in parts if isinstance(p, doctest.Example)]
         if not exs:
             continue
         srcs, errs = [], []
         for ex in exs:
-            if (_PLOT.search(ex.source) or _NONDETERMINISTIC.search(ex.source) or ex.options.get(doctest.SKIP)
-                    or _ABSOLUTE_PATH.search(ex.source) or _imports_other_library(ex.source, rw.library)):
+            if unrunnable(ex, rw.library):
                 break
             srcs.append(rw.code(ex.source))
             errs.append(ex.want.startswith("Traceback"))
-        sources_of[key] = srcs
         todo[key] = (srcs, errs)
     if not todo:
         return {}
@@ -339,7 +343,7 @@ def _run_examples(plans: dict[str, list], package_parent: Path, rw: Rewriter) ->
     results: dict[str, list] = {}
     for key, first in raw[0].items():
         res = []
-        for src, a, b in zip(sources_of[key], first, raw[1][key], strict=True):
+        for src, a, b in zip(todo[key][0], first, raw[1][key], strict=True):
             keep = a[0] == "ok" and a == b and "0x" not in a[1] and not leaks.scan(a[1])
             res.append({"keep": keep, "source": src, "output": a[1]})
         results[key] = res

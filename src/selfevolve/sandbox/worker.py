@@ -46,6 +46,7 @@ SIGCHLD = 17
 SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def fork_in_new_pidns() -> int | None:
@@ -338,8 +339,6 @@ def _collapse_heap() -> int:
     """Move the warm heap onto 2 MB pages where the kernel can (Linux 6.1+, whatever the THP setting):
     each run's fork then copies one page-table entry per 2 MB instead of 512, and its exit frees as few
     (``benchmarks/sandbox_throughput.py`` measures the gain). Best effort; returns the 2 MB pages made."""
-    madvise = _libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     try:
         with open("/proc/self/maps") as f:
             maps = f.read().splitlines()
@@ -352,7 +351,7 @@ def _collapse_heap() -> int:
             continue  # private writable memory with no file behind it: the heap and the allocator's arenas
         lo, hi = (int(x, 16) for x in f[0].split("-"))
         for chunk in range((lo + HUGE - 1) // HUGE * HUGE, hi // HUGE * HUGE, HUGE):
-            made += madvise(chunk, HUGE, MADV_COLLAPSE) == 0  # fails where nothing is there yet
+            made += _libc.madvise(chunk, HUGE, MADV_COLLAPSE) == 0  # fails where nothing is there yet
     return made
 
 
