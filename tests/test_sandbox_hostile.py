@@ -320,3 +320,27 @@ def test_workers_move_their_heap_onto_huge_pages_where_the_kernel_can(env, wante
         assert (worker.huge_pages > 0) == (wanted and _kernel_collapses_to_huge_pages())
     finally:
         worker.kill()
+
+
+def test_patches_made_by_one_test_do_not_reach_the_next(env):
+    """The harness code that runs after the solution (encoding, json, builtins) is put back before each
+    use, even when the patching happens while a result is being encoded (an isinstance check reads a
+    planted ``__class__``)."""
+    code = (
+        "import builtins, json, sys\n"
+        "class Sneaky:\n"
+        "    @property\n"
+        "    def __class__(self):\n"
+        "        builtins.float = lambda x: 42.0\n"
+        "        json.dumps = lambda *a, **k: '{\"status\":\"ok\",\"outcomes\":[]}'\n"
+        "        sys.modules['protocol'].from_tagged = lambda v: 0\n"
+        "        return int\n"
+        "def solve(k):\n"
+        "    if k == 0:\n"
+        "        builtins.len = lambda x: 0\n"
+        "        return Sneaky()\n"
+        "    return [k, 2.5, 'x']\n"
+    )
+    result = env["pool"].run(RunRequest(code, "solve", [{"k": 0}, {"k": 1}, {"k": 2}]))
+    assert result.status == "ok", result
+    assert [o.value for o in result.outcomes[1:]] == [[1, 2.5, "x"], [2, 2.5, "x"]]

@@ -127,6 +127,16 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
     exit_ = os._exit
     getpid = os.getpid
     me = getpid()
+    # Untrusted code may monkeypatch the modules that the code after it reads (the encoder and json.dumps
+    # read their own module's globals and builtins); put them back before each use. What it reads from
+    # os and sys is bound here, before the code runs.
+    flushes = (sys.stdout.flush, sys.stderr.flush)
+    snapshot = [(m.__dict__, dict(m.__dict__)) for m in (builtins, json, json.encoder, json.decoder, protocol)]
+
+    def restore() -> None:
+        for live, saved in snapshot:  # unconditional: comparing could call a planted __eq__
+            live.clear()
+            live.update(saved)
 
     def finish(obj: dict) -> None:
         if getpid() != me:  # a process the code forked: only the run's own process reports
@@ -160,14 +170,13 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
     except BaseException as e:
         finish({"status": "sandbox_error", "detail": "child setup failed: " + _fmt_exc(e), "outcomes": []})
 
-    # Untrusted code may monkeypatch the modules this harness uses; put them back before each use.
-    guarded = [builtins, json, json.encoder, json.decoder, protocol, os, sys]
-    snapshot = [(m.__dict__, dict(m.__dict__)) for m in guarded]
-
-    def restore() -> None:
-        for live, saved in snapshot:  # unconditional: comparing could call a planted __eq__
-            live.clear()
-            live.update(saved)
+    # Decoded before any untrusted code runs, so decoding needs no restore.
+    calls = []
+    for kwargs in req["inputs"]:
+        try:
+            calls.append(({k: protocol.from_tagged(v) for k, v in kwargs.items()}, None))
+        except BaseException as e:
+            calls.append((None, "bad test input: " + _fmt_exc(e)))
 
     ns = {"__name__": "solution", "__builtins__": builtins}
     try:
@@ -183,24 +192,27 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
 
     outcomes = []
     status, detail = "ok", ""
-    for kwargs in req["inputs"]:
+    for args, bad in calls:
+        if bad is not None:
+            outcomes.append({"ok": False, "value": None, "error": bad})
+            continue
         try:
-            restore()
-            args = {k: protocol.from_tagged(v) for k, v in kwargs.items()}
             value = fn(**args)
             restore()
             outcomes.append({"ok": True, "value": encoder.encode(value)})
         except MemoryError:
+            restore()
             status, detail = "memory", "MemoryError"
             outcomes.append({"ok": False, "value": None, "error": "MemoryError"})
             break
         except BaseException as e:  # SystemExit included: the entry point may not end the run
+            restore()
             outcomes.append({"ok": False, "value": None, "error": _fmt_exc(e)})
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        pass
+    for flush in flushes:
+        try:
+            flush()
+        except BaseException:
+            pass
     try:
         finish({"status": status, "outcomes": outcomes, "detail": detail})
     except BaseException as e:
