@@ -43,6 +43,7 @@ from selfevolve.evaluate.run import EvalConfig, run_eval
 from selfevolve.judge import Judge
 from selfevolve.models.openai_backend import OpenAIBackend
 from selfevolve.models.server import StubServer
+from selfevolve.perf import frozen_heap
 
 SPLIT = "train"
 
@@ -82,8 +83,9 @@ def evaluate(bench: str, model: str, n: int, source: str = "model") -> None:
 
 def judge_alone(bench_dir: str, n: int) -> None:
     bench = Bench.open(bench_dir)
-    with Judge(bench) as judge:
-        verdicts = list(judge.judge_many((t, f"```python\n{t.reference}```", 0) for t in bench.tasks(SPLIT)[:n]))
+    tasks = bench.tasks(SPLIT)[:n]
+    with Judge(bench) as judge, frozen_heap():  # as the harness does
+        verdicts = list(judge.judge_many((t, f"```python\n{t.reference}```", 0) for t in tasks))
     assert all(v.passed for v in verdicts)
 
 
@@ -132,8 +134,8 @@ def main() -> None:
     def answer(body: dict) -> list[str]:
         return [table.get(body["messages"][-1]["content"], "no such prompt")]
 
-    evaluate(args.bench, "references", 20, source="references")  # warm-up: imports, page cache
     with StubServer(answer, process=True) as fast, StubServer(answer, delay=0.05, process=True) as slow_srv:
+        evaluate(args.bench, fast.url, 20)  # warm-up: imports (the HTTP client's too), page cache
         runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": []}
         for _ in range(args.repeat):
             runs["judge"].append(measured(judge_alone, args.bench, n))

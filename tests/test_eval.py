@@ -167,3 +167,29 @@ def test_bad_input(numpy_tasks, mini_bench, tmp_path, case):
     r = _cli("eval", "--bench", bench, "--model", model, "--limit", "1", "--out", tmp_path / "run")
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_frozen_heap_keeps_the_collector_off_what_exists_and_thaws_once():
+    import gc
+    import weakref
+
+    from selfevolve.perf import frozen_heap
+
+    class Node:
+        pass
+
+    a = Node()
+    a.self = a  # a cycle: only the collector frees it
+    alive = weakref.ref(a)
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with frozen_heap():  # nested: no second freeze, no early thaw
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+        del a
+        gc.collect()
+        assert alive() is not None  # frozen: the collector does not walk it
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None  # thawed: garbage made meanwhile is collected

@@ -21,6 +21,7 @@ from selfevolve import __version__
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
+from selfevolve.perf import event_loop, frozen_heap
 from selfevolve.schema import Sample, Task
 
 
@@ -106,7 +107,7 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     seen = {(s["task_id"], s["sample_idx"]) for s in done}
     todo = [(t, k) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]
     samples = done  # what samples.jsonl holds, kept in memory rather than read back
-    with _event_loop() as loop:
+    with event_loop() as loop:
         isolation = loop.run(_generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency,
                                                  backend, samples))
     ids = {t.id for t in tasks}
@@ -116,16 +117,6 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
                "metrics": metrics(samples, tasks, cfg.n_samples), "versions": _versions(), "isolation": isolation}
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
     return results
-
-
-def _event_loop() -> asyncio.Runner:
-    """uvloop's event loop where it is installed: it spends less CPU per request than asyncio's own, and
-    on a small machine that CPU is taken from the sandbox judging the answers."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.Runner()
-    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
 async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency, backend,
@@ -145,7 +136,8 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
         model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
     total = len(samples) + len(todo)
     bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
-    with Judge(bench, workers=workers) as judge, JsonlAppender(samples_path) as sink:
+    # The bench, its tasks and docs live for the whole run: keep the collector off them.
+    with Judge(bench, workers=workers) as judge, JsonlAppender(samples_path) as sink, frozen_heap():
 
         async def one(task: Task, k: int) -> None:
             msgs = prompter.messages(task)

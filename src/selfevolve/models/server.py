@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from selfevolve.perf import event_loop
+
 # body of a chat request -> one completion per choice (body["n"], default 1)
 Answer = Callable[[dict[str, Any]], list[str] | Awaitable[list[str]]]
 
@@ -86,7 +88,8 @@ def serve_forever(app, host: str = "127.0.0.1", port: int = 8000, *, ready: Call
         finally:
             await runner.cleanup()
 
-    asyncio.run(main())
+    with event_loop() as loop:
+        loop.run(main())
 
 
 class StubServer:
