@@ -1,9 +1,10 @@
 """Harness overhead: samples generated and judged per second end to end, and the harness's share of wall time.
 
-A stub OpenAI-compatible server, in its own process, answers each prompt with that task's reference
-solution, so every sample is really run in the sandbox and passes. Both servers run at normal priority,
-so their CPU counts against the harness: a server niced out of the way answers late on a machine the
-sandbox keeps busy, and its stalls would be charged to the harness instead.
+A stub OpenAI-compatible server (`LeanServer`), in its own process, answers each prompt with that task's
+reference solution, so every sample is really run in the sandbox and passes. A real model server runs on
+another machine; this one shares the 2 cores, so it is written to spend as little CPU as it can, and it
+runs at normal priority, so what it does spend counts against the harness: a server niced out of the way
+answers late on a machine the sandbox keeps busy, and its stalls would be charged to the harness instead.
 Measured in the same run, interleaved, so a slow spell of the machine hits every kind alike:
 
   judge alone   the same completions straight through `Judge.judge_many`: no prompts, no HTTP, no files.
@@ -19,9 +20,9 @@ Measured in the same run, interleaved, so a slow spell of the machine hits every
                   share of all CPU the machine spent during the run. The machine is saturated (the
                   sandbox is the bottleneck), so wall time is shared out in proportion to CPU.
   client        CPU per request of our openai backend, and of the openai SDK when it is installed
-Each figure is the median of --repeat runs. The two shares are computed within each round (the 50 ms run
-against the judge-alone run just before it) and then the median taken, so a slow spell of the machine
-between rounds does not enter them; their range over the rounds is printed too.
+Each figure is the median of --repeat runs. The two shares are computed within each round, the 50 ms run
+against the mean of the judge-alone runs just before and just after it, and then the median taken, so a
+slow spell of the machine between rounds does not enter them; their range over the rounds is printed too.
 
 Usage: python benchmarks/harness_overhead.py BENCH_DIR [--n 1200] [--repeat 5]   (BENCH_DIR with tasks)
 """
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -42,8 +45,7 @@ from selfevolve.evaluate.prompts import Prompter
 from selfevolve.evaluate.run import EvalConfig, run_eval
 from selfevolve.judge import Judge
 from selfevolve.models.openai_backend import OpenAIBackend
-from selfevolve.models.server import StubServer
-from selfevolve.perf import frozen_heap
+from selfevolve.perf import event_loop, frozen_heap
 
 SPLIT = "train"
 
@@ -52,6 +54,69 @@ def answers(bench_dir: str, n: int) -> dict[str, str]:
     bench = Bench.open(bench_dir)
     prompter = Prompter(bench, "closed", "task", "default")
     return {prompter.messages(t)[-1]["content"]: f"```python\n{t.reference}```" for t in bench.tasks(SPLIT)[:n]}
+
+
+class LeanServer:
+    """The stub OpenAI-compatible server: chat completions from a table, and /models. HTTP/1.1 keep-alive on
+    a bare asyncio protocol in its own process: it spends less than half the CPU per request of our
+    aiohttp server (`selfevolve.models.server`), and on 2 cores every millisecond the stub spends is
+    charged to the harness. A context manager."""
+
+    def __init__(self, table: dict[str, str], delay: float = 0.0):
+        self.table, self.delay = table, delay
+
+    def __enter__(self) -> LeanServer:
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=self._serve, args=(child,), daemon=True)
+        self._proc.start()
+        self.pid = self._proc.pid
+        self.url = f"http://127.0.0.1:{parent.recv()}/v1"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._proc.kill()
+        self._proc.join()
+
+    def _reply(self, head: bytes, body: bytes) -> bytes:
+        if head.startswith(b"get "):  # the head arrives lower-cased
+            data = {"object": "list", "data": [{"id": "stub", "object": "model"}]}
+        else:
+            text = self.table.get(json.loads(body)["messages"][-1]["content"], "no such prompt")
+            data = {"object": "chat.completion", "model": "stub",
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+        out = json.dumps(data).encode()
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out)
+
+    def _serve(self, conn) -> None:
+        server = self
+
+        class Http(asyncio.Protocol):
+            def connection_made(self, transport) -> None:
+                self.transport, self.buf = transport, b""
+
+            def data_received(self, data: bytes) -> None:
+                self.buf += data
+                while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+                    head = self.buf[:end].lower()
+                    i = head.find(b"content-length:")
+                    size = int(head[i + 15:].split(b"\r\n", 1)[0]) if i >= 0 else 0
+                    if len(self.buf) < end + 4 + size:
+                        return
+                    body, self.buf = self.buf[end + 4:end + 4 + size], self.buf[end + 4 + size:]
+                    reply = server._reply(head, body)
+                    if server.delay:
+                        asyncio.get_running_loop().call_later(server.delay, self.transport.write, reply)
+                    else:
+                        self.transport.write(reply)
+
+        async def main() -> None:
+            srv = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", 0, backlog=1024)
+            conn.send(srv.sockets[0].getsockname()[1])
+            await asyncio.Event().wait()
+
+        with event_loop() as loop:
+            loop.run(main())
 
 
 def machine_busy() -> float:
@@ -131,15 +196,17 @@ def main() -> None:
     table = answers(args.bench, args.n)
     n = len(table)
 
-    def answer(body: dict) -> list[str]:
-        return [table.get(body["messages"][-1]["content"], "no such prompt")]
-
-    with StubServer(answer, process=True) as fast, StubServer(answer, delay=0.05, process=True) as slow_srv:
+    with LeanServer(table) as fast, LeanServer(table, delay=0.05) as slow_srv:
         evaluate(args.bench, fast.url, 20)  # warm-up: imports (the HTTP client's too), page cache
-        runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": []}
+        runs: dict[str, list[Run]] = {"judge": [], "references": [], "instant": [], "slow": [], "bracket": []}
         for _ in range(args.repeat):
-            runs["judge"].append(measured(judge_alone, args.bench, n))
-            runs["slow"].append(measured(evaluate, args.bench, slow_srv.url, n))  # right after its baseline
+            before = measured(judge_alone, args.bench, n)
+            runs["slow"].append(measured(evaluate, args.bench, slow_srv.url, n))
+            after = measured(judge_alone, args.bench, n)
+            runs["judge"] += [before, after]
+            # The 50 ms run's baseline: the mean of the judge-alone runs on either side of it, which cancels
+            # the machine's speed drifting steadily across the three.
+            runs["bracket"].append(Run(*((getattr(before, f) + getattr(after, f)) / 2 for f in ("wall", "cpu", "busy"))))
             runs["references"].append(measured(evaluate, args.bench, "references", n, source="references"))
             runs["instant"].append(measured(evaluate, args.bench, fast.url, n))
         clients = client_cpu_ms(fast.url)
@@ -154,10 +221,10 @@ def main() -> None:
     def cpu_share(j: Run, sl: Run) -> float:
         return 100 * (sl.cpu - j.cpu) / sl.busy
 
-    wall_shares = [wall_share(j, sl) for j, sl in zip(runs["judge"], runs["slow"], strict=True)]
-    cpu_shares = [cpu_share(j, sl) for j, sl in zip(runs["judge"], runs["slow"], strict=True)]
+    wall_shares = [wall_share(j, sl) for j, sl in zip(runs["bracket"], runs["slow"], strict=True)]
+    cpu_shares = [cpu_share(j, sl) for j, sl in zip(runs["bracket"], runs["slow"], strict=True)]
     wall_pct, cpu_pct = statistics.median(wall_shares), statistics.median(cpu_shares)
-    harness_cpu = statistics.median(sl.cpu - j.cpu for j, sl in zip(runs["judge"], runs["slow"], strict=True))
+    harness_cpu = statistics.median(sl.cpu - j.cpu for j, sl in zip(runs["bracket"], runs["slow"], strict=True))
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
