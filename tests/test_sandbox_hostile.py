@@ -243,20 +243,27 @@ def test_package_is_importable_and_results_are_tagged(env):
 
 def test_worker_killed_from_outside_is_replaced(env):
     pool = env["pool"]
+    restarts = pool.restarts
     futs = [pool.submit(RunRequest("import time\ndef solve(i):\n    time.sleep(0.2)\n    return i\n", "solve",
                                    [{"i": i}])) for i in range(6)]
-    # kill one worker process from the host while runs are queued
+    # kill one worker process from the host while runs are queued: a python running worker.py whose parent is
+    # bwrap (the runs it forks run worker.py too, and pids wrap around, so neither cmdline nor order tells)
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 cmd = Path(f"/proc/{name}/cmdline").read_bytes()
-            except OSError:
+                ppid = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                parent = Path(f"/proc/{ppid}/comm").read_text().strip()
+            except (OSError, IndexError):
                 continue
-            if b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0]:
+            if b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0] and parent == "bwrap":
                 os.kill(int(name), 9)
                 break
+    else:
+        pytest.fail("no sandbox worker found to kill")
     results = [f.result(timeout=60) for f in futs]
     assert [r.outcomes[0].value for r in results] == list(range(6))
+    assert pool.restarts == restarts + 1
 
 
 def test_big_runs_queued_behind_each_other_do_not_deadlock(env):
