@@ -110,6 +110,8 @@ CORPUS = [
     case("long_numpy_call", "import numpy as np\ndef solve():\n    a = np.ones((3000, 3000))\n"
          "    for _ in range(1000):\n        a = a @ a\n    return 1\n", "timeout"),
     case("sleep_past_limit", "import time\ndef solve():\n    time.sleep(60)\n", "timeout"),
+    case("close_result_pipe_then_sleep", "import os, time\ndef solve():\n    os.close(3)\n    time.sleep(60)\n",
+         "timeout"),  # the pipe's end of file is not the end of the run: the wall-clock limit still holds
     case("disk_fill_one_file", "def solve():\n    with open('big', 'wb') as f:\n        while True:\n"
          "            f.write(b'x' * 10 ** 6)\n", "ok", ERR, "File too large"),
     case("disk_fill_many_files", "def solve():\n    i = 0\n    while True:\n        with open(f'f{i}', 'wb') as f:\n"
@@ -351,3 +353,10 @@ def test_patches_made_by_one_test_do_not_reach_the_next(env):
     result = env["pool"].run(RunRequest(code, "solve", [{"k": 0}, {"k": 1}, {"k": 2}]))
     assert result.status == "ok", result
     assert [o.value for o in result.outcomes[1:]] == [[1, 2.5, "x"], [2, 2.5, "x"]]
+
+
+def test_stdout_and_stderr_are_captured_apart(env):
+    code = "import sys\ndef solve():\n    print('to stdout')\n    sys.stderr.write('to stderr')\n    return 1\n"
+    result = env["pool"].run(RunRequest(code, "solve", [{}]))
+    assert result.status == "ok" and result.outcomes[0].value == 1
+    assert result.stdout == "to stdout\n" and result.stderr == "to stderr"

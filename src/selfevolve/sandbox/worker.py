@@ -130,7 +130,6 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
     # Untrusted code may monkeypatch the modules that the code after it reads (the encoder and json.dumps
     # read their own module's globals and builtins); put them back before each use. What it reads from
     # os and sys is bound here, before the code runs.
-    flushes = (sys.stdout.flush, sys.stderr.flush)
     snapshot = [(m.__dict__, dict(m.__dict__)) for m in (builtins, json, json.encoder, json.decoder, protocol)]
 
     def restore() -> None:
@@ -161,6 +160,7 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
         os.dup2(err_fd, 2)
         os.dup2(w, 3)
         os.closerange(4, 65536)
+        sys.stdout = sys.__stdout__  # the worker points it at stderr to keep its message channel clean
         os.chdir(workdir)
         # The worker's environment is already minimal (the jail clears it); only point the run at its dir.
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
@@ -169,6 +169,7 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
         _set_limits(req["limits"])
     except BaseException as e:
         finish({"status": "sandbox_error", "detail": "child setup failed: " + _fmt_exc(e), "outcomes": []})
+    flushes = (sys.stdout.flush, sys.stderr.flush)
 
     # Decoded before any untrusted code runs, so decoding needs no restore.
     calls = []
@@ -248,6 +249,9 @@ class Worker:
         self.runs = 0
         self.capdir = tempfile.mkdtemp(prefix=".cap-")  # root-only: holds the stdout/stderr sinks
         os.chmod(self.capdir, 0o700)
+        self.rundirs = tempfile.mkdtemp(prefix=".runs-")  # runs can enter their own dir here, not list or add
+        os.chmod(self.rundirs, 0o711)
+        self.out_path, self.err_path = os.path.join(self.capdir, "out"), os.path.join(self.capdir, "err")
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -256,11 +260,11 @@ class Worker:
     def run(self, req: dict) -> dict:
         lim = req["limits"]
         t0 = time.monotonic()
-        workdir = tempfile.mkdtemp(prefix="run-")
+        workdir = os.path.join(self.rundirs, str(self.runs))
+        os.mkdir(workdir)
         os.chmod(workdir, 0o777)
-        out_path, err_path = os.path.join(self.capdir, "out"), os.path.join(self.capdir, "err")
-        out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out_fd = os.open(self.out_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        err_fd = os.open(self.err_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         r, w = os.pipe()
         pid = fork_in_new_pidns() if self.pidns else None
         if pid is None:
@@ -273,54 +277,27 @@ class Worker:
             finally:
                 os._exit(70)
         os.close(w)
-        os.close(out_fd)
-        os.close(err_fd)
-
-        buf, timed_out, too_big, exited, st, ru = bytearray(), False, False, False, 0, None
-        deadline = t0 + lim["wall_s"]
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([r], [], [], min(left, 0.05))
-            if ready:
-                chunk = os.read(r, 1 << 16)
-                if not chunk:
-                    break
-                buf += chunk
-                if len(buf) > lim["result_bytes"]:
-                    too_big = True
-                    break
-            else:
-                got, status, rusage = os.wait4(pid, os.WNOHANG)
-                if got:  # exited; a grandchild may still hold the pipe open
-                    exited, st, ru = True, status, rusage
-                    while select.select([r], [], [], 0)[0]:
-                        chunk = os.read(r, 1 << 16)
-                        if not chunk:
-                            break
-                        buf += chunk
-                    break
-        if not exited:
-            if timed_out or too_big:
-                _kill(pid)
-            _, st, ru = os.wait4(pid, 0)
+        buf, timed_out, too_big, st, ru = _collect(pid, r, t0 + lim["wall_s"], lim["result_bytes"])
         os.close(r)
         self._reap(pid)
         wall = time.monotonic() - t0
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            os.rmdir(workdir)  # the common case: the run wrote no file
+        except OSError:
+            shutil.rmtree(workdir, ignore_errors=True)
         self.runs += 1
         if self.huge_pages and self.runs % 500 == 0:
             _collapse_heap()  # pages this process wrote while a child shared them were split back to 4 KB
+        out, err = _tail(out_fd, lim["stdout_bytes"]), _tail(err_fd, lim["stdout_bytes"])
+        os.close(out_fd)
+        os.close(err_fd)
         return {
             "timed_out": timed_out, "too_big": too_big,
             "exit_code": os.WEXITSTATUS(st) if os.WIFEXITED(st) else None,
             "signal": os.WTERMSIG(st) if os.WIFSIGNALED(st) else None,
             "cpu_s": (ru.ru_utime + ru.ru_stime) if ru else 0.0,
             "result": None if too_big else buf.decode("utf-8", "replace"),
-            "stdout": _tail(out_path, lim["stdout_bytes"]), "stderr": _tail(err_path, lim["stdout_bytes"]),
-            "wall_s": wall, "pidns": self.pidns,
+            "stdout": out, "stderr": err, "wall_s": wall, "pidns": self.pidns,
         }
 
     def _reap(self, pid: int) -> None:
@@ -367,6 +344,48 @@ def _collapse_heap() -> int:
     return made
 
 
+def _collect(pid: int, r: int, deadline: float, cap: int):
+    """Wait for the child to end and read its result pipe: (bytes, timed_out, too_big, status, rusage).
+
+    Sleeps on a pidfd until the child has exited rather than waking when it writes its result: while the
+    child lives it shares this process's memory copy-on-write, and every page this process touched
+    meanwhile would be copied. The pipe is read on the way, and on every wake once the child is seen
+    blocked on it (a result larger than the pipe)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3: poll instead
+        pidfd = None
+    buf, timed_out, too_big, streaming, eof = bytearray(), False, False, False, False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            waits = ([pidfd] if pidfd is not None else []) + ([r] if streaming and not eof else [])
+            ended = select.select(waits, [], [], min(left, 0.02))[0]
+            while not eof and select.select([r], [], [], 0)[0]:
+                chunk = os.read(r, 1 << 16)
+                eof = not chunk
+                buf += chunk
+                streaming = True
+                if len(buf) > cap:
+                    too_big = True
+                    break
+            if too_big:
+                break
+            if pidfd is None or pidfd in ended:
+                got, st, ru = os.wait4(pid, os.WNOHANG)
+                if got:  # exited; a process it left may still hold the pipe, so take only what is there
+                    return buf, False, False, st, ru
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    _kill(pid)
+    _, st, ru = os.wait4(pid, 0)
+    return buf, timed_out, too_big, st, ru
+
+
 def _probe_pidns() -> bool:
     pid = fork_in_new_pidns()
     if pid == 0:
@@ -398,15 +417,15 @@ def _children_of(ppid: int) -> list[int]:
     return kids
 
 
-def _tail(path: str, cap: int) -> str:
+def _tail(fd: int, cap: int) -> str:
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(max(0, size - cap))
-            data = f.read(cap)
-        return (f"[... {size - cap} bytes cut]\n" if size > cap else "") + data.decode("utf-8", "replace")
+        size = os.fstat(fd).st_size
+        if not size:
+            return ""
+        data = os.pread(fd, cap, max(0, size - cap))
     except OSError:
         return ""
+    return (f"[... {size - cap} bytes cut]\n" if size > cap else "") + data.decode("utf-8", "replace")
 
 
 def _resolve(dotted: str | None):
