@@ -37,7 +37,7 @@ import os
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from selfevolve.bench import Bench
@@ -133,6 +133,11 @@ class Run:
     busy: float  # CPU seconds of the whole machine
 
 
+def combine(runs: list[Run], stat) -> Run:
+    """One Run from several, each field reduced by ``stat`` (statistics.median, statistics.mean)."""
+    return Run(*(stat([getattr(r, f.name) for r in runs]) for f in fields(Run)))
+
+
 def measured(fn, *args, **kw) -> Run:
     b0, c0, t0 = machine_busy(), time.process_time(), time.perf_counter()
     fn(*args, **kw)
@@ -206,12 +211,11 @@ def main() -> None:
             runs["judge"] += [before, after]
             # The 50 ms run's baseline: the mean of the judge-alone runs on either side of it, which cancels
             # the machine's speed drifting steadily across the three.
-            runs["bracket"].append(Run(*((getattr(before, f) + getattr(after, f)) / 2 for f in ("wall", "cpu", "busy"))))
+            runs["bracket"].append(combine([before, after], statistics.mean))
             runs["references"].append(measured(evaluate, args.bench, "references", n, source="references"))
             runs["instant"].append(measured(evaluate, args.bench, fast.url, n))
         clients = client_cpu_ms(fast.url)
-    med = {k: Run(*(statistics.median(getattr(r, f) for r in v) for f in ("wall", "cpu", "busy")))
-           for k, v in runs.items()}
+    med = {k: combine(v, statistics.median) for k, v in runs.items()}
     judge, refs, instant, slow = med["judge"], med["references"], med["instant"], med["slow"]
     ideal = n * 0.05 / 32
 
@@ -221,10 +225,11 @@ def main() -> None:
     def cpu_share(j: Run, sl: Run) -> float:
         return 100 * (sl.cpu - j.cpu) / sl.busy
 
-    wall_shares = [wall_share(j, sl) for j, sl in zip(runs["bracket"], runs["slow"], strict=True)]
-    cpu_shares = [cpu_share(j, sl) for j, sl in zip(runs["bracket"], runs["slow"], strict=True)]
+    rounds = list(zip(runs["bracket"], runs["slow"], strict=True))
+    wall_shares = [wall_share(j, sl) for j, sl in rounds]
+    cpu_shares = [cpu_share(j, sl) for j, sl in rounds]
     wall_pct, cpu_pct = statistics.median(wall_shares), statistics.median(cpu_shares)
-    harness_cpu = statistics.median(sl.cpu - j.cpu for j, sl in zip(runs["bracket"], runs["slow"], strict=True))
+    harness_cpu = statistics.median(sl.cpu - j.cpu for j, sl in rounds)
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"

@@ -128,8 +128,8 @@ def _child(req: dict, w: int, out_fd: int, err_fd: int, workdir: str, encoder, p
     getpid = os.getpid
     me = getpid()
     # Untrusted code may monkeypatch the modules that the code after it reads (the encoder and json.dumps
-    # read their own module's globals and builtins); put them back before each use. What it reads from
-    # os and sys is bound here, before the code runs.
+    # read their own module's globals and builtins); put them back before each use. What that code needs
+    # from os and sys (write, _exit, getpid, the stream flushes) is bound before the untrusted code runs.
     snapshot = [(m.__dict__, dict(m.__dict__)) for m in (builtins, json, json.encoder, json.decoder, protocol)]
 
     def restore() -> None:
@@ -353,7 +353,7 @@ def _collect(pid: int, r: int, deadline: float, cap: int):
     blocked on it (a result larger than the pipe)."""
     try:
         pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # before Linux 5.3: poll instead
+    except (AttributeError, OSError):  # before Linux 5.3: wake on the pipe, poll for the exit
         pidfd = None
     buf, timed_out, too_big, streaming, eof = bytearray(), False, False, False, False
     try:
@@ -362,7 +362,9 @@ def _collect(pid: int, r: int, deadline: float, cap: int):
             if left <= 0:
                 timed_out = True
                 break
-            waits = ([pidfd] if pidfd is not None else []) + ([r] if streaming and not eof else [])
+            waits = [pidfd] if pidfd is not None else []
+            if (streaming or pidfd is None) and not eof:
+                waits.append(r)
             ended = select.select(waits, [], [], min(left, 0.02))[0]
             while not eof and select.select([r], [], [], 0)[0]:
                 chunk = os.read(r, 1 << 16)
