@@ -193,3 +193,77 @@ def test_frozen_heap_keeps_the_collector_off_what_exists_and_thaws_once():
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert alive() is None  # thawed: garbage made meanwhile is collected
+
+
+class _Backend:
+    """Answers each prompt with its task's reference after ``delay`` seconds; records when it was called."""
+
+    def __init__(self, bench, delay=0.0, error=None):
+        from selfevolve.evaluate.prompts import Prompter
+
+        prompter = Prompter(bench, "closed", "task", "default")
+        self.answers = {prompter.messages(t)[-1]["content"]: t.reference for t in bench.tasks("test_single")}
+        self.delay, self.error, self.calls = delay, error, []
+
+    async def complete(self, messages, **kw):
+        import asyncio
+
+        self.calls.append(time.monotonic())
+        await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return f"```python\n{self.answers[messages[-1]['content']]}```"
+
+    async def close(self):
+        pass
+
+
+def _patched_eval(monkeypatch, bench, tmp_path, backend, judge_cls):
+    import selfevolve.judge
+    import selfevolve.models
+    from selfevolve.evaluate.run import EvalConfig, run_eval
+
+    monkeypatch.setattr(selfevolve.models, "load_backend", lambda *a, **kw: backend)
+    monkeypatch.setattr(selfevolve.judge, "Judge", judge_cls)
+    cfg = EvalConfig(bench=str(bench.root), model="http://127.0.0.1:9/v1", limit=4)
+    return run_eval(cfg, tmp_path / "run", progress=False)
+
+
+def test_requests_go_out_while_the_sandbox_pool_starts(numpy_tasks, tmp_path, monkeypatch):
+    from selfevolve.judge import Judge
+
+    ready = []
+
+    class SlowStart(Judge):
+        def __init__(self, *a, **kw):
+            time.sleep(1.0)
+            super().__init__(*a, **kw)
+            ready.append(time.monotonic())
+
+    backend = _Backend(numpy_tasks)
+    results = _patched_eval(monkeypatch, numpy_tasks, tmp_path, backend, SlowStart)
+    assert results["metrics"]["status"] == {"passed": 4}
+    assert len(backend.calls) == 4 and max(backend.calls) < ready[0]  # none waited for the pool
+
+
+def test_the_sandbox_pool_is_closed_and_its_errors_reported(numpy_tasks, tmp_path, monkeypatch):
+    from selfevolve.errors import UserError
+    from selfevolve.judge import Judge
+
+    closed = []
+
+    class Recorded(Judge):
+        def close(self):
+            closed.append(True)
+            super().close()
+
+    class Broken(Judge):
+        def __init__(self, *a, **kw):
+            raise RuntimeError("no sandbox here")
+
+    with pytest.raises(UserError, match="unreachable"):  # generation fails before the pool is up
+        _patched_eval(monkeypatch, numpy_tasks, tmp_path, _Backend(numpy_tasks, error=UserError("unreachable")),
+                      Recorded)
+    assert closed == [True]
+    with pytest.raises(RuntimeError, match="no sandbox here"):
+        _patched_eval(monkeypatch, numpy_tasks, tmp_path, _Backend(numpy_tasks, delay=0.2), Broken)

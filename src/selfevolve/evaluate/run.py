@@ -15,6 +15,7 @@ import math
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from selfevolve import __version__
@@ -136,30 +137,45 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
         model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
     total = len(samples) + len(todo)
     bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
-    # The bench, its tasks and docs live for the whole run: keep the collector off them.
-    with Judge(bench, workers=workers) as judge, JsonlAppender(samples_path) as sink, frozen_heap():
+    # The sandbox pool takes about 0.4 s to start its workers: it starts in a thread while the first
+    # requests go out, and each sample waits for it only once its completion is there.
+    starting = asyncio.get_running_loop().run_in_executor(None, partial(Judge, bench, workers=workers))
+    try:
+        # The bench, its tasks and docs live for the whole run: keep the collector off them.
+        with JsonlAppender(samples_path) as sink, frozen_heap():
 
-        async def one(task: Task, k: int) -> None:
-            msgs = prompter.messages(task)
-            if cfg.source == "references":
-                text = f"```python\n{task.reference}```"
-            elif cfg.source == "original-names":
-                text = "```python\n" + translate_code(task.reference, bench.mapping, library=bench.library,
-                                                      package=bench.package, reverse=True) + "```"
-            else:
-                text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                            seed=_seed(cfg, task.id, k))
-            verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
-            sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=prompt_hash(msgs), completion=text,
-                              verdict=verdict))  # no await between here and the bar: records never interleave
-            samples.append({"task_id": task.id, "sample_idx": k,
-                            "verdict": {"passed": verdict.passed, "status": verdict.status}})
-            bar.update(1)
+            async def one(task: Task, k: int) -> None:
+                msgs = prompter.messages(task)
+                if cfg.source == "references":
+                    text = f"```python\n{task.reference}```"
+                elif cfg.source == "original-names":
+                    text = "```python\n" + translate_code(task.reference, bench.mapping, library=bench.library,
+                                                          package=bench.package, reverse=True) + "```"
+                else:
+                    text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                                seed=_seed(cfg, task.id, k))
+                judge = await starting
+                verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
+                sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=prompt_hash(msgs), completion=text,
+                                  verdict=verdict))  # no await between here and the bar: records never interleave
+                samples.append({"task_id": task.id, "sample_idx": k,
+                                "verdict": {"passed": verdict.passed, "status": verdict.status}})
+                bar.update(1)
 
-        try:
-            await asyncio.gather(*(one(t, k) for t, k in todo))
-        finally:
-            bar.close()
-            if model is not None:
-                await model.close()
-        return judge.isolation
+            try:
+                await asyncio.gather(*(one(t, k) for t, k in todo))
+            finally:
+                bar.close()
+                if model is not None:
+                    await model.close()
+            return (await starting).isolation
+    finally:
+        await _close_when_started(starting)
+
+
+async def _close_when_started(starting: asyncio.Future) -> None:
+    try:
+        judge = await starting
+    except Exception:  # it never started; whoever waited for it has its error
+        return
+    judge.close()
