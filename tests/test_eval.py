@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -206,8 +207,6 @@ class _Backend:
         self.delay, self.error, self.calls = delay, error, []
 
     async def complete(self, messages, **kw):
-        import asyncio
-
         self.calls.append(time.monotonic())
         await asyncio.sleep(self.delay)
         if self.error is not None:
