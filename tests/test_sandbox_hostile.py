@@ -292,6 +292,16 @@ def test_close_cancels_the_backlog(env):
         pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}]))
 
 
+def test_the_default_pool_has_one_worker_more_than_the_usable_cores(monkeypatch):
+    from selfevolve.sandbox.pool import default_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 5}, raising=False)  # a CPU set: 2 of 8 cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert default_workers() == 3
+    monkeypatch.delattr(os, "sched_getaffinity")  # not every platform has it
+    assert default_workers() == 9
+
+
 def test_a_run_does_not_wait_behind_a_slow_one_while_a_worker_idles(env):
     pool = env["pool"]  # two workers
     slow = pool.submit(RunRequest("import time\ndef solve():\n    time.sleep(2)\n    return 'slow'\n", "solve", [{}]))

@@ -14,6 +14,7 @@ from selfevolve.errors import UserError
 from selfevolve.judge import Judge
 from selfevolve.obfuscate.leaks import Detector
 from selfevolve.obfuscate.translate import translate_code
+from selfevolve.sandbox.pool import default_workers
 from selfevolve.tasks.formats import export_hf, export_sebench, import_sebench
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "sebench-format-sample.jsonl"
@@ -41,6 +42,7 @@ def test_coverage(numpy_tasks, splits):
 def test_every_reference_passes_and_every_original_is_rejected(numpy_tasks, splits):
     tasks = [t for s in splits.values() for t in s]
     with Judge(numpy_tasks) as judge:
+        assert judge.pool.n_workers == default_workers()
         verdicts = list(judge.judge_many((t, t.reference, i) for i, t in enumerate(tasks)))
         assert Counter(v.status for v in verdicts) == {"passed": len(tasks)}
         for t in tasks:

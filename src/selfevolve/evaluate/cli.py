@@ -31,7 +31,7 @@ def eval_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
     references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
     original_names: bool = typer.Option(False, "--original-names", help="Score the references with the original names."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
     force: bool = typer.Option(False, "--force", help="Start over when --out holds a run with another config."),
 ) -> None:
     """Evaluate a model closed-book or open-book: generate, judge in the sandbox as samples arrive, report.

@@ -226,6 +226,18 @@ class _WorkerProcess:
                 pass
 
 
+def default_workers() -> int:
+    """One worker more than the cores this process may use. With one per core, a core idles whenever its
+    worker waits (on its run's exit, on its dispatcher thread) and nothing else is runnable there; during
+    an eval the harness's own threads wake hundreds of times a second and leave such gaps throughout.
+    The spare worker fills them (`benchmarks/harness_overhead.py`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a CPU set or container may allow fewer than cpu_count
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 class SandboxPool:
     """Warm jailed workers; usable directly or as a context manager.
 
@@ -247,7 +259,7 @@ class SandboxPool:
         self.package_dir = Path(package_dir) if package_dir is not None else None
         self._cfg = {"preload": list(preload), "package": package, "array_type": array_type,
                      "scalar_type": scalar_type, "huge_pages": huge_pages}
-        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.n_workers = max(1, workers or default_workers())
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self.restarts = 0

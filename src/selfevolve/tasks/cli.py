@@ -18,7 +18,7 @@ def generate_cmd(
     bench: Path = typer.Argument(..., help="Bench directory (from `selfevolve build`)."),
     seed: int = typer.Option(0, "--seed", help="Seed of inputs, templates and compositions."),
     limit: int = typer.Option(0, "--limit", help="Keep only the first N drafts (quick runs)."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
     llm: str = typer.Option(None, "--llm", help="OpenAI-compatible base URL: use the LLM pipeline instead."),
     model: str = typer.Option("", "--model", help="With --llm: the model that writes problems."),
     models: str = typer.Option("", "--models", help="With --llm: comma-separated solver models (default: --model)."),
