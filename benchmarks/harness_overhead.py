@@ -19,7 +19,8 @@ Measured in the same run, interleaved, so a slow spell of the machine hits every
                 - by CPU: the harness's CPU (the eval process's CPU minus the baseline process's CPU) as a
                   share of all CPU the machine spent during the run. The machine is saturated (the
                   sandbox is the bottleneck), so wall time is shared out in proportion to CPU.
-  client        CPU per request of our openai backend, and of the openai SDK when it is installed
+  client        CPU per request of our openai backend, of a plain aiohttp client (its transport before
+                `selfevolve.models.http`), and of the openai SDK when it is installed
 Each figure is the median of --repeat runs. The two shares are computed within each round, the 50 ms run
 against the mean of the judge-alone runs just before and just after it, and then the median taken, so a
 slow spell of the machine between rounds does not enter them; their range over the rounds is printed too.
@@ -161,11 +162,22 @@ def judge_alone(bench_dir: str, n: int) -> None:
 
 def client_cpu_ms(url: str, n: int = 2000) -> dict[str, float]:
     msgs = [{"role": "user", "content": "x" * 1500}]
+    body = {"model": "stub", "messages": msgs, "max_tokens": 64}
 
     async def ours() -> None:
         backend = OpenAIBackend([url], model="stub")
         await asyncio.gather(*(backend.complete(msgs, max_tokens=64) for _ in range(n)))
         await backend.close()
+
+    async def aio() -> None:  # the transport our backend used before its own client
+        import aiohttp
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
+            async def one() -> None:
+                async with session.post(url + "/chat/completions", json=body) as r:
+                    await r.json()
+
+            await asyncio.gather(*(one() for _ in range(n)))
 
     async def sdk() -> None:
         import openai
@@ -181,7 +193,7 @@ def client_cpu_ms(url: str, n: int = 2000) -> dict[str, float]:
         await client.close()
 
     out = {}
-    for name, f in (("selfevolve openai backend (aiohttp)", ours), ("openai SDK (httpx)", sdk)):
+    for name, f in (("selfevolve openai backend", ours), ("aiohttp client", aio), ("openai SDK (httpx)", sdk)):
         try:
             asyncio.run(f())  # warm-up
         except ImportError:
@@ -248,11 +260,10 @@ def main() -> None:
           f"target < 5%: {verdict(wall_pct < 5)})")
     print(f"  harness share by CPU: {cpu_pct:.1f}% of all CPU the machine spent (rounds: {min(cpu_shares):.1f}-"
           f"{max(cpu_shares):.1f}%; {1000 * harness_cpu / n:.2f} ms per sample; target < 5%: {verdict(cpu_pct < 5)})")
+    ours = "selfevolve openai backend"
     for name, ms in clients.items():
-        print(f"client CPU per request, {name}: {ms:.3f} ms")
-    if len(clients) == 2:
-        a, b = clients.values()
-        print(f"  ratio openai SDK / ours: {b / a:.1f}x")
+        ratio = f" ({ms / clients[ours]:.1f}x ours)" if name != ours else ""
+        print(f"client CPU per request, {name}: {ms:.3f} ms{ratio}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"selfevolve": __version__}
-    for pkg in ("numpy", "torch", "transformers", "aiohttp", "vllm"):
+    for pkg in ("numpy", "torch", "transformers", "httptools", "vllm"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

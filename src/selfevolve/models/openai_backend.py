@@ -1,9 +1,9 @@
 """The OpenAI-compatible backend: async, several base URLs, bounded concurrency, retries with backoff.
 
-It speaks the chat-completions protocol that vLLM, SGLang and hosted APIs serve, over aiohttp (the
-transport the openai SDK itself offers for concurrency). The SDK's own request layer costs about 0.5-1.3 ms
-of CPU per request, the aiohttp client about 0.1 ms (`benchmarks/harness_overhead.py` prints both):
-on a small machine that CPU is taken from the sandbox judging the answers.
+It speaks the chat-completions protocol that vLLM, SGLang and hosted APIs serve, over our lean HTTP/1.1
+client (`selfevolve.models.http`). The openai SDK's request layer costs about 1.5-2.5 ms of CPU per request
+and aiohttp's about 0.1 ms, ours about 0.05 ms (`benchmarks/harness_overhead.py` prints them): on a small
+machine that CPU is taken from the sandbox judging the answers.
 The API key comes from OPENAI_API_KEY when set.
 """
 
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 from typing import Any
 
 from selfevolve.errors import UserError
 from selfevolve.models import Messages
+from selfevolve.models.http import HttpClient, HttpError
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -32,39 +34,35 @@ class OpenAIBackend:
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY') or 'EMPTY'}"}
         self._model = model
         self.name = model or self.urls[0]
-        self._session: Any = None
+        self._http: HttpClient | None = None
         self._sem: asyncio.Semaphore | None = None
         self._naming: asyncio.Lock | None = None
 
-    def _open(self):
-        if self._session is None:  # created inside the running event loop, as aiohttp requires
-            import aiohttp
-
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=0),
-                timeout=aiohttp.ClientTimeout(total=self.timeout), headers=self.headers)
+    def _open(self) -> HttpClient:
+        if self._http is None:  # created inside the running event loop its connections belong to
+            self._http = HttpClient(headers=self.headers, timeout=self.timeout)
             self._sem = asyncio.Semaphore(self.concurrency)
             self._naming = asyncio.Lock()
-        return self._session
+        return self._http
 
     async def _call(self, method: str, path: str, body: dict | None = None) -> Any:
         """One request with retries: connection errors, timeouts, 429 and 5xx are retried with backoff;
         any other HTTP error is the caller's mistake and raised at once."""
-        import aiohttp
-
-        session = self._open()
+        http = self._open()
+        data = None if body is None else json.dumps(body).encode()
         delay, last = self.backoff, ""
         for attempt in range(self.retries + 1):
             url = self.urls[next(self._next)]
             try:
-                async with self._sem, session.request(method, url + path, json=body) as r:
-                    if r.status == 200:
-                        return await r.json(content_type=None)
-                    text = (await r.text())[:300]
-                    if r.status not in RETRY_STATUS:
-                        raise UserError(f"model server {url}: HTTP {r.status}: {text}")
-                    last = f"HTTP {r.status}: {text}"
-            except (TimeoutError, aiohttp.ClientError, ValueError) as e:
+                async with self._sem:
+                    status, reply = await http.request(method, url + path, data)
+                if status == 200:
+                    return json.loads(reply)
+                text = reply[:300].decode("utf-8", "replace")
+                if status not in RETRY_STATUS:
+                    raise UserError(f"model server {url}: HTTP {status}: {text}")
+                last = f"HTTP {status}: {text}"
+            except (TimeoutError, HttpError, ValueError) as e:  # ValueError: a reply that is not JSON
                 last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             if attempt < self.retries:
                 await asyncio.sleep(delay)
@@ -97,6 +95,6 @@ class OpenAIBackend:
             raise UserError(f"model server {self.urls}: not a chat completion: {str(reply)[:200]}") from None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
