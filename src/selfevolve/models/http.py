@@ -1,10 +1,11 @@
 """A lean async HTTP/1.1 client for the JSON calls of the OpenAI API: keep-alive connections, httptools parsing.
 
 The harness shares the machine with the sandbox that judges the answers, so each millisecond of CPU the client
-spends is taken from judging. aiohttp's client spends about 0.1 ms per request alone (cookies, tracing,
-redirects, multidict headers), and about 0.25 ms while answers trickle in beside a busy sandbox. This one does
-only what a chat-completions call needs, with the parser uvicorn uses (httptools, on llhttp), and spends less
-than half of that (`benchmarks/harness_overhead.py` prints both).
+spends is taken from judging. aiohttp's client spends about 0.1 ms per request (cookies, tracing, redirects,
+multidict headers); this one does only what a chat-completions call needs, with the parser uvicorn uses
+(httptools, on llhttp), and spends about a third of that. In a 50 ms eval beside a busy sandbox the
+harness's CPU per sample fell from about 0.42 to 0.24 ms (`benchmarks/harness_overhead.py` measures
+both, and prints the CPU per request of this client, of aiohttp's and of the openai SDK).
 
 Does: GET and POST with a JSON body; http:// and https:// (TLS against the system's CA store); connections
 kept alive and reused per server; bodies delimited by Content-Length, chunked or by the server closing.

@@ -2,7 +2,7 @@
 
 It speaks the chat-completions protocol that vLLM, SGLang and hosted APIs serve, over our lean HTTP/1.1
 client (`selfevolve.models.http`). The openai SDK's request layer costs about 1.5-2.5 ms of CPU per request
-and aiohttp's about 0.1 ms, ours about 0.05 ms (`benchmarks/harness_overhead.py` prints them): on a small
+and aiohttp's about 0.1 ms, ours about 0.04 ms (`benchmarks/harness_overhead.py` prints them): on a small
 machine that CPU is taken from the sandbox judging the answers.
 The API key comes from OPENAI_API_KEY when set.
 """
