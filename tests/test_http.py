@@ -25,6 +25,7 @@ class RawServer:
     def __init__(self, script: Callable[[int, int, bytes], tuple[bytes, bool]], tls: ssl.SSLContext | None = None):
         self.script, self.tls = script, tls
         self.requests: list[tuple[int, int, bytes]] = []
+        self.heads: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.sock.getsockname()[1]}/v1/x"
         self.connections = 0
@@ -59,6 +60,7 @@ class RawServer:
                 while len(buf) < size:
                     buf += conn.recv(65536)
                 body, buf = buf[:size], buf[size:]
+                self.heads.append(head)
                 self.requests.append((c, i, body))
                 reply, close = self.script(c, i, body)
                 try:
@@ -93,8 +95,13 @@ def _requests(url: str, n: int, *, timeout: float = 10.0, body: bytes = b'{"q": 
 
 def test_connections_are_kept_alive_and_reused():
     srv = RawServer(lambda c, i, body: (OK, False))
-    assert _requests(srv.url, 5) == [(200, b'{"a": "ok"}')] * 5
-    assert srv.connections == 1 and [b for _, _, b in srv.requests] == [b'{"q": 1}'] * 5
+    big = b'{"q": "%s"}' % (b"x" * 500_000)  # an open-book prompt with every doc
+    assert _requests(srv.url, 5) + _requests(srv.url, 1, body=big) == [(200, b'{"a": "ok"}')] * 6
+    assert srv.connections == 2 and [b for _, _, b in srv.requests] == [b'{"q": 1}'] * 5 + [big]
+    port = srv.sock.getsockname()[1]
+    assert srv.heads[0].split(b"\r\n") == [b"POST /v1/x HTTP/1.1", b"Host: 127.0.0.1:%d" % port, b"Authorization: Bearer k",
+                                            b"Accept: application/json", b"Content-Type: application/json",
+                                            b"Content-Length: 8"]
     srv.close()
 
 
