@@ -138,7 +138,9 @@ class HttpClient:
                 except HttpError:
                     conn.close()
                     if reused and not conn.answered:
-                        continue  # the server had dropped this idle connection: the request never reached it
+                        # No byte of an answer came on a connection that sat idle: the server had dropped it
+                        # (keep-alive timeout) as the request went out. Send it again on a fresh one.
+                        continue
                     raise
                 except BaseException:  # a timeout or a cancel mid-exchange leaves the connection in an unknown state
                     conn.close()
