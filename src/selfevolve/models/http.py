@@ -131,7 +131,7 @@ class HttpClient:
                 reused = conn is not None
                 if conn is None:
                     conn = await self._connect(server)
-                elif not conn.open:
+                elif not conn.open:  # closed while idle
                     continue
                 try:
                     status, data = await conn.exchange(payload)
@@ -145,8 +145,7 @@ class HttpClient:
                 except BaseException:  # a timeout or a cancel mid-exchange leaves the connection in an unknown state
                     conn.close()
                     raise
-                if conn.open:
-                    idle.append(conn)
+                idle.append(conn)  # if the server closes it meanwhile, the next request skips it
                 return status, data
 
     async def _connect(self, server: tuple[str, str, int]) -> _Connection:
