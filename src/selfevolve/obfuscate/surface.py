@@ -6,9 +6,13 @@ names to leave out; libraries without a profile get their top-level module only.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
+import json
 import re
+import subprocess
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,4 +178,36 @@ def introspect(library: str) -> Surface:
             else:
                 items.append(SurfaceItem(dotted, "constant", obj, doc="", signature=None))
     version = str(getattr(root, "__version__", "") or "stdlib")
+    pristine = _pristine_docs(library, modules, [it.original for it in items if it.doc])
+    items = [dataclasses.replace(it, doc=pristine.get(it.original, it.doc)) for it in items]
     return Surface(library, version, modules, items, profile)
+
+
+# Other libraries edit docstrings they do not own: scikit-learn imports SciPy, which appends a section
+# to numpy.sinc's docstring in place. A bench must not depend on what else the building process imported,
+# so the docs are read again in a fresh interpreter that imports the library alone.
+_READ_DOCS = """
+import importlib, inspect, json, sys
+path, modules, names = json.loads(sys.stdin.read())
+sys.path[:] = path
+for m in modules:
+    importlib.import_module(m)
+out = {}
+for dotted in names:
+    obj = sys.modules[modules[0]]
+    for part in dotted.split(".")[1:]:
+        obj = getattr(obj, part, None)
+    doc = getattr(obj, "__doc__", None)
+    if isinstance(doc, str):
+        out[dotted] = inspect.cleandoc(doc)
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def _pristine_docs(library: str, modules: list[str], names: list[str]) -> dict[str, str]:
+    try:
+        proc = subprocess.run([sys.executable, "-c", _READ_DOCS], input=json.dumps([sys.path, modules, names]),
+                              capture_output=True, text=True, timeout=300)
+        return json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}  # the in-process docs stand
