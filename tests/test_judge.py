@@ -61,19 +61,19 @@ SOLVE = "def solve(x):\n    return x\n"
     ("unclosed <think> openers, then an answer", "<think>" * 14_000 + "</think>\n" + SOLVE, SOLVE),
     ("<think> closed many times", "<think>a</think>" * 6_000 + SOLVE, SOLVE),
     ("a fence full of newlines, 30 KB", f"{FENCE}python\n" + "\n" * 30_000 + "x\n", "x\n"),
-    ("a fence full of blank lines before the answer", f"{FENCE}python\n" + " \n" * 40_000 + SOLVE + FENCE, SOLVE),
-    ("newlines before an unfenced answer", "\n" * 90_000 + SOLVE + "Hope this helps", SOLVE),
+    ("a fence full of blank lines before the answer", f"{FENCE}python\n" + " \n" * 30_000 + SOLVE + FENCE, SOLVE),
+    ("newlines before an unfenced answer", "\n" * 60_000 + SOLVE + "Hope this helps", SOLVE),
     ("unfenced cut-back, an open bracket, 18 KB", "def solve(x):\n    return [\n" + "1,\n" * 6_000, None),
-    ("unfenced cut-back, garbage after the answer", SOLVE + "1 2\n" * 20_000, SOLVE),
-    ("unfenced cut-back, prose that never closes", "import zwc\n" + SOLVE + "It returns x (unchanged\n" * 4_000,
+    ("unfenced cut-back, garbage after the answer", SOLVE + "1 2\n" * 15_000, SOLVE),
+    ("unfenced cut-back, prose that never closes", "import zwc\n" + SOLVE + "It returns x (unchanged\n" * 2_500,
      "import zwc\n" + SOLVE),
-    ("unfenced cut-back, nesting too deep", SOLVE + "x = (\n" * 15_000, None),  # at most MAX_CUTS tries
+    ("unfenced cut-back, nesting too deep", SOLVE + "x = (\n" * 10_000, None),  # at most MAX_CUTS tries
     ("unfenced, a 6000-term sum (the parser's recursion limit)",
      "def solve(x):\n    return " + "+".join(["1"] * 6_000) + "\nHope this helps", None),
-    ("unfenced, 90000 unary minus signs (the parser's memory error)",
-     "def solve(x):\n    return " + "-" * 90_000 + "1\nHope this helps", None),
-    ("many fenced blocks", f"{FENCE}python\n{SOLVE}{FENCE}\n" * 3_000, None),
-    ("many special tokens", "<|" * 45_000 + f"\n{FENCE}python\n{SOLVE}{FENCE}", SOLVE),
+    ("unfenced, 60000 unary minus signs (the parser's memory error)",
+     "def solve(x):\n    return " + "-" * 60_000 + "1\nHope this helps", None),
+    ("many fenced blocks", f"{FENCE}python\n{SOLVE}{FENCE}\n" * 1_500, None),
+    ("many special tokens", "<|" * 30_000 + f"\n{FENCE}python\n{SOLVE}{FENCE}", SOLVE),
 ])
 def test_extraction_is_linear(name, text, code):
     t0 = time.thread_time()  # this thread's CPU: other processes on the machine do not count
@@ -343,6 +343,42 @@ def test_judge_statuses(judge, mini_bench, completion, status):
     assert v.passed is (status == "passed")
     if status in ("passed", "wrong_answer", "runtime_error") and v.tests:
         assert len(v.tests) == 3
+
+
+_ANSWER = "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
+
+
+@pytest.mark.parametrize("completion,status", [
+    ("<think>" * 30_000, "no_code"),  # 210 KB of unclosed reasoning: took 33 s
+    ("<think>" * 14_000 + f"</think>\n{FENCE}python\n{_ANSWER}{FENCE}", "passed"),
+    (f"{FENCE}python\n" + "\n" * 30_000 + _ANSWER + FENCE, "passed"),  # a fence full of newlines: took 18 s
+    (_ANSWER + "x = [\n" + "1,\n" * 6_000, "passed"),  # the unfenced cut-back: 18 KB took 23 s
+    (f"{FENCE}python\n{_ANSWER}{FENCE}\n" + "x" * 10_000_000, "no_code"),  # 10 MB: took 53 s and 4.2 GB
+    ("<think>" + "y" * 500_000 + f"</think>{FENCE}python\n{_ANSWER}{FENCE}", "passed"),  # long reasoning is fine
+    (f"{FENCE}python\n{_ANSWER}{FENCE}\n" + "y" * 100_000, "no_code"),  # the answer itself is over its cap
+])
+def test_slow_and_huge_completions(judge, mini_bench, completion, status):
+    v = judge.judge(_task(mini_bench), completion)
+    assert v.status == status, v
+    v.model_dump_json()
+
+
+def test_an_expected_integer_is_matched_exactly(judge, mini_bench):
+    task = _task(mini_bench, tests=[({"x": [-3]}, [3]), ({"x": [-1, 2]}, [1, 2])])
+    near = "import zwc\ndef solve(x):\n    return [v * (1 + 1e-7) for v in zwc.falekef(x).gifune()]\n"
+    assert judge.judge(task, near).status == "wrong_answer"  # was passed: 3 accepted 3.0000003
+    as_floats = "import zwc\ndef solve(x):\n    return [float(v) for v in zwc.falekef(x).gifune()]\n"
+    assert judge.judge(task, as_floats).status == "passed"  # the exact value, as a float
+    floats = _task(mini_bench, tests=[({"x": [-3.5]}, [3.5])])
+    assert judge.judge(floats, near).status == "passed"  # an expected float: within rtol of its magnitude
+
+
+def test_a_lone_surrogate_in_an_error_is_a_verdict(judge, mini_bench):
+    code = ("import zwc\ndef solve(x):\n    y = zwc.falekef(x).gifune()\n    if len(y) == 1:\n"
+            "        raise ValueError(bytes([255]).decode('utf-8', 'surrogateescape'))\n    return y\n")
+    v = judge.judge(_task(mini_bench), code)
+    assert v.status == "runtime_error" and "\\udcff" in v.detail, v
+    assert "\\udcff" in json.loads(v.model_dump_json())["tests"][1]["detail"]
 
 
 def test_reward_is_the_verdict(judge, mini_bench):

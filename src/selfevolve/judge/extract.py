@@ -2,7 +2,7 @@
 
 The rule, in order:
 0. Size caps: a completion longer than ``MAX_COMPLETION_CHARS`` (1,000,000 characters), or whose
-   answer (the text left once reasoning is removed) is longer than ``MAX_ANSWER_CHARS`` (100,000
+   answer (the text left once reasoning is removed) is longer than ``MAX_ANSWER_CHARS`` (64,000
    characters), has no code: status ``no_code``, with a detail that names the cap.
 1. Reasoning is removed: every ``<think>...</think>`` block, and an unclosed ``<think>`` up to the end.
    Chat-template artifacts are removed: special tokens ``<|...|>`` (``<|im_end|>``, ``<|eot_id|>``, ...),
@@ -17,7 +17,7 @@ The rule, in order:
 4. With no fence at all: the whole text if it parses as Python; else, if it contains ``def <entry>``,
    the text from its first ``import``/``from``/``def``/``class`` line on, cut back until it parses: each
    try cuts to before the line of its syntax error (no longer prefix can parse), at most
-   ``MAX_CUTS`` tries.
+   ``MAX_CUTS`` tries and ``PARSE_BUDGET`` characters parsed in all.
 5. Otherwise there is no code (status ``no_code``).
 
 The judge runs this on its main thread for every sample, so each step is linear in the text's length
@@ -34,8 +34,11 @@ import textwrap
 from typing import NamedTuple
 
 MAX_COMPLETION_CHARS = 1_000_000  # beyond any generation budget (about 250k tokens)
-MAX_ANSWER_CHARS = 100_000  # what is searched and parsed; ast.parse costs ~400 bytes of memory per byte
+# What is searched and parsed. ast.parse takes up to ~4 ms of CPU per KB of text it rejects (and
+# ~400 bytes of memory per byte), so a parse of a whole capped answer stays well under 1 s.
+MAX_ANSWER_CHARS = 64_000
 MAX_CUTS = 16
+PARSE_BUDGET = 2 * MAX_ANSWER_CHARS  # characters parsed in all by the unfenced rule
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.S | re.M)
 _PY = {"", "python", "py", "python3", "py3"}
@@ -126,17 +129,29 @@ def _find_code(text: str, entry_point: str) -> str | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if _CODE_LINE.search(stripped) and _parses(stripped):
+    parsed = _CODE_LINE.search(stripped) is not None
+    whole = _syntax_error_line(stripped) if parsed else None
+    if parsed and whole is None:
         return stripped + "\n"
-    if _defines(stripped, entry_point):
-        m = _START.search(stripped)
-        lines = stripped[m.start():].splitlines() if m else stripped.splitlines()
-        for _ in range(MAX_CUTS):
-            if not lines:
-                break
-            candidate = "\n".join(lines) + "\n"
+    if not _defines(stripped, entry_point):
+        return None
+    m = _START.search(stripped)
+    start = m.start() if m else 0
+    lines = stripped[start:].splitlines()
+    known = whole if parsed and start == 0 else None  # the first candidate is the text just parsed
+    budget = PARSE_BUDGET - (len(stripped) if parsed else 0)
+    for _ in range(MAX_CUTS):
+        if not lines:
+            break
+        candidate = "\n".join(lines) + "\n"
+        if known is not None:
+            bad, known = known, None
+        elif len(candidate) > budget:
+            break
+        else:
+            budget -= len(candidate)
             bad = _syntax_error_line(candidate)
             if bad is None:
                 return candidate
-            lines = lines[: min(bad - 1, len(lines) - 1)] if bad > 0 else lines[:-1]
+        lines = lines[: min(bad - 1, len(lines) - 1)] if bad > 0 else lines[:-1]
     return None
