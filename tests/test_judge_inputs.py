@@ -70,16 +70,18 @@ def test_lone_surrogate_in_an_exception_is_a_verdict_and_resumes(tmp_path, mini_
     tasks = _write(tmp_path / "tasks.jsonl", [_task()])
     bad = ("```python\nimport zwc\ndef solve(x):\n    y = zwc.falekef(x).gifune()\n    if len(y) == 1:\n"
            "        raise ValueError('\\udcff' * 3)\n    return y\n```")
-    comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": bad}, {"task_id": "t1", "completion": GOOD}])
+    in_code = GOOD.replace("def solve(x):\n", f"def solve(x):\n    s = '{LONE}'\n")  # in the program itself
+    comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": c} for c in (bad, GOOD, in_code)])
     out = tmp_path / "v.jsonl"
     args = ["judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", out]
     for _ in range(2):  # the run, then the resume
         r = _cli(*args)
         assert r.returncode == 0, r.stderr[-2000:]
         verdicts = {v.sample_idx: v for v in read_jsonl(out, Verdict)}
-        assert len(out.read_text().splitlines()) == 2
+        assert len(out.read_text().splitlines()) == 3
         assert verdicts[0].status == "runtime_error" and "\\udcff" * 3 in verdicts[0].tests[1].detail
         assert verdicts[1].status == "passed"
+        assert verdicts[2].status == "runtime_error"  # source that is not UTF-8 does not compile: a verdict
 
 
 # ---------------------------------------------------------------- the completions file and --out
@@ -242,7 +244,7 @@ def _broken_bench(tmp_path, mini_bench, how):
     return root
 
 
-@pytest.mark.parametrize("how,needles", [
+BROKEN = [
     ("no_package", ["bench/package/zwc: no such package"]),
     ("empty_package_dir", ["bench/package/zwc: no such package"]),
     ("import_error", ["bench/package/zwc: the package fails to import:", "No module named 'zwc_missing_dependency'"]),
@@ -256,8 +258,24 @@ def _broken_bench(tmp_path, mini_bench, how):
     ("mapping_not_json", ["bench/mapping.json: unreadable"]),
     ("manifest_package", ["bench/manifest.json: malformed: package 'zwc; import os' is not a Python name"]),
     ("manifest_types", ["bench/manifest.json: malformed"]),
-])
-def test_a_broken_bench_is_one_line_naming_the_file(tmp_path, mini_bench, how, needles):
+]
+
+
+@pytest.mark.parametrize("how,needles", BROKEN)
+def test_a_broken_bench_is_a_user_error_naming_the_file(tmp_path, mini_bench, how, needles):
+    from selfevolve.bench import Bench
+
+    root = _broken_bench(tmp_path, mini_bench, how)
+    with pytest.raises(UserError) as e:
+        Bench.open(root).check_package()
+    assert "\n" not in str(e.value)
+    for n in needles:
+        assert n in str(e.value)
+
+
+@pytest.mark.parametrize("how,needles", [b for b in BROKEN if b[0] in ("no_package", "import_error", "runtime_error",
+                                                                          "mapping_names_int")])
+def test_a_broken_bench_is_one_line_on_the_command_line(tmp_path, mini_bench, how, needles):
     bench = _broken_bench(tmp_path, mini_bench, how)
     tasks = _write(tmp_path / "tasks.jsonl", [_task()])
     comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": GOOD}])
