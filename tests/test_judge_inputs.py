@@ -119,7 +119,7 @@ def test_duplicate_and_negative_indices_on_the_command_line(tmp_path, mini_bench
     assert not out.exists()  # nothing judged
 
 
-@pytest.mark.parametrize("target", ["/dev/full", "/dev/zero", "dir", "fifo"])
+@pytest.mark.parametrize("target", ["/dev/full", "/dev/zero", "dir", "fifo", "symlink"])
 def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
     import os
 
@@ -131,9 +131,19 @@ def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
     elif target == "fifo":
         target = tmp_path / "p"
         os.mkfifo(target)
+    elif target == "symlink":
+        target = tmp_path / "link.jsonl"
+        target.symlink_to("/dev/full")
     r = _cli("judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", target,
              timeout=60)  # /dev/full was read without end until the OOM killer came
     _one_line_error(r, f"{target}: not a regular file")
+
+
+def test_inputs_that_are_devices_are_refused(tmp_path, mini_bench):
+    tasks = _write(tmp_path / "tasks.jsonl", [_task()])
+    r = _cli("judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", "/dev/zero", "--out",
+             tmp_path / "v.jsonl", timeout=60)  # read without end, like --out /dev/full
+    _one_line_error(r, "/dev/zero: a device, not a file")
 
 
 def test_appender_refuses_what_is_not_a_file():

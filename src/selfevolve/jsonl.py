@@ -46,6 +46,8 @@ def iter_numbered(path: str | Path, model: type[M] | None = None, *,
                   tolerate_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
     """``iter_jsonl`` with each record's line number (blank lines count), for errors about a record."""
     path = Path(path)
+    if path.is_char_device() or path.is_block_device():  # /dev/zero has no end; a pipe (`<(...)`) is fine
+        raise UserError(f"{path}: a device, not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
