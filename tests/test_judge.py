@@ -178,6 +178,10 @@ T = to_tagged
     ({"$array": {"dtype": "f8", "shape": [2], "data": [1, 2]}},
      {"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.000001]}}, True),  # a float array's items are floats
     (T(1 + 2j), T(1 + 2.000001j), True),  # complex parts are floats
+    (T(3), T(3.000001 + 0j), False),  # an expected integer stays exact against a complex number
+    (T(3), T(3 + 1e-9j), False),
+    (T(3), T(3 + 0j), True),
+    (T(3.0), T(3.000001 + 0j), True),
 ])
 def test_compare_rules(expected, got, ok):
     assert equal(expected, got, CompareSpec())[0] is ok

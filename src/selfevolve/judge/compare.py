@@ -16,7 +16,7 @@ Rules (``spec`` is the task's CompareSpec):
     expected values all lie within it of zero is one the task validator rejects). NaN equals NaN when
     ``spec.nan_equal``; infinities equal infinities of the same sign.
   Complex numbers compare part by part, each part a float; a real number equals a complex one with
-  zero imaginary part.
+  zero imaginary part (an expected integer: exactly, both parts).
 * Sequences: a list and a tuple are interchangeable unless ``spec.strict_sequence_type``; lengths must
   match; items compare by these rules. A sequence never equals a scalar: ``[5]`` is not ``5``.
 * Arrays: an array equals only an array of the same shape whose items compare equal (any numeric
@@ -118,6 +118,9 @@ def equal(expected: Any, got: Any, spec: CompareSpec | None = None, _path: str =
         if kg not in ("complex", "num"):
             return no(f"expected a complex number, got {kg}")
         (ar, ai), (br, bi) = _complex(got), _complex(expected)
+        if ke == "num":  # a real expected value keeps its rule: an integer is matched exactly, both parts
+            br = _num(expected)
+            bi = 0 if isinstance(br, int) else 0.0
         ok = _close(ar, br, spec) and _close(ai, bi, spec)
         return (True, "") if ok else no(f"expected {br}+{bi}j, got {ar}+{ai}j")
     if ke == "num":
