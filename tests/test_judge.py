@@ -381,8 +381,9 @@ def test_a_lone_surrogate_in_an_error_is_a_verdict(judge, mini_bench):
     code = ("import zwc\ndef solve(x):\n    y = zwc.falekef(x).gifune()\n    if len(y) == 1:\n"
             "        raise ValueError(bytes([255]).decode('utf-8', 'surrogateescape'))\n    return y\n")
     v = judge.judge(_task(mini_bench), code)
-    assert v.status == "runtime_error" and "\\udcff" in v.detail, v
-    assert "\\udcff" in json.loads(v.model_dump_json())["tests"][1]["detail"]
+    assert v.status == "runtime_error" and "ValueError" in v.detail, v
+    detail = json.loads(v.model_dump_json())["tests"][1]["detail"]  # raised PydanticSerializationError
+    assert detail.startswith("ValueError: ") and detail.encode("utf-8")  # the character escaped or replaced
 
 
 def test_reward_is_the_verdict(judge, mini_bench):

@@ -80,7 +80,7 @@ def test_lone_surrogate_in_an_exception_is_a_verdict_and_resumes(tmp_path, mini_
         assert r.returncode == 0, r.stderr[-2000:]
         verdicts = {v.sample_idx: v for v in read_jsonl(out, Verdict)}
         assert len(out.read_text().splitlines()) == 3
-        assert verdicts[0].status == "runtime_error" and "\\udcff" * 3 in verdicts[0].tests[1].detail
+        assert verdicts[0].status == "runtime_error" and verdicts[0].tests[1].detail.startswith("ValueError: ")
         assert verdicts[1].status == "passed"
         assert verdicts[2].status == "runtime_error"  # source that is not UTF-8 does not compile: a verdict
 
