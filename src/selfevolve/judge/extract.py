@@ -34,7 +34,7 @@ import textwrap
 from typing import NamedTuple
 
 MAX_COMPLETION_CHARS = 1_000_000  # beyond any generation budget (about 250k tokens)
-# What is searched and parsed. ast.parse takes up to ~4 ms of CPU per KB of text it rejects (and
+# What is searched and parsed. ast.parse takes about 3 ms of CPU per KB of text it rejects late (and
 # ~400 bytes of memory per byte), so a parse of a whole capped answer stays well under 1 s.
 MAX_ANSWER_CHARS = 64_000
 MAX_CUTS = 16
