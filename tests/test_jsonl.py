@@ -56,3 +56,19 @@ def test_appender_syncs_on_a_timer(tmp_path, monkeypatch):
             out.write({"i": i})
         assert synced == []  # not once per record
     assert len(synced) == 1  # and once on close
+
+
+def test_numbered_records_count_blank_lines(tmp_path):
+    from selfevolve.jsonl import iter_numbered
+
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"a": 1}\n\n  \n{"a": 2}\n')
+    assert list(iter_numbered(p)) == [(1, {"a": 1}), (4, {"a": 2})]
+
+
+def test_records_with_lone_surrogates_are_written(tmp_path):
+    from selfevolve.schema import Verdict
+
+    p = tmp_path / "v.jsonl"
+    append_jsonl(p, [Verdict(task_id="t", passed=False, status="runtime_error", detail="\udcff")])
+    assert read_jsonl(p, Verdict)[0].detail == "\\udcff"

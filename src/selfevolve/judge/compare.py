@@ -5,14 +5,23 @@ The values are plain data decoded by the trusted side; nothing here calls code f
 Rules (``spec`` is the task's CompareSpec):
 * ``None`` equals only ``None``. Strings and bytes compare exactly.
 * Booleans are not numbers: ``True`` never equals ``1``. A boolean library scalar equals a bool.
-* Numbers (int, float, library scalars of kind i/u/f) compare by value: ints exactly, otherwise
-  ``|a - b| <= atol + rtol * |b|``. ``3`` equals ``3.0``. NaN equals NaN when ``spec.nan_equal``;
-  infinities equal infinities of the same sign. Complex numbers compare part by part; a real number
-  equals a complex one with zero imaginary part.
+* Numbers (int, float, library scalars of kind i/u/f) compare by value, the rule chosen by the
+  *expected* value ``b``:
+  - an expected integer (a Python int, or a library scalar or array item of kind i/u) is matched
+    exactly: the returned value must equal it, whatever its type. ``3`` equals ``3`` and ``3.0``, never
+    ``3.000001``; an int beyond float range equals only that int. A task may opt out with
+    ``spec.int_exact=False`` (expected integers then compare as floats).
+  - an expected float is matched within a tolerance relative to its own magnitude:
+    ``|a - b| <= atol + rtol * |b|`` (``atol`` is only a floor for values near zero; a task whose
+    expected values all lie within it of zero is one the task validator rejects). NaN equals NaN when
+    ``spec.nan_equal``; infinities equal infinities of the same sign.
+  Complex numbers compare part by part, each part a float; a real number equals a complex one with
+  zero imaginary part (an expected integer: exactly, both parts).
 * Sequences: a list and a tuple are interchangeable unless ``spec.strict_sequence_type``; lengths must
   match; items compare by these rules. A sequence never equals a scalar: ``[5]`` is not ``5``.
 * Arrays: an array equals only an array of the same shape whose items compare equal (any numeric
-  dtypes, e.g. "f8" vs "i8", compare by value; booleans only with booleans). An array equals a nested
+  dtypes, e.g. "f8" vs "i8", compare by value, exactly when the expected dtype is an integer kind,
+  within the tolerance when it is a float kind; booleans only with booleans). An array equals a nested
   list of the same shape only when ``spec.array_equals_list``.
 * Dicts: the same keys (exactly) with equal values. Sets: the same items, exactly.
 * An ``$opaque`` value (an object the sandbox could not encode) equals nothing.
@@ -55,7 +64,8 @@ def _num(v: Any) -> float | int:
     if isinstance(v, dict):
         if "$f" in v:
             return float(v["$f"])
-        return _num(v["$scalar"]["value"])
+        value = _num(v["$scalar"]["value"])
+        return float(value) if v["$scalar"]["dtype"][:1] == "f" and isinstance(value, int) else value
     return v
 
 
@@ -71,8 +81,9 @@ def _complex(v: Any) -> tuple[float, float]:
 
 
 def _close(a: float | int, b: float | int, spec: CompareSpec) -> bool:
-    if isinstance(a, int) and isinstance(b, int):
-        return a == b
+    """Whether the returned number ``a`` matches the expected ``b``."""
+    if isinstance(b, int) and (spec.int_exact or isinstance(a, int)):
+        return a == b  # exact, also against a float: Python compares int and float by their true values
     try:
         a, b = float(a), float(b)
     except OverflowError:  # an int beyond float range is near no finite float
@@ -107,6 +118,9 @@ def equal(expected: Any, got: Any, spec: CompareSpec | None = None, _path: str =
         if kg not in ("complex", "num"):
             return no(f"expected a complex number, got {kg}")
         (ar, ai), (br, bi) = _complex(got), _complex(expected)
+        if ke == "num":  # a real expected value keeps its rule: an integer is matched exactly, both parts
+            br = _num(expected)
+            bi = 0 if isinstance(br, int) else 0.0
         ok = _close(ar, br, spec) and _close(ai, bi, spec)
         return (True, "") if ok else no(f"expected {br}+{bi}j, got {ar}+{ai}j")
     if ke == "num":
@@ -150,7 +164,9 @@ def equal(expected: Any, got: Any, spec: CompareSpec | None = None, _path: str =
         eb, gb = ea["dtype"][:1] == "b", ga["dtype"][:1] == "b"
         if eb != gb:
             return no(f"expected dtype kind {ea['dtype'][:1]}, got {ga['dtype'][:1]}")
-        return equal(ea["data"], ga["data"], spec.model_copy(update={"strict_sequence_type": False}), _path)
+        # the items of a float array are floats, even where the expected data wrote one as a JSON integer
+        inner = {"strict_sequence_type": False, "int_exact": spec.int_exact and ea["dtype"][:1] not in "fc"}
+        return equal(ea["data"], ga["data"], spec.model_copy(update=inner), _path)
     if ke == "dict":
         if kg != "dict":
             return no(f"expected a dict, got {kg}")
