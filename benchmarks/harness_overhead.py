@@ -19,8 +19,9 @@ Measured in the same run, interleaved, so a slow spell of the machine hits every
                 - by CPU: the harness's CPU (the eval process's CPU minus the baseline process's CPU) as a
                   share of all CPU the machine spent during the run. The machine is saturated (the
                   sandbox is the bottleneck), so wall time is shared out in proportion to CPU.
-  client        CPU per request of our openai backend, of a plain aiohttp client (its transport before
-                `selfevolve.models.http`), and of the openai SDK when it is installed
+  client        CPU per request of our openai backend (aiohttp's ClientSession with retries, round-robin and
+                the concurrency bound), of a bare aiohttp session (the floor under it), and of the openai SDK
+                when it is installed
 Each figure is the median of --repeat runs. The two shares are computed within each round, the 50 ms run
 against the mean of the judge-alone runs just before and just after it, and then the median taken, so a
 slow spell of the machine between rounds does not enter them; their range over the rounds is printed too.
@@ -169,7 +170,7 @@ def client_cpu_ms(url: str, n: int = 2000) -> dict[str, float]:
         await asyncio.gather(*(backend.complete(msgs, max_tokens=64) for _ in range(n)))
         await backend.close()
 
-    async def aio() -> None:  # the transport our backend used before its own client
+    async def aio() -> None:  # the same transport with nothing of ours around it
         import aiohttp
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
@@ -193,7 +194,7 @@ def client_cpu_ms(url: str, n: int = 2000) -> dict[str, float]:
         await client.close()
 
     out = {}
-    for name, f in (("selfevolve openai backend", ours), ("aiohttp client", aio), ("openai SDK (httpx)", sdk)):
+    for name, f in (("selfevolve openai backend", ours), ("bare aiohttp session", aio), ("openai SDK (httpx)", sdk)):
         try:
             asyncio.run(f())  # warm-up
         except ImportError:
