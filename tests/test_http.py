@@ -190,3 +190,12 @@ def test_https_speaks_tls_and_verifies_the_certificate(tmp_path):
     (err,) = _complete(srv.url, 1)
     assert isinstance(err, UserError) and "CERTIFICATE_VERIFY_FAILED" in str(err)  # a self-signed server
     srv.close()
+
+
+def test_no_proxy_is_honoured(monkeypatch):
+    from selfevolve.models.openai_backend import env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.internal")
+    assert env_proxy("https://api.example.com/v1") == "http://proxy.invalid:3128"
+    assert env_proxy("https://gpu1.internal/v1") is None and env_proxy("http://api.example.com/v1") is None
