@@ -18,7 +18,9 @@ Measured in the same run, interleaved, so a slow spell of the machine hits every
                   all wall time above it is the harness's. Honest but noisy on a shared 2-core machine.
                 - by CPU: the harness's CPU (the eval process's CPU minus the baseline process's CPU) as a
                   share of all CPU the machine spent during the run. The machine is saturated (the
-                  sandbox is the bottleneck), so wall time is shared out in proportion to CPU.
+                  sandbox is the bottleneck), so wall time is shared out in proportion to CPU. No
+                  target: the old one (< 5%) was met only by a hand-written HTTP client, which a
+                  server 100 ms or more away makes pointless.
   client        CPU per request of our openai backend (aiohttp's ClientSession with retries, round-robin and
                 the concurrency bound), of a bare aiohttp session (the floor under it), and of the openai SDK
                 when it is installed
@@ -260,7 +262,7 @@ def main() -> None:
     print(f"  harness share by wall time: {wall_pct:.1f}% (rounds: {min(wall_shares):.1f}-{max(wall_shares):.1f}%; "
           f"target < 5%: {verdict(wall_pct < 5)})")
     print(f"  harness share by CPU: {cpu_pct:.1f}% of all CPU the machine spent (rounds: {min(cpu_shares):.1f}-"
-          f"{max(cpu_shares):.1f}%; {1000 * harness_cpu / n:.2f} ms per sample; target < 5%: {verdict(cpu_pct < 5)})")
+          f"{max(cpu_shares):.1f}%; {1000 * harness_cpu / n:.2f} ms per sample)")
     ours = "selfevolve openai backend"
     for name, ms in clients.items():
         ratio = f" ({ms / clients[ours]:.1f}x ours)" if name != ours else ""
