@@ -39,7 +39,8 @@ def build_cmd(
                         allow_missing=allow_missing)
     notes = recorded(bench.root)
     for old, new in notes["renamed"].items():
-        typer.echo(f"mapping: {old} is {new} in {library} {bench.manifest.library_version}: its name goes to {new}")
+        typer.echo(f"mapping: {old} is gone from {library} {bench.manifest.library_version}: its name goes to its "
+                   f"successor {new}")
     for skipped, why in notes["skipped"].items():
         typer.echo(f"mapping: skipped {skipped}: {why}")
     counts = bench.manifest.counts
