@@ -1,8 +1,10 @@
-"""The lean HTTP client against raw socket servers that answer the ways real servers and proxies do."""
+"""The openai backend's HTTP (aiohttp's kept client) against raw socket servers that answer the ways real
+servers and proxies do: keep-alive, dropped connections, broken and slow answers, proxies, TLS."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import ssl
@@ -13,9 +15,12 @@ from collections.abc import Callable
 
 import pytest
 
-from selfevolve.models.http import HttpClient, HttpError
+from selfevolve.errors import UserError
+from selfevolve.models.openai_backend import OpenAIBackend
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": \"ok\"}"
+ANSWER = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}'
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
+MSGS = [{"role": "user", "content": "hi"}]
 
 
 class RawServer:
@@ -27,7 +32,7 @@ class RawServer:
         self.requests: list[tuple[int, int, bytes]] = []
         self.heads: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.sock.getsockname()[1]}/v1/x"
+        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -76,18 +81,18 @@ class RawServer:
         self.sock.close()
 
 
-def _requests(url: str, n: int, *, timeout: float = 10.0, body: bytes = b'{"q": 1}') -> list:
-    """n requests one after another through one client; each result or the exception it raised."""
+def _complete(url: str, n: int, *, timeout: float = 10.0, retries: int = 0, content: str = "hi") -> list:
+    """n completions one after another through one backend; each answer or the exception it raised."""
 
     async def go():
-        client = HttpClient(headers={"Authorization": "Bearer k"}, timeout=timeout)
+        backend = OpenAIBackend([url], model="m", timeout=timeout, retries=retries, backoff=0.01, api_key="k")
         out = []
         for _ in range(n):
             try:
-                out.append(await client.request("POST", url, body))
-            except (HttpError, TimeoutError) as e:
+                out.append(await backend.complete([{"role": "user", "content": content}], max_tokens=8))
+            except UserError as e:
                 out.append(e)
-        await client.close()
+        await backend.close()
         return out
 
     return asyncio.run(go())
@@ -95,50 +100,54 @@ def _requests(url: str, n: int, *, timeout: float = 10.0, body: bytes = b'{"q": 
 
 def test_connections_are_kept_alive_and_reused():
     srv = RawServer(lambda c, i, body: (OK, False))
-    big = b'{"q": "%s"}' % (b"x" * 500_000)  # an open-book prompt with every doc
-    assert _requests(srv.url, 5) + _requests(srv.url, 1, body=big) == [(200, b'{"a": "ok"}')] * 6
-    assert srv.connections == 2 and [b for _, _, b in srv.requests] == [b'{"q": 1}'] * 5 + [big]
-    port = srv.sock.getsockname()[1]
-    assert srv.heads[0].split(b"\r\n") == [b"POST /v1/x HTTP/1.1", b"Host: 127.0.0.1:%d" % port, b"Authorization: Bearer k",
-                                            b"Accept: application/json", b"Content-Type: application/json",
-                                            b"Content-Length: 8"]
+    big = "x" * 500_000  # an open-book prompt with every doc
+    assert _complete(srv.url, 5) + _complete(srv.url, 1, content=big) == ["ok"] * 6
+    assert srv.connections == 2  # one per backend
+    bodies = [json.loads(b) for _, _, b in srv.requests]
+    assert [b["messages"][0]["content"] for b in bodies] == ["hi"] * 5 + [big]
+    head = srv.heads[0].decode().split("\r\n")
+    assert head[0] == "POST /v1/chat/completions HTTP/1.1"
+    fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in head[1:])}
+    assert fields["authorization"] == "Bearer k" and fields["content-type"] == "application/json"
+    assert fields["host"] == f"127.0.0.1:{srv.sock.getsockname()[1]}"
     srv.close()
 
 
-def test_chunked_split_and_close_delimited_bodies():
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n7\r\n: \"ok\"}\r\n0\r\n\r\n"
-    big = b"x" * 300_000  # many packets
-    sized = b"HTTP/1.1 503 Busy\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big)
-    until_close = b"HTTP/1.0 200 OK\r\n\r\n{\"a\": \"ok\"}"  # no length: the body ends when the server closes
-    replies = [(chunked, False), (sized, False), (until_close, True), (OK, True)]
+def test_chunked_and_close_delimited_bodies_and_retried_statuses():
+    half = len(ANSWER) // 2
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n"
+               % (half, ANSWER[:half], len(ANSWER) - half, ANSWER[half:]))
+    busy = b"HTTP/1.1 503 Busy\r\nContent-Length: 300000\r\n\r\n" + b"x" * 300_000  # many packets, then retried
+    until_close = b"HTTP/1.0 200 OK\r\n\r\n" + ANSWER  # no length: the body ends when the server closes
+    replies = [(chunked, False), (busy, False), (until_close, True), (OK, True)]
     srv = RawServer(lambda c, i, body: replies.pop(0))
-    assert _requests(srv.url, 4) == [(200, b'{"a": "ok"}'), (503, big), (200, b'{"a": "ok"}'), (200, b'{"a": "ok"}')]
-    assert srv.connections == 2  # the close-delimited answer ended its connection
+    assert _complete(srv.url, 3, retries=1) == ["ok"] * 3
+    assert srv.connections == 2 and replies == []  # the close-delimited answer ended its connection
     srv.close()
 
 
-def test_a_connection_the_server_dropped_while_idle_is_replaced_without_losing_the_request():
+def test_a_connection_the_server_dropped_while_idle_does_not_lose_the_request():
     # The second request on each connection races the server closing it as idle: it is dropped unanswered.
     srv = RawServer(lambda c, i, body: (OK, False) if i == 0 else (b"", True))
-    assert _requests(srv.url, 3) == [(200, b'{"a": "ok"}')] * 3
-    assert srv.connections == 3 and [(c, i) for c, i, _ in srv.requests] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)]
+    assert _complete(srv.url, 3, retries=1) == ["ok"] * 3
+    assert srv.connections == 3
     srv.close()
 
 
 def test_connection_close_is_honoured():
     srv = RawServer(lambda c, i, body: (OK.replace(b"OK\r\n", b"OK\r\nConnection: close\r\n", 1), False))
-    assert _requests(srv.url, 3) == [(200, b'{"a": "ok"}')] * 3
+    assert _complete(srv.url, 3) == ["ok"] * 3
     assert srv.connections == 3
     srv.close()
 
 
 @pytest.mark.parametrize("reply", [b"", b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"a\""],
                          ids=["closed_unanswered", "malformed", "truncated"])
-def test_broken_answers_are_http_errors(reply):
+def test_broken_answers_are_retried_then_a_user_error(reply):
     srv = RawServer(lambda c, i, body: (reply, True))
-    out = _requests(srv.url, 2)
-    assert all(isinstance(e, HttpError) for e in out), out
-    assert len(srv.requests) == 2  # a fresh connection that fails is not retried here: the caller decides
+    (err,) = _complete(srv.url, 1, retries=2)
+    assert isinstance(err, UserError) and "unreachable after 3 tries" in str(err), err
+    assert len(srv.requests) == 3
     srv.close()
 
 
@@ -149,23 +158,25 @@ def test_a_slow_answer_times_out_and_its_connection_is_not_reused():
         return OK, False
 
     srv = RawServer(script)
-    out = _requests(srv.url, 2, timeout=0.3)
-    assert isinstance(out[0], TimeoutError) and out[1] == (200, b'{"a": "ok"}')
+    out = _complete(srv.url, 2, timeout=0.3)
+    assert isinstance(out[0], UserError) and "TimeoutError" in str(out[0]) and out[1] == "ok"
     assert srv.connections == 2
     srv.close()
 
 
-def test_urls_are_split_into_server_host_header_and_target():
-    from selfevolve.models.http import _split
+def test_the_environment_proxy_is_used(monkeypatch):
+    proxy = RawServer(lambda c, i, body: (OK, False))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.removesuffix("/v1"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert _complete("http://model.invalid:8000/v1", 1) == ["ok"]
+    assert proxy.heads[0].split(b"\r\n")[0] == b"POST http://model.invalid:8000/v1/chat/completions HTTP/1.1"
+    proxy.close()
 
-    assert _split("http://h:8000/v1/chat?x=1") == (("http", "h", 8000), "h:8000", "/v1/chat?x=1")
-    assert _split("https://api.example.com") == (("https", "api.example.com", 443), "api.example.com", "/")
-    assert _split("http://[::1]:9/v1") == (("http", "::1", 9), "[::1]:9", "/v1")
 
-
-def test_refused_and_bad_urls_are_http_errors():
-    out = _requests("http://127.0.0.1:9/v1", 1) + _requests("ftp://example/", 1)
-    assert all(isinstance(e, HttpError) for e in out) and "cannot connect" in str(out[0])
+def test_refused_is_a_user_error():
+    (err,) = _complete("http://127.0.0.1:9/v1", 1)
+    assert isinstance(err, UserError) and "unreachable" in str(err) and "127.0.0.1:9" in str(err)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
@@ -176,6 +187,15 @@ def test_https_speaks_tls_and_verifies_the_certificate(tmp_path):
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     srv = RawServer(lambda c, i, body: (OK, False), tls=tls)
-    (err,) = _requests(srv.url, 1)
-    assert isinstance(err, HttpError) and "CERTIFICATE_VERIFY_FAILED" in str(err)  # a self-signed server
+    (err,) = _complete(srv.url, 1)
+    assert isinstance(err, UserError) and "CERTIFICATE_VERIFY_FAILED" in str(err)  # a self-signed server
     srv.close()
+
+
+def test_no_proxy_is_honoured(monkeypatch):
+    from selfevolve.models.openai_backend import env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.internal")
+    assert env_proxy("https://api.example.com/v1") == "http://proxy.invalid:3128"
+    assert env_proxy("https://gpu1.internal/v1") is None and env_proxy("http://api.example.com/v1") is None

@@ -56,27 +56,26 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; returns on success, otherwise exits with the command's code."""
     try:
-        rc = app(args=argv, standalone_mode=False)  # returns the code of a typer.Exit
-        if rc == 130:  # typer turns Ctrl-C inside a command into Exit(130)
-            raise KeyboardInterrupt
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
+        # Standalone mode: typer itself shows a usage error (unknown command or option, missing value) in its
+        # usual short form and exits 2, whichever click (its vendored copy or the package) raised it.
+        app(args=argv)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors carry their own exit code (2) and message
-        import click
+    except KeyboardInterrupt:
+        _interrupted()
+    except SystemExit as e:
+        if e.code == 130:  # typer turns Ctrl-C inside a command into exit code 130
+            _interrupted()
+        if e.code not in (0, None):
+            raise
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+
+def _interrupted() -> None:
+    print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

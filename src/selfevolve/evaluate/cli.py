@@ -30,7 +30,9 @@ def eval_cmd(
     prompt_style: str = typer.Option("default", "--prompt-style", help="default or sebench (the official wording)."),
     backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
     references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
-    original_names: bool = typer.Option(False, "--original-names", help="Score the references with the original names."),
+    original_names: bool = typer.Option(False, "--original-names",
+                                        help="Score the references translated back to the original names "
+                                             "(implies --references)."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
     force: bool = typer.Option(False, "--force", help="Start over when --out holds a run with another config."),
 ) -> None:
@@ -44,7 +46,8 @@ def eval_cmd(
 
     if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench"):
         raise UserError("--mode is closed|open, --docs is task|all|bm25, --prompt-style is default|sebench")
-    source = "references" if references else ("original-names" if original_names else "model")
+    # --original-names modifies --references (and implies it): the references, with the original names
+    source = "original-names" if original_names else ("references" if references else "model")
     if source == "model" and not model:
         raise UserError("--model is required (or --references / --original-names)")
     cfg = EvalConfig(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,

@@ -26,14 +26,17 @@ def _sha256(path: Path) -> str:
 
 
 def build_bench(library: str, out: str | Path, seed: int = 42, name: str = "zwc", mapping_file: str | Path | None = None,
-                *, lint: bool = True, progress: bool = False, force: bool = True) -> Bench:
-    """Build the pseudo-novel bench of ``library`` into ``out`` and return it."""
+                *, lint: bool = True, progress: bool = False, force: bool = True, allow_missing: bool = False) -> Bench:
+    """Build the pseudo-novel bench of ``library`` into ``out`` and return it.
+
+    With an official ``mapping_file``, mapping.json's ``official`` says which of its names went to a successor
+    (``renamed``) and which were skipped (``skipped``, only with ``allow_missing``)."""
     t0 = time.perf_counter()
     if not name.isidentifier() or name == library:
         raise UserError(f"--name {name!r} must be a Python identifier other than the library's name")
     surface = introspect(library)
-    off = official.load(mapping_file, surface) if mapping_file is not None else None
-    naming = emit.choose_names(surface, seed, name, off)
+    off = official.load(mapping_file, surface, allow_missing=allow_missing) if mapping_file is not None else None
+    naming = emit.choose_names(surface, seed, name, off.naming() if off else None)
     table = emit.build_table(surface, naming)
     out = Path(out).absolute()  # subprocesses (example runner, lint probe) start in other directories
     with atomic_dir(out, overwrite=force) as tmp:
@@ -48,10 +51,11 @@ def build_bench(library: str, out: str | Path, seed: int = 42, name: str = "zwc"
         _rmtree(pkg_dir)
         emit.write_package(pkg_dir, table, runtime_docs, {})
         (tmp / "docs.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in entries))
-        (tmp / "mapping.json").write_text(json.dumps(
-            {"library": library, "package": name, "modules": surface.modules, "kept_params": sorted(params),
-             "names": dict(sorted(naming.mapping.items()))}, indent=1,
-            sort_keys=True) + "\n")
+        meta = {"library": library, "package": name, "modules": surface.modules, "kept_params": sorted(params),
+                "names": dict(sorted(naming.mapping.items()))}
+        if off is not None:  # in the experimenter's file: the lint never shows it to a model
+            meta["official"] = {"renamed": off.renamed, "skipped": off.skipped}
+        (tmp / "mapping.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         counts = {}
         for it in surface.items:
             counts[it.kind] = counts.get(it.kind, 0) + 1

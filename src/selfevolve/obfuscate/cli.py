@@ -19,18 +19,30 @@ def build_cmd(
     name: str = typer.Option("zwc", "--name", help="Name of the pseudo-novel package."),
     mapping: Path = typer.Option(None, "--mapping", help="An official SE-Bench mappings.json: reproduce its names."),
     force: bool = typer.Option(True, "--force/--no-force", help="Replace an existing bench at --out."),
+    allow_missing: bool = typer.Option(False, "--allow-missing",
+                                       help="With --mapping: skip (and list) the names the library does not have."),
 ) -> None:
     """Turn a library into a pseudo-novel package: renamed API, rewritten docs, re-executed examples.
 
     Writes OUT/manifest.json, mapping.json, docs.jsonl and package/NAME/, then runs the leak lint and
-    fails if anything a user can see still names the original library.
+    fails if anything a user can see still names the original library. With --mapping, names that NumPy 2
+    renamed (trapz -> trapezoid, ...) give their novel name to the successor; other names the library lacks
+    stop the build unless --allow-missing.
     """
     import time
 
     from selfevolve.obfuscate.build import build_bench
+    from selfevolve.obfuscate.official import recorded
 
     t0 = time.perf_counter()
-    bench = build_bench(library, out, seed=seed, name=name, mapping_file=mapping, progress=True, force=force)
+    bench = build_bench(library, out, seed=seed, name=name, mapping_file=mapping, progress=True, force=force,
+                        allow_missing=allow_missing)
+    notes = recorded(bench.root)
+    for old, new in notes["renamed"].items():
+        typer.echo(f"mapping: {old} is gone from {library} {bench.manifest.library_version}: its name goes to its "
+                   f"successor {new}")
+    for skipped, why in notes["skipped"].items():
+        typer.echo(f"mapping: skipped {skipped}: {why}")
     counts = bench.manifest.counts
     apis = sum(v for k, v in counts.items() if k != "module")
     typer.echo(f"built {bench.root} in {time.perf_counter() - t0:.1f}s: package '{bench.package}' wrapping "

@@ -90,14 +90,23 @@ def import_cmd(
     bench: Path = typer.Option(..., "--bench", help="A bench built with the official mapping (--mapping)."),
     out: Path = typer.Option(..., "--out", help="Tasks JSONL to write."),
 ) -> None:
-    """Convert official SE-Bench records into Tasks (ground truth from right_exe_result)."""
-    from selfevolve.bench import Bench
-    from selfevolve.jsonl import write_jsonl
-    from selfevolve.tasks.formats import import_sebench
+    """Convert official SE-Bench records into Tasks (ground truth from right_exe_result).
 
-    tasks = import_sebench(file, Bench.open(bench))
+    A record that cannot be read is skipped and reported with its line number; the rest are imported.
+    """
+    from selfevolve.bench import Bench
+    from selfevolve.errors import UserError
+    from selfevolve.jsonl import write_jsonl
+    from selfevolve.tasks.formats import Skipped, import_sebench
+
+    skipped: list[Skipped] = []
+    tasks = import_sebench(file, Bench.open(bench), skipped)
+    for s in skipped:
+        typer.echo(f"{file}:{s.line}: skipped: {s.reason}", err=True)
+    if not tasks:
+        raise UserError(f"{file}: no record could be imported ({len(skipped)} skipped)")
     write_jsonl(out, tasks)
-    typer.echo(f"imported {len(tasks)} tasks into {out}")
+    typer.echo(f"imported {len(tasks)} tasks into {out}" + (f"; skipped {len(skipped)} record(s)" if skipped else ""))
 
 
 @tasks_app.command("export")

@@ -2,80 +2,119 @@
 
 Official record fields: ``query``, ``function_name`` ("def solve(x1, x2):"), ``test_cases``
 ([{"input": "x1=[...], x2=[...]", "output": "..."}]), ``example_output`` (a NumPy solution),
-``right_exe_result`` (ground-truth outputs joined by "#"), ``selected_functions`` (original names).
-Inputs and outputs are Python literals: parsed with ``ast.literal_eval``, never evaluated.
+``right_exe_result`` (ground-truth outputs joined by "#", as the NumPy solution printed them),
+``selected_functions`` (original names). Test values are read by the whitelisted reader of
+`selfevolve.tasks.literals`, never evaluated.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
-from selfevolve.jsonl import iter_jsonl
+from selfevolve.obfuscate import official
 from selfevolve.obfuscate.translate import translate_code
 from selfevolve.sandbox.protocol import from_tagged, to_tagged
-from selfevolve.schema import Task, TestCase
+from selfevolve.schema import CompareSpec, Task, TestCase
+from selfevolve.tasks.literals import NotALiteral, read_kwargs, read_value
 
-_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "True": True, "False": False, "None": None}
-
-
-def _literal(text: str) -> Any:
-    text = text.strip()
-    if text in _SPECIAL:
-        return _SPECIAL[text]
-    return ast.literal_eval(text)
+# NumPy prints arrays with 8 decimals: an expected value read from that print is off by up to 5e-9.
+PRINTED_COMPARE = CompareSpec(atol=1e-8, array_equals_list=True)
+# The official ground truth is printed text, which cannot tell an array from a list.
+OFFICIAL_COMPARE = CompareSpec(array_equals_list=True)
 
 
-def parse_kwargs(text: str) -> dict[str, Any]:
-    """``"x1=[1, 2], x2=3"`` -> ``{"x1": [1, 2], "x2": 3}``, literals only."""
-    call = ast.parse(f"f({text})", mode="eval").body
-    if not isinstance(call, ast.Call) or call.args:
-        raise ValueError("inputs must be keyword arguments")
-    return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+@dataclass
+class Skipped:
+    """An official record that could not be imported."""
+
+    line: int
+    reason: str
 
 
-def import_sebench(path: str | Path, bench: Bench) -> list[Task]:
-    """Official records -> Tasks on ``bench`` (built with the official mapping to score official data)."""
+class _Bad(Exception):
+    pass
+
+
+def parse_kwargs(text: str) -> dict:
+    """``"x1=[1, 2], x2=3"`` -> ``{"x1": [1, 2], "x2": 3}``, through the whitelisted reader."""
+    return read_kwargs(text).value
+
+
+def import_sebench(path: str | Path, bench: Bench, skipped: list[Skipped] | None = None) -> list[Task]:
+    """Official records -> Tasks on ``bench`` (built with the official mapping to score official data).
+
+    A record that cannot be imported raises UserError naming its line, or, when ``skipped`` is a list,
+    is appended to it and the rest are imported.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+    notes = official.recorded(bench.root)  # NumPy 1 names the official data uses, and where they went
+    mapping = {**bench.mapping, **{old: bench.mapping[new] for old, new in notes["renamed"].items()
+                                   if new in bench.mapping}}
+    dropped = notes["skipped"]
     tasks = []
-    for lineno, rec in enumerate(iter_jsonl(path), start=1):
-        where = f"{path}:{lineno}"
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            entry = re.match(r"\s*def\s+(\w+)\s*\(", rec["function_name"]).group(1)  # type: ignore[union-attr]
-            funcs = rec["selected_functions"]
-            apis = []
-            for f in funcs:
-                dotted = f"{bench.library}.{f}"
-                if dotted not in bench.mapping:
-                    raise UserError(f"{where}: unknown API name {f!r}")
-                apis.append(bench.mapping[dotted])
-            outputs = rec["right_exe_result"].split("#")
-            cases = rec["test_cases"]
-            if len(outputs) != len(cases):
-                raise UserError(f"{where}: {len(cases)} test cases but {len(outputs)} results in right_exe_result")
-            tests = [TestCase(input={k: to_tagged(v) for k, v in parse_kwargs(c["input"]).items()},
-                              output=to_tagged(_literal(o))) for c, o in zip(cases, outputs, strict=True)]
-            solution = rec["example_output"][0] if isinstance(rec["example_output"], list) else rec["example_output"]
-            reference = translate_code(solution, bench.mapping, library=bench.library, package=bench.package)
-            qid = rec.get("1func_query_id", rec.get("id", lineno))
-            task = Task(id=f"sebench/{qid}", kind="single" if len(apis) == 1 else "multi", apis=apis,
-                        prompt=rec["query"], entry_point=entry, signature=rec["function_name"].strip(), tests=tests,
-                        reference=reference, provenance={"source": "SE-Bench", "line": lineno})
-        except UserError:
-            raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValidationError) as e:
-            raise UserError(f"{where}: malformed record: missing or wrong field ({e})") from None
-        except (ValueError, SyntaxError) as e:
-            raise UserError(f"{where}: a test value is not a literal: {str(e).splitlines()[0]}") from None
-        tasks.append(task)
+            tasks.append(_task(line, lineno, bench, mapping, dropped))
+        except _Bad as e:
+            if skipped is None:
+                raise UserError(f"{path}:{lineno}: {e}") from None
+            skipped.append(Skipped(lineno, str(e)))
     return tasks
+
+
+def _task(line: str, lineno: int, bench: Bench, mapping: dict[str, str], dropped: dict[str, str]) -> Task:
+    try:
+        rec = json.loads(line)
+        entry = re.match(r"\s*def\s+(\w+)\s*\(", rec["function_name"]).group(1)  # type: ignore[union-attr]
+        apis = []
+        for f in rec["selected_functions"]:
+            dotted = f"{bench.library}.{f}"
+            if dotted not in mapping:
+                why = f" ({dropped[dotted]})" if dotted in dropped else ""
+                raise _Bad(f"unknown API name {f!r}{why}")
+            apis.append(mapping[dotted])
+        outputs = rec["right_exe_result"].split("#")
+        cases = rec["test_cases"]
+        if len(outputs) != len(cases):
+            raise _Bad(f"{len(cases)} test cases but {len(outputs)} results in right_exe_result")
+        tests, printed = [], False
+        for c, o in zip(cases, outputs, strict=True):
+            inputs, output = read_kwargs(c["input"]), read_value(o)
+            printed = printed or output.printed or inputs.printed
+            tests.append(TestCase(input={k: to_tagged(v) for k, v in inputs.value.items()},
+                                  output=to_tagged(output.value)))
+        solution = rec["example_output"][0] if isinstance(rec["example_output"], list) else rec["example_output"]
+        reference = translate_code(solution, mapping, library=bench.library, package=bench.package)
+        qid = rec.get("1func_query_id", rec.get("id", lineno))
+        return Task(id=f"sebench/{qid}", kind="single" if len(apis) == 1 else "multi", apis=apis,
+                    prompt=rec["query"], entry_point=entry, signature=rec["function_name"].strip(), tests=tests,
+                    reference=reference, compare=PRINTED_COMPARE if printed else OFFICIAL_COMPARE,
+                    provenance={"source": "SE-Bench", "line": lineno})
+    except _Bad:
+        raise
+    except NotALiteral as e:
+        raise _Bad(f"a test value is not a literal: {e}") from None
+    except ValueError as e:  # json.JSONDecodeError, or a value the tagged protocol refuses
+        raise _Bad(f"malformed record: {str(e).splitlines()[0]}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ValidationError) as e:
+        raise _Bad(f"malformed record: missing or wrong field ({e})") from None
+    except RecursionError:
+        raise _Bad("malformed record: nested too deeply") from None
 
 
 def export_sebench(tasks: list[Task], bench: Bench) -> list[dict]:
