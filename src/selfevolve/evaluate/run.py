@@ -74,7 +74,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"selfevolve": __version__}
-    for pkg in ("numpy", "torch", "transformers", "httptools", "vllm"):
+    for pkg in ("numpy", "torch", "transformers", "aiohttp", "vllm"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
