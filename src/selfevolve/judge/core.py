@@ -1,23 +1,28 @@
 """The judge: (task, completion text) -> Verdict. Evaluation and RL reward both call this, nothing else.
 
 Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox
--> compare each result -> if every test passed, the **differential run** (the usage rule proper).
+-> compare each result -> if every test passed, the **usage rule** on the run's probe call.
 
-The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute. The
-differential run executes the solution once more, in a fresh process, on one of the task's test inputs
-(chosen from the task id), with the task's APIs perturbed: each returns a deliberately different value
-of the same type and shape (see `selfevolve.sandbox.worker.shift`). Aliases of the same library object
-count as the API (``absolute`` for ``abs``), and so do the array type's methods of the same name
-(``a.sum()`` for ``sum``) and the operators that are the API (``a + b`` for ``add``, ``abs(a)`` for
-``absolute``). Constructors and converters are never perturbed. If the perturbed run does not return a
-different answer, the verdict is ``not_using_package``, whatever the code looks like: pure Python, the
-original library reached through any door, a monkeypatched package, an answer laundered through an
-identity (``zwc.<add>(r, 0)``, a ravel, a copy) all give the same answer twice.
+The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
+the way the task's reference answer does. After the tests, the run calls the entry point once more on
+one of the task's test inputs (the *probe*, chosen from the task id) with the task's APIs perturbed:
+each returns a deliberately different value of the same type and shape (see
+`selfevolve.sandbox.worker.shift`). Aliases of the same library object count as the API (``absolute``
+for ``abs``), and so do the value classes' methods of the same name (``a.sum()`` for ``sum``) and the
+operators that are the API (``a + b`` for ``add``, ``abs(a)`` for ``absolute``); constructors and
+converters are never perturbed. The probe's answer must equal the reference's answer under the same
+perturbation (recorded in the task file by the generator, or one run per task, cached), else the
+verdict is ``not_using_package``, whatever the code looks like: pure Python, the original library
+reached through any door, a monkeypatched package, an answer laundered through an identity
+(``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``) all give
+an answer that does not move as the reference's does. The probe is one more call in the same process:
+the rule costs no extra run per sample. (For a task whose reference does not react to the
+perturbation the rule cannot tell, and only the static check applies; the generator drops such tasks.)
 
 ``target="library"`` judges the other way round (the micro-world's ``--library-original``): the solution
 must use the original library and must not use the package. The statuses keep their shape, with the
 roles swapped: ``not_using_package`` means it does not use the *library*, ``uses_original_library``
-means it uses the *package* (or reaches interpreter internals). There is no differential run then.
+means it uses the *package* (or reaches interpreter internals). There is no probe then.
 
 `score` (run result -> verdict) and `apply_usage_rule` are pure functions, testable without a sandbox.
 """
@@ -38,7 +43,7 @@ from selfevolve.judge.compare import equal
 from selfevolve.judge.extract import extract_code
 from selfevolve.judge.usage import check_usage
 from selfevolve.sandbox import Limits, RunRequest, RunResult, SandboxPool
-from selfevolve.sandbox.pool import TestOutcome
+from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
 from selfevolve.schema import Task, TestResult, Verdict
 
 Target = Literal["package", "library"]
@@ -103,24 +108,29 @@ def score(task: Task, sample_idx: int, run: RunResult, timings: dict[str, float]
 
 
 def probe_index(task: Task) -> int:
-    """The test the differential run repeats: fixed per task, so verdicts are reproducible."""
+    """The test the probe call repeats: the one the generator chose (``provenance["usage_probe"]``), else
+    one fixed by the task id. Either way fixed per task, so verdicts are reproducible."""
+    stored = task.provenance.get("usage_probe")
+    k = stored.get("test") if isinstance(stored, dict) else None
+    if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(task.tests):
+        return k
     return int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16) % max(1, len(task.tests))
 
 
-def apply_usage_rule(verdict: Verdict, task: Task, normal: TestOutcome, perturbed: RunResult) -> Verdict:
-    """A passed verdict after its differential run: still passed only if the perturbed run returned a
-    different answer. Pure."""
-    if perturbed.status == "sandbox_error":
-        return verdict.model_copy(update={"passed": False, "status": "sandbox_error",
-                                          "detail": _clean("differential run: " + perturbed.detail, 500)})
-    out = perturbed.outcomes[0] if perturbed.status == "ok" and perturbed.outcomes else None
-    if out is None or not out.ok:
-        why = out.error if out is not None else f"{perturbed.status}: {perturbed.detail}"
-        detail = ("with the task's APIs perturbed the solution gave no answer (" + why + "): an answer must come "
-                  "from what they compute, not from a check of them")
-    elif equal(normal.value, out.value, task.compare)[0]:
-        detail = (f"the answer does not depend on {', '.join(task.apis)}: it is the same when they return "
-                  "other values")
+def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
+    """A passed verdict after its probe call: still passed only if the probe's answer is the reference's
+    answer under the same perturbation (``expected``). Pure."""
+    k = probe_index(task)
+    if expected is None or not expected.ok or equal(task.tests[k].output, expected.value, task.compare)[0]:
+        return verdict  # the reference does not react to the perturbation here: the rule cannot tell
+    if probe is None:
+        detail = "the probe call with the task's APIs perturbed did not run"
+    elif not probe.ok:
+        detail = (f"with {', '.join(task.apis)} perturbed the solution gave no answer ({probe.error}), "
+                  "while the reference's answer follows them")
+    elif not equal(expected.value, probe.value, task.compare)[0]:
+        detail = (f"the answer does not follow {', '.join(task.apis)}: with them returning other values it "
+                  "does not change as the reference's answer does")
     else:
         return verdict
     return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": _clean(detail, 500)})
@@ -131,17 +141,19 @@ class Judge:
 
     ``target``: "package" (the default: the solution must use the novel package, by the usage rule) or
     "library" (it must use the original library and not the package; see the module docstring).
-    ``differential``: run the usage rule's differential run (package target only; off only to measure it).
+    ``usage_rule``: apply the behavioural usage rule (package target only; off only to measure its cost).
+    ``stall_s``: how long `judge_many`/`reward` wait with no verdict arriving (default: from the limits).
     """
 
     def __init__(self, bench: Any, *, workers: int | None = None, limits: Limits | None = None,
                  isolation: str = "auto", pool: SandboxPool | None = None, target: Target = "package",
-                 differential: bool = True):
+                 usage_rule: bool = True, stall_s: float | None = None):
         if target not in ("package", "library"):
             raise ValueError(f"unknown target {target!r}: choose 'package' or 'library'")
         self.bench = bench
         self.target = target
-        self.differential = differential and target == "package"
+        self.usage_rule = usage_rule and target == "package"
+        self._stall_s = stall_s
         self.package, self.library = bench.package, bench.library
         self._own_pool = pool is None
         self.pool = pool or SandboxPool.for_bench(bench, workers=workers, limits=limits, isolation_level=isolation)
@@ -156,6 +168,7 @@ class Judge:
         self._aliases: dict[int, list[str]] | None = None
         self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
         self._targets: dict[tuple[str, ...], list[str]] = {}
+        self._probes: dict[tuple[str, str, int], cf.Future[TestOutcome | None]] = {}
 
     @property
     def isolation(self) -> str:
@@ -164,14 +177,16 @@ class Judge:
     @property
     def stall_s(self) -> float:
         """How long judge_many and reward wait without any verdict arriving before they give up on the rest:
-        a normal and a differential run, each retried once on a fresh worker, each with the pool's margin."""
+        the sample's run and its reference's probe run, each retried once on a fresh worker, with the pool's margin."""
+        if self._stall_s is not None:
+            return self._stall_s
         lim = getattr(self.pool, "limits", None) or Limits()
         return 4 * (lim.wall_s + 15.0) + 30.0
 
     # -------------------------------------------------------------- the usage rule's targets
 
     def perturb_targets(self, task: Task) -> list[str]:
-        """The dotted novel names the differential run perturbs for ``task``: its APIs, their aliases,
+        """The dotted novel names the probe call perturbs for ``task``: its APIs, their aliases,
         and the value classes' methods and operators that are the same computation."""
         key = tuple(task.apis)
         if key not in self._targets:
@@ -228,6 +243,52 @@ class Judge:
             index.setdefault(id(obj), []).append(original)
             self._keep.append(obj)
 
+    def usage_probe(self, task: Task, k: int | None = None) -> cf.Future[TestOutcome | None]:
+        """The reference's answer on probe test ``k`` (default `probe_index`) with the task's APIs perturbed:
+        from the task file (``provenance["usage_probe"]``, written by the generator) when it is current,
+        else one run of the reference per task, cached. None when the reference gives none."""
+        k = probe_index(task) if k is None else k
+        key = (task.id, task.reference, k)
+        fut = self._probes.get(key)
+        if fut is not None:
+            return fut
+        fut = self._probes[key] = cf.Future()
+        stored = task.provenance.get("usage_probe")
+        if (isinstance(stored, dict) and stored.get("version") == PERTURBATION_VERSION and stored.get("test") == k
+                and "output" in stored):
+            fut.set_result(TestOutcome(True, stored["output"]))
+            return fut
+        targets = self.perturb_targets(task)
+        if not targets or not task.tests:
+            fut.set_result(None)
+            return fut
+        req = RunRequest(task.reference, task.entry_point, [], perturb=targets, probe=task.tests[k].input)
+
+        def done(f: cf.Future[RunResult]) -> None:
+            try:
+                r = f.result()
+                fut.set_result(r.probe if r.status == "ok" else None)
+            except BaseException:  # noqa: BLE001  no reference answer: the rule cannot tell
+                fut.set_result(None)
+
+        try:
+            self.pool.submit(req).add_done_callback(done)
+        except Exception:  # noqa: BLE001
+            fut.set_result(None)
+        return fut
+
+    def usage_rule_applies(self, task: Task, timeout: float | None = None) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the rule can tell for ``task``: on some test (`probe_index`'s first, then the others in
+        order) its reference's answer moves with its APIs. Also the record the generator keeps in
+        ``provenance["usage_probe"]``, so judging needs no reference run."""
+        first = probe_index(task)
+        for k in [first] + [i for i in range(len(task.tests)) if i != first]:
+            expected = self.usage_probe(task, k).result(timeout=timeout or self.stall_s)
+            if expected is not None and expected.ok and not equal(task.tests[k].output, expected.value,
+                                                                  task.compare)[0]:
+                return True, {"version": PERTURBATION_VERSION, "test": k, "output": expected.value}
+        return False, None
+
     # -------------------------------------------------------------- judging
 
     def precheck(self, task: Task, completion: str, sample_idx: int = 0) -> tuple[str | None, Verdict | None]:
@@ -279,13 +340,16 @@ class Judge:
             give(early)
             return out
         try:
-            targets = self.perturb_targets(task) if self.differential else []
+            targets = self.perturb_targets(task) if self.usage_rule and task.tests else []
+            expected = self.usage_probe(task) if targets else None
         except Exception as e:  # noqa: BLE001
             give(failed(e))
             return out
+        probe = task.tests[probe_index(task)].input if targets else None
         t1 = time.perf_counter()
         try:
-            run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests]))
+            run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests],
+                                              perturb=targets or None, probe=probe))
         except Exception as e:  # noqa: BLE001  a closed pool
             give(failed(e))
             return out
@@ -297,23 +361,16 @@ class Judge:
                 r = f.result()
                 timings = {"check": t1 - t0, "run": r.wall_s, "total": time.perf_counter() - t0}
                 verdict = score(task, sample_idx, r, timings)
-                if not (targets and verdict.passed):
+                if expected is None or not verdict.passed:
                     give(verdict)
-                    return
-                k = probe_index(task)
-                req = RunRequest(code, task.entry_point, [task.tests[k].input], perturb=targets)
-                self.pool.submit(req).add_done_callback(lambda f2: second(f2, verdict, r.outcomes[k]))
+                else:
+                    expected.add_done_callback(lambda e: last(verdict, r.probe, e))
             except BaseException as e:  # noqa: BLE001
                 give(failed(e))
 
-        def second(f2: cf.Future[RunResult], verdict: Verdict, normal: TestOutcome) -> None:
-            if out.cancelled():
-                return
+        def last(verdict: Verdict, got: TestOutcome | None, e: cf.Future[TestOutcome | None]) -> None:
             try:
-                r2 = f2.result()
-                final = apply_usage_rule(verdict, task, normal, r2)
-                final.timings.update(differential=r2.wall_s, total=time.perf_counter() - t0)
-                give(final)
+                give(apply_usage_rule(verdict, task, got, e.result()))
             except BaseException as e:  # noqa: BLE001
                 give(failed(e))
 

@@ -53,9 +53,16 @@ class RunRequest:
     entry_point: str
     inputs: list[dict[str, Any]]  # tagged-JSON keyword arguments, one dict per test
     limits: Limits | None = None
-    # Dotted package names (functions, or methods of its classes) the run sees perturbed: the judge's
-    # differential run (see `selfevolve.judge.core`).
+    # The usage rule's probe (see `selfevolve.judge.core`): after the tests, the entry point is called once
+    # more on ``probe`` (tagged keyword arguments) with these package functions and class members (dotted
+    # novel names) perturbed. Its outcome is RunResult.probe.
     perturb: list[str] | None = None
+    probe: dict[str, Any] | None = None
+
+
+# The perturbation's version: an answer recorded under another one (a task file's usage probe) is stale.
+# Bump it whenever `worker.shift` or `Perturber` changes what a perturbed call returns.
+PERTURBATION_VERSION = 1
 
 
 @dataclass
@@ -76,6 +83,7 @@ class RunResult:
     detail: str = ""
     wall_s: float = 0.0
     isolation: str = ""
+    probe: TestOutcome | None = None  # the probe call's outcome, when the request had one and the tests ran
 
 
 # What a run may say of itself on its result pipe. `timeout` and `sandbox_error` are the parent's to decide
@@ -131,6 +139,12 @@ def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult
             if o.ok:
                 protocol.validate(o.value)
         detail = str(data.get("detail", ""))[:500]
+        probe = None
+        if data.get("probe") is not None:
+            p = data["probe"]
+            probe = TestOutcome(bool(p["ok"]), p.get("value"), str(p.get("error", ""))[:500])
+            if probe.ok:
+                protocol.validate(probe.value)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError, protocol.ProtocolError) as e:
         return RunResult("runtime_error", detail=f"malformed result: {str(e)[:200]}", **base)
     if status not in CHILD_STATUSES:
@@ -139,7 +153,7 @@ def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult
         return RunResult("runtime_error", detail="malformed result", **base)
     if status == "ok" and len(outcomes) != n_inputs:
         return RunResult("runtime_error", detail="result is missing test outcomes", **base)
-    return RunResult(status, outcomes, detail=detail, **base)
+    return RunResult(status, outcomes, detail=detail, probe=probe, **base)
 
 
 ARRAY_TYPES = {"numpy": ("numpy.ndarray", "numpy.generic")}  # per library: results are encoded from these
@@ -405,8 +419,8 @@ class SandboxPool:
                 req, fut = item
                 lim = req.limits or self.limits
                 msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim)}
-                if req.perturb:
-                    msg["perturb"] = list(req.perturb)
+                if req.perturb and req.probe is not None:
+                    msg["perturb"], msg["probe"] = list(req.perturb), req.probe
                 runs.append(_Run(req, fut, lim, _frame(msg)))
         if not runs:
             return

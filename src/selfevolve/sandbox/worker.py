@@ -21,10 +21,11 @@ The child reports its setup (everything before the untrusted code runs) on a sec
 before the code runs: only the worker's side can then say the sandbox failed. What arrives on the result
 pipe is the code's to forge, so the trusted side believes only the statuses a run may claim of itself.
 
-A request may name package APIs to *perturb* (the judge's differential run, see ``judge/core.py``):
-before the code runs, each named function or method of the package is replaced by one returning a
-deliberately different value of the same type and shape. The code cannot tell this run from a normal
-one except by probing the package, and undoing the perturbation only makes its answer not depend on it.
+A request may name package APIs to *perturb* and a *probe* input (the judge's usage rule, see
+``judge/core.py``): before the code runs, each named function or method of the package is replaced by
+one that, during the probe call only (after the tests), returns a deliberately different value of the
+same type and shape. The trusted side compares the probe's answer with the reference's under the same
+perturbation; undoing or dodging the perturbation only makes the two disagree.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def _fmt_exc(e: BaseException) -> str:
 
 
 def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: str, encoder, pidns: bool,
-           drop_uid: bool = True, guard: tuple = ((), ()), perturb=None) -> None:
+           drop_uid: bool = True, guard: tuple = ((), ()), perturber=None) -> None:
     write = os.write
     exit_ = os._exit
     getpid = os.getpid
@@ -194,8 +195,8 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
     except BaseException as e:
         setup_failed("child setup failed: " + _fmt_exc(e))
     try:
-        if req.get("perturb") and perturb is not None:
-            perturb(req["perturb"])  # before the snapshot: restore() keeps it in place
+        if req.get("perturb") and perturber is not None:
+            perturber.install(req["perturb"])  # before the code runs: every reference it takes is to these
     except BaseException as e:
         setup_failed("perturbing the package failed: " + _fmt_exc(e))
     snapshot, funcs = guard  # see Worker.__init__
@@ -228,6 +229,12 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
             calls.append(({k: protocol.from_tagged(v) for k, v in kwargs.items()}, None))
         except BaseException as e:
             calls.append((None, "bad test input: " + _fmt_exc(e)))
+    probe = None
+    if req.get("probe") is not None and perturber is not None:
+        try:
+            probe = {k: protocol.from_tagged(v) for k, v in req["probe"].items()}
+        except BaseException as e:
+            setup_failed("bad probe input: " + _fmt_exc(e))
 
     ns = {"__name__": "solution", "__builtins__": builtins}
     try:
@@ -246,31 +253,39 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
     except BaseException as e:
         finish({"status": "runtime_error", "outcomes": [], "detail": "while loading the code: " + _fmt_exc(e)})
 
-    outcomes = []
-    status, detail = "ok", ""
-    for args, bad in calls:
-        if bad is not None:
-            outcomes.append({"ok": False, "value": None, "error": bad})
-            continue
+    def call(args: dict) -> dict:
         try:
             value = fn(**args)
             restore()
-            outcomes.append({"ok": True, "value": encoder.encode(value)})
+            return {"ok": True, "value": encoder.encode(value)}
         except MemoryError:
             restore()
-            status, detail = "memory", "MemoryError"
-            outcomes.append({"ok": False, "value": None, "error": "MemoryError"})
-            break
+            return {"ok": False, "value": None, "error": "MemoryError"}
         except BaseException as e:  # SystemExit included: the entry point may not end the run
             restore()
-            outcomes.append({"ok": False, "value": None, "error": _fmt_exc(e)})
+            return {"ok": False, "value": None, "error": _fmt_exc(e)}
+
+    outcomes = []
+    status, detail = "ok", ""
+    for args, bad in calls:
+        out = {"ok": False, "value": None, "error": bad} if bad is not None else call(args)
+        outcomes.append(out)
+        if out.get("error") == "MemoryError":
+            status, detail = "memory", "MemoryError"
+            break
+    report = {"status": status, "outcomes": outcomes, "detail": detail}
+    if probe is not None and status == "ok":  # the usage rule's call: last, with the task's APIs perturbed
+        perturber.active = True
+        out = call(probe)
+        perturber.active = False
+        report["probe"] = out
     for flush in flushes:
         try:
             flush()
         except BaseException:
             pass
     try:
-        finish({"status": status, "outcomes": outcomes, "detail": detail})
+        finish(report)
     except BaseException as e:
         finish({"status": "runtime_error", "outcomes": [], "detail": "result not serializable: " + _fmt_exc(e)})
 
@@ -299,7 +314,7 @@ class Worker:
         array_type = _resolve(cfg.get("array_type"))
         scalar_type = _resolve(cfg.get("scalar_type"))
         self.encoder = protocol.Encoder(unwrap, array_type, scalar_type)
-        self.perturb = Perturber(unwrap, wrap).install
+        self.perturber = Perturber(unwrap, wrap)
         self.guard = _guard((builtins, json, json.encoder, json.decoder, protocol, core))
         self.drop_uid = cfg.get("drop_uid", True)
         self.pidns = bool(cfg.get("pidns")) and _probe_pidns()
@@ -336,7 +351,7 @@ class Worker:
             os.close(sr)
             try:
                 _child(req, w, sw, out_fd, err_fd, workdir, self.encoder, self.pidns, self.drop_uid, self.guard,
-                       self.perturb)
+                       self.perturber)
             finally:
                 os._exit(70)
         os.close(w)
@@ -543,17 +558,20 @@ def _unwrap_hook(core):
     return unwrap
 
 
-# ------------------------------------------------------------------ the differential run
+# ------------------------------------------------------------------ the usage rule's perturbation
 
 
 class Perturber:
-    """Replaces package functions and methods, named by dotted novel names, with versions whose results
-    are deliberately different values of the same type and shape (see ``shift``). Runs in the child,
-    before the untrusted code: whatever reference the code takes is to the perturbed version."""
+    """Replaces package functions and methods, named by dotted novel names, with versions whose results,
+    while ``active``, are deliberately different values of the same type and shape (see ``shift``).
+    Installed in the child before the untrusted code runs, so whatever reference the code takes is to
+    these; the child turns them on for the probe call only. Code that finds and flips the switch only
+    makes its own answers disagree with the reference's."""
 
     def __init__(self, unwrap, wrap):
         self.unwrap = unwrap or (lambda v: v)
         self.wrap = wrap or (lambda v: v)
+        self.active = False
 
     def install(self, names: list[str]) -> None:
         for dotted in names:
@@ -576,7 +594,12 @@ class Perturber:
         result = self.result
 
         def perturbed(*args, **kw):
-            return result(fn(*args, **kw), args)
+            r = fn(*args, **kw)
+            if not self.active:
+                return r
+            if r is None:  # an API that works by its effect (a seed, a file, an output argument): redo it
+                self._redo(fn, args, kw)
+            return result(r, args)
 
         try:  # a universal function's methods and attributes, and its name, stay as they were
             perturbed.__dict__.update(fn.__dict__)
@@ -594,20 +617,30 @@ class Perturber:
             return type(raw)(self._function(raw.__func__))
         return self._function(raw) if callable(raw) else raw
 
+    def _redo(self, fn, args, kw) -> None:
+        """Call an effect-only API again with its non-text arguments perturbed (``seed(s)`` is followed by
+        ``seed(s + 7)``, ``save(f, a)`` by ``save(f, a')``), then perturb its first array argument in place
+        (an output argument)."""
+        def moved(a):
+            v = self.unwrap(a)
+            return a if isinstance(v, (str, bytes)) else shift(v)
+
+        try:
+            fn(*[moved(a) for a in args], **{k: moved(v) for k, v in kw.items()})
+        except Exception:
+            pass
+        for a in args:
+            v = self.unwrap(a)
+            if getattr(v, "dtype", None) is not None and getattr(v, "shape", None) is not None:
+                try:
+                    v[...] = shift(v)
+                except Exception:
+                    pass
+                break
+
     def result(self, r, args=()):
-        """A package call's result, perturbed; a call that returns None perturbs its first array argument
-        (an in-place operation)."""
-        if r is None:
-            for a in args:
-                v = self.unwrap(a)
-                if getattr(v, "dtype", None) is not None and getattr(v, "shape", None) is not None:
-                    try:
-                        v[...] = shift(v)
-                    except Exception:
-                        pass
-                    break
-            return r
-        return self._wrapped(r, 0)
+        """A package call's result, perturbed."""
+        return r if r is None else self._wrapped(r, 0)
 
     def _wrapped(self, r, depth: int):
         inner = self.unwrap(r)
@@ -625,9 +658,10 @@ class Perturber:
 
 def shift(v, depth: int = 0):
     """A deliberately different value of the same type and shape: numbers move by 1 + |v|/2 (never a
-    fixed point), integers by 7, booleans flip, dates move one unit, strings gain a character. Arrays
-    are changed through their own operators, so this needs no library import. What it cannot change
-    (objects, dtypes, ...) it returns as is: a task whose answer is such a value fails the usage rule."""
+    fixed point), integers by 7, booleans flip, dates move one unit, strings gain a character, a data
+    type becomes another. Arrays are changed through their own operators, so this needs no library
+    import. What it cannot change (other objects) it returns as is: a task whose answer is such a value
+    fails the usage rule, and the generator drops it."""
     t = type(v)
     if t is bool:
         return not v
@@ -647,6 +681,12 @@ def shift(v, depth: int = 0):
         return t(*(shift(x, depth + 1) for x in v))
     if depth < 8 and t is dict:
         return {k: shift(x, depth + 1) for k, x in v.items()}
+    if any(c.__name__ == "dtype" for c in t.__mro__) and hasattr(v, "str"):  # a data type: another one
+        base = next(c for c in t.__mro__ if c.__name__ == "dtype")
+        try:
+            return base("<U7" if v.str != "<U7" else "<i1")
+        except Exception:
+            return v
     dtype = getattr(v, "dtype", None)
     kind = getattr(dtype, "kind", None)
     try:
