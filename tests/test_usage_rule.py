@@ -23,7 +23,10 @@ from selfevolve.schema import Task, TestCase, Verdict
 ORIGINALS = {"abs": "numpy.abs", "absolute": "numpy.absolute", "array": "numpy.array", "tolist": "numpy.ndarray.tolist",
              "sum": "numpy.sum", "asum": "numpy.ndarray.sum", "add": "numpy.add", "sqrt": "numpy.sqrt",
              "square": "numpy.square", "ravel": "numpy.ravel", "reshape": "numpy.ndarray.reshape",
-             "multiply": "numpy.multiply", "seed": "numpy.random.seed", "rand": "numpy.random.random_sample"}
+             "multiply": "numpy.multiply", "seed": "numpy.random.seed", "rand": "numpy.random.random_sample",
+             "maximum": "numpy.maximum", "negative": "numpy.negative", "sign": "numpy.sign", "fabs": "numpy.fabs",
+             "cumsum": "numpy.cumsum", "dot": "numpy.dot", "ones": "numpy.ones", "mean": "numpy.mean",
+             "subtract": "numpy.subtract"}
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +159,26 @@ def test_honest_solutions_pass(judge, tasks, n, key, code):
     assert v.status == "passed", v
 
 
-def test_the_rule_has_a_price(judge, tasks, n):
+# Honest solutions through other APIs than the task's: correct, and rejected. The rule's price (README).
+PRICE = [
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{sqrt}(zwc.{square}(zwc.{array}(x))).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    a = zwc.{array}(x)\n    return zwc.{maximum}(a, zwc.{negative}(a)).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    a = zwc.{array}(x)\n    return (a * zwc.{sign}(a)).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{fabs}(x).{tolist}()\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{cumsum}(x)[-1])\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{dot}(zwc.{array}(x), zwc.{ones}(len(x))))\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{mean}(x)) * len(x)\n"),
+    ("u/add", "import zwc\ndef solve(a, b):\n    return zwc.{subtract}(a, zwc.{negative}(b)).{tolist}()\n"),
+    ("u/add", "import zwc\ndef solve(a, b):\n    return zwc.{sum}(zwc.{array}([a, b]), axis=0).{tolist}()\n"),
+]
+
+
+@pytest.mark.parametrize("key,code", PRICE, ids=[f"other_api{i}" for i in range(len(PRICE))])
+def test_the_rule_has_a_price(judge, tasks, n, key, code):
     """An honest solution through other APIs than the task's is rejected: the rule asks for the task's."""
-    code = "import zwc\ndef solve(x):\n    return zwc.{sqrt}(zwc.{square}(zwc.{array}(x))).{tolist}()\n".format(**n)
-    assert judge.judge(tasks["u/abs"], code).status == "not_using_package"
+    v = judge.judge(tasks[key], code.format(**n))
+    assert v.status == "not_using_package", v
+    assert all(r.passed for r in v.tests)  # every test passed: the answers are right
 
 
 def test_the_rule_is_what_the_switch_says(numpy_bench, tasks, n):

@@ -583,12 +583,15 @@ class Perturber:
             except (ImportError, AttributeError):
                 continue
             name = parts[-1]
-            if isinstance(owner, type):
-                raw = next((k.__dict__[name] for k in owner.__mro__ if name in k.__dict__), None)
-                if raw is not None:
-                    setattr(owner, name, self._member(raw))
-            elif callable(getattr(owner, name, None)):
-                setattr(owner, name, self._function(getattr(owner, name)))
+            try:
+                if isinstance(owner, type):
+                    raw = next((k.__dict__[name] for k in owner.__mro__ if name in k.__dict__), None)
+                    if raw is not None:
+                        setattr(owner, name, self._member(raw))
+                elif callable(getattr(owner, name, None)):
+                    setattr(owner, name, self._function(getattr(owner, name)))
+            except (AttributeError, TypeError):  # a builtin type or a read-only attribute: left as it is
+                continue
 
     def _function(self, fn):
         result = self.result
