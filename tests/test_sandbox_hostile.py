@@ -70,12 +70,37 @@ def _digest(paths):
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None for p in paths}
 
 
+def _ancestors(pid: int) -> list[tuple[int, str]]:
+    chain = []
+    while pid > 1 and len(chain) < 64:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        rest = stat.rsplit(")", 1)[1]
+        pid = int(rest.split()[1])
+        chain.append((pid, Path(f"/proc/{pid}/comm").read_text().strip() if pid > 1 else ""))
+    return chain
+
+
+def _someone_elses_jail(pid: int) -> bool:
+    """Whether ``pid`` runs in a jail another test session started (the machine may be shared): it has a
+    bwrap ancestor and this process is not among its ancestors. An orphan (an escape) is never excused."""
+    me = os.getpid()
+    for ancestor, comm in _ancestors(pid):
+        if ancestor == me:
+            return False
+        if comm == "bwrap":
+            return me not in {a for a, _ in _ancestors(ancestor)}
+    return False
+
+
 def _nobody_processes() -> list[int]:
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.stat(f"/proc/{name}").st_uid == 65534:
+                if os.stat(f"/proc/{name}").st_uid == 65534 and not _someone_elses_jail(int(name)):
                     out.append(int(name))
             except OSError:
                 pass
@@ -208,7 +233,8 @@ CORPUS = [
          "        os.mkdir('a')\n        os.chdir('a')\n    os.chdir(d)\n    return 'deep'\n", "ok", OK, "'deep'"),
     case("nested_dirs_long_names_mode_000", "import os\ndef solve():\n    d = os.getcwd()\n    for _ in range(300):\n"
          "        os.mkdir('n' * 200)\n        os.chdir('n' * 200)\n    os.chmod('.', 0)\n    os.chdir(d)\n"
-         "    os.symlink('/', 'loop')\n    os.chmod('.', 0o500)\n    return 'deep'\n", "ok", OK, "'deep'"),
+         "    os.symlink('/', 'loop')\n    os.mkdir('ro')\n    open('ro/f', 'w').close()\n    os.chmod('ro', 0o500)\n"
+         "    return 'deep'\n", "ok", OK, "'deep'"),
     case("patch_encoder_code", "import sys\nP = sys.modules['protocol']\n"
          "P.Encoder.encode.__code__ = (lambda self, v: 999).__code__\ndef solve():\n    return 'real'\n", "ok", OK, "real"),
     case("syntax_error", "def solve(:\n    pass\n", "runtime_error", None, "SyntaxError"),
@@ -280,7 +306,8 @@ def test_worker_killed_from_outside_is_replaced(env):
                 parent = Path(f"/proc/{ppid}/comm").read_text().strip()
             except (OSError, IndexError):
                 continue
-            if b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0] and parent == "bwrap":
+            if (b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0] and parent == "bwrap"
+                    and os.getpid() in {a for a, _ in _ancestors(int(name))}):  # ours, not another session's
                 os.kill(int(name), 9)
                 break
     else:
@@ -432,6 +459,6 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
 
     monkeypatch.setattr(pool_mod, "interpret", broken)
     first = pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}])).result(timeout=60)
-    assert first.status == "sandbox_error" and "a defect in the pool" in first.detail
+    assert first.status == "sandbox_error" and "a defect in the pool" in first.detail, first
     after = [pool.submit(RunRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
     assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))

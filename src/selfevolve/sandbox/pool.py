@@ -441,8 +441,13 @@ class SandboxPool:
         head = runs[0]
         reply = worker.recv(head.lim) if head.sent else None
         if reply is not None:
+            try:
+                result = interpret(reply, len(head.req.inputs), head.lim, self.isolation)
+            except BaseException as e:  # noqa: BLE001  (interpret never raises; this is the belt to its braces)
+                result = RunResult("sandbox_error", detail=f"reading the run failed: {type(e).__name__}: {e}"[:500],
+                                   isolation=self.isolation)
             runs.popleft()
-            _resolve(head.fut, interpret(reply, len(head.req.inputs), head.lim, self.isolation))
+            _resolve(head.fut, result)
             if isinstance(reply, dict) and (reply.get("dirty") or "worker_error" in reply):
                 worker.kill()  # it ends itself after such a reply: the run waiting in its pipe goes to a fresh one
                 state["worker"] = None
