@@ -8,7 +8,12 @@
 All three run at the same concurrency (the number of cores). Prints runs/second and the ratios.
 Also (b) with its workers' heap left on 4 KB pages (`huge_pages=False`), alternating with (b) over
 --rounds rounds, medians compared: what moving the heap onto 2 MB pages saves per fork.
-Usage: python benchmarks/sandbox_throughput.py [--bench DIR] [--runs N] [--fresh-runs N]
+
+``--usage-rule`` (needs --bench with generated tasks) measures instead what the judge's usage rule costs
+per sample: the same batch of samples (each test_single task's reference, --samples times) judged with
+the rule and without it (``Judge(usage_rule=False)``: the static check only, as before issue 12), in
+alternating rounds on the same pool, medians compared. Limit: 1.5x.
+Usage: python benchmarks/sandbox_throughput.py [--bench DIR] [--runs N] [--fresh-runs N] [--usage-rule]
 """
 
 from __future__ import annotations
@@ -90,14 +95,64 @@ def run_plain_fork(reqs: list[RunRequest], workers: int) -> float:
     return time.perf_counter() - t
 
 
+def usage_rule_cost(bench_dir: str, tasks: int, samples: int, rounds: int) -> None:
+    """Per-sample judging time with the usage rule against without it: same batch, same pool."""
+    from selfevolve.bench import Bench
+    from selfevolve.judge import Judge
+
+    bench = Bench.open(bench_dir)
+    chosen = bench.tasks("test_single")[:tasks]
+    stored = sum("usage_probe" in t.provenance for t in chosen)
+    items = [(t, t.reference, k) for t in chosen for k in range(samples)]
+    workers = os.cpu_count() or 1
+    with SandboxPool.for_bench(bench, workers=workers) as pool:
+        with_rule, without = Judge(bench, pool=pool), Judge(bench, pool=pool, usage_rule=False)
+
+        def once(judge: Judge) -> float:
+            t = time.perf_counter()
+            verdicts = list(judge.judge_many(items))
+            dt = time.perf_counter() - t
+            assert all(v.passed for v in verdicts), [v for v in verdicts if not v.passed][:2]
+            return dt
+
+        once(with_rule)  # warm-up
+        once(without)
+        times: dict[str, list[float]] = {"rule": [], "static": [], "cold": []}
+        bare = [(t.model_copy(update={"provenance": {}}), c, k) for t, c, k in items]
+        for _ in range(rounds):
+            times["rule"].append(once(with_rule))
+            times["static"].append(once(without))
+            # tasks that carry no probe answer (imported ones): a fresh judge runs each reference once
+            t = time.perf_counter()
+            assert all(v.passed for v in Judge(bench, pool=pool).judge_many(bare))
+            times["cold"].append(time.perf_counter() - t)
+    rule, static, cold = (statistics.median(times[k]) for k in ("rule", "static", "cold"))
+    n = len(items)
+    print(f"judging {n} samples ({len(chosen)} test_single references x {samples}); concurrency {workers}; "
+          f"{stored}/{len(chosen)} tasks carry their reference's probe answer; medians of {rounds} rounds")
+    print(f"static check only (before issue 12)       : {1e3 * static / n:7.2f} ms/sample")
+    print(f"with the usage rule                       : {1e3 * rule / n:7.2f} ms/sample")
+    print(f"  tasks without a stored probe, new judge : {1e3 * cold / n:7.2f} ms/sample (one reference run per task)")
+    print(f"cost of the usage rule: {rule / static:.2f}x per sample (limit 1.5x); "
+          f"{cold / static:.2f}x when the judge must first run each task's reference")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", help="a bench directory: use its package (default: NumPy itself)")
     ap.add_argument("--runs", type=int, default=1000, help="runs for (b) and (c)")
     ap.add_argument("--fresh-runs", type=int, default=60, help="runs for (a), which is slow")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of (b) with and without huge pages")
+    ap.add_argument("--usage-rule", action="store_true", help="measure the judge's usage rule instead (needs --bench)")
+    ap.add_argument("--tasks", type=int, default=100, help="with --usage-rule: test_single tasks in the batch")
+    ap.add_argument("--samples", type=int, default=4, help="with --usage-rule: samples per task")
     args = ap.parse_args()
     workers = os.cpu_count() or 1
+    if args.usage_rule:
+        if not args.bench:
+            ap.error("--usage-rule needs --bench (a bench with generated tasks)")
+        usage_rule_cost(args.bench, args.tasks, args.samples, args.rounds)
+        return
 
     if args.bench:
         from selfevolve.bench import Bench

@@ -70,12 +70,37 @@ def _digest(paths):
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None for p in paths}
 
 
+def _ancestors(pid: int) -> list[tuple[int, str]]:
+    chain = []
+    while pid > 1 and len(chain) < 64:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        rest = stat.rsplit(")", 1)[1]
+        pid = int(rest.split()[1])
+        chain.append((pid, Path(f"/proc/{pid}/comm").read_text().strip() if pid > 1 else ""))
+    return chain
+
+
+def _someone_elses_jail(pid: int) -> bool:
+    """Whether ``pid`` runs in a jail another test session started (the machine may be shared): it has a
+    bwrap ancestor and this process is not among its ancestors. An orphan (an escape) is never excused."""
+    me = os.getpid()
+    for ancestor, comm in _ancestors(pid):
+        if ancestor == me:
+            return False
+        if comm == "bwrap":
+            return me not in {a for a, _ in _ancestors(ancestor)}
+    return False
+
+
 def _nobody_processes() -> list[int]:
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.stat(f"/proc/{name}").st_uid == 65534:
+                if os.stat(f"/proc/{name}").st_uid == 65534 and not _someone_elses_jail(int(name)):
                     out.append(int(name))
             except OSError:
                 pass
@@ -189,6 +214,29 @@ CORPUS = [
          "without a result"),
     case("setuid_back_to_root", "import os\ndef solve():\n    os.setuid(0)\n    return 'root'\n", "ok", ERR,
          "PermissionError"),
+    # issue 12: the result channel lies, the trusted side is crashed, the run leaves a tree behind
+    case("forge_sandbox_error", "import os\ndef solve():\n    os.write(3, b'{\"status\":\"sandbox_error\",\"outcomes\":[]}')\n"
+         "    os._exit(0)\n", "runtime_error", None, "only the sandbox decides"),
+    case("forge_timeout", "import os\ndef solve():\n    os.write(3, b'{\"status\":\"timeout\",\"outcomes\":[]}')\n"
+         "    os._exit(0)\n", "runtime_error", None, "only the sandbox decides"),
+    case("forge_setup_pipe", "import os\ndef solve():\n    os.write(4, b'Eforged setup failure')\n    return 1\n",
+         "ok", ERR, "Bad file descriptor"),  # the setup pipe is closed before the code runs
+    case("deep_json_on_result_pipe", "import os\ndef solve():\n    os.write(3, b'[' * 100000)\n    os._exit(0)\n",
+         "runtime_error", None, "malformed"),
+    case("deep_json_then_result", "import os\ndef solve():\n    os.write(3, b'[' * 100000)\n    return 1\n",
+         "runtime_error", None, "malformed"),
+    case("outcomes_not_dicts", "import os\ndef solve():\n    os.write(3, b'{\"status\":\"ok\",\"outcomes\":[[1]]}')\n"
+         "    os._exit(0)\n", "runtime_error", None, "malformed"),
+    case("report_is_a_list", "import os\ndef solve():\n    os.write(3, b'[1, 2]')\n    os._exit(0)\n",
+         "runtime_error", None, "malformed"),
+    case("nested_dirs_1500", "import os\ndef solve():\n    d = os.getcwd()\n    for _ in range(1500):\n"
+         "        os.mkdir('a')\n        os.chdir('a')\n    os.chdir(d)\n    return 'deep'\n", "ok", OK, "'deep'"),
+    case("nested_dirs_long_names_mode_000", "import os\ndef solve():\n    d = os.getcwd()\n    for _ in range(300):\n"
+         "        os.mkdir('n' * 200)\n        os.chdir('n' * 200)\n    os.chmod('.', 0)\n    os.chdir(d)\n"
+         "    os.symlink('/', 'loop')\n    os.mkdir('ro')\n    open('ro/f', 'w').close()\n    os.chmod('ro', 0o500)\n"
+         "    return 'deep'\n", "ok", OK, "'deep'"),
+    case("patch_encoder_code", "import sys\nP = sys.modules['protocol']\n"
+         "P.Encoder.encode.__code__ = (lambda self, v: 999).__code__\ndef solve():\n    return 'real'\n", "ok", OK, "real"),
     case("syntax_error", "def solve(:\n    pass\n", "runtime_error", None, "SyntaxError"),
     case("missing_entry_point", "def other():\n    return 1\n", "runtime_error", None, "not defined"),
 ]
@@ -258,7 +306,8 @@ def test_worker_killed_from_outside_is_replaced(env):
                 parent = Path(f"/proc/{ppid}/comm").read_text().strip()
             except (OSError, IndexError):
                 continue
-            if b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0] and parent == "bwrap":
+            if (b"worker.py" in cmd and b"bwrap" not in cmd.split(b"\0")[0] and parent == "bwrap"
+                    and os.getpid() in {a for a, _ in _ancestors(int(name))}):  # ours, not another session's
                 os.kill(int(name), 9)
                 break
     else:
@@ -370,3 +419,46 @@ def test_stdout_and_stderr_are_captured_apart(env):
     result = env["pool"].run(RunRequest(code, "solve", [{}]))
     assert result.status == "ok" and result.outcomes[0].value == 1
     assert result.stdout == "to stdout\n" and result.stderr == "to stderr"
+
+
+@pytest.mark.parametrize("reply,status,contains", [
+    ({"setup": "R", "result": "[" * 100000}, "runtime_error", "malformed"),
+    ({"setup": "R", "result": '{"status": "ok", "outcomes": "abc"}'}, "runtime_error", "malformed"),
+    ({"setup": "R", "result": '{"status": "ok", "outcomes": [{"ok": true, "value": {"$bad": 1}}]}'}, "runtime_error",
+     "malformed"),
+    ({"setup": "R", "result": '{"status": "sandbox_error", "outcomes": []}'}, "runtime_error", "only the sandbox"),
+    ({"setup": "R", "result": '{"status": "ok", "outcomes": [], "probe": 5}'}, "runtime_error", "malformed"),
+    ({"setup": "Ecould not drop privileges", "result": '{"status": "ok", "outcomes": [{"ok": true}]}'},
+     "sandbox_error", "could not drop"),
+    ({"setup": "", "exit_code": 70}, "sandbox_error", "during setup"),
+    ({"worker_error": "RecursionError: deep"}, "sandbox_error", "RecursionError"),
+    (["not", "a", "dict"], "sandbox_error", "malformed"),
+    ({"setup": "R", "wall_s": "soon"}, "runtime_error", "malformed"),
+])
+def test_interpret_turns_anything_into_a_result(reply, status, contains):
+    """The trusted side's reading of a run's report never raises, whatever the report is."""
+    from selfevolve.sandbox.pool import interpret
+
+    r = interpret(reply, 1, LIMITS, "bwrap")
+    assert r.status == status and contains in r.detail, r
+
+
+def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
+    """An exception inside a dispatcher's loop fails the runs it holds, never the thread or the pool."""
+    from selfevolve.sandbox import pool as pool_mod
+
+    pool = env["pool"]
+    real = pool_mod.interpret
+    calls = []
+
+    def broken(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a defect in the pool")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pool_mod, "interpret", broken)
+    first = pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}])).result(timeout=60)
+    assert first.status == "sandbox_error" and "a defect in the pool" in first.detail, first
+    after = [pool.submit(RunRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
+    assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))

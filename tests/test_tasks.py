@@ -28,7 +28,10 @@ def splits(numpy_tasks):
 def test_coverage(numpy_tasks, splits):
     functions = {d.novel for d in numpy_tasks.docs if d.kind == "function"}
     single = Counter(a for t in splits["test_single"] for a in t.apis)
-    assert len(set(single) & functions) >= 0.95 * len(functions)
+    # 92%, not 95%, since issue 12: the validator drops the tasks a constant answer passes (all, any,
+    # allclose, zeros, imag of reals, ...) and those whose reference does not react to its API (file,
+    # print-option and random-state APIs): 446 of 483 on the seed-42 bench.
+    assert len(set(single) & functions) >= 0.92 * len(functions)
     assert len(splits["test_multi"]) >= 300
     assert all(2 <= len(t.apis) <= 4 for t in splits["test_multi"])
     train = Counter(a for t in splits["train"] for a in t.apis)
@@ -49,6 +52,40 @@ def test_every_reference_passes_and_every_original_is_rejected(numpy_tasks, spli
             original = translate_code(t.reference, numpy_tasks.mapping, library="numpy", package="zwc", reverse=True)
             assert "import numpy" in original
             assert judge.judge(t, original).status == "uses_original_library"
+
+
+def test_no_task_passes_with_a_constant_and_every_task_carries_its_usage_probe(splits):
+    from selfevolve.judge.compare import equal
+    from selfevolve.judge.core import probe_index
+    from selfevolve.sandbox.pool import PERTURBATION_VERSION
+    from selfevolve.tasks.generate import constant_answer
+
+    for t in (t for s in splits.values() for t in s):
+        assert constant_answer(t) is None, t.id
+        probe = t.provenance["usage_probe"]
+        assert probe["version"] == PERTURBATION_VERSION and probe["test"] == probe_index(t)
+        assert not equal(t.tests[probe["test"]].output, probe["output"], t.compare)[0], t.id  # the reference reacts
+
+
+def test_constant_answer_rules():
+    from selfevolve.schema import CompareSpec, Task, TestCase
+    from selfevolve.tasks.generate import constant_answer
+
+    def task(outputs, atol=1e-9):
+        return Task(id="t", kind="single", apis=["zwc.f"], prompt="p", entry_point="solve", signature="def solve(x):",
+                    reference="", compare=CompareSpec(atol=atol),
+                    tests=[TestCase(input={"x": i}, output=o) for i, o in enumerate(outputs)])
+
+    assert constant_answer(task([[1.0, 2.0]] * 3)) == "all tests share one expected output"
+    assert constant_answer(task([True, True])) == "all tests share one expected output"
+    assert "atol" in constant_answer(task([[0.0, 1e-12], [-1e-10], {"$f": "nan"}][:2]))
+    assert "atol" in constant_answer(task([{"$array": {"dtype": "f8", "shape": [1], "data": [1e-17]}}, [0.0]]))
+    assert "atol" in constant_answer(task([{"$complex": [0.0, 1e-12]}, 0]))
+    assert constant_answer(task([[1e-12], [1e-17]], atol=0.0)) is None  # tiny is fine when compared relatively
+    assert constant_answer(task([[0.0], [1.0]])) is None
+    assert constant_answer(task([[True], [False]])) is None  # booleans are not numbers
+    assert constant_answer(task([["a", 0.0], ["b", 0.0]])) is not None  # every number is zero
+    assert constant_answer(task([{"$f": "nan"}, [0.0]])) is None
 
 
 def test_prompts_name_no_api(numpy_tasks, splits):

@@ -1,22 +1,52 @@
 """The judge: (task, completion text) -> Verdict. Evaluation and RL reward both call this, nothing else.
 
-Order: extract the code -> usage check (AST) -> run every test in the sandbox -> compare each result.
-`score` (run result -> verdict) is a pure function, so the rules are testable without a sandbox.
+Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox
+-> compare each result -> if every test passed, the **usage rule** on the run's probe call.
+
+The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
+the way the task's reference answer does. After the tests, the run calls the entry point once more on
+one of the task's test inputs (the *probe*, chosen from the task id) with the task's APIs perturbed:
+each returns a deliberately different value of the same type and shape (see
+`selfevolve.sandbox.worker.shift`). Aliases of the same library object count as the API (``absolute``
+for ``abs``), and so do the value classes' methods of the same name (``a.sum()`` for ``sum``) and the
+operators that are the API (``a + b`` for ``add``, ``abs(a)`` for ``absolute``); constructors and
+converters are never perturbed. The probe's answer must equal the reference's answer under the same
+perturbation (recorded in the task file by the generator, or one run per task, cached), else the
+verdict is ``not_using_package``, whatever the code looks like: pure Python, the original library
+reached through any door, a monkeypatched package, an answer laundered through an identity
+(``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``) all give
+an answer that does not move as the reference's does. The probe is one more call in the same process:
+the rule costs no extra run per sample. (For a task whose reference does not react to the
+perturbation the rule cannot tell, and only the static check applies; the generator drops such tasks.)
+
+``target="library"`` judges the other way round (the micro-world's ``--library-original``): the solution
+must use the original library and must not use the package. The statuses keep their shape, with the
+roles swapped: ``not_using_package`` means it does not use the *library*, ``uses_original_library``
+means it uses the *package* (or reaches interpreter internals). There is no probe then.
+
+`score` (run result -> verdict) and `apply_usage_rule` are pure functions, testable without a sandbox.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import hashlib
+import importlib
+import queue
 import time
+import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from selfevolve.judge.compare import equal
 from selfevolve.judge.extract import extract_code
 from selfevolve.judge.usage import check_usage
 from selfevolve.sandbox import Limits, RunRequest, RunResult, SandboxPool
+from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
 from selfevolve.schema import Task, TestResult, Verdict
+
+Target = Literal["package", "library"]
 
 # Per library: package calls that only build or convert data (they don't count as using the package),
 # and the methods that turn a package object back into Python data.
@@ -26,112 +56,382 @@ TRIVIAL = {
               "numpy.ndarray.tolist", "numpy.ndarray.item", "numpy.generic.item", "numpy.generic.tolist"),
 }
 TO_PLAIN = {"numpy": ("numpy.ndarray.tolist", "numpy.ndarray.item", "numpy.generic.item", "numpy.generic.tolist")}
+# Per library: the classes whose methods and operators can be an API under another name.
+VALUE_CLASSES = {"numpy": ("numpy.ndarray", "numpy.generic")}
+# Per library: an API (by its object's __name__) -> the operators that are the same computation.
+OPERATORS = {"numpy": {
+    "add": ("__add__", "__radd__", "__iadd__"), "subtract": ("__sub__", "__rsub__", "__isub__"),
+    "multiply": ("__mul__", "__rmul__", "__imul__"), "divide": ("__truediv__", "__rtruediv__", "__itruediv__"),
+    "true_divide": ("__truediv__", "__rtruediv__", "__itruediv__"),
+    "floor_divide": ("__floordiv__", "__rfloordiv__", "__ifloordiv__"),
+    "remainder": ("__mod__", "__rmod__", "__imod__"), "mod": ("__mod__", "__rmod__", "__imod__"),
+    "power": ("__pow__", "__rpow__", "__ipow__"), "matmul": ("__matmul__", "__rmatmul__", "__imatmul__"),
+    "divmod": ("__divmod__", "__rdivmod__"), "negative": ("__neg__",), "positive": ("__pos__",),
+    "absolute": ("__abs__",), "invert": ("__invert__",), "bitwise_not": ("__invert__",),
+    "bitwise_and": ("__and__", "__rand__", "__iand__"), "bitwise_or": ("__or__", "__ror__", "__ior__"),
+    "bitwise_xor": ("__xor__", "__rxor__", "__ixor__"), "left_shift": ("__lshift__", "__rlshift__", "__ilshift__"),
+    "right_shift": ("__rshift__", "__rrshift__", "__irshift__"), "less": ("__lt__",), "less_equal": ("__le__",),
+    "greater": ("__gt__",), "greater_equal": ("__ge__",), "equal": ("__eq__",), "not_equal": ("__ne__",),
+    "round": ("__round__",), "around": ("__round__",),
+}}
 
 
 def _novel_attrs(mapping: dict[str, str], originals: Iterable[str]) -> frozenset[str]:
     return frozenset(mapping.get(o, o).rsplit(".", 1)[-1] for o in originals)
 
 
+def _clean(text: str, limit: int) -> str:
+    """Verdict text: bounded and always serializable (a lone surrogate from an exception message becomes '?')."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
 def score(task: Task, sample_idx: int, run: RunResult, timings: dict[str, float]) -> Verdict:
     """A sandbox run of ``task``'s tests -> the verdict. Pure."""
     base = dict(task_id=task.id, sample_idx=sample_idx, timings=timings)
     if run.status != "ok":
-        return Verdict(passed=False, status=run.status, detail=run.detail[:500], **base)
+        return Verdict(passed=False, status=run.status, detail=_clean(run.detail, 500), **base)
     results: list[TestResult] = []
     for i, (case, out) in enumerate(zip(task.tests, run.outcomes, strict=True)):
         if not out.ok:
-            results.append(TestResult(index=i, passed=False, status="runtime_error", detail=out.error[:300]))
+            results.append(TestResult(index=i, passed=False, status="runtime_error", detail=_clean(out.error, 300)))
             continue
         ok, why = equal(case.output, out.value, task.compare)
-        results.append(TestResult(index=i, passed=ok, status="passed" if ok else "wrong_answer", detail=why[:300]))
+        results.append(TestResult(index=i, passed=ok, status="passed" if ok else "wrong_answer",
+                                  detail=_clean(why, 300)))
     if not results:
         return Verdict(passed=False, status="sandbox_error", detail="the task has no tests", **base)
     failed = [r for r in results if not r.passed]
     status = "passed" if not failed else ("runtime_error" if any(r.status == "runtime_error" for r in failed)
                                           else "wrong_answer")
     detail = "" if not failed else f"{len(failed)}/{len(results)} tests failed; first: {failed[0].detail}"
-    return Verdict(passed=not failed, status=status, tests=results, detail=detail[:500], **base)
+    return Verdict(passed=not failed, status=status, tests=results, detail=_clean(detail, 500), **base)
+
+
+def probe_index(task: Task) -> int:
+    """The test the probe call repeats: the one the generator chose (``provenance["usage_probe"]``), else
+    one fixed by the task id. Either way fixed per task, so verdicts are reproducible."""
+    stored = task.provenance.get("usage_probe")
+    k = stored.get("test") if isinstance(stored, dict) else None
+    if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(task.tests):
+        return k
+    return int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16) % max(1, len(task.tests))
+
+
+def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
+    """A passed verdict after its probe call: still passed only if the probe's answer is the reference's
+    answer under the same perturbation (``expected``). Pure."""
+    k = probe_index(task)
+    if expected is None or not expected.ok or equal(task.tests[k].output, expected.value, task.compare)[0]:
+        return verdict  # the reference does not react to the perturbation here: the rule cannot tell
+    if probe is None:
+        detail = "the probe call with the task's APIs perturbed did not run"
+    elif not probe.ok:
+        detail = (f"with {', '.join(task.apis)} perturbed the solution gave no answer ({probe.error}), "
+                  "while the reference's answer follows them")
+    elif not equal(expected.value, probe.value, task.compare)[0]:
+        detail = (f"the answer does not follow {', '.join(task.apis)}: with them returning other values it "
+                  "does not change as the reference's answer does")
+    else:
+        return verdict
+    return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": _clean(detail, 500)})
 
 
 class Judge:
-    """Scores completions of a bench's tasks. A context manager owning a sandbox pool."""
+    """Scores completions of a bench's tasks. A context manager owning a sandbox pool.
+
+    ``target``: "package" (the default: the solution must use the novel package, by the usage rule) or
+    "library" (it must use the original library and not the package; see the module docstring).
+    ``usage_rule``: apply the behavioural usage rule (package target only; off only to measure its cost).
+    ``stall_s``: how long `judge_many`/`reward` wait with no verdict arriving (default: from the limits).
+    """
 
     def __init__(self, bench: Any, *, workers: int | None = None, limits: Limits | None = None,
-                 isolation: str = "auto", pool: SandboxPool | None = None):
+                 isolation: str = "auto", pool: SandboxPool | None = None, target: Target = "package",
+                 usage_rule: bool = True, stall_s: float | None = None):
+        if target not in ("package", "library"):
+            raise ValueError(f"unknown target {target!r}: choose 'package' or 'library'")
         self.bench = bench
+        self.target = target
+        self.usage_rule = usage_rule and target == "package"
+        self._stall_s = stall_s
         self.package, self.library = bench.package, bench.library
         self._own_pool = pool is None
         self.pool = pool or SandboxPool.for_bench(bench, workers=workers, limits=limits, isolation_level=isolation)
         mapping = bench.mapping
-        self.trivial = _novel_attrs(mapping, TRIVIAL.get(self.library, ()))
-        self.to_plain = _novel_attrs(mapping, TO_PLAIN.get(self.library, ()))
+        if target == "package":
+            self.trivial = _novel_attrs(mapping, TRIVIAL.get(self.library, ()))
+            self.to_plain = _novel_attrs(mapping, TO_PLAIN.get(self.library, ()))
+        else:
+            self.trivial = frozenset(o.rsplit(".", 1)[-1] for o in TRIVIAL.get(self.library, ()))
+            self.to_plain = frozenset(o.rsplit(".", 1)[-1] for o in TO_PLAIN.get(self.library, ()))
+        self._original = {v: k for k, v in mapping.items()}
+        self._aliases: dict[int, list[str]] | None = None
+        self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
+        self._targets: dict[tuple[str, ...], list[str]] = {}
+        self._probes: dict[tuple[str, str, int], cf.Future[TestOutcome | None]] = {}
 
     @property
     def isolation(self) -> str:
         return self.pool.isolation
 
+    @property
+    def stall_s(self) -> float:
+        """How long judge_many and reward wait without any verdict arriving before they give up on the rest:
+        the sample's run and its reference's probe run, each retried once on a fresh worker, with the pool's margin."""
+        if self._stall_s is not None:
+            return self._stall_s
+        lim = getattr(self.pool, "limits", None) or Limits()
+        return 4 * (lim.wall_s + 15.0) + 30.0
+
+    # -------------------------------------------------------------- the usage rule's targets
+
+    def perturb_targets(self, task: Task) -> list[str]:
+        """The dotted novel names the probe call perturbs for ``task``: its APIs, their aliases,
+        and the value classes' methods and operators that are the same computation."""
+        key = tuple(task.apis)
+        if key not in self._targets:
+            names: list[str] = []
+            for api in task.apis:
+                names += [api] + self._same_computation(api)
+            self._targets[key] = list(dict.fromkeys(names))
+        return self._targets[key]
+
+    def _same_computation(self, api: str) -> list[str]:
+        original = self._original.get(api)
+        mapping = self.bench.mapping
+        if original is None:
+            return []
+        obj = self._resolve(original)
+        out = [mapping[o] for o in self._alias_index().get(id(obj), []) if obj is not None]
+        short = original.rsplit(".", 1)[-1]
+        name = getattr(obj, "__name__", short) if obj is not None else short
+        for cls in VALUE_CLASSES.get(self.library, ()):
+            if cls not in mapping:
+                continue
+            out += [mapping[f"{cls}.{n}"] for n in {short, name} if f"{cls}.{n}" in mapping]
+            out += [f"{mapping[cls]}.{op}" for op in OPERATORS.get(self.library, {}).get(name, ())]
+        return out
+
+    def _resolve(self, dotted: str) -> Any:
+        parts = dotted.split(".")
+        try:
+            obj = importlib.import_module(parts[0])
+            for p in parts[1:]:
+                obj = getattr(obj, p)
+        except (ImportError, AttributeError):
+            return None
+        return obj
+
+    def _alias_index(self) -> dict[int, list[str]]:
+        """id(library function) -> the original names it goes by (module-level functions only)."""
+        if self._aliases is None:
+            index: dict[int, list[str]] = {}
+            classes = set(VALUE_CLASSES.get(self.library, ()))
+            with warnings.catch_warnings():  # deprecated names warn when read
+                warnings.simplefilter("ignore")
+                self._index_aliases(index, classes)
+            self._aliases = index
+        return self._aliases
+
+    def _index_aliases(self, index: dict[int, list[str]], classes: set[str]) -> None:
+        for original in self.bench.mapping:
+            parent = original.rsplit(".", 1)[0]
+            if parent in classes or not callable(obj := self._resolve(original)) or isinstance(obj, type):
+                continue
+            if isinstance(self._resolve(parent), type):
+                continue  # a method of some class: not a module-level alias
+            index.setdefault(id(obj), []).append(original)
+            self._keep.append(obj)
+
+    def usage_probe(self, task: Task, k: int | None = None) -> cf.Future[TestOutcome | None]:
+        """The reference's answer on probe test ``k`` (default `probe_index`) with the task's APIs perturbed:
+        from the task file (``provenance["usage_probe"]``, written by the generator) when it is current,
+        else one run of the reference per task, cached. None when the reference gives none."""
+        k = probe_index(task) if k is None else k
+        key = (task.id, task.reference, k)
+        fut = self._probes.get(key)
+        if fut is not None:
+            return fut
+        fut = self._probes[key] = cf.Future()
+        stored = task.provenance.get("usage_probe")
+        if (isinstance(stored, dict) and stored.get("version") == PERTURBATION_VERSION and stored.get("test") == k
+                and "output" in stored):
+            fut.set_result(TestOutcome(True, stored["output"]))
+            return fut
+        targets = self.perturb_targets(task)
+        if not targets or not task.tests:
+            fut.set_result(None)
+            return fut
+        req = RunRequest(task.reference, task.entry_point, [], perturb=targets, probe=task.tests[k].input)
+
+        def done(f: cf.Future[RunResult]) -> None:
+            try:
+                r = f.result()
+                fut.set_result(r.probe if r.status == "ok" else None)
+            except BaseException:  # noqa: BLE001  no reference answer: the rule cannot tell
+                fut.set_result(None)
+
+        try:
+            self.pool.submit(req).add_done_callback(done)
+        except Exception:  # noqa: BLE001
+            fut.set_result(None)
+        return fut
+
+    def usage_rule_applies(self, task: Task, timeout: float | None = None) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the rule can tell for ``task``: on some test (`probe_index`'s first, then the others in
+        order) its reference's answer moves with its APIs. Also the record the generator keeps in
+        ``provenance["usage_probe"]``, so judging needs no reference run."""
+        first = probe_index(task)
+        for k in [first] + [i for i in range(len(task.tests)) if i != first]:
+            expected = self.usage_probe(task, k).result(timeout=timeout or self.stall_s)
+            if expected is not None and expected.ok and not equal(task.tests[k].output, expected.value,
+                                                                  task.compare)[0]:
+                return True, {"version": PERTURBATION_VERSION, "test": k, "output": expected.value}
+        return False, None
+
+    # -------------------------------------------------------------- judging
+
     def precheck(self, task: Task, completion: str, sample_idx: int = 0) -> tuple[str | None, Verdict | None]:
-        """Extraction and the usage check: the code to run, or the verdict that needs no run."""
+        """Extraction and the static usage check: the code to run, or the verdict that needs no run.
+        Never raises: whatever a completion does to the checks becomes a verdict."""
         t0 = time.perf_counter()
-        code = extract_code(completion, task.entry_point)
+
+        def verdict(status: str, detail: str) -> Verdict:
+            return Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status=status,
+                           detail=_clean(detail, 500), timings={"total": time.perf_counter() - t0})
+
+        try:
+            code = extract_code(completion, task.entry_point)
+        except (RecursionError, MemoryError) as e:
+            return None, verdict("no_code", f"the completion could not be read ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001  a defect of the judge: one verdict, not a lost batch
+            return None, verdict("sandbox_error", f"extraction failed: {type(e).__name__}: {e}")
         if code is None:
-            return None, Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="no_code",
-                                 detail="no Python code found in the completion",
-                                 timings={"total": time.perf_counter() - t0})
-        own = {a.rsplit(".", 1)[-1] for a in task.apis}  # a task about a converter may just call it
-        usage = check_usage(code, package=self.package, library=self.library, entry_point=task.entry_point,
-                            trivial_apis=self.trivial - own, to_plain_methods=self.to_plain - own)
+            return None, verdict("no_code", "no Python code found in the completion")
+        try:
+            if self.target == "package":
+                own = {a.rsplit(".", 1)[-1] for a in task.apis}  # a task about a converter may just call it
+                usage = check_usage(code, package=self.package, library=self.library, entry_point=task.entry_point,
+                                    trivial_apis=self.trivial - own, to_plain_methods=self.to_plain - own)
+            else:
+                own = {self._original.get(a, a).rsplit(".", 1)[-1] for a in task.apis}
+                usage = check_usage(code, package=self.library, library=self.package, entry_point=task.entry_point,
+                                    trivial_apis=self.trivial - own, to_plain_methods=self.to_plain - own)
+        except Exception as e:  # noqa: BLE001
+            return None, verdict("sandbox_error", f"the usage check failed: {type(e).__name__}: {e}")
         if not usage.ok:
-            return None, Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status=usage.status,
-                                 detail=usage.detail, timings={"total": time.perf_counter() - t0})
+            return None, verdict(usage.status or "not_using_package", usage.detail)
         return code, None
 
     def submit(self, task: Task, completion: str, sample_idx: int = 0) -> cf.Future[Verdict]:
         t0 = time.perf_counter()
-        code, early = self.precheck(task, completion, sample_idx)
         out: cf.Future[Verdict] = cf.Future()
+
+        def give(v: Verdict) -> None:
+            with contextlib.suppress(cf.InvalidStateError):  # cancelled: the caller gave up on it (Ctrl-C)
+                out.set_result(v)
+
+        def failed(e: BaseException) -> Verdict:  # never lose a sample: report it
+            return Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="sandbox_error",
+                           detail=_clean(f"{type(e).__name__}: {e}", 500))
+
+        code, early = self.precheck(task, completion, sample_idx)
         if early is not None:
-            out.set_result(early)
+            give(early)
             return out
+        try:
+            targets = self.perturb_targets(task) if self.usage_rule and task.tests else []
+            expected = self.usage_probe(task) if targets else None
+        except Exception as e:  # noqa: BLE001
+            give(failed(e))
+            return out
+        probe = task.tests[probe_index(task)].input if targets else None
         t1 = time.perf_counter()
-        run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests]))
+        try:
+            run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests],
+                                              perturb=targets or None, probe=probe))
+        except Exception as e:  # noqa: BLE001  a closed pool
+            give(failed(e))
+            return out
 
         def done(f: cf.Future[RunResult]) -> None:
-            if out.cancelled():  # the caller gave up on this sample (Ctrl-C): nobody reads it
+            if out.cancelled():
                 return
             try:
                 r = f.result()
                 timings = {"check": t1 - t0, "run": r.wall_s, "total": time.perf_counter() - t0}
                 verdict = score(task, sample_idx, r, timings)
-            except BaseException as e:  # never lose a sample: report it
-                verdict = Verdict(task_id=task.id, sample_idx=sample_idx, passed=False, status="sandbox_error",
-                                  detail=f"{type(e).__name__}: {e}"[:500])
-            with contextlib.suppress(cf.InvalidStateError):  # cancelled since the check above
-                out.set_result(verdict)
+                if expected is None or not verdict.passed:
+                    give(verdict)
+                else:
+                    expected.add_done_callback(lambda e: last(verdict, r.probe, e))
+            except BaseException as e:  # noqa: BLE001
+                give(failed(e))
+
+        def last(verdict: Verdict, got: TestOutcome | None, e: cf.Future[TestOutcome | None]) -> None:
+            try:
+                give(apply_usage_rule(verdict, task, got, e.result()))
+            except BaseException as e:  # noqa: BLE001
+                give(failed(e))
 
         run.add_done_callback(done)
         return out
 
     def judge(self, task: Task, completion: str, sample_idx: int = 0) -> Verdict:
-        return self.submit(task, completion, sample_idx).result()
+        return next(self._gather([(task, completion, sample_idx)]))[1]
 
     def judge_many(self, items: Iterable[tuple[Task, str, int]], progress: bool = False) -> Iterator[Verdict]:
         """Verdicts (with their task_id and sample_idx) in the order they finish, all running concurrently.
-        ``progress``: show a progress bar (on a TTY only)."""
+        ``progress``: show a progress bar (on a TTY only). Ends within `stall_s` of the last verdict that
+        arrived: samples still without one then get ``sandbox_error``."""
         from tqdm import tqdm
 
-        futs = [self.submit(t, c, i) for t, c, i in items]
-        with tqdm(total=len(futs), desc="judging", unit="sample", disable=not progress or None) as bar:
-            for f in cf.as_completed(futs):
+        items = list(items)
+        with tqdm(total=len(items), desc="judging", unit="sample", disable=not progress or None) as bar:
+            for _, v in self._gather(items):
                 bar.update()
-                yield f.result()
+                yield v
 
     def reward(self, completions: list[str] | list[list[dict]], tasks: list[Task]) -> list[float]:
         """TRL-style reward function body: the same verdicts evaluation reports, as 0/1 floats.
-        A completion is text, or TRL's conversational form (a list of messages: the last one's content)."""
+        A completion is text, or TRL's conversational form (a list of messages: the last one's content).
+        Returns within `stall_s` of the last verdict that arrived (a sample without one scores 0)."""
         texts = [c if isinstance(c, str) else str((c[-1] if c else {}).get("content", "")) for c in completions]
-        futs = [self.submit(t, c, i) for i, (t, c) in enumerate(zip(tasks, texts, strict=True))]
-        return [f.result().reward for f in futs]
+        items = [(t, c, i) for i, (t, c) in enumerate(zip(tasks, texts, strict=True))]
+        rewards = [0.0] * len(items)
+        for i, v in self._gather(items):
+            rewards[i] = v.reward
+        return rewards
+
+    def _gather(self, items: list[tuple[Task, str, int]]) -> Iterator[tuple[int, Verdict]]:
+        """(position, verdict) as verdicts finish. If none arrives for `stall_s`, the rest are cancelled and
+        reported as ``sandbox_error``: a hang anywhere below costs one deadline, never the batch."""
+        arrived: queue.Queue[int] = queue.Queue()
+        futs = []
+        for i, (t, c, k) in enumerate(items):
+            f = self.submit(t, c, k)
+            f.add_done_callback(lambda _, i=i: arrived.put(i))
+            futs.append(f)
+        pending = set(range(len(futs)))
+        while pending:
+            try:
+                i = arrived.get(timeout=self.stall_s)
+            except queue.Empty:
+                for i in sorted(pending):
+                    futs[i].cancel()
+                    t, _, k = items[i]
+                    yield i, Verdict(task_id=t.id, sample_idx=k, passed=False, status="sandbox_error",
+                                     detail=f"no verdict within {self.stall_s:g}s of the last one")
+                return
+            if i in pending:
+                pending.discard(i)
+                f = futs[i]
+                if f.cancelled():
+                    t, _, k = items[i]
+                    yield i, Verdict(task_id=t.id, sample_idx=k, passed=False, status="sandbox_error",
+                                     detail="cancelled")
+                else:
+                    yield i, f.result()
 
     def close(self) -> None:
         if self._own_pool:

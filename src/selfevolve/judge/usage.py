@@ -66,7 +66,7 @@ SELF_NAMES = frozenset({"self", "cls"})
 @dataclass(frozen=True)
 class UsageResult:
     ok: bool
-    status: str | None = None  # "not_using_package" | "uses_original_library"
+    status: str | None = None  # "not_using_package" | "uses_original_library" | "runtime_error" (cannot compile)
     detail: str = ""
 
 
@@ -79,14 +79,20 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return UsageResult(True)  # the sandbox reports the syntax error itself
+    except (RecursionError, MemoryError):  # the parser's own limits: no interpreter can compile it either
+        return UsageResult(False, "runtime_error", "the code is nested too deeply to compile")
     nodes = list(ast.walk(tree))  # every pass below reads this one list: walking the tree is the cost
     reach = _find_reach(nodes, library)
     if reach:
         return UsageResult(False, "uses_original_library", reach)
-    flow = _Flow(tree, nodes, package, trivial_apis, to_plain_methods)
-    if not flow.pkg_modules and not flow.pkg_funcs and not flow.star:
+    try:
+        flow = _Flow(tree, nodes, package, trivial_apis, to_plain_methods)
+        imports = bool(flow.pkg_modules or flow.pkg_funcs or flow.star)
+        level = flow.entry_level(entry_point) if imports else None
+    except (RecursionError, MemoryError):  # expressions too deep for this analysis: the behaviour decides
+        return UsageResult(True, detail="too deep for the static check")
+    if not imports:
         return UsageResult(False, "not_using_package", f"the solution never imports {package}")
-    level = flow.entry_level(entry_point)
     if level is None:
         return UsageResult(True)  # no such entry point: the sandbox reports it
     if level < MEANINGFUL:
@@ -230,6 +236,7 @@ class _Flow:
         self.pkg_funcs: dict[str, str] = {}  # names bound to package attributes -> attribute name
         self.star = False
         self.funcs: dict[str, ast.AST] = {}
+        self.defs: dict[str, list[ast.AST]] = {}  # every definition of a name: the one that runs may be any
         for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -243,10 +250,12 @@ class _Flow:
                         self.pkg_funcs[a.asname or a.name] = a.name
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.funcs.setdefault(node.name, node)
+                self.defs.setdefault(node.name, []).append(node)
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
                 for t in node.targets:
                     if isinstance(t, ast.Name):
                         self.funcs.setdefault(t.id, node.value)
+                        self.defs.setdefault(t.id, []).append(node.value)
         assigns = [n for n in nodes if isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) for t in n.targets)]
         for _ in range(3):  # simple reassignments: z2 = zwc, f = zwc.falekef, g = getattr(zwc, "kocito")
             for node in assigns:
@@ -259,17 +268,16 @@ class _Flow:
         for _ in range(6):  # helpers may call each other: iterate to a fixpoint
             before = (dict(self.returns), dict(self.globals))
             self.globals = self._run_block(tree.body, dict(self.globals), top=True)[0]
-            for name, fn in self.funcs.items():
-                self.returns[name] = self._function_level(fn)
+            for name in self.funcs:
+                self.returns[name] = min(self._function_level(fn) for fn in self.defs[name])
             if (self.returns, self.globals) == before:
                 break
 
     def entry_level(self, entry: str) -> int | None:
-        if entry in self.funcs:
-            return self.returns[entry]
-        if entry in self.globals:  # e.g. solve = zwc.some_function
-            return self.globals[entry]
-        return None
+        levels = [self.returns[entry]] if entry in self.funcs else []
+        if entry in self.globals and entry not in self.funcs:  # e.g. solve = zwc.some_function
+            levels.append(self.globals[entry])
+        return min(levels) if levels else None
 
     # -- statements
 
@@ -289,12 +297,27 @@ class _Flow:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-            if isinstance(stmt, ast.Return) and stmt.value is not None and not top:
-                ret = max(ret, self._expr(stmt.value, env))
+            if isinstance(stmt, ast.Return) and not top:
+                if stmt.value is not None:
+                    ret = max(ret, self._expr(stmt.value, env))
+                break  # what follows a return in its block never runs
+            if isinstance(stmt, (ast.Raise, ast.Break, ast.Continue)):
+                break
+            if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Constant):  # if False: / if 1:
+                env, r = self._run_block(stmt.body if stmt.test.value else stmt.orelse, env, top)
+                ret = max(ret, r)
+            elif isinstance(stmt, ast.While) and isinstance(stmt.test, ast.Constant) and not stmt.test.value:
+                env, r = self._run_block(stmt.orelse, env, top)
+                ret = max(ret, r)
             elif isinstance(stmt, ast.Assign):
-                lv = self._expr(stmt.value, env)
-                for t in stmt.targets:
-                    self._bind(t, lv, env)
+                pairs = [(t, stmt.value) for t in stmt.targets]
+                for t, value in pairs:  # a, b = x, y binds each name to its own value
+                    if (isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List))
+                            and len(t.elts) == len(value.elts) and not any(isinstance(e, ast.Starred) for e in t.elts)):
+                        for te, ve in zip(t.elts, value.elts, strict=True):
+                            self._bind(te, self._expr(ve, env), env)
+                    else:
+                        self._bind(t, self._expr(value, env), env)
             elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
                 lv = self._expr(stmt.value, env)
                 if isinstance(stmt, ast.AugAssign):
@@ -303,11 +326,13 @@ class _Flow:
                 self._bind(stmt.target, lv, env, merge=True)
             elif isinstance(stmt, (ast.For, ast.AsyncFor)):
                 self._bind(stmt.target, self._expr(stmt.iter, env), env)
-                env, r = self._run_block(stmt.body + stmt.orelse, env, top)
-                ret = max(ret, r)
-            elif isinstance(stmt, (ast.While, ast.If)):
-                env, r = self._run_block(stmt.body + stmt.orelse, env, top)
-                ret = max(ret, r)
+                for block in (stmt.body, stmt.orelse):
+                    env, r = self._run_block(block, env, top)
+                    ret = max(ret, r)
+            elif isinstance(stmt, (ast.While, ast.If)):  # each branch is a block of its own
+                for block in (stmt.body, stmt.orelse):
+                    env, r = self._run_block(block, env, top)
+                    ret = max(ret, r)
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
                 for item in stmt.items:
                     if item.optional_vars is not None:
@@ -315,12 +340,13 @@ class _Flow:
                 env, r = self._run_block(stmt.body, env, top)
                 ret = max(ret, r)
             elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
-                blocks = stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
-                env, r = self._run_block(blocks, env, top)
-                ret = max(ret, r)
+                for block in (stmt.body + stmt.orelse, *(h.body for h in stmt.handlers), stmt.finalbody):
+                    env, r = self._run_block(block, env, top)
+                    ret = max(ret, r)
             elif isinstance(stmt, ast.Match):
-                env, r = self._run_block([s for c in stmt.cases for s in c.body], env, top)
-                ret = max(ret, r)
+                for c in stmt.cases:
+                    env, r = self._run_block(c.body, env, top)
+                    ret = max(ret, r)
             elif isinstance(stmt, ast.Expr):
                 self._expr(stmt.value, env)
                 if isinstance(stmt.value, (ast.Yield, ast.YieldFrom)) and not top:

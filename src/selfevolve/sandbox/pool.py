@@ -9,6 +9,7 @@ run is retried once on the fresh worker, then reported as ``sandbox_error``: the
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import queue
@@ -52,6 +53,16 @@ class RunRequest:
     entry_point: str
     inputs: list[dict[str, Any]]  # tagged-JSON keyword arguments, one dict per test
     limits: Limits | None = None
+    # The usage rule's probe (see `selfevolve.judge.core`): after the tests, the entry point is called once
+    # more on ``probe`` (tagged keyword arguments) with these package functions and class members (dotted
+    # novel names) perturbed. Its outcome is RunResult.probe.
+    perturb: list[str] | None = None
+    probe: dict[str, Any] | None = None
+
+
+# The perturbation's version: an answer recorded under another one (a task file's usage probe) is stale.
+# Bump it whenever `worker.shift` or `Perturber` changes what a perturbed call returns.
+PERTURBATION_VERSION = 1
 
 
 @dataclass
@@ -72,14 +83,35 @@ class RunResult:
     detail: str = ""
     wall_s: float = 0.0
     isolation: str = ""
+    probe: TestOutcome | None = None  # the probe call's outcome, when the request had one and the tests ran
+
+
+# What a run may say of itself on its result pipe. `timeout` and `sandbox_error` are the parent's to decide
+# (from the clock, the signals and the setup pipe the code never holds); `memory` is the code's own
+# MemoryError, a failure it can only claim against itself.
+CHILD_STATUSES = ("ok", "runtime_error", "memory")
 
 
 def interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
-    """Turn the worker's report of one child into a RunResult. Pure; nothing here trusts the child."""
+    """Turn the worker's report of one child into a RunResult. Pure; nothing here trusts the child, and
+    nothing it sends raises: whatever it is becomes a RunResult."""
+    try:
+        return _interpret(reply, n_inputs, lim, level)
+    except Exception as e:  # noqa: BLE001  (RecursionError, MemoryError, a shape nobody foresaw)
+        return RunResult("runtime_error", detail=f"malformed result ({type(e).__name__})", isolation=level)
+
+
+def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
+    if not isinstance(reply, dict):
+        return RunResult("sandbox_error", detail="the sandbox worker sent a malformed reply", isolation=level)
+    if "worker_error" in reply:
+        return RunResult("sandbox_error", detail=f"the sandbox worker failed: {str(reply['worker_error'])[:300]}",
+                         isolation=level)
     base = dict(stdout=str(reply.get("stdout", ""))[: lim.stdout_bytes + 64],
                 stderr=str(reply.get("stderr", ""))[: lim.stdout_bytes + 64],
                 wall_s=float(reply.get("wall_s", 0.0)), isolation=level)
     sig = reply.get("signal")
+    setup = str(reply.get("setup", "R"))
     if reply.get("timed_out"):
         return RunResult("timeout", detail=f"wall-clock limit of {lim.wall_s:g}s exceeded", **base)
     if reply.get("too_big"):
@@ -90,6 +122,9 @@ def interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
         return RunResult("memory", detail="killed (out of memory)", **base)
     if sig == 25:
         return RunResult("runtime_error", detail=f"file size limit of {lim.fsize_mb} MB exceeded", **base)
+    if setup != "R":  # the child failed before the code ran (it could not have written this pipe after)
+        why = setup[1:] if setup.startswith("E") else f"exited (code {reply.get('exit_code')}) during setup"
+        return RunResult("sandbox_error", detail=f"the run's setup failed: {why}"[:500], **base)
     if sig is not None:
         return RunResult("runtime_error", detail=f"crashed ({_SIGNALS.get(sig, f'signal {sig}')})", **base)
     text = reply.get("result") or ""
@@ -103,13 +138,22 @@ def interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult:
         for o in outcomes:
             if o.ok:
                 protocol.validate(o.value)
-    except (ValueError, KeyError, TypeError, protocol.ProtocolError) as e:
+        detail = str(data.get("detail", ""))[:500]
+        probe = None
+        if data.get("probe") is not None:
+            p = data["probe"]
+            probe = TestOutcome(bool(p["ok"]), p.get("value"), str(p.get("error", ""))[:500])
+            if probe.ok:
+                protocol.validate(probe.value)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, protocol.ProtocolError) as e:
         return RunResult("runtime_error", detail=f"malformed result: {str(e)[:200]}", **base)
-    if status not in ("ok", "runtime_error", "memory", "sandbox_error") or len(outcomes) > n_inputs:
+    if status not in CHILD_STATUSES:
+        return RunResult("runtime_error", detail="the run reported a status only the sandbox decides", **base)
+    if len(outcomes) > n_inputs:
         return RunResult("runtime_error", detail="malformed result", **base)
     if status == "ok" and len(outcomes) != n_inputs:
         return RunResult("runtime_error", detail="result is missing test outcomes", **base)
-    return RunResult(status, outcomes, detail=str(data.get("detail", ""))[:500], **base)
+    return RunResult(status, outcomes, detail=detail, probe=probe, **base)
 
 
 ARRAY_TYPES = {"numpy": ("numpy.ndarray", "numpy.generic")}  # per library: results are encoded from these
@@ -186,7 +230,7 @@ class _WorkerProcess:
         body = self._read_exact(n, deadline)
         try:
             return json.loads(body) if body is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     def send(self, payload: bytes) -> bool:
@@ -339,60 +383,91 @@ class SandboxPool:
         if worker is None:
             return
         runs: deque[_Run] = deque()  # taken from the queue; the worker answers them in this order
-        closing = False
+        state = {"closing": False, "worker": worker}
         try:
-            while runs or not closing:
-                # Keep a second run waiting in the worker's pipe, so the worker starts it the moment it
-                # answers the first instead of waiting for this thread to get the GIL back. Only while the
-                # backlog keeps every other worker busy too: a run queued behind a slow one must not wait
-                # while another worker idles (an RL step waits for its slowest reward).
-                while not closing and len(runs) < 2:
-                    if runs and self._queue.qsize() < len(self._threads):
-                        break
-                    try:
-                        item = self._queue.get(block=not runs)
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        closing = True
-                    elif item[1].set_running_or_notify_cancel():
-                        req, fut = item
-                        lim = req.limits or self.limits
-                        runs.append(_Run(req, fut, lim, _frame({"code": req.code, "entry_point": req.entry_point,
-                                                                "inputs": req.inputs, "limits": asdict(lim)})))
-                if not runs:
-                    continue
-                if worker is None:
-                    try:
-                        worker = self._spawn()
-                        self.restarts += 1
-                    except BaseException as e:
-                        for r in runs:
-                            r.fut.set_result(RunResult("sandbox_error", detail=f"cannot restart worker: {e}"[:500],
-                                                       isolation=self.isolation))
-                        runs.clear()
-                        continue
-                for i, r in enumerate(runs):
-                    if not r.sent and (i == 0 or len(r.payload) <= PIPELINE_MAX):
-                        r.sent = worker.send(r.payload)
-                head = runs[0]
-                reply = worker.recv(head.lim) if head.sent else None
-                if reply is not None:
-                    runs.popleft()
-                    head.fut.set_result(interpret(reply, len(head.req.inputs), head.lim, self.isolation))
-                    continue
-                worker.kill()  # dead, hung or garbled: replace it; the head is retried once, the rest resent
-                worker = None
+            while runs or not state["closing"]:
+                try:
+                    self._step(runs, state)
+                except BaseException as e:  # noqa: BLE001  a dispatcher never dies with runs in its hands
+                    if state["worker"] is not None:
+                        state["worker"].kill()
+                        state["worker"] = None
+                    while runs:
+                        r = runs.popleft()
+                        _resolve(r.fut, RunResult("sandbox_error", detail=f"the sandbox failed on this run: "
+                                                  f"{type(e).__name__}: {e}"[:500], isolation=self.isolation))
+        finally:
+            if state["worker"] is not None:
+                state["worker"].kill()
+
+    def _step(self, runs: deque[_Run], state: dict) -> None:
+        """Take runs, send them, wait for the head's reply: one turn of a dispatcher's loop."""
+        # Keep a second run waiting in the worker's pipe, so the worker starts it the moment it answers the
+        # first instead of waiting for this thread to get the GIL back. Only while the backlog keeps every
+        # other worker busy too: a run queued behind a slow one must not wait while another worker idles
+        # (an RL step waits for its slowest reward).
+        while not state["closing"] and len(runs) < 2:
+            if runs and self._queue.qsize() < len(self._threads):
+                break
+            try:
+                item = self._queue.get(block=not runs)
+            except queue.Empty:
+                break
+            if item is None:
+                state["closing"] = True
+            elif item[1].set_running_or_notify_cancel():
+                req, fut = item
+                lim = req.limits or self.limits
+                msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim)}
+                if req.perturb and req.probe is not None:
+                    msg["perturb"], msg["probe"] = list(req.perturb), req.probe
+                runs.append(_Run(req, fut, lim, _frame(msg)))
+        if not runs:
+            return
+        worker = state["worker"]
+        if worker is None:
+            try:
+                worker = state["worker"] = self._spawn()
+                self.restarts += 1
+            except BaseException as e:
+                for r in runs:
+                    _resolve(r.fut, RunResult("sandbox_error", detail=f"cannot restart worker: {e}"[:500],
+                                              isolation=self.isolation))
+                runs.clear()
+                return
+        for i, r in enumerate(runs):
+            if not r.sent and (i == 0 or len(r.payload) <= PIPELINE_MAX):
+                r.sent = worker.send(r.payload)
+        head = runs[0]
+        reply = worker.recv(head.lim) if head.sent else None
+        if reply is not None:
+            try:
+                result = interpret(reply, len(head.req.inputs), head.lim, self.isolation)
+            except BaseException as e:  # noqa: BLE001  (interpret never raises; this is the belt to its braces)
+                result = RunResult("sandbox_error", detail=f"reading the run failed: {type(e).__name__}: {e}"[:500],
+                                   isolation=self.isolation)
+            runs.popleft()
+            _resolve(head.fut, result)
+            if isinstance(reply, dict) and (reply.get("dirty") or "worker_error" in reply):
+                worker.kill()  # it ends itself after such a reply: the run waiting in its pipe goes to a fresh one
+                state["worker"] = None
                 for r in runs:
                     r.sent = False
-                head.tries += 1
-                if head.tries >= 2:
-                    runs.popleft()
-                    head.fut.set_result(RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
-                                                  isolation=self.isolation))
-        finally:
-            if worker is not None:
-                worker.kill()
+            return
+        worker.kill()  # dead, hung or garbled: replace it; the head is retried once, the rest resent
+        state["worker"] = None
+        for r in runs:
+            r.sent = False
+        head.tries += 1
+        if head.tries >= 2:
+            runs.popleft()
+            _resolve(head.fut, RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
+                                         isolation=self.isolation))
+
+
+def _resolve(fut: cf.Future, result: RunResult) -> None:
+    with contextlib.suppress(cf.InvalidStateError):
+        fut.set_result(result)
 
 
 def with_limits(req: RunRequest, **changes: Any) -> RunRequest:

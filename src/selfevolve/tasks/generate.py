@@ -5,9 +5,12 @@
    that would name an API (the leak detector decides) is not used.
 3. Splits: ``test_single`` (one task per API), ``train`` (3 per API, other seeds and templates),
    ``test_multi`` (chains of 2 to 4 APIs). Train and test share APIs, never prompts or inputs.
-4. Validation in the sandbox: expected outputs are what the translated reference returns there; the
-   reference is then judged against them (a second run: it must pass, so outputs are deterministic),
-   and the reference written with the original names must be rejected by the judge.
+4. Validation in the sandbox: expected outputs are what the translated reference returns there; a task
+   whose tests all expect one output, or whose expected numbers all lie within its ``compare.atol`` of
+   zero, is dropped (a constant would pass it). The reference is then judged against the outputs (a
+   second run: it must pass, so outputs are deterministic, and it must satisfy the usage rule: its answer
+   changes when its APIs are perturbed), and the reference written with the original names must be
+   rejected by the judge. ``tasks/report.json`` counts every drop by reason.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import random
 import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,12 +82,13 @@ class Report:
 
     kept: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)  # reason -> count
+    fixed: Counter = field(default_factory=Counter)  # what was changed to keep a task -> count
     uncovered: dict[str, str] = field(default_factory=dict)  # novel api -> reason
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"kept": dict(self.kept), "dropped": dict(self.dropped), "uncovered": self.uncovered,
-                "seconds": round(self.seconds, 1)}
+        return {"kept": dict(self.kept), "dropped": dict(self.dropped), "fixed": dict(self.fixed),
+                "uncovered": self.uncovered, "seconds": round(self.seconds, 1)}
 
 
 @dataclass
@@ -233,6 +239,37 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
     return out
 
 
+def _numbers(v: Any) -> Iterator[float]:
+    """The numbers in a tagged value (booleans are not numbers; NaN and infinities count as far from zero)."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return
+    if isinstance(v, (int, float)):
+        yield float(v)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _numbers(x)
+    elif isinstance(v, dict) and len(v) == 1:
+        (tag, body), = v.items()
+        if tag == "$f":
+            yield math.inf
+        elif tag in ("$tuple", "$set", "$complex", "$dict"):
+            yield from _numbers(body)
+        elif tag == "$array":
+            yield from _numbers(body["data"])
+        elif tag == "$scalar":
+            yield from _numbers(body["value"])
+
+
+def constant_answer(task: Task) -> str | None:
+    """Why a constant answer would pass ``task``, or None. Pure."""
+    if len({json.dumps(c.output, sort_keys=True) for c in task.tests}) <= 1:
+        return "all tests share one expected output"
+    nums = [x for c in task.tests for x in _numbers(c.output)]
+    if nums and all(abs(x) <= task.compare.atol for x in nums):
+        return "every expected number is within the task's atol of zero"
+    return None
+
+
 def _task_id(d: Draft, novel_apis: list[str], k: int) -> str:
     short = "-".join(a.rsplit(".", 1)[1] for a in novel_apis)
     h = hashlib.sha256(f"{d.split}{d.prompt}{d.seed}".encode()).hexdigest()[:6]
@@ -268,6 +305,16 @@ def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, worker
                         tests=[TestCase(input=req, output=o.value) for req, o in
                                zip(reqs[k].inputs, run.outcomes, strict=True)],
                         reference=ref, provenance={"generator": "programmatic", "seed": d.seed, "bench_seed": seed})
+            constant = constant_answer(task)
+            if constant and constant.startswith("every expected number") and any(
+                    x for c in task.tests for x in _numbers(c.output)):
+                # tiny but not zero (a spacing, a rounding residue): compare them relatively instead
+                task.compare = task.compare.model_copy(update={"atol": 0.0})
+                constant = constant_answer(task)
+                report.fixed["atol set to 0: every expected number is tiny, not all zero"] += constant is None
+            if constant:
+                report.dropped[constant] += 1
+                continue
             candidates.append((d, task))
         verdicts = list(judge.judge_many((t, t.reference, i) for i, (_, t) in enumerate(candidates)))
         by_idx = {v.sample_idx: v for v in verdicts}
@@ -278,6 +325,11 @@ def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, worker
             if not v.passed:
                 report.dropped[f"reference is not deterministic or fails the judge ({v.status})"] += 1
                 continue
+            applies, probe = judge.usage_rule_applies(task)
+            if not applies:
+                report.dropped["reference fails the usage rule (its answer does not move with its APIs)"] += 1
+                continue
+            task.provenance["usage_probe"] = probe
             original = judge.judge(task, d.reference(), 0)
             if original.status != "uses_original_library":
                 report.dropped["the original-names reference is not rejected"] += 1

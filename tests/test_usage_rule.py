@@ -1,0 +1,316 @@
+"""The usage rule defined by behaviour, on the real NumPy bench: every laundering of the static check,
+every door to the original library and every lie through the result channel from issue 12 (and variants
+of each) is judged as it should be; honest solutions, also through an alias, a method or an operator of
+the task's API, pass; crashes of the trusted checks become one verdict each.
+
+Code is written with placeholders ({abs}, {array}, ...) that the bench's mapping fills in.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+import pytest
+
+from selfevolve.judge import Judge
+from selfevolve.judge.core import apply_usage_rule, probe_index
+from selfevolve.sandbox import Limits
+from selfevolve.sandbox.pool import TestOutcome
+from selfevolve.sandbox.protocol import to_tagged
+from selfevolve.schema import Task, TestCase, Verdict
+
+ORIGINALS = {"abs": "numpy.abs", "absolute": "numpy.absolute", "array": "numpy.array", "tolist": "numpy.ndarray.tolist",
+             "sum": "numpy.sum", "asum": "numpy.ndarray.sum", "add": "numpy.add", "sqrt": "numpy.sqrt",
+             "square": "numpy.square", "ravel": "numpy.ravel", "reshape": "numpy.ndarray.reshape",
+             "multiply": "numpy.multiply", "seed": "numpy.random.seed", "rand": "numpy.random.random_sample",
+             "maximum": "numpy.maximum", "negative": "numpy.negative", "sign": "numpy.sign", "fabs": "numpy.fabs",
+             "cumsum": "numpy.cumsum", "dot": "numpy.dot", "ones": "numpy.ones", "mean": "numpy.mean",
+             "subtract": "numpy.subtract"}
+
+
+@pytest.fixture(scope="module")
+def n(numpy_bench):
+    m = numpy_bench.mapping
+    names = {k: m[v].rsplit(".", 1)[-1] for k, v in ORIGINALS.items()}
+    names["random"] = m["numpy.random.seed"].split(".")[1]
+    return names
+
+
+def _task(tid, api, reference, cases, entry="solve", args="x"):
+    return Task(id=tid, kind="single", apis=[api], prompt="p", entry_point=entry, signature=f"def {entry}({args}):",
+                reference=reference, tests=[TestCase(input={k: to_tagged(v) for k, v in i.items()}, output=to_tagged(o))
+                                            for i, o in cases])
+
+
+@pytest.fixture(scope="module")
+def tasks(numpy_bench, n):
+    m = numpy_bench.mapping
+    xs = [[-1.5, 2.0, -3.25], [0.5, -2.5], [7.0, -8.0, 9.5, -0.25], [-4.0]]
+    abs_task = _task("u/abs", m["numpy.abs"], f"import zwc\ndef solve(x):\n    return zwc.{n['abs']}(x).{n['tolist']}()\n",
+                     [({"x": x}, [abs(v) for v in x]) for x in xs])
+    sum_task = _task("u/sum", m["numpy.sum"], f"import zwc\ndef solve(x):\n    return float(zwc.{n['sum']}(x))\n",
+                     [({"x": x}, sum(x)) for x in xs])
+    pairs = [([1.0, 2.0], [0.5, -4.0]), ([3.0], [4.25]), ([-1.0, -2.0, 5.0], [1.0, 1.0, 1.0])]
+    add_task = _task("u/add", m["numpy.add"],
+                     f"import zwc\ndef solve(a, b):\n    return zwc.{n['add']}(a, b).{n['tolist']}()\n",
+                     [({"a": a, "b": b}, [p + q for p, q in zip(a, b, strict=True)]) for a, b in pairs], args="a, b")
+    return {t.id: t for t in (abs_task, sum_task, add_task)}
+
+
+@pytest.fixture(scope="module")
+def judge(numpy_bench):
+    with Judge(numpy_bench, workers=2, limits=Limits(cpu_s=3, wall_s=5)) as j:
+        yield j
+
+
+PURE = "[abs(v) for v in x]"
+
+# (task, code, exact status): issue 12's "usage check is laundered" and "original library is reached"
+# classes, then variants. Every one computes the answer without the task's API doing the work.
+HACKS = [
+    # the entry point is a class, or comes out of a tuple assignment: the static check cannot follow
+    ("u/abs", "import zwc\nclass solve:\n    def __new__(cls, x):\n        zwc.{abs}(x)\n        return " + PURE + "\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\nclass S:\n    def __call__(self, x):\n        return " + PURE + "\n"
+     "solve, _ = S(), zwc.{abs}\n", "not_using_package"),
+    # defined twice: the first is analysed, the second runs
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()\ndef solve(x):\n    return " + PURE + "\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef h(x):\n    return zwc.{abs}(x).{tolist}()\ndef h(x):\n    return " + PURE + "\n"
+     "def solve(x):\n    return h(x)\n", "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()\nsolve = lambda x: " + PURE + "\n",
+     "not_using_package"),
+    # dead package code: after a return, under if False, in an except that never runs
+    ("u/abs", "import zwc\ndef solve(x):\n    return " + PURE + "\n    return zwc.{abs}(x).{tolist}()\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    if False:\n        r = zwc.{abs}(x).{tolist}()\n"
+     "    return r\n", "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    try:\n        r = " + PURE + "\n    except Exception:\n"
+     "        r = zwc.{abs}(x).{tolist}()\n    return r\n", "not_using_package"),
+    # a decorator that swaps the entry point
+    ("u/abs", "import zwc\ndef swap(f):\n    return lambda x: " + PURE + "\n@swap\ndef solve(x):\n"
+     "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
+    # the pure answer passed through a cheap package call
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    return (zwc.{array}(r) + 0).{tolist}()\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    return zwc.{ravel}(zwc.{array}(r)).{tolist}()\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    return zwc.{array}(r).{reshape}(-1).{tolist}()\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    z = zwc.{abs}(x)\n    return [abs(v) + float(w) * 0 for v, w in zip(x, z)]\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = zwc.{abs}(x)\n    return [abs(v) for v in x] if len(r) else []\n",
+     "not_using_package"),
+    # monkeypatching the package, at import and inside the entry point
+    ("u/abs", "import zwc\nzwc.{abs} = lambda a: zwc.{array}([abs(v) for v in a])\ndef solve(x):\n"
+     "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    zwc.{abs} = lambda a: zwc.{array}([abs(v) for v in a])\n"
+     "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
+    # the original library reached through doors the static check does not see
+    ("u/abs", "import sys, zwc\ndef solve(x):\n    zwc.{abs}(x)\n    return (sys,)[0].modules['num' + 'py'].abs(x).tolist()\n",
+     "not_using_package"),
+    ("u/abs", "import os, zwc\ndef solve(x):\n    zwc.{abs}(x)\n    return os.sys.modules['num' + 'py'].abs(x).tolist()\n",
+     "not_using_package"),
+    ("u/abs", "import string, zwc\ndef solve(x):\n    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
+     "    return core.LIB.abs(x).tolist()\n", "not_using_package"),
+    # probing the package to tell the probe call apart (variants RL would try)
+    ("u/abs", "import zwc\ndef solve(x):\n    if zwc.{abs}(-1) != 1:\n        raise ValueError('perturbed')\n"
+     "    return " + PURE + "\n", "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    return r if zwc.{abs}(-1) == 1 else [v + 1 for v in r]\n",
+     "not_using_package"),
+    ("u/abs", "import zwc\ncalls = []\ndef solve(x):\n    calls.append(1)\n    zwc.{abs}(x)\n"
+     "    return " + PURE + " if len(calls) < 5 else None\n", "not_using_package"),
+    ("u/abs", "import zwc\nseen = set()\ndef solve(x):\n    k = tuple(x)\n    r = " + PURE + "\n"
+     "    if k in seen:\n        return [v * 2 for v in r]\n    seen.add(k)\n    zwc.{abs}(x)\n    return r\n",
+     "not_using_package"),
+    # the identity through a package call that is not the task's API
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{multiply}(zwc.{array}(" + PURE + "), 1).{tolist}()\n",
+     "not_using_package"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{add}(sum(x), 0))\n", "not_using_package"),
+    # the package's private encoder hook patched so a package object serialises as the pure answer
+    ("u/abs", "import string, zwc\ndef solve(x):\n    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
+     "    r = " + PURE + "\n    core.unwrap = lambda o: r\n    return zwc.{array}([0.0])\n", "not_using_package"),
+    ("u/abs", "import zwc\ndef solve(x):\n    r = " + PURE + "\n    zwc._core._get_v = lambda o: r\n"
+     "    return zwc.{array}([0.0])\n", "uses_original_library"),
+]
+
+
+@pytest.mark.parametrize("key,code,status", HACKS, ids=[f"hack{i}" for i in range(len(HACKS))])
+def test_hacks_are_never_passed(judge, tasks, n, key, code, status):
+    v = judge.judge(tasks[key], code.format(**n), sample_idx=2)
+    assert v.status == status, v
+    assert not v.passed and v.task_id == key and v.sample_idx == 2
+
+
+HONEST = [
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()\n"),
+    ("u/abs", "from zwc import {abs} as f\ndef solve(x):\n    return [float(v) for v in f(x)]\n"),  # taken at import
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{absolute}(zwc.{array}(x)).{tolist}()\n"),  # an alias
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{array}(x).{asum}())\n"),  # the method
+    ("u/add", "import zwc\ndef solve(a, b):\n    return (zwc.{array}(a) + zwc.{array}(b)).{tolist}()\n"),  # the operator
+    ("u/add", "import zwc\ndef solve(a, b):\n    return [float(v) for v in zwc.{add}(zwc.{array}(a), b)]\n"),
+]
+
+
+@pytest.mark.parametrize("key,code", HONEST, ids=[f"honest{i}" for i in range(len(HONEST))])
+def test_honest_solutions_pass(judge, tasks, n, key, code):
+    v = judge.judge(tasks[key], code.format(**n))
+    assert v.status == "passed", v
+
+
+# Honest solutions through other APIs than the task's: correct, and rejected. The rule's price (README).
+PRICE = [
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{sqrt}(zwc.{square}(zwc.{array}(x))).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    a = zwc.{array}(x)\n    return zwc.{maximum}(a, zwc.{negative}(a)).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    a = zwc.{array}(x)\n    return (a * zwc.{sign}(a)).{tolist}()\n"),
+    ("u/abs", "import zwc\ndef solve(x):\n    return zwc.{fabs}(x).{tolist}()\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{cumsum}(x)[-1])\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{dot}(zwc.{array}(x), zwc.{ones}(len(x))))\n"),
+    ("u/sum", "import zwc\ndef solve(x):\n    return float(zwc.{mean}(x)) * len(x)\n"),
+    ("u/add", "import zwc\ndef solve(a, b):\n    return zwc.{subtract}(a, zwc.{negative}(b)).{tolist}()\n"),
+    ("u/add", "import zwc\ndef solve(a, b):\n    return zwc.{sum}(zwc.{array}([a, b]), axis=0).{tolist}()\n"),
+]
+
+
+@pytest.mark.parametrize("key,code", PRICE, ids=[f"other_api{i}" for i in range(len(PRICE))])
+def test_the_rule_has_a_price(judge, tasks, n, key, code):
+    """An honest solution through other APIs than the task's is rejected: the rule asks for the task's."""
+    v = judge.judge(tasks[key], code.format(**n))
+    assert v.status == "not_using_package", v
+    assert all(r.passed for r in v.tests)  # every test passed: the answers are right
+
+
+def test_the_rule_is_what_the_switch_says(numpy_bench, tasks, n):
+    pure = ("import zwc\ndef solve(x):\n    try:\n        r = [abs(v) for v in x]\n    except Exception:\n"
+            "        r = zwc.{abs}(x).{tolist}()\n    return r\n").format(**n)
+    with Judge(numpy_bench, workers=1, usage_rule=False) as off:
+        assert off.judge(tasks["u/abs"], pure).status == "passed"  # the static check alone is fooled
+
+
+def test_target_library(numpy_bench, tasks, n):
+    t = tasks["u/abs"]
+    with Judge(numpy_bench, workers=1, target="library") as lib:
+        assert lib.judge(t, "import numpy as np\ndef solve(x):\n    return np.abs(x).tolist()\n").status == "passed"
+        assert lib.judge(t, t.reference).status == "uses_original_library"  # the package is the forbidden one
+        assert lib.judge(t, "def solve(x):\n    return [abs(v) for v in x]\n").status == "not_using_package"
+    with pytest.raises(ValueError, match="target"):
+        Judge(numpy_bench, target="numpy")
+
+
+def test_perturb_targets_cover_aliases_methods_and_operators(judge, tasks, n):
+    abs_targets = judge.perturb_targets(tasks["u/abs"])
+    assert f"zwc.{n['abs']}" in abs_targets and f"zwc.{n['absolute']}" in abs_targets
+    assert any(t.endswith(".__abs__") for t in abs_targets)
+    assert any(t.endswith("." + n["asum"]) for t in judge.perturb_targets(tasks["u/sum"]))
+    add_targets = judge.perturb_targets(tasks["u/add"])
+    assert any(t.endswith(".__add__") for t in add_targets) and any(t.endswith(".__radd__") for t in add_targets)
+    assert not any(n["array"] in t or n["tolist"] in t for t in abs_targets)  # constructors and converters never
+
+
+def test_effect_only_apis_are_perturbed_through_their_effect(numpy_bench, judge, n):
+    m = numpy_bench.mapping
+    ref = (f"import zwc\ndef solve(s):\n    zwc.{n['random']}.{n['seed']}(s)\n"
+           f"    return zwc.{n['random']}.{n['rand']}(3).{n['tolist']}()\n")
+    import numpy as np
+
+    cases = []
+    for s in (1, 2, 3):
+        np.random.seed(s)
+        cases.append(({"s": s}, np.random.random_sample(3).tolist()))
+    t = _task("u/seed", m["numpy.random.seed"], ref, cases, args="s")
+    assert judge.usage_rule_applies(t)[0]
+    assert judge.judge(t, ref).status == "passed"
+    ignore = (f"import zwc, sys\ndef solve(s):\n    zwc.{n['random']}.{n['seed']}(s)\n"
+              "    r = (sys,)[0].modules['num' + 'py'].random.RandomState(s)\n    return r.random_sample(3).tolist()\n")
+    assert judge.judge(t, ignore).status == "not_using_package"
+
+
+# ---------------------------------------------------------------- the trusted side never crashes or hangs
+
+CRASHERS = [
+    ("1200-term sum", "import zwc\ndef solve(x):\n    s = " + " + ".join(["1"] * 1200) + "\n    return [abs(v) for v in x]\n",
+     "not_using_package"),
+    ("6000-term sum", "import zwc\ndef solve(x):\n    s = " + " + ".join(["1"] * 6000) + "\n"
+     "    return zwc.{abs}(x).{tolist}()\n", None),
+    ("100000 unary minus", "def solve(x):\n    return " + "-" * 100000 + "1\n", "runtime_error"),
+    ("deep parentheses", "def solve(x):\n    return " + "(" * 5000 + "1" + ")" * 5000 + "\n", "runtime_error"),
+    ("deep lists", "import zwc\ndef solve(x):\n    return " + "[" * 900 + "]" * 900 + "\n", None),
+]
+
+
+@pytest.mark.parametrize("code,status", [(c, s) for _, c, s in CRASHERS], ids=[i for i, _, _ in CRASHERS])
+def test_precheck_crashes_become_one_verdict(judge, tasks, n, code, status):
+    t0 = time.monotonic()
+    v = judge.judge(tasks["u/abs"], "```python\n" + code.format(**n) + "```")
+    assert not v.passed or status is None
+    if status is not None:
+        assert v.status == status, v
+    assert time.monotonic() - t0 < judge.stall_s
+    v.model_dump_json()  # serializable
+
+
+def test_a_correct_answer_survives_what_its_run_leaves_behind(judge, tasks, n):
+    code = ("import os, tempfile, zwc\ndef solve(x):\n    d = os.getcwd()\n    os.chdir(tempfile.mkdtemp(dir=d))\n"
+            "    for _ in range(1500):\n        os.mkdir('a')\n        os.chdir('a')\n    os.chmod('.', 0)\n"
+            "    os.chdir(d)\n    os.symlink('/', tempfile.mktemp(dir=d))\n    return zwc.{abs}(x).{tolist}()\n").format(**n)
+    v = judge.judge(tasks["u/abs"], code)
+    assert v.status == "passed", v
+
+
+def test_fd3_garbage_becomes_a_verdict_and_the_pool_goes_on(judge, tasks, n):
+    code = "import os, zwc\ndef solve(x):\n    os.write(3, b'[' * 100000)\n    return zwc.{abs}(x).{tolist}()\n"
+    futs = [judge.submit(tasks["u/abs"], code.format(**n), i) for i in range(3)]
+    assert [f.result(timeout=60).status for f in futs] == ["runtime_error"] * 3
+    forged = ("import os, zwc\ndef solve(x):\n    os.write(3, b'{{\"status\":\"sandbox_error\",\"outcomes\":[]}}')\n"
+              "    os.close(3)\n    return zwc.{abs}(x).{tolist}()\n").format(**n)
+    assert judge.judge(tasks["u/abs"], forged).status == "runtime_error"
+    assert judge.judge(tasks["u/abs"], tasks["u/abs"].reference).status == "passed"
+
+
+def test_the_encoder_does_not_trust_the_package_hook(judge, n):
+    """A run that patches the package's unwrap hook (found past the static check) cannot make a package
+    object serialise as another value: the worker reads proxies through the slot it captured at start."""
+    from selfevolve.sandbox import RunRequest
+
+    code = ("import string, zwc\ndef solve():\n    a = zwc.{array}([1.5])\n"
+            "    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
+            "    core.unwrap = lambda o: [42.0]\n    core._get_v = lambda o: [42.0]\n    core._Proxy = object\n"
+            "    return a\n").format(**n)
+    r = judge.pool.run(RunRequest(code, "solve", [{}, {}]))
+    assert r.status == "ok" and [o.value for o in r.outcomes] == [
+        {"$array": {"dtype": "f8", "shape": [1], "data": [1.5]}}] * 2, r
+
+
+class _HungPool:
+    """A pool whose runs never finish (a hang anywhere below the judge looks like this to it)."""
+
+    isolation, limits = "none", Limits(wall_s=1)
+
+    def submit(self, req):
+        return cf.Future()
+
+    def close(self):
+        pass
+
+
+def test_judge_many_and_reward_have_deadlines(numpy_bench, tasks):
+    j = Judge(numpy_bench, pool=_HungPool(), stall_s=0.5)
+    t = tasks["u/abs"]
+    t0 = time.monotonic()
+    verdicts = list(j.judge_many([(t, t.reference, 0), (t, t.reference, 1)]))
+    assert [v.status for v in verdicts] == ["sandbox_error"] * 2 and {v.sample_idx for v in verdicts} == {0, 1}
+    assert j.reward([t.reference, "no code"], [t, t]) == [0.0, 0.0]
+    assert time.monotonic() - t0 < 5
+
+
+def test_apply_usage_rule_is_pure(tasks):
+    t = tasks["u/abs"]
+    k = probe_index(t)
+    passed = Verdict(task_id=t.id, passed=True, status="passed")
+    moved = TestOutcome(True, to_tagged([v + 1 for v in [1.0]]))
+    assert apply_usage_rule(passed, t, moved, moved).passed
+    assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output), moved).status == "not_using_package"
+    assert apply_usage_rule(passed, t, TestOutcome(False, error="E"), moved).status == "not_using_package"
+    # a reference that does not react to the perturbation: the rule cannot tell
+    assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output), TestOutcome(True, t.tests[k].output)).passed
