@@ -364,6 +364,8 @@ _ANSWER = "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
 def test_slow_and_huge_completions(judge, mini_bench, completion, status):
     v = judge.judge(_task(mini_bench), completion)
     assert v.status == status, v
+    if len(completion) > 1_000_000 or (status == "no_code" and "y" * 100_000 in completion):
+        assert "cap" in v.detail, v.detail  # the verdict names the cap it is over
     v.model_dump_json()
 
 

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from selfevolve.judge.compare import equal
-from selfevolve.judge.extract import extract_code
+from selfevolve.judge.extract import extract
 from selfevolve.judge.usage import check_usage
 from selfevolve.sandbox import Limits, RunRequest, RunResult, SandboxPool
 from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
@@ -301,13 +301,13 @@ class Judge:
                            detail=_clean(detail, 500), timings={"total": time.perf_counter() - t0})
 
         try:
-            code = extract_code(completion, task.entry_point)
+            code, why = extract(completion, task.entry_point)
         except (RecursionError, MemoryError) as e:
             return None, verdict("no_code", f"the completion could not be read ({type(e).__name__})")
         except Exception as e:  # noqa: BLE001  a defect of the judge: one verdict, not a lost batch
             return None, verdict("sandbox_error", f"extraction failed: {type(e).__name__}: {e}")
         if code is None:
-            return None, verdict("no_code", "no Python code found in the completion")
+            return None, verdict("no_code", why)
         try:
             if self.target == "package":
                 own = {a.rsplit(".", 1)[-1] for a in task.apis}  # a task about a converter may just call it
