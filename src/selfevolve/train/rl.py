@@ -86,6 +86,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     try:
         base = trainer_args(opts, _Probe(out))
         base.pop("output_dir")
+        base["include_num_input_tokens_seen"] = "no"  # GRPO counts its tokens itself
         args = make_config(str(Path(out) / "checkpoints"), lr=hp.lr, group=hp.group,
                            prompts_per_step=hp.prompts_per_step, mini_batch_prompts=hp.mini_batch_prompts,
                            micro_batch=hp.micro_batch, clip=hp.clip, no_clip=no_clip, beta=hp.beta,

@@ -139,6 +139,10 @@ def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
 
         def on_train_begin(self, args, state, control, **kw):
             self.last_tokens, self.last_time = state.num_input_tokens_seen, time.perf_counter()
+            self.sink = JsonlAppender(run.metrics_path, sync_every=30.0).__enter__()
+
+        def on_train_end(self, args, state, control, **kw):
+            self.sink.__exit__(None, None, None)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -154,19 +158,14 @@ def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
             step_time = logs.get("step_time", wall)
             rec = {"step": state.global_step, "epoch": logs.get("epoch"), "loss": logs.get("loss"),
                    "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
-                   "pass_rate": _first(logs, "rewards/judge/mean"), "kl": logs.get("kl"),
+                   "pass_rate": logs.get("rewards/judge/mean"), "kl": logs.get("kl"),
                    "clip_fraction": logs.get("clip_ratio/region_mean"), "tokens_per_s": tps, "step_time": step_time,
                    "time_generation": gen, "time_reward": rew,
                    "time_update": max(0.0, step_time - gen - rew) if gen is not None else step_time,
                    "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm")}
-            with JsonlAppender(run.metrics_path) as f:
-                f.write({k: rec.get(k) for k in METRIC_KEYS})
+            self.sink.write({k: rec.get(k) for k in METRIC_KEYS})
 
     return _Metrics()
-
-
-def _first(logs: dict, key: str) -> Any:
-    return logs.get(key)
 
 
 def read_metrics(run: Path) -> list[dict]:
