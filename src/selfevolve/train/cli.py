@@ -135,3 +135,31 @@ def export_verl_cmd(
 
     files = export_verl(bench, out, split=split, limit=limit or None, force=force)
     typer.echo(f"{out}: " + ", ".join(f"{k} ({v} rows)" for k, v in files.items()))
+
+
+@train_app.command("selfplay")
+def selfplay_cmd(
+    bench: Path = typer.Option(..., "--bench"),
+    model: str = typer.Option(..., "--model", help="A local model directory."),
+    learner: str = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what was kept."),
+    out: Path = typer.Option(..., "--out"),
+    rounds: int = typer.Option(1, "--rounds"),
+    apis: int = typer.Option(32, "--apis", help="API docs to write tasks from, per round."),
+    n_solutions: int = typer.Option(4, "--n-solutions", help="Solutions per written task (they vote)."),
+    temperature: float = typer.Option(0.6, "--temperature"),
+    max_tokens: int = typer.Option(256, "--max-tokens"),
+    max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
+    resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
+    batch_size: int = _BATCH,
+) -> None:
+    """Self-play: write tasks from the docs, solve them with docs, keep majority-confirmed ones, train closed-book."""
+    from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
+
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
+                       max_tokens=max_tokens)
+    res = train_selfplay(bench, model, learner, out, opts, hp)
+    for st in res["rounds"]:
+        typer.echo(f"round {st['round']}: written {st['written']}, parsed {st['parsed']}, solved {st['solved']}, "
+                   f"kept {st['kept']}; dropped " + ", ".join(f"{k} {v}" for k, v in st["dropped"].items() if v))
+    typer.echo(f"{out}: model in {res['model']}")
