@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from train_fixtures import make_small_bench
+from train_fixtures import make_small_bench, one_torch_thread  # noqa: F401
 
 GOOD = json.dumps({"prompt": "Return the absolute values of the list `x`, as a list.", "signature": "def solve(x):",
                    "inputs": [{"x": [-1, 2]}, {"x": [3]}, {"x": [-4, 0]}]})
@@ -78,7 +78,7 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path):
     recs = [SFTRecord(task_id="w", prompt_open=w, prompt_closed=w, completion=GOOD, verdict=v),
             SFTRecord(task_id="s", prompt_open=s, prompt_closed=s, completion=SOLUTION, verdict=v)]
     (tmp_path / "teach.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in recs))
-    opts = CommonOptions(lr=1e-2, epochs=40, batch_size=2, save_steps=1000, progress=False)
+    opts = CommonOptions(lr=1e-2, epochs=60, batch_size=1, save_steps=1000, progress=False)
     train_sft(bench.root, str(base), tmp_path / "teach.jsonl", "closed", tmp_path / "taught", opts)
     run = tmp_path / "sp"
     hp = SelfPlayHyper(rounds=1, apis=2, tasks_per_api=2, n_solutions=3, temperature=0.2, max_tokens=96)

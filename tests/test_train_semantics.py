@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from train_fixtures import corpus_of, make_small_bench, read_batches
+from train_fixtures import corpus_of, make_small_bench, one_torch_thread, read_batches  # noqa: F401
 
 DOCS_MARK = "Documentation of the `zwc` library"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from train_fixtures import make_small_bench
+from train_fixtures import make_small_bench, one_torch_thread  # noqa: F401
 
 
 def test_export_and_compute_score(mini_bench, tmp_path, capsys):

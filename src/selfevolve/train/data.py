@@ -90,15 +90,19 @@ def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "t
                               verdict=Verdict.model_validate(s["verdict"])))
     if not kept:
         raise UserError(f"no sample passed the judge ({statuses}); nothing to train on (try --from-references)")
-    kept.sort(key=lambda r: (r.task_id, r.sample_idx))
+    order = {t.id: i for i, t in enumerate(tasks)}
+    kept.sort(key=lambda r: (order[r.task_id], r.sample_idx))
     write_jsonl(out, kept)
     return {"records": len(kept), "tasks": len({r.task_id for r in kept}), "samples": results["metrics"]["n_samples"],
             "status": statuses}
 
 
 def read_data(path: Path, limit: int | None = None) -> list[SFTRecord]:
-    """SFT records; only passing ones train. A file with none is bad input."""
+    """SFT records (those of the first ``limit`` tasks); only passing ones train. A file with none is bad input."""
     records = [r for r in read_jsonl(path, SFTRecord) if r.verdict.passed]
     if not records:
         raise UserError(f"{path}: no passing samples to train on")
-    return records[:limit] if limit else records
+    if limit:
+        first = list(dict.fromkeys(r.task_id for r in records))[:limit]
+        records = [r for r in records if r.task_id in set(first)]
+    return records

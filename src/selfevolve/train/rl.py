@@ -84,7 +84,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
               "positive_only": positive_only, "split": split, "tasks": [t.id for t in tasks], "hyper": asdict(hp),
               "sandbox": sandbox, **asdict(opts)}
     try:
-        base = trainer_args(opts, _Probe(out))
+        base = trainer_args(opts, Path(out) / "checkpoints")
         base.pop("output_dir")
         base["include_num_input_tokens_seen"] = "no"  # GRPO counts its tokens itself
         args = make_config(str(Path(out) / "checkpoints"), lr=hp.lr, group=hp.group,
@@ -118,11 +118,6 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     finally:
         judge.close()
     return {"run": str(run.root), "steps": trainer.state.global_step, "tasks": len(tasks)}
-
-
-class _Probe:  # trainer_args needs only the checkpoint path
-    def __init__(self, out: Path):
-        self.checkpoints = Path(out) / "checkpoints"
 
 
 def _key(messages: list) -> str:

@@ -86,6 +86,8 @@ class RunDir:
 
 def _comparable(config: dict) -> dict:
     # How long to run and where to log may change between a crash and its resume; what is trained may not.
+    # Compared as JSON, the form config.json holds (tuples become lists).
+    config = json.loads(json.dumps(config, default=str))
     return {k: v for k, v in config.items() if k not in ("resume", "force", "max_steps", "progress", "save_steps")}
 
 
@@ -173,12 +175,12 @@ def read_metrics(run: Path) -> list[dict]:
     return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
 
 
-def trainer_args(opts: CommonOptions, run: RunDir, **kw: Any) -> dict[str, Any]:
+def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str, Any]:
     """The TrainingArguments every recipe shares: CPU-safe precision, checkpoints under RUN, seeded."""
     import torch
 
     on_gpu = torch.cuda.is_available()
-    args = dict(output_dir=str(run.checkpoints), seed=opts.seed, data_seed=opts.seed, max_steps=opts.max_steps,
+    args = dict(output_dir=str(checkpoints), seed=opts.seed, data_seed=opts.seed, max_steps=opts.max_steps,
                 logging_steps=1, save_strategy="steps", save_steps=opts.save_steps, save_total_limit=2,
                 report_to="none", disable_tqdm=not opts.progress, bf16=on_gpu and torch.cuda.is_bf16_supported(),
                 use_cpu=not on_gpu, gradient_checkpointing=False, dataloader_num_workers=0,

@@ -100,7 +100,7 @@ class DumpingCollator:
                 recs.append({"step": step, "task_id": e["task_id"], "sampling_prompt": sampling,
                              "training_prompt": self.tok.decode(prompt), "completion": self.tok.decode(completion),
                              "reward": 1.0, "advantage": None, "weight": 1.0,
-                             "completion_ids": completion, "loss_mask": [int(lab != -100) for lab in labels]})
+                             "prompt_ids": prompt, "completion_ids": completion, "loss_mask": [int(lab != -100) for lab in labels]})
             append_jsonl(self.path, recs)
         self.n += 1
         return batch
@@ -133,7 +133,7 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
     config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
               "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts)}
     run, ckpt = open_run(out, config, opts)
-    args = SFTConfig(**trainer_args(opts, run), learning_rate=hp.lr, num_train_epochs=hp.epochs,
+    args = SFTConfig(**trainer_args(opts, run.checkpoints), learning_rate=hp.lr, num_train_epochs=hp.epochs,
                      adam_beta1=hp.adam_betas[0], adam_beta2=hp.adam_betas[1], weight_decay=hp.weight_decay,
                      lr_scheduler_type=hp.schedule, warmup_steps=hp.warmup_ratio,
                      per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
