@@ -16,6 +16,7 @@ cosine schedule with 10% warmup. RUN/model is a plain HF directory that `selfevo
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,6 @@ class DumpingCollator:
     def __call__(self, examples: list[dict]) -> dict:
         batch = self.inner([{k: e[k] for k in ("input_ids", "labels", "seq_lengths") if k in e} for e in examples])
         if self.n < self.limit:
-            from selfevolve.jsonl import append_jsonl
-
             step = self.n // self.g + 1
             recs = []
             for e in examples:
@@ -101,7 +100,8 @@ class DumpingCollator:
                              "training_prompt": self.tok.decode(prompt), "completion": self.tok.decode(completion),
                              "reward": 1.0, "advantage": None, "weight": 1.0,
                              "prompt_ids": prompt, "completion_ids": completion, "loss_mask": [int(lab != -100) for lab in labels]})
-            append_jsonl(self.path, recs)
+            with open(self.path, "a", encoding="utf-8") as f:  # a diagnostic: flushed, not synced, per batch
+                f.write("".join(json.dumps(r) + "\n" for r in recs))
         self.n += 1
         return batch
 
