@@ -59,8 +59,8 @@ def main() -> None:
     ap.add_argument("--bench", required=True)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--tasks", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tasks", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--rl-steps", type=int, default=3)
     args = ap.parse_args()
 
@@ -105,6 +105,8 @@ def main() -> None:
     print(f"  bare PyTorch loop:          {bare_tps:,.0f} tokens/s")
     print(f"  ratio: {trl_tps / bare_tps:.2f}x (target >= 0.7x)")
 
+    if args.rl_steps <= 0:
+        return
     # 2. Closed-RL steps, split.
     hp = RLHyper(group=8, prompts_per_step=4, micro_batch=32, max_completion_length=64)
     train_rl(bench.root, str(model), "closed", work / "rl", CommonOptions(lr=1e-6, max_steps=args.rl_steps,
