@@ -54,7 +54,8 @@ def test_the_filter_votes_and_drops(bench):
         assert filter_task(task, [crash], judge)[2] == "no_running_solution"
 
 
-def test_a_round_writes_filters_and_trains(bench, tmp_path):
+@pytest.mark.parametrize("learner", ["sft", "rl"])
+def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
     """A tiny model taught to write one task from falekef's doc and to solve it; the other API's text is garbage."""
     from selfevolve.micro.tiny import make_tiny_model
     from selfevolve.schema import Verdict
@@ -82,8 +83,11 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path):
     train_sft(bench.root, str(base), tmp_path / "teach.jsonl", "closed", tmp_path / "taught", opts)
     run = tmp_path / "sp"
     hp = SelfPlayHyper(rounds=1, apis=2, tasks_per_api=2, n_solutions=3, temperature=0.2, max_tokens=96)
-    res = train_selfplay(bench.root, str(tmp_path / "taught" / "model"), "sft", run,
-                         CommonOptions(lr=1e-3, epochs=1, save_steps=1000, progress=False), hp, SFTHyper())
+    from selfevolve.train.rl import RLHyper
+
+    res = train_selfplay(bench.root, str(tmp_path / "taught" / "model"), learner, run,
+                         CommonOptions(lr=1e-3, epochs=1, save_steps=1000, progress=False, max_steps=1), hp, SFTHyper(),
+                         RLHyper(group=2, prompts_per_step=1, micro_batch=2, max_completion_length=16))
     st = json.loads((run / "round-1" / "stats.json").read_text())
     assert st["written"] == 4 and st["kept"] >= 1 and st["trained"]
     assert st["kept"] + sum(st["dropped"].values()) == st["written"]
