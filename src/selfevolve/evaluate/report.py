@@ -1,6 +1,8 @@
 """`selfevolve report`: pass@k, scores by kind, API and status, as Markdown, JSON and PNG plots.
 
 With several run directories it compares them side by side (closed vs open, before vs after training).
+A training run (`selfevolve train ...`: config.json and metrics.jsonl, no results.json) gets its training
+curves instead: loss, reward and pass rate, and the step time split into generation, reward and update.
 """
 
 from __future__ import annotations
@@ -31,10 +33,19 @@ def per_api(run: dict, tasks_by_id: dict) -> dict[str, float]:
     return {a: sum(v) / len(v) for a, v in sorted(hits.items())}
 
 
+def is_train_run(rundir: Path) -> bool:
+    return (rundir / "metrics.jsonl").is_file() and not (rundir / "results.json").is_file()
+
+
 def build_report(rundirs: list[Path], out: Path) -> dict:
     from selfevolve.bench import Bench
     from selfevolve.schema import Task
 
+    train = [Path(r) for r in rundirs if is_train_run(Path(r))]
+    if train:
+        if len(train) != len(rundirs):
+            raise UserError("report either evaluation runs or training runs, not both at once")
+        return train_report(train, out)
     runs = [load_run(Path(r)) for r in rundirs]
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
@@ -123,3 +134,68 @@ def _plots(summary: dict, out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / "per_api.png", dpi=120)
         plt.close(fig)
+
+
+CURVES = (("loss", "loss"), ("reward_mean", "reward (mean)"), ("pass_rate", "pass rate"),
+          ("clip_fraction", "clip fraction"), ("kl", "KL"), ("tokens_per_s", "tokens/s"))
+
+
+def train_report(rundirs: list[Path], out: Path) -> dict:
+    """Training curves from each run's metrics.jsonl: train_curves.png, train_time.png, report.md/json."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for r in rundirs:
+        cfg = json.loads((r / "config.json").read_text()) if (r / "config.json").is_file() else {}
+        runs[r.name] = {"recipe": cfg.get("recipe", "?"), "metrics": read_jsonl(r / "metrics.jsonl",
+                                                                               tolerate_torn_tail=True)}
+    shown = [(k, t) for k, t in CURVES if any(m.get(k) is not None for v in runs.values() for m in v["metrics"])]
+    fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.6 * max(1, len(shown)), 3.2), squeeze=False)
+    for ax, (key, title) in zip(axes[0], shown, strict=False):
+        for name, v in runs.items():
+            pts = [(m["step"], m[key]) for m in v["metrics"] if m.get(key) is not None]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name} ({v['recipe']})")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "train_curves.png", dpi=120)
+    plt.close(fig)
+    lines = ["| run | recipe | steps | first loss | last loss | last pass rate | generation / reward / update (s per step) |",
+             "|---|---|---|---|---|---|---|"]
+    summary = {}
+    for name, v in runs.items():
+        ms = v["metrics"]
+        split = {k: sum(m.get(f"time_{k}") or 0.0 for m in ms) / max(1, len(ms)) for k in ("generation", "reward",
+                                                                                           "update")}
+        summary[name] = {"recipe": v["recipe"], "steps": len(ms), "first": ms[0] if ms else None,
+                         "last": ms[-1] if ms else None, "time_split": split}
+        last = ms[-1] if ms else {}
+
+        def fmt(x, pct=False):
+            return "-" if x is None else (f"{100 * x:.1f}%" if pct else f"{x:.4g}")
+
+        lines.append(f"| {name} | {v['recipe']} | {len(ms)} | {fmt(ms[0].get('loss') if ms else None)} | "
+                     f"{fmt(last.get('loss'))} | {fmt(last.get('pass_rate'), True)} | "
+                     f"{split['generation']:.3g} / {split['reward']:.3g} / {split['update']:.3g} |")
+    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(runs) + 2), 3.2))
+    names = list(summary)
+    bottom = [0.0] * len(names)
+    for k in ("generation", "reward", "update"):
+        vals = [summary[n]["time_split"][k] for n in names]
+        ax.bar(names, vals, bottom=bottom, label=k)
+        bottom = [b + x for b, x in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("seconds per step")
+    ax.set_title("step time split")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "train_time.png", dpi=120)
+    plt.close(fig)
+    md = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(md)
+    (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    return {"markdown": md, "summary": summary, "files": ["train_curves.png", "train_time.png"]}
