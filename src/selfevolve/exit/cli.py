@@ -17,18 +17,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(exit_app, name="exit")
 
 
-def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int):
+def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int, subset: str):
     from selfevolve.exit.domains import open_domain
 
     if mode not in ("closed", "open"):
         raise UserError("--mode is closed or open")
+    names = tuple(x for x in (subset or "").split(",") if x)
     kw: dict = {}
     if domain == "sebench":
         kw = {"mode": mode, "verifiable": verifiable, "workers": workers or None}
     elif domain == "math":
-        kw = {"size": size}
+        from selfevolve.exit.domains.math import FAMILIES
+
+        kw = {"size": size, "families": names or FAMILIES}
     elif domain == "mle":
-        kw = {"workers": workers or None}
+        from selfevolve.exit.domains.mle import DATASETS
+
+        kw = {"workers": workers or None, "datasets": names or tuple(DATASETS)}
     return open_domain(domain, bench=str(bench) if bench else None, **kw)
 
 
@@ -38,6 +43,7 @@ MODE = typer.Option("closed", "--mode", help="sebench: closed (no docs) or open 
 SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym family and split.")
 VERIFIABLE = typer.Option(False, "--verifiable", help="sebench: score the pass (0/1) instead of the fraction passed.")
 WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
+SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: datasets (comma-separated; default all).")
 
 
 @exit_app.command("train")
@@ -63,7 +69,7 @@ def train_cmd(
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     seed: int = typer.Option(0, "--seed", help="Seed of the curriculum's draws and of training."),
     vllm: bool = typer.Option(False, "--vllm", help="Generate with vLLM (colocated; GPU)."),
-    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
+    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
     from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
@@ -81,7 +87,7 @@ def train_cmd(
                      diversity=use_diversity, prompts=prompts, group=group, max_steps=max_steps,
                      learning_rate=learning_rate, beta=beta, temperature=temperature, max_completion_length=max_tokens,
                      seed=seed, use_vllm=vllm)
-    dom = _domain(domain, bench, mode, size, verifiable, workers)
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
     try:
         c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder())
     finally:
@@ -121,7 +127,7 @@ def iterate_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
     depth: float = typer.Option(None, "--training-depth",
                                 help="Mean training depth to mark (default: read from the model's ExIt run)."),
-    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
+    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
 ) -> None:
     """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
     from selfevolve.exit import inference
@@ -129,7 +135,7 @@ def iterate_cmd(
 
     if steps < 0 or samples < 1:
         raise UserError("need --steps >= 0 and --samples >= 1")
-    dom = _domain(domain, bench, mode, size, verifiable, workers)
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
     try:
         tasks = dom.tasks("test")
         tasks = tasks[:limit] if limit else tasks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
+from selfevolve.errors import UserError
 from selfevolve.exit.domain import BaseTask, Instance
 
 FAMILIES = ("basic_arithmetic", "chain_sum", "countdown")
@@ -32,6 +33,11 @@ class MathDomain:
     verifiable = True
 
     def __init__(self, families: tuple[str, ...] = FAMILIES, size: int = 64):
+        import reasoning_gym.factory
+
+        unknown = set(families) - set(reasoning_gym.factory.DATASETS)
+        if unknown or not families or size < 1:
+            raise UserError(f"unknown reasoning-gym families {sorted(unknown)} (or --size < 1)")
         self.families, self.size = tuple(families), size
 
     @functools.lru_cache(maxsize=16)  # noqa: B019  (one domain object per run)

@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 
+from selfevolve.errors import UserError
 from selfevolve.exit.domain import BaseTask, Instance
 from selfevolve.judge.extract import extract_code
 from selfevolve.sandbox import Limits, RunRequest, SandboxPool
@@ -72,6 +73,9 @@ class MLEDomain:
 
     def __init__(self, datasets: tuple[str, ...] = tuple(DATASETS), *, workers: int | None = None,
                  limits: Limits = LIMITS, pool: SandboxPool | None = None):
+        unknown = set(datasets) - set(DATASETS)
+        if unknown or not datasets:
+            raise UserError(f"unknown mle datasets {sorted(unknown)}; choose from {', '.join(DATASETS)}")
         self.datasets, self.limits = tuple(datasets), limits
         self._pool, self._own_pool, self._workers = pool, pool is None, workers
 
