@@ -51,9 +51,14 @@ def _train_and_iterate(tmp_path, capsys, domain: list[str], answers: list[str], 
     return run, trajs
 
 
-def _check_groups(run, verifiable: bool):
+def _check_groups(run, verifiable: bool, diversity: bool):
     groups = read_jsonl(run / "groups.jsonl")
     assert {g["step"] for g in groups} == {0, 1} and all(len(g["returns"]) == 4 for g in groups)
+    for g in groups:  # TRL's advantages are this group's normalized returns: our groups are TRL's groups
+        r = np.array(g["returns"])
+        np.testing.assert_allclose(g["advantages"], (r - r.mean()) / (r.std(ddof=1) + 1e-4), rtol=1e-5, atol=1e-6)
+        if not diversity:
+            assert g["trained_advantages"] == g["advantages"]
     for g in groups:  # the logged S is the scaled variance of the logged returns, for every group
         assert g["learnability"] == pytest.approx(4 * np.var(g["returns"])) == learnability(g["returns"])
         for r, s in zip(g["returns"], g["scores"], strict=True):  # and the returns are the paper's rewards
@@ -77,8 +82,9 @@ def test_sebench_end_to_end(mini_bench, tmp_path, capsys):
     bench = bench_with_tasks(mini_bench, tmp_path / "bench")
     run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "sebench", "--bench", str(bench.root), "--workers", "2"],
                                     [SOLVED, HALF])
-    groups = _check_groups(run, verifiable=False)
+    groups = _check_groups(run, verifiable=False, diversity=True)
     assert any(g["learnability"] > 0 for g in groups)  # the two answers disagree: a real signal
+    assert any(g["trained_advantages"] != g["advantages"] for g in groups)  # the MiniLM bonus was applied
     assert {s for g in groups for s in g["scores"]} <= {1.0, 0.75, 0.5, 2 / 3, 1 / 3, 0.0}
     assert any(f.startswith("passed") for t in trajs for f in t["feedback"])  # judged in the sandbox
 
@@ -86,7 +92,7 @@ def test_sebench_end_to_end(mini_bench, tmp_path, capsys):
 def test_mle_end_to_end(tmp_path, capsys):
     run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "mle", "--subset", "iris,wine", "--workers", "2"],
                                     [FOREST, CONSTANT], ["--embedder", "hash"])
-    groups = _check_groups(run, verifiable=False)
+    groups = _check_groups(run, verifiable=False, diversity=True)
     assert any(s > 0.5 for g in groups for s in g["scores"])  # the KNN script ran in the sandbox
     assert any(f.startswith("held-out accuracy") for t in trajs for f in t["feedback"])
 
@@ -94,7 +100,7 @@ def test_mle_end_to_end(tmp_path, capsys):
 def test_math_end_to_end(tmp_path, capsys):
     run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "math", "--size", "2"],
                                     ["<answer>0</answer>", "no idea"], ["--embedder", "hash", "--variant", "diverge"])
-    _check_groups(run, verifiable=True)
+    _check_groups(run, verifiable=True, diversity=False)
     assert all(f.startswith(("no answer", "the answer", "correct")) for t in trajs for f in t["feedback"])
 
 

@@ -135,17 +135,23 @@ class Curriculum:
         return out
 
     def finish(self, advantages: np.ndarray) -> np.ndarray:
-        """After the engine's advantages: learnability, the buffer, the logs; the advantages (rows in group
-        order) multiplied by the diversity bonus when it is on."""
+        """After the engine's advantages (rows in group order): the advantages multiplied by the diversity
+        bonus when it is on; learnability, the buffer and the logs."""
         t0 = time.perf_counter()
         size = len(self.groups[0].texts) if self.groups else 0
+        adv = np.asarray(advantages, dtype=np.float64)
+        scaled = adv
+        if self.use_diversity and size > 1:
+            scaled = diversity.scale_advantages(adv, [t for g in self.groups for t in g.texts], size, self.embed)
         with JsonlAppender(self.run / "groups.jsonl") as out:
-            for g in self.groups:
+            for i, g in enumerate(self.groups):
                 s = learnability(g.returns)
+                rows = slice(i * size, (i + 1) * size)
                 out.write({"step": self.step, "instance_id": g.instance.id, "parent_id": g.instance.parent_id,
                            "task_id": g.instance.task.id, "depth": g.instance.depth, "kind": g.kind,
                            "previous": g.instance.last.score if g.instance.last else None,
-                           "returns": g.returns, "scores": g.scores, "learnability": s})
+                           "returns": g.returns, "scores": g.scores, "learnability": s,
+                           "advantages": adv[rows].tolist(), "trained_advantages": scaled[rows].tolist()})
                 self.depths.append(g.instance.depth)
                 if not self.variant.buffer:
                     continue
@@ -159,9 +165,6 @@ class Curriculum:
             with JsonlAppender(self.run / "buffer.jsonl") as out:
                 for rec in self.buffer.records(self.step):
                     out.write(rec)
-        adv = np.asarray(advantages, dtype=np.float64)
-        if self.use_diversity and size > 1:
-            adv = diversity.scale_advantages(adv, [t for g in self.groups for t in g.texts], size, self.embed)
         returns = [r for g in self.groups for r in g.returns]
         with JsonlAppender(self.run / "metrics.jsonl") as out:
             out.write({"step": self.step, "mean_return": float(np.mean(returns)) if returns else 0.0,
@@ -170,7 +173,7 @@ class Curriculum:
                        "buffer_size": len(self.buffer), "exit_overhead_s": self.overhead_s})
         self.step += 1
         self.overhead_s += time.perf_counter() - t0
-        return adv
+        return scaled
 
     @property
     def mean_training_depth(self) -> float:
