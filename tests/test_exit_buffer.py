@@ -160,3 +160,12 @@ def test_scale_advantages_per_group():
     np.testing.assert_allclose(out, [1.0, -2.0, 0.5, 0.5, -2.5, 0.0])
     with pytest.raises(ValueError):
         diversity.scale_advantages(adv[:5], list("abcde"), 3, embed)
+    seen = []
+
+    def recording(texts):
+        seen.extend(texts)
+        return embed(texts)
+
+    out = diversity.scale_advantages([0.0, 0.0, 0.0, 2.0, -2.0, 0.0], list("abcdef"), 3, recording)
+    np.testing.assert_allclose(out, [0.0, 0.0, 0.0, 0.5, -2.5, 0.0])
+    assert seen == list("def")  # a group whose advantages are all zero is not embedded

@@ -26,13 +26,19 @@ def bonus(embeddings: np.ndarray) -> np.ndarray:
 
 
 def scale_advantages(advantages: Sequence[float], texts: Sequence[str], group: int, embed: Embedder) -> np.ndarray:
-    """Advantages (groups of ``group`` consecutive responses) each multiplied by its response's d_i."""
+    """Advantages (groups of ``group`` consecutive responses) each multiplied by its response's d_i. A group
+    whose advantages are all zero (its returns agree) stays zero whatever d_i is, so it is not embedded."""
     adv = np.asarray(advantages, dtype=np.float64)
     if len(adv) != len(texts) or len(adv) % group:
         raise ValueError("advantages and texts must have the same length, a multiple of the group size")
-    emb = np.asarray(embed(list(texts)), dtype=np.float64)
-    d = np.concatenate([bonus(emb[i:i + group]) for i in range(0, len(adv), group)]) if len(adv) else adv
-    return adv * d
+    starts = [i for i in range(0, len(adv), group) if np.any(adv[i:i + group] != 0)]
+    if not starts:
+        return adv.copy()
+    emb = np.asarray(embed([t for i in starts for t in texts[i:i + group]]), dtype=np.float64)
+    out = adv.copy()
+    for k, i in enumerate(starts):
+        out[i:i + group] *= bonus(emb[k * group:(k + 1) * group])
+    return out
 
 
 class MiniLMEmbedder:

@@ -7,6 +7,7 @@ without its last attempt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -44,11 +45,11 @@ class Instance:
         """The number of earlier attempts: a step on this instance produces attempt ``depth + 1``."""
         return len(self.history)
 
-    @property
+    @functools.cached_property  # hashed once: the buffer asks for ids of hundreds of instances each step
     def id(self) -> str:
         return _digest(self.task.id, self.history)
 
-    @property
+    @functools.cached_property
     def parent_id(self) -> str | None:
         return _digest(self.task.id, self.history[:-1]) if self.history else None
 

@@ -97,6 +97,7 @@ class Curriculum:
         self.groups: list[Group] = []
         self.depths: list[int] = []  # the depth of every instance trained on
         self.overhead_s = 0.0  # ExIt's own time: drawing, the buffer, embeddings, logs (not scoring)
+        self.overhead_cpu_s = 0.0  # the same in CPU time of the thread doing it (steady on a busy machine)
         self.run.mkdir(parents=True, exist_ok=True)
 
     def _rng(self, *key: int) -> np.random.Generator:
@@ -104,7 +105,7 @@ class Curriculum:
 
     def draw(self, n: int) -> list[tuple[Instance, str]]:
         """The step's ``n`` (instance, step kind) pairs."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         rng = self._rng(0)
         out = []
         for _ in range(n):
@@ -116,6 +117,7 @@ class Curriculum:
             out.append((inst, kind))
         self.groups = [Group(i, k, [], [], [], []) for i, k in out]
         self.overhead_s += time.perf_counter() - t0
+        self.overhead_cpu_s += time.thread_time() - c0
         return out
 
     def reward(self, completions: list[Any], exit_group: list[int], **_: Any) -> list[float]:
@@ -137,7 +139,7 @@ class Curriculum:
     def finish(self, advantages: np.ndarray) -> np.ndarray:
         """After the engine's advantages (rows in group order): the advantages multiplied by the diversity
         bonus when it is on; learnability, the buffer and the logs."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         size = len(self.groups[0].texts) if self.groups else 0
         adv = np.asarray(advantages, dtype=np.float64)
         scaled = adv
@@ -170,9 +172,11 @@ class Curriculum:
             out.write({"step": self.step, "mean_return": float(np.mean(returns)) if returns else 0.0,
                        "mean_score": float(np.mean([s for g in self.groups for s in g.scores] or [0.0])),
                        "mean_depth": float(np.mean([g.instance.depth for g in self.groups] or [0.0])),
-                       "buffer_size": len(self.buffer), "exit_overhead_s": self.overhead_s})
+                       "buffer_size": len(self.buffer), "exit_overhead_s": self.overhead_s,
+                       "exit_overhead_cpu_s": self.overhead_cpu_s})
         self.step += 1
         self.overhead_s += time.perf_counter() - t0
+        self.overhead_cpu_s += time.thread_time() - c0
         return scaled
 
     @property
@@ -230,7 +234,7 @@ def grpo_config(cfg: ExItConfig, out_dir: Path):
 
 
 def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
-          embedder: diversity.Embedder | None = None) -> Curriculum:
+          embedder: diversity.Embedder | None = None, callbacks: list | None = None) -> Curriculum:
     """Train ``model`` with ExIt (or one of its ablations) on ``domain``; the model goes to RUN/model."""
     from datasets import Dataset
 
@@ -247,7 +251,7 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
         return curriculum.reward(completions, exit_group, **kw)
 
     trainer = _trainer_class()(model=str(model), reward_funcs=[exit_reward], args=grpo_config(cfg, run / "trainer"),
-                               train_dataset=data, curriculum=curriculum)
+                               train_dataset=data, curriculum=curriculum, callbacks=callbacks)
     trainer.train()
     trainer.save_model(str(run / "model"))
     if trainer.processing_class is not None:
