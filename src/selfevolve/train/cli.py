@@ -1,0 +1,165 @@
+"""`selfevolve train data|sft|rl|selfplay` and `selfevolve export verl`. Heavy imports stay in the bodies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+train_app = typer.Typer(help="Training recipes: SFT data, Open/Closed SFT and RL, self-play (TRL).",
+                        no_args_is_help=True)
+export_app = typer.Typer(help="Export a bench to another training engine.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")
+    app.add_typer(export_app, name="export")
+
+
+# The options every `train` command takes (typer has no option groups: each command lists them).
+_MAX_STEPS = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: the epochs decide).")
+_EPOCHS = typer.Option(None, "--epochs", help="Epochs over the data (default: the recipe's official value).")
+_LR = typer.Option(None, "--lr", help="Learning rate (default: the recipe's official value).")
+_LIMIT = typer.Option(0, "--limit", help="Only the first N tasks (or data records); 0: all.")
+_SEED = typer.Option(0, "--seed", help="Seed; on CPU the same seed gives the same run.")
+_RESUME = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint.")
+_FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
+_DUMP = typer.Option(0, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
+_SAVE = typer.Option(50, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
+_BATCH = typer.Option(0, "--batch-size", help="Per-device micro-batch (0: the recipe's default).")
+_VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
+_VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
+
+
+def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
+          vllm_mode="colocate"):
+    from selfevolve.errors import UserError
+    from selfevolve.train.run import CommonOptions
+
+    if resume and force:
+        raise UserError("--resume and --force exclude each other")
+    if vllm_mode not in ("colocate", "server"):
+        raise UserError("--vllm-mode is colocate or server")
+    return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
+                         force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
+                         use_vllm=use_vllm, vllm_mode=vllm_mode)
+
+
+@train_app.command("data")
+def data_cmd(
+    bench: Path = typer.Option(..., "--bench", help="Bench directory with a train split."),
+    out: Path = typer.Option(..., "--out", help="The SFT data file (JSONL) to write."),
+    model: str = typer.Option(None, "--model", help="Model path or OpenAI-compatible URL(s) that answers open-book."),
+    split: str = typer.Option("train", "--split"),
+    n_samples: int = typer.Option(5, "--n-samples", help="Samples per task (the paper: 5)."),
+    temperature: float = typer.Option(0.6, "--temperature", help="Sampling temperature (the paper: 0.6)."),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    from_references: bool = typer.Option(False, "--from-references", help="Use the tasks' reference solutions."),
+    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
+    limit: int = _LIMIT, seed: int = _SEED, force: bool = _FORCE,
+) -> None:
+    """Rejection-sampled SFT data: answer open-book through the eval harness, keep what the judge passes."""
+    from selfevolve.train.data import build_data
+
+    res = build_data(bench, out, model=model, split=split, n_samples=n_samples, temperature=temperature,
+                     max_tokens=max_tokens, seed=seed, limit=limit or None, from_references=from_references,
+                     backend=backend, force=force)
+    typer.echo(f"{out}: {res['records']} passing samples of {res['tasks']} tasks (of {res['samples']} judged; "
+               f"statuses {res['status']})")
+
+
+@train_app.command("sft")
+def sft_cmd(
+    bench: Path = typer.Option(..., "--bench"),
+    model: str = typer.Option(..., "--model", help="A local Hugging Face model directory."),
+    data: Path = typer.Option(..., "--data", help="SFT data from `selfevolve train data`."),
+    mode: str = typer.Option(..., "--mode", help="open: train on the prompt with docs; closed: without docs."),
+    out: Path = typer.Option(..., "--out", help="Run directory; RUN/model is the trained model."),
+    max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
+    resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
+    batch_size: int = _BATCH,
+) -> None:
+    """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
+    from selfevolve.train.sft import train_sft
+
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    res = train_sft(bench, model, data, mode, out, opts)
+    typer.echo(f"{out}: {mode}-sft, {res['steps']} steps on {res['records']} records; model in {out}/model")
+
+
+@train_app.command("rl")
+def rl_cmd(
+    bench: Path = typer.Option(..., "--bench"),
+    model: str = typer.Option(..., "--model", help="A local model directory (an SFT run's RUN/model: SFT->RL)."),
+    mode: str = typer.Option(..., "--mode", help="open: sample and train with docs; closed: sample with, train without."),
+    out: Path = typer.Option(..., "--out"),
+    correction: str = typer.Option("none", "--correction", help="none (official Closed-RL) or tis."),
+    no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
+    positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
+    group: int = typer.Option(8, "--group", help="Completions per prompt."),
+    prompts_per_step: int = typer.Option(32, "--prompts-per-step"),
+    max_completion_length: int = typer.Option(512, "--max-completion-length"),
+    tis_cap: float = typer.Option(2.0, "--tis-cap", help="C in min(ratio, C)."),
+    beta: float = typer.Option(0.0, "--beta", help="KL coefficient (official: 0)."),
+    sandbox: str = typer.Option("local", "--sandbox", help="local or ray (RayPool across machines)."),
+    split: str = typer.Option("train", "--split"),
+    max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
+    resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
+    batch_size: int = _BATCH, use_vllm: bool = _VLLM, vllm_mode: str = _VLLM_MODE,
+) -> None:
+    """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
+    from selfevolve.errors import UserError
+    from selfevolve.train.rl import CORRECTIONS, MODES, RLHyper, train_rl
+
+    if mode not in MODES or correction not in CORRECTIONS or sandbox not in ("local", "ray"):
+        raise UserError("--mode is open|closed, --correction is none|tis, --sandbox is local|ray")
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm,
+                 vllm_mode)
+    hp = RLHyper(group=group, prompts_per_step=prompts_per_step, max_completion_length=max_completion_length,
+                 tis_cap=tis_cap, beta=beta)
+    res = train_rl(bench, model, mode, out, opts, hp, correction=correction, no_clip=no_clip,
+                   positive_only=positive_only, split=split, sandbox=sandbox)
+    typer.echo(f"{out}: {mode}-rl, {res['steps']} steps on {res['tasks']} tasks; model in {out}/model")
+
+
+@export_app.command("verl")
+def export_verl_cmd(
+    bench: Path = typer.Option(..., "--bench"),
+    out: Path = typer.Option(..., "--out", help="Directory for the parquet files."),
+    split: str = typer.Option("train", "--split"),
+    limit: int = _LIMIT,
+    force: bool = _FORCE,
+) -> None:
+    """verl parquet: no-doc prompts (Open/Closed-RL training side) and with-doc prompts (Closed-RL generation)."""
+    from selfevolve.integrations.verl import export_verl
+
+    files = export_verl(bench, out, split=split, limit=limit or None, force=force)
+    typer.echo(f"{out}: " + ", ".join(f"{k} ({v} rows)" for k, v in files.items()))
+
+
+@train_app.command("selfplay")
+def selfplay_cmd(
+    bench: Path = typer.Option(..., "--bench"),
+    model: str = typer.Option(..., "--model", help="A local model directory."),
+    learner: str = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what was kept."),
+    out: Path = typer.Option(..., "--out"),
+    rounds: int = typer.Option(1, "--rounds"),
+    apis: int = typer.Option(32, "--apis", help="API docs to write tasks from, per round."),
+    n_solutions: int = typer.Option(4, "--n-solutions", help="Solutions per written task (they vote)."),
+    temperature: float = typer.Option(0.6, "--temperature"),
+    max_tokens: int = typer.Option(256, "--max-tokens"),
+    max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
+    resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
+    batch_size: int = _BATCH,
+) -> None:
+    """Self-play: write tasks from the docs, solve them with docs, keep majority-confirmed ones, train closed-book."""
+    from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
+
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
+                       max_tokens=max_tokens)
+    res = train_selfplay(bench, model, learner, out, opts, hp)
+    for st in res["rounds"]:
+        typer.echo(f"round {st['round']}: written {st['written']}, parsed {st['parsed']}, solved {st['solved']}, "
+                   f"kept {st['kept']}; dropped " + ", ".join(f"{k} {v}" for k, v in st["dropped"].items() if v))
+    typer.echo(f"{out}: model in {res['model']}")

@@ -1,0 +1,142 @@
+"""Open-RL and Closed-RL: GRPO with the judge as the reward (`selfevolve train rl`).
+
+| recipe                    | samples from        | trains on (old / ref log-probs, loss) | weight                               |
+|---------------------------|---------------------|---------------------------------------|--------------------------------------|
+| Open-RL (`--mode open`)   | prompt with docs    | prompt with docs                      | 1                                    |
+| Closed-RL (`--mode closed`, the official one) | prompt with docs | prompt *without* docs (same response tokens) | 1 (no correction) |
+| Closed-RL + TIS (`--correction tis`) | prompt with docs | prompt without docs            | min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C), per token, C=2 |
+
+The reward is `Judge.reward`: 1.0 when the judge passes the completion, the verdict evaluation reports.
+SFT->RL is this recipe with `--model RUN/model` of an SFT run. The RL-Gap ablations: `--no-clip` (the
+ratio is not clipped) and `--positive-only` (samples with negative advantage are dropped).
+
+Defaults are the official ones (SE-Bench's verl GRPO): group 8, 32 prompts per step, lr 1e-6, clip 0.2,
+no KL (beta 0), temperature 1.0; Open-RL updates in mini-batches of 16 prompts for 3 epochs, Closed-RL
+in one mini-batch of 32 for 30 epochs (so its single update per step never clips).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from selfevolve.errors import UserError
+from selfevolve.train.run import CommonOptions
+
+MODES = ("open", "closed")
+CORRECTIONS = ("none", "tis")
+
+
+@dataclass
+class RLHyper:
+    lr: float = 1e-6
+    group: int = 8
+    prompts_per_step: int = 32
+    mini_batch_prompts: int | None = None  # None: 16 for open, 32 for closed (the official scripts)
+    epochs: float | None = None  # None: 3 for open, 30 for closed
+    clip: float = 0.2
+    beta: float = 0.0
+    temperature: float = 1.0
+    max_completion_length: int = 512
+    micro_batch: int = 8  # completions per forward pass on one device
+    tis_cap: float = 2.0
+    tis_level: str = "token"
+
+
+def sampling_and_training(task, prompts, mode: str) -> tuple[list, list]:
+    """The whole difference between the recipes: (prompt that samples, prompt that trains)."""
+    with_docs = prompts.messages(task, "open")
+    return with_docs, (with_docs if mode == "open" else prompts.messages(task, "closed"))
+
+
+def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOptions, hp: RLHyper | None = None, *,
+             correction: str = "none", no_clip: bool = False, positive_only: bool = False, split: str = "train",
+             tasks: list | None = None, workers: int | None = None, sandbox: str = "local") -> dict:
+    from selfevolve.bench import Bench
+    from selfevolve.train.data import TaskPrompts, train_tasks
+    from selfevolve.train.sft import load_tokenizer
+
+    if mode not in MODES:
+        raise UserError(f"--mode {mode!r}: choose open or closed")
+    if correction not in CORRECTIONS:
+        raise UserError(f"--correction {correction!r}: choose none or tis")
+    if correction == "tis" and mode != "closed":
+        raise UserError("--correction tis corrects Closed-RL's sampling prompt; it needs --mode closed")
+    hp = hp or RLHyper()
+    hp.mini_batch_prompts = hp.mini_batch_prompts or (16 if mode == "open" else 32)
+    hp.mini_batch_prompts = min(hp.mini_batch_prompts, hp.prompts_per_step)
+    hp.epochs = opts.epochs if opts.epochs is not None else (hp.epochs or (3.0 if mode == "open" else 30.0))
+    hp.lr = opts.lr if opts.lr is not None else hp.lr
+    if opts.batch_size:
+        hp.micro_batch = opts.batch_size
+    bench = Bench.open(bench_dir)
+    tasks = tasks if tasks is not None else train_tasks(bench, split, opts.limit)
+    tok = load_tokenizer(model)
+
+    import datasets
+
+    from selfevolve.train.grpo import GRPOEngine, docs_rollout, judge_reward, make_config
+    from selfevolve.train.run import metrics_callback, open_run, trainer_args
+
+    config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
+              "model": str(model), "mode": mode, "correction": correction, "no_clip": no_clip,
+              "positive_only": positive_only, "split": split, "tasks": [t.id for t in tasks], "hyper": asdict(hp),
+              "sandbox": sandbox, **asdict(opts)}
+    try:
+        base = trainer_args(opts, _Probe(out))
+        base.pop("output_dir")
+        base["include_num_input_tokens_seen"] = "no"  # GRPO counts its tokens itself
+        args = make_config(str(Path(out) / "checkpoints"), lr=hp.lr, group=hp.group,
+                           prompts_per_step=hp.prompts_per_step, mini_batch_prompts=hp.mini_batch_prompts,
+                           micro_batch=hp.micro_batch, clip=hp.clip, no_clip=no_clip, beta=hp.beta,
+                           temperature=hp.temperature, epochs=hp.epochs, max_completion_length=hp.max_completion_length,
+                           use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, **base)
+    except ValueError as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    run, ckpt = open_run(out, config, opts)
+
+    prompts = TaskPrompts(bench)
+    by_key, rows = {}, []
+    for t in tasks:
+        sampling, training = sampling_and_training(t, prompts, mode)
+        by_key.setdefault(_key(training), sampling)
+        rows.append({"prompt": training, "task_id": t.id})
+    timers: dict[str, float] = {}
+    judge = _judge(bench, sandbox, workers)
+    try:
+        trainer = GRPOEngine(model=str(model), args=args, processing_class=tok,
+                             train_dataset=datasets.Dataset.from_list(rows),
+                             reward_funcs=[judge_reward(judge, {t.id: t for t in tasks}, timers)],
+                             rollout_func=docs_rollout(lambda p: by_key[_key(p)], timers),
+                             tis_cap=hp.tis_cap if correction == "tis" else None, tis_level=hp.tis_level,
+                             positive_only=positive_only, timers=timers, callbacks=[metrics_callback(run, timers)],
+                             dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
+                             dump_steps=opts.dump_batches)
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        run.save_final(trainer)
+    finally:
+        judge.close()
+    return {"run": str(run.root), "steps": trainer.state.global_step, "tasks": len(tasks)}
+
+
+class _Probe:  # trainer_args needs only the checkpoint path
+    def __init__(self, out: Path):
+        self.checkpoints = Path(out) / "checkpoints"
+
+
+def _key(messages: list) -> str:
+    return json.dumps(messages, sort_keys=True)
+
+
+def _judge(bench, sandbox: str, workers: int | None):
+    from selfevolve.judge import Judge
+
+    if sandbox == "ray":
+        from selfevolve.sandbox.ray_executor import RayPool
+
+        pool = RayPool.for_bench(bench)
+        judge = Judge(bench, pool=pool)
+        judge.close = pool.close  # the judge does not own a pool it was given; this run does
+        return judge
+    return Judge(bench, workers=workers)

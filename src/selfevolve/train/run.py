@@ -1,0 +1,187 @@
+"""A training run's directory, its metrics log and its resume rule. Every recipe uses these, nothing else.
+
+```
+RUN/
+  config.json        the recipe, its hyperparameters and the common options (a resume must match it)
+  metrics.jsonl      one record per optimizer step (names in METRIC_KEYS; null where a recipe has none)
+  batches.jsonl      with --dump-batches N: one record per trained sample of the first N steps
+  checkpoints/       Trainer checkpoints (model, optimizer, scheduler, RNG states); the last ones are kept
+  model/             the final model: a plain Hugging Face directory (`selfevolve eval --model RUN/model`)
+```
+
+An existing RUN is refused unless ``--resume`` (continue from its last checkpoint) or ``--force`` (start
+over). The final model is written to a temporary sibling and renamed, so ``RUN/model`` is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfevolve.errors import UserError
+from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
+
+METRIC_KEYS = ("step", "epoch", "loss", "reward_mean", "reward_std", "pass_rate", "kl", "clip_fraction",
+               "tokens_per_s", "step_time", "time_generation", "time_reward", "time_update", "lr", "grad_norm")
+
+
+@dataclass
+class CommonOptions:
+    """The options every `train` command takes."""
+
+    max_steps: int = -1  # -1: as many as the epochs give
+    epochs: float | None = None  # None: the recipe's default
+    lr: float | None = None  # None: the recipe's default
+    limit: int | None = None  # only the first N tasks (or records)
+    seed: int = 0
+    resume: bool = False
+    force: bool = False
+    dump_batches: int = 0
+    save_steps: int = 50
+    batch_size: int | None = None  # per device; None: the recipe's default
+    progress: bool = True
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+
+
+@dataclass
+class RunDir:
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def batches_path(self) -> Path:
+        return self.root / "batches.jsonl"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    def last_checkpoint(self) -> Path | None:
+        found = sorted(self.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        # A checkpoint is complete once the trainer state (written last) is there.
+        found = [p for p in found if (p / "trainer_state.json").is_file()]
+        return found[-1] if found else None
+
+    def save_final(self, trainer: Any) -> None:
+        tmp = self.root / ".model.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        trainer.save_model(str(tmp))
+        trainer.processing_class.save_pretrained(str(tmp))
+        shutil.rmtree(self.model_dir, ignore_errors=True)
+        tmp.rename(self.model_dir)
+
+
+def _comparable(config: dict) -> dict:
+    # How long to run and where to log may change between a crash and its resume; what is trained may not.
+    return {k: v for k, v in config.items() if k not in ("resume", "force", "max_steps", "progress", "save_steps")}
+
+
+def open_run(out: Path, config: dict[str, Any], opts: CommonOptions) -> tuple[RunDir, Path | None]:
+    """Create (or reopen, with --resume) the run directory. Returns it and the checkpoint to resume from."""
+    out = Path(out)
+    run = RunDir(out, config)
+    conf_path = out / "config.json"
+    if out.exists() and any(out.iterdir()):
+        if opts.resume:
+            if not conf_path.is_file():
+                raise UserError(f"{out}: not a training run (no config.json); nothing to resume")
+            old = json.loads(conf_path.read_text())
+            if _comparable(old) != _comparable(config):
+                changed = sorted(k for k in set(old) | set(config) if _comparable(old).get(k) != _comparable(config).get(k))
+                raise UserError(f"{out}: --resume with another configuration ({', '.join(changed)}); use --force")
+            ckpt = run.last_checkpoint()
+            _truncate_metrics(run, ckpt)
+            return run, ckpt
+        if not opts.force:
+            raise UserError(f"{out} exists; use --resume to continue it or --force to start over")
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror or e}") from None
+    atomic_write_text(conf_path, json.dumps(config, indent=1, sort_keys=True, default=str) + "\n")
+    return run, None
+
+
+def _truncate_metrics(run: RunDir, ckpt: Path | None) -> None:
+    """Keep the metrics up to the checkpoint: the steps after it are redone, and logged again."""
+    step = json.loads((ckpt / "trainer_state.json").read_text())["global_step"] if ckpt else 0
+    for path in (run.metrics_path, run.batches_path):
+        if path.exists():
+            keep = [r for r in read_jsonl(path, tolerate_torn_tail=True) if r.get("step", 0) <= step]
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
+    """A TrainerCallback that appends one normalized record per logged step to RUN/metrics.jsonl.
+
+    ``timers`` is a dict the recipe's generation and reward code add seconds to; each record takes what
+    accumulated since the previous one, and the update time is the step time minus both.
+    """
+    from transformers import TrainerCallback
+
+    class _Metrics(TrainerCallback):
+        def __init__(self) -> None:
+            self.last_tokens, self.last_time = None, time.perf_counter()
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.last_tokens, self.last_time = state.num_input_tokens_seen, time.perf_counter()
+            self.sink = JsonlAppender(run.metrics_path, sync_every=30.0).__enter__()
+
+        def on_train_end(self, args, state, control, **kw):
+            self.sink.__exit__(None, None, None)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" not in logs and "train_loss" in logs:  # the end-of-training summary
+                return
+            now = time.perf_counter()
+            wall = now - self.last_time
+            tokens = state.num_input_tokens_seen
+            tps = (tokens - self.last_tokens) / wall if self.last_tokens is not None and tokens and wall > 0 else None
+            self.last_tokens, self.last_time = tokens, now
+            gen = timers.pop("generation", 0.0) if timers is not None else None
+            rew = timers.pop("reward", 0.0) if timers is not None else None
+            step_time = logs.get("step_time", wall)
+            rec = {"step": state.global_step, "epoch": logs.get("epoch"), "loss": logs.get("loss"),
+                   "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
+                   "pass_rate": logs.get("rewards/judge/mean"), "kl": logs.get("kl"),
+                   "clip_fraction": logs.get("clip_ratio/region_mean"), "tokens_per_s": tps, "step_time": step_time,
+                   "time_generation": gen, "time_reward": rew,
+                   "time_update": max(0.0, step_time - gen - rew) if gen is not None else step_time,
+                   "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm")}
+            self.sink.write({k: rec.get(k) for k in METRIC_KEYS})
+
+    return _Metrics()
+
+
+def read_metrics(run: Path) -> list[dict]:
+    path = Path(run) / "metrics.jsonl"
+    return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
+
+
+def trainer_args(opts: CommonOptions, run: RunDir, **kw: Any) -> dict[str, Any]:
+    """The TrainingArguments every recipe shares: CPU-safe precision, checkpoints under RUN, seeded."""
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    args = dict(output_dir=str(run.checkpoints), seed=opts.seed, data_seed=opts.seed, max_steps=opts.max_steps,
+                logging_steps=1, save_strategy="steps", save_steps=opts.save_steps, save_total_limit=2,
+                report_to="none", disable_tqdm=not opts.progress, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+                use_cpu=not on_gpu, gradient_checkpointing=False, dataloader_num_workers=0,
+                include_num_input_tokens_seen="non_padding")
+    args.update(kw)
+    return args

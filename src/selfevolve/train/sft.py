@@ -1,0 +1,149 @@
+"""Open-SFT and Closed-SFT on TRL's `SFTTrainer` (`selfevolve train sft`).
+
+The data are rejection-sampled answers generated *with* docs (`selfevolve train data`). The two recipes
+differ in one line, `prompt_for` below:
+
+| recipe     | trains on                      | completion                 |
+|------------|--------------------------------|----------------------------|
+| Open-SFT   | `prompt_open`  (with docs)     | the same completion tokens |
+| Closed-SFT | `prompt_closed` (without docs) | the same completion tokens |
+
+Prompt-completion rows in the model's chat template; the loss covers the completion tokens only (TRL's
+`completion_only_loss`, on for prompt-completion data): the prompt's labels are -100. Defaults are the
+official ones (SE-Bench's verl SFT): lr 1e-5, 4 epochs, AdamW betas (0.9, 0.95), weight decay 0.01,
+cosine schedule with 10% warmup. RUN/model is a plain HF directory that `selfevolve eval` accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from selfevolve.errors import UserError
+from selfevolve.train.run import CommonOptions
+
+MODES = ("open", "closed")
+
+
+@dataclass
+class SFTHyper:
+    lr: float = 1e-5
+    epochs: float = 4.0
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup_ratio: float = 0.1
+    batch_size: int = 8  # per device (ours: the official global batch is set by the cluster's size)
+    grad_accum: int = 1
+    max_length: int = 4096
+
+
+def prompt_for(record: Any, mode: str) -> list[dict[str, str]]:
+    """What each recipe trains on: the only difference between Open-SFT and Closed-SFT."""
+    return record.prompt_open if mode == "open" else record.prompt_closed
+
+
+def rows(records: list, mode: str, end: str = "") -> list[dict[str, Any]]:
+    return [{"task_id": r.task_id, "prompt": prompt_for(r, mode), "sampling_prompt": r.prompt_open,
+             "completion": [{"role": "assistant", "content": r.completion + end}]} for r in records]
+
+
+def turn_end(tok) -> str:
+    """What to append to a completion so that the model learns to stop: the EOS token where the chat
+    template does not end an assistant turn with it (a template that does, such as Qwen's, gets nothing)."""
+    probe = tok.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                                    tokenize=False)
+    tail = probe[probe.rindex("a") + 1:]
+    return "" if tok.eos_token in tail else tok.eos_token
+
+
+def load_tokenizer(model: str):
+    """The model's tokenizer, or one line of bad input."""
+    from transformers import AutoTokenizer
+
+    if not Path(model).is_dir():
+        raise UserError(f"model {model}: no such local directory")
+    try:
+        tok = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"model {model}: no usable tokenizer ({str(e).splitlines()[0][:200]})") from None
+    if tok.chat_template is None:
+        raise UserError(f"model {model}: its tokenizer has no chat template")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+class DumpingCollator:
+    """Wraps TRL's collator: writes what each of the first N batches really trains on, decoded from its ids.
+
+    The k-th batch collated is the k-th micro-batch trained (the loader's look-ahead collates early, never
+    out of order); with gradient accumulation G, optimizer step s holds batches (s-1)G+1 .. sG.
+    """
+
+    def __init__(self, inner, tok, path: Path, steps: int, grad_accum: int):
+        self.inner, self.tok, self.path, self.limit, self.g, self.n = inner, tok, path, steps * grad_accum, grad_accum, 0
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.inner([{k: e[k] for k in ("input_ids", "labels", "seq_lengths") if k in e} for e in examples])
+        if self.n < self.limit:
+            from selfevolve.jsonl import append_jsonl
+
+            step = self.n // self.g + 1
+            recs = []
+            for e in examples:
+                ids, labels = e["input_ids"], e.get("labels") or e["input_ids"]
+                prompt = [t for t, lab in zip(ids, labels, strict=True) if lab == -100]
+                completion = [t for t, lab in zip(ids, labels, strict=True) if lab != -100]
+                sampling = self.tok.apply_chat_template(e["sampling_prompt"], tokenize=False, add_generation_prompt=True)
+                recs.append({"step": step, "task_id": e["task_id"], "sampling_prompt": sampling,
+                             "training_prompt": self.tok.decode(prompt), "completion": self.tok.decode(completion),
+                             "reward": 1.0, "advantage": None, "weight": 1.0,
+                             "completion_ids": completion, "loss_mask": [int(lab != -100) for lab in labels]})
+            append_jsonl(self.path, recs)
+        self.n += 1
+        return batch
+
+
+def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opts: CommonOptions,
+              hp: SFTHyper | None = None) -> dict:
+    """Run one SFT recipe to RUN/model. Bad input is refused before RUN is touched."""
+    from selfevolve.bench import Bench
+    from selfevolve.train.data import read_data
+
+    if mode not in MODES:
+        raise UserError(f"--mode {mode!r}: choose open or closed")
+    hp = hp or SFTHyper()
+    if opts.lr is not None:
+        hp.lr = opts.lr
+    if opts.epochs is not None:
+        hp.epochs = opts.epochs
+    if opts.batch_size:
+        hp.batch_size = opts.batch_size
+    Bench.open(bench_dir)
+    records = read_data(data, opts.limit)
+    tok = load_tokenizer(model)
+
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    from selfevolve.train.run import metrics_callback, open_run, trainer_args
+
+    config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
+              "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts)}
+    run, ckpt = open_run(out, config, opts)
+    args = SFTConfig(**trainer_args(opts, run), learning_rate=hp.lr, num_train_epochs=hp.epochs,
+                     adam_beta1=hp.adam_betas[0], adam_beta2=hp.adam_betas[1], weight_decay=hp.weight_decay,
+                     lr_scheduler_type=hp.schedule, warmup_steps=hp.warmup_ratio,
+                     per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
+                     max_length=hp.max_length, completion_only_loss=True, remove_unused_columns=False,
+                     packing=False, dataset_num_proc=None)
+    trainer = SFTTrainer(model=str(model), args=args, train_dataset=datasets.Dataset.from_list(rows(records, mode, turn_end(tok))),
+                         processing_class=tok, callbacks=[metrics_callback(run)])
+    if opts.dump_batches and ckpt is None:
+        trainer.data_collator = DumpingCollator(trainer.data_collator, tok, run.batches_path, opts.dump_batches,
+                                                hp.grad_accum)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    run.save_final(trainer)
+    return {"run": str(run.root), "steps": trainer.state.global_step, "records": len(records)}

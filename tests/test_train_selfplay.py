@@ -1,0 +1,94 @@
+"""Self-play: untrusted task texts are parsed, never evaluated; drops are counted by reason; a round trains."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from train_fixtures import make_small_bench
+
+GOOD = json.dumps({"prompt": "Return the absolute values of the list `x`, as a list.", "signature": "def solve(x):",
+                   "inputs": [{"x": [-1, 2]}, {"x": [3]}, {"x": [-4, 0]}]})
+SOLUTION = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.falekef(zwc.yitaf(x)).gifune()\n```"
+
+
+@pytest.fixture(scope="module")
+def bench(mini_bench, tmp_path_factory):
+    return make_small_bench(mini_bench.root, tmp_path_factory.mktemp("selfplay") / "bench")
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("just words, no task here", "garbage"),
+    ('{"prompt": "p", "signature": "import os; def solve(x):", "inputs": [{"x": 1}]}', "bad_signature"),
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": "x=__import__(\'os\').system(\'id\')"}', "bad_inputs"),
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"y": 1}]}', "bad_inputs"),
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": {"$opaque": 1}}]}', "bad_inputs"),
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": [1, 2}]}', "garbage"),
+])
+def test_untrusted_task_texts_are_dropped_with_a_reason(text, reason):
+    from selfevolve.train.selfplay import parse_task
+
+    task, why = parse_task(text, "zwc.falekef", "t")
+    assert task is None and why == reason
+
+
+def test_the_filter_votes_and_drops(bench):
+    from selfevolve.judge import Judge
+    from selfevolve.train.selfplay import filter_task, parse_task
+
+    task, why = parse_task("Sure! " + GOOD + " Done.", "zwc.falekef", "t")
+    assert why is None and [c.input for c in task.tests] == [{"x": [-1, 2]}, {"x": [3]}, {"x": [-4, 0]}]
+    no_pkg = "```python\ndef solve(x):\n    return [abs(v) for v in x]\n```"
+    wrong = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.falekef(zwc.yitaf(x)).gifune()[:1]\n```"
+    const = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.jegedi(2).gifune()\n```"
+    with Judge(bench, workers=2) as judge:
+        kept, winners, why = filter_task(task, [SOLUTION, SOLUTION, wrong, no_pkg], judge)
+        assert why is None and winners == [SOLUTION, SOLUTION]
+        assert [c.output for c in kept.tests] == [[1, 2], [3], [4, 0]] and "falekef" in kept.reference
+        assert judge.judge(kept, SOLUTION).passed  # the kept task is a real task: its majority solution passes
+        assert filter_task(task, [no_pkg, no_pkg], judge)[2] == "not_using_package"
+        assert filter_task(task, [SOLUTION, wrong], judge)[2] == "no_majority"
+        assert filter_task(task, [const, const, const], judge)[2] == "constant_outputs"
+        crash = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.falekef(x[99])\n```"
+        assert filter_task(task, [crash], judge)[2] == "no_running_solution"
+
+
+def test_a_round_writes_filters_and_trains(bench, tmp_path):
+    """A tiny model taught to write one task from falekef's doc and to solve it; the other API's text is garbage."""
+    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.schema import Verdict
+    from selfevolve.train.data import SFTRecord
+    from selfevolve.train.run import CommonOptions
+    from selfevolve.train.selfplay import (
+        SelfPlayHyper,
+        parse_task,
+        solve_prompt,
+        train_selfplay,
+        write_prompt,
+    )
+    from selfevolve.train.sft import SFTHyper, train_sft
+
+    entry = bench.docs[0]
+    task, _ = parse_task(GOOD, entry.novel, "t")
+    w, s = write_prompt(bench, entry), solve_prompt(bench, task)
+    base = make_tiny_model(tmp_path / "base", corpus=[w[0]["content"], s[0]["content"], GOOD, SOLUTION], hidden=64,
+                           vocab_size=600)
+    v = Verdict(task_id="t", passed=True, status="passed")
+    recs = [SFTRecord(task_id="w", prompt_open=w, prompt_closed=w, completion=GOOD, verdict=v),
+            SFTRecord(task_id="s", prompt_open=s, prompt_closed=s, completion=SOLUTION, verdict=v)]
+    (tmp_path / "teach.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in recs))
+    opts = CommonOptions(lr=1e-2, epochs=40, batch_size=2, save_steps=1000, progress=False)
+    train_sft(bench.root, str(base), tmp_path / "teach.jsonl", "closed", tmp_path / "taught", opts)
+    run = tmp_path / "sp"
+    hp = SelfPlayHyper(rounds=1, apis=2, tasks_per_api=2, n_solutions=3, temperature=0.2, max_tokens=96)
+    res = train_selfplay(bench.root, str(tmp_path / "taught" / "model"), "sft", run,
+                         CommonOptions(lr=1e-3, epochs=1, save_steps=1000, progress=False), hp, SFTHyper())
+    st = json.loads((run / "round-1" / "stats.json").read_text())
+    assert st["written"] == 4 and st["kept"] >= 1 and st["trained"]
+    assert st["kept"] + sum(st["dropped"].values()) == st["written"]
+    assert st["parsed"] >= st["solved"] >= st["kept"]
+    kept = [json.loads(line) for line in (run / "round-1" / "tasks.jsonl").read_text().splitlines()]
+    assert [c["output"] for c in kept[0]["tests"]] == [[1, 2], [3], [4, 0]]
+    assert len((run / "round-1" / "written.jsonl").read_text().splitlines()) == 4
+    assert (run / "round-1" / "train" / "model" / "config.json").is_file() and res["model"].endswith("model")
