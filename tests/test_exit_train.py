@@ -69,13 +69,17 @@ def test_diverge_only_in_variants_that_diverge(tmp_path):
 
 
 def test_trl_override_is_pinned():
-    """ExItGRPOTrainer overrides GRPOTrainer._generate_and_score_completions (no public hook chooses prompts
-    at generation time or reshapes advantages). A TRL upgrade must re-check it: the version, the method's
-    signature and that it returns the advantages the override rescales."""
+    """ExItEngine overrides _generate_and_score_completions to set each group's prompt before TRL generates
+    (no public hook chooses prompts at generation time) and rescales advantages through the engine's
+    advantage_hook. A TRL upgrade must re-check it: the version, the method's signature, that it returns
+    the advantages, and the engine's hook."""
     import trl
     from trl import GRPOTrainer
 
+    from selfevolve.train.grpo import GRPOEngine
+
     assert trl.__version__ == TRL_VERSION
+    assert "advantage_hook" in inspect.signature(GRPOEngine.__init__).parameters
     method = GRPOTrainer._generate_and_score_completions
     assert list(inspect.signature(method).parameters) == ["self", "inputs"]
     assert '"advantages": advantages' in inspect.getsource(method)

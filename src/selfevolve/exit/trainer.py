@@ -2,16 +2,17 @@
 
 Read top to bottom: `ExItConfig` (the paper's math settings as defaults), `VARIANTS` (the rows of the
 paper's Table 1), `Curriculum` (the algorithm: draw instances, score groups, learnability, the buffer,
-the diversity bonus, the run's logs; independent of TRL), then `ExItGRPOTrainer`, the one place that
-touches TRL internals, and `train`.
+the diversity bonus, the run's logs; independent of the engine), then `ExItEngine`, the one place that
+touches the engine, and `train`.
 
-The TRL hook. GRPOTrainer has no public way to choose prompts at generation time or to reshape
-advantages, so `ExItGRPOTrainer` overrides one private method, `_generate_and_score_completions`
-(TRL 1.16.0, pinned in the constraints and by tests/test_exit_train.py): before it, each group of
-rows (RepeatSampler puts a prompt's ``num_generations`` copies next to each other) gets a freshly drawn
-instance's prompt, so priorities are never stale; after it, the group's returns update the buffer and
-the diversity bonus multiplies the advantages it returns. Everything else (generation with or without
-vLLM, the loss, accelerate) is TRL's. Single process: with several, each would draw its own instances.
+The engine is the project's GRPO engine (`selfevolve.train.grpo.GRPOEngine`: TRL's GRPOTrainer, pinned
+at 1.16.0). Its public `advantage_hook` receives each scored batch's advantages: there the group's
+returns update the buffer and the diversity bonus multiplies them. Neither it nor TRL can choose prompts
+at generation time, so `ExItEngine` overrides one private method, `_generate_and_score_completions`
+(pinned by tests/test_exit_train.py), only to fill each group of rows (RepeatSampler puts a prompt's
+``num_generations`` copies next to each other) with a freshly drawn instance's prompt before generating,
+so priorities are never stale. Everything else (generation with or without vLLM, the loss, accelerate)
+is the engine's. Single process: with several, each would draw its own instances.
 """
 
 from __future__ import annotations
@@ -185,36 +186,37 @@ class Curriculum:
 
 
 def _trainer_class():
-    from trl import GRPOTrainer
+    import torch
 
-    class ExItGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer whose groups get their prompts from the curriculum (see the module docstring)."""
+    from selfevolve.train.grpo import GRPOEngine
+
+    class ExItEngine(GRPOEngine):
+        """The project's GRPO engine whose groups get their prompts from the curriculum (module docstring)."""
 
         def __init__(self, *a: Any, curriculum: Curriculum, **kw: Any):
             self.curriculum = curriculum
-            super().__init__(*a, **kw)
+            super().__init__(*a, advantage_hook=self._exit_advantages, **kw)
+
+        def _exit_advantages(self, adv, view):
+            if not self.model.training:
+                return adv
+            scaled = self.curriculum.finish(adv.detach().cpu().numpy())
+            return torch.as_tensor(scaled, dtype=adv.dtype, device=adv.device)
 
         def _generate_and_score_completions(self, inputs):
-            import torch
+            if self.model.training:
+                g = self.num_generations
+                if len(inputs) % g or any(inputs[i]["exit_row"] != inputs[i - i % g]["exit_row"]
+                                          for i in range(len(inputs))):
+                    raise RuntimeError(f"TRL {TRL_VERSION} puts a prompt's copies next to each other; this one does not")
+                drawn = self.curriculum.draw(len(inputs) // g)
+                for i, row in enumerate(inputs):
+                    inst, kind = drawn[i // g]
+                    row["prompt"] = prompts.messages(inst, kind)
+                    row["exit_group"] = i // g
+            return super()._generate_and_score_completions(inputs)
 
-            if not self.model.training:
-                return super()._generate_and_score_completions(inputs)
-            g = self.num_generations
-            if len(inputs) % g or any(inputs[i]["exit_row"] != inputs[i - i % g]["exit_row"]
-                                      for i in range(len(inputs))):
-                raise RuntimeError(f"TRL {TRL_VERSION} groups a prompt's copies next to each other; this one does not")
-            drawn = self.curriculum.draw(len(inputs) // g)
-            for i, row in enumerate(inputs):
-                inst, kind = drawn[i // g]
-                row["prompt"] = prompts.messages(inst, kind)
-                row["exit_group"] = i // g
-            out = super()._generate_and_score_completions(inputs)
-            adv = out["advantages"]
-            scaled = self.curriculum.finish(adv.detach().cpu().numpy())
-            out["advantages"] = torch.as_tensor(scaled, dtype=adv.dtype, device=adv.device)
-            return out
-
-    return ExItGRPOTrainer
+    return ExItEngine
 
 
 def grpo_config(cfg: ExItConfig, out_dir: Path):
