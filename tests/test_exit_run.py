@@ -73,8 +73,8 @@ def _check_groups(run, verifiable: bool, diversity: bool):
         assert held[g["instance_id"]]["score"] == g["learnability"]
         kids = [b for b in held.values() if b["parent_id"] == g["instance_id"]]
         assert kids and all(k["score"] == g["learnability"] and k["depth"] == 1 for k in kids)  # inherited
-    metrics = read_jsonl(run / "metrics.jsonl")
-    assert [m["step"] for m in metrics] == [0, 1]
+    assert [m["step"] for m in read_jsonl(run / "curriculum.jsonl")] == [0, 1]
+    assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2]  # the training recipes' metrics
     return groups
 
 
@@ -97,11 +97,24 @@ def test_mle_end_to_end(tmp_path, capsys):
     assert any(f.startswith("held-out accuracy") for t in trajs for f in t["feedback"])
 
 
-def test_math_end_to_end(tmp_path, capsys):
-    run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "math", "--size", "2"],
-                                    ["<answer>0</answer>", "no idea"], ["--embedder", "hash", "--variant", "diverge"])
+def test_math_end_to_end_and_resume(tmp_path, capsys):
+    domain = ["--domain", "math", "--size", "2"]
+    extra = ["--embedder", "hash", "--variant", "diverge", "--save-steps", "1"]
+    run, trajs = _train_and_iterate(tmp_path, capsys, domain, ["<answer>0</answer>", "no idea"], extra)
     _check_groups(run, verifiable=True, diversity=False)
     assert all(f.startswith(("no answer", "the answer", "correct")) for t in trajs for f in t["feedback"])
+    before = read_jsonl(run / "buffer.jsonl")
+    with pytest.raises(SystemExit):  # an existing run is never overwritten silently
+        main(["exit", "train", *domain, "--model", str(tmp_path / "model"), "--out", str(run), *SMALL, *extra])
+    assert "--resume" in capsys.readouterr().err
+    main(["exit", "train", *domain, "--model", str(tmp_path / "model"), "--out", str(run), "--max-steps", "3",
+          *SMALL, *extra, "--resume"])
+    groups = read_jsonl(run / "groups.jsonl")
+    assert sorted({g["step"] for g in groups}) == [0, 1, 2] and len(groups) == 6  # step 2 added, none redone
+    after = read_jsonl(run / "buffer.jsonl")
+    assert [b for b in after if b["step"] < 2] == before  # the restored buffer went on from where it was
+    held = {b["instance_id"] for b in before if b["step"] == 1}
+    assert all(g["instance_id"] in held for g in groups if g["step"] == 2)  # drawn from the restored buffer
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):

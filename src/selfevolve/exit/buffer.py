@@ -108,5 +108,20 @@ class Buffer:
                  "task_id": e.instance.task.id, "depth": e.instance.depth, "score": e.score}
                 for e in sorted(self._entries.values(), key=lambda e: e.order)]
 
+    def dump(self) -> list[dict]:
+        """Everything needed to rebuild the buffer (resume): each instance's task id and full history."""
+        return [{"task_id": e.instance.task.id, "score": e.score, "order": e.order,
+                 "history": [[a.response, a.score, a.feedback] for a in e.instance.history]}
+                for e in sorted(self._entries.values(), key=lambda e: e.order)]
+
+    def load(self, items: list[dict], tasks: dict[str, BaseTask]) -> None:
+        from selfevolve.exit.domain import Attempt
+
+        self._entries = {}
+        for it in items:
+            inst = Instance(tasks[it["task_id"]], tuple(Attempt(r, float(s), f) for r, s, f in it["history"]))
+            self._entries[inst.id] = Entry(inst, float(it["score"]), int(it["order"]))
+        self._order = max((e.order for e in self._entries.values()), default=0)
+
     def mean_depth(self) -> float:
         return math.fsum(e.instance.depth for e in self._entries.values()) / len(self) if self._entries else 0.0

@@ -50,7 +50,8 @@ SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: d
 def train_cmd(
     domain: str = DOMAIN,
     model: str = typer.Option(..., "--model", help="A local Hugging Face model directory (or hub id)."),
-    out: Path = typer.Option(..., "--out", help="Run directory: groups.jsonl, buffer.jsonl, metrics.jsonl, model/."),
+    out: Path = typer.Option(..., "--out", help="Run directory: groups.jsonl, buffer.jsonl, curriculum.jsonl, "
+                                                "metrics.jsonl, checkpoints/, model/."),
     bench: Path = BENCH,
     max_steps: int = typer.Option(10, "--max-steps", help="GRPO steps."),
     variant: str = typer.Option("exit", "--variant", help="grpo, curriculum, improve, diverge or exit (Table 1)."),
@@ -69,6 +70,9 @@ def train_cmd(
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     seed: int = typer.Option(0, "--seed", help="Seed of the curriculum's draws and of training."),
     vllm: bool = typer.Option(False, "--vllm", help="Generate with vLLM (colocated; GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
+    force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
+    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
     mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
@@ -89,7 +93,8 @@ def train_cmd(
                      seed=seed, use_vllm=vllm)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
     try:
-        c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder())
+        c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder(),
+                  resume=resume, force=force, save_steps=max(1, save_steps))
     finally:
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "

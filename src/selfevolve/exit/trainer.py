@@ -29,8 +29,10 @@ from selfevolve.exit import diversity, prompts, rewards
 from selfevolve.exit.buffer import Buffer, learnability
 from selfevolve.exit.domain import Attempt, Domain, Instance
 from selfevolve.exit.inference import TRAINING_FILE
-from selfevolve.jsonl import JsonlAppender
+from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 
+LOGS = ("groups.jsonl", "buffer.jsonl", "curriculum.jsonl")  # one record per group / held instance / step
+STATE_FILE = "exit_state.json"  # the curriculum's state, saved in every checkpoint
 TRL_VERSION = "1.16.0"  # the version whose _generate_and_score_completions the override was written against
 
 
@@ -169,7 +171,7 @@ class Curriculum:
                 for rec in self.buffer.records(self.step):
                     out.write(rec)
         returns = [r for g in self.groups for r in g.returns]
-        with JsonlAppender(self.run / "metrics.jsonl") as out:
+        with JsonlAppender(self.run / "curriculum.jsonl") as out:
             out.write({"step": self.step, "mean_return": float(np.mean(returns)) if returns else 0.0,
                        "mean_score": float(np.mean([s for g in self.groups for s in g.scores] or [0.0])),
                        "mean_depth": float(np.mean([g.instance.depth for g in self.groups] or [0.0])),
@@ -179,6 +181,19 @@ class Curriculum:
         self.overhead_s += time.perf_counter() - t0
         self.overhead_cpu_s += time.thread_time() - c0
         return scaled
+
+    def state(self) -> dict:
+        return {"step": self.step, "depths": self.depths, "buffer": self.buffer.dump()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from a checkpoint's state; log lines of later steps (redone on resume) are cut."""
+        self.step, self.depths = int(state["step"]), list(state["depths"])
+        self.buffer.load(state["buffer"], {t.id: t for t in self.base})
+        for name in LOGS:
+            path = self.run / name
+            if path.exists():
+                keep = [r for r in read_jsonl(path, tolerate_torn_tail=True) if r["step"] < self.step]
+                write_jsonl(path, keep)
 
     @property
     def mean_training_depth(self) -> float:
@@ -219,7 +234,7 @@ def _trainer_class():
     return ExItEngine
 
 
-def grpo_config(cfg: ExItConfig, out_dir: Path):
+def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
     import torch
     from trl import GRPOConfig
 
@@ -228,23 +243,46 @@ def grpo_config(cfg: ExItConfig, out_dir: Path):
         output_dir=str(out_dir), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.prompts * cfg.group,
         num_generations=cfg.group, steps_per_generation=1, gradient_accumulation_steps=1,
         learning_rate=cfg.learning_rate, beta=cfg.beta, epsilon=cfg.epsilon, temperature=cfg.temperature,
-        max_completion_length=cfg.max_completion_length, seed=cfg.seed, shuffle_dataset=False,
+        max_completion_length=cfg.max_completion_length, seed=cfg.seed, data_seed=cfg.seed, shuffle_dataset=False,
         use_cpu=cpu, bf16=not cpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
-        report_to="none", logging_steps=1, save_strategy="no", use_vllm=cfg.use_vllm,
-        **({"vllm_mode": "colocate"} if cfg.use_vllm else {}),
+        report_to="none", logging_steps=1, use_vllm=cfg.use_vllm, dataloader_num_workers=0,
+        remove_unused_columns=False, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}),
+        **{"save_strategy": "no", **kw},
     )
 
 
+def _state_callback(curriculum: Curriculum):
+    from transformers import TrainerCallback
+
+    class SaveState(TrainerCallback):
+        """The curriculum's state goes into every checkpoint, so a resume continues the same buffer."""
+
+        def on_save(self, args, state, control, **kw):
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                atomic_write_text(ckpt / STATE_FILE, json.dumps(curriculum.state()))
+
+    return SaveState()
+
+
 def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
-          embedder: diversity.Embedder | None = None, callbacks: list | None = None) -> Curriculum:
-    """Train ``model`` with ExIt (or one of its ablations) on ``domain``; the model goes to RUN/model."""
+          embedder: diversity.Embedder | None = None, callbacks: list | None = None, resume: bool = False,
+          force: bool = False, save_steps: int = 50) -> Curriculum:
+    """Train ``model`` with ExIt (or one of its ablations) on ``domain``. The run directory follows the
+    training recipes' (`selfevolve.train.run`): config.json, metrics.jsonl, checkpoints/ and model/, plus
+    ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint."""
     from datasets import Dataset
 
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps({**asdict(cfg), "model": str(model), "domain": domain.name},
-                                                indent=2))
-    curriculum = Curriculum(domain, cfg, run, embedder=embedder)
+    from selfevolve.train.run import CommonOptions, metrics_callback, open_run
+
+    config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
+    run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
+                                                              force=force, save_steps=save_steps))
+    curriculum = Curriculum(domain, cfg, run.root, embedder=embedder)
+    if ckpt is not None and (ckpt / STATE_FILE).is_file():
+        curriculum.load_state(json.loads((ckpt / STATE_FILE).read_text()))
+    elif ckpt is None:
+        curriculum.load_state({"step": 0, "depths": [], "buffer": []})  # a fresh run: no stale log lines
     rows = cfg.max_steps * cfg.prompts  # one placeholder row per group; its prompt is drawn at generation time
     data = Dataset.from_dict({"prompt": [[{"role": "user", "content": "(drawn by the ExIt curriculum)"}]] * rows,
                               "exit_row": list(range(rows))})
@@ -252,12 +290,12 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     def exit_reward(completions, exit_group, **kw):
         return curriculum.reward(completions, exit_group, **kw)
 
-    trainer = _trainer_class()(model=str(model), reward_funcs=[exit_reward], args=grpo_config(cfg, run / "trainer"),
-                               train_dataset=data, curriculum=curriculum, callbacks=callbacks)
-    trainer.train()
-    trainer.save_model(str(run / "model"))
-    if trainer.processing_class is not None:
-        trainer.processing_class.save_pretrained(str(run / "model"))
-    (run / "model" / TRAINING_FILE).write_text(json.dumps(
+    args = grpo_config(cfg, run.checkpoints, save_strategy="steps", save_steps=save_steps, save_total_limit=2)
+    trainer = _trainer_class()(model=str(model), reward_funcs=[exit_reward], args=args, train_dataset=data,
+                               curriculum=curriculum,
+                               callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    run.save_final(trainer)
+    (run.model_dir / TRAINING_FILE).write_text(json.dumps(
         {"mean_training_depth": curriculum.mean_training_depth, "variant": cfg.variant, "steps": curriculum.step}))
     return curriculum
