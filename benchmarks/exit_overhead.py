@@ -69,18 +69,20 @@ def plain_grpo(model: str, domain, cfg, out: Path) -> list[float]:
     return timer.steps()
 
 
-def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float], list[float]]:
+def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float], list[float], list[float]]:
     from transformers import TrainerCallback
 
     from selfevolve.exit.trainer import train
 
     timer = _step_timer()
     own: list[float] = []
+    emb: list[float] = []
     holder: dict = {}
 
     class Own(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             own.append(holder["c"].overhead_cpu_s)
+            emb.append(embedder.cpu_s)
 
     import selfevolve.exit.trainer as tr
 
@@ -95,8 +97,10 @@ def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float],
         train(domain, model, cfg, out, callbacks=[timer, Own()], embedder=embedder)
     finally:
         tr.Curriculum.__init__ = original
-    per_step = [b - a for a, b in zip([0.0, *own], own, strict=False)][1:]
-    return timer.steps(), per_step
+    def diffs(xs: list[float]) -> list[float]:
+        return [b - a for a, b in zip([0.0, *xs], xs, strict=False)][1:]  # the first step warms up
+
+    return timer.steps(), diffs(own), diffs(emb)
 
 
 class SpreadDomain:
@@ -121,7 +125,7 @@ class SpreadDomain:
 
 class TimedEmbedder:
     def __init__(self, inner):
-        self.inner, self.cpu_s, self.calls = inner, 0.0, 0
+        self.inner, self.cpu_s = inner, 0.0
 
     def __call__(self, texts):
         t = time.thread_time()
@@ -129,7 +133,6 @@ class TimedEmbedder:
             return self.inner(texts)
         finally:
             self.cpu_s += time.thread_time() - t
-            self.calls += 1
 
 
 def main() -> None:
@@ -158,7 +161,7 @@ def main() -> None:
     embedder = TimedEmbedder(MiniLMEmbedder())
     embedder(["warm up"])  # loading the embedder is a one-off, not a per-step cost
     embedder.cpu_s = 0.0
-    steps, own = exit_run(model, domain, cfg, tmp / "exit", embedder)
+    steps, own, emb = exit_run(model, domain, cfg, tmp / "exit", embedder)
     base2 = plain_grpo(model, domain, cfg, tmp / "grpo2")
     base = (statistics.median(base1) + statistics.median(base2)) / 2
     own_s, step_s = statistics.median(own), statistics.median(steps)
@@ -167,7 +170,7 @@ def main() -> None:
     print(f"plain GRPO step (baseline, mean of the bracketing runs' medians): {base:.3f} s "
           f"({statistics.median(base1):.3f} before, {statistics.median(base2):.3f} after)")
     print(f"ExIt step, all included: {step_s:.3f} s")
-    embed_s = embedder.cpu_s / max(1, embedder.calls)
+    embed_s = statistics.median(emb)
     print(f"ExIt's own cost per step (buffer, sampling, embeddings, logs): {own_s:.3f} s "
           f"= {100 * own_s / base:.1f}% of a plain GRPO step (target <= 10%)")
     print(f"  of which embeddings (MiniLM, {a.prompts * a.group} responses): {embed_s:.3f} s "
