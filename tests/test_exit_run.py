@@ -44,6 +44,8 @@ def _train_and_iterate(tmp_path, capsys, domain: list[str], answers: list[str], 
     assert all(s["ci95"][0] <= s["mean"] <= s["ci95"][1] and s["n"] == 4 for s in curve["steps"])
     assert curve["mean_training_depth"] is not None  # read from the trained model's ExIt run
     assert "net corrections step 0 -> 3" in printed
+    main(["exit", "plot", str(it), str(it), "--out", str(tmp_path / "both.png")])  # runs compared on one plot
+    assert (tmp_path / "both.png").stat().st_size > 0
     trajs = read_jsonl(it / "trajectories.jsonl")
     assert len(trajs) == 4 and all(len(t["scores"]) == 4 and all(f for f in t["feedback"]) for t in trajs)
     for k, s in enumerate(curve["steps"]):
