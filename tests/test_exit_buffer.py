@@ -169,3 +169,7 @@ def test_scale_advantages_per_group():
     out = diversity.scale_advantages([0.0, 0.0, 0.0, 2.0, -2.0, 0.0], list("abcdef"), 3, recording)
     np.testing.assert_allclose(out, [0.0, 0.0, 0.0, 0.5, -2.5, 0.0])
     assert seen == list("def")  # a group whose advantages are all zero is not embedded
+    seen.clear()
+    out = diversity.scale_advantages([1.0, -1.0, 0.5, 2.0, -2.0, 0.0], list("abcabc"), 3, recording)
+    np.testing.assert_allclose(out, [1.0, -2.0, 0.5, 2.0, -4.0, 0.0])
+    assert seen == list("abc")  # each distinct text embedded once

@@ -27,14 +27,19 @@ def bonus(embeddings: np.ndarray) -> np.ndarray:
 
 def scale_advantages(advantages: Sequence[float], texts: Sequence[str], group: int, embed: Embedder) -> np.ndarray:
     """Advantages (groups of ``group`` consecutive responses) each multiplied by its response's d_i. A group
-    whose advantages are all zero (its returns agree) stays zero whatever d_i is, so it is not embedded."""
+    whose advantages are all zero (its returns agree) stays zero whatever d_i is, so it is not embedded;
+    a text that occurs several times is embedded once."""
     adv = np.asarray(advantages, dtype=np.float64)
     if len(adv) != len(texts) or len(adv) % group:
         raise ValueError("advantages and texts must have the same length, a multiple of the group size")
     starts = [i for i in range(0, len(adv), group) if np.any(adv[i:i + group] != 0)]
     if not starts:
         return adv.copy()
-    emb = np.asarray(embed([t for i in starts for t in texts[i:i + group]]), dtype=np.float64)
+    wanted = [t for i in starts for t in texts[i:i + group]]
+    unique = list(dict.fromkeys(wanted))
+    rows = np.asarray(embed(unique), dtype=np.float64)
+    where = {t: k for k, t in enumerate(unique)}
+    emb = rows[[where[t] for t in wanted]]
     out = adv.copy()
     for k, i in enumerate(starts):
         out[i:i + group] *= bonus(emb[k * group:(k + 1) * group])
