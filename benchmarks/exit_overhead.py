@@ -1,0 +1,182 @@
+"""ExIt's own cost per training step against a plain GRPO step, measured in the same run.
+
+ExIt's own cost is what ExIt adds to a GRPO step: drawing the step's instances from the buffer, the
+buffer's updates, the diversity bonus's embeddings (all-MiniLM-L6-v2) and the run's logs. Scoring is
+not counted (plain GRPO scores the same responses). Both trainers run the same model, domain and
+settings; the plain GRPO runs bracket the ExIt run and their mean is the baseline. Times are this
+main thread's CPU seconds, with torch and the tokenizers on that one thread (wall time on a shared machine
+swings with its load).
+
+The domain is a synthetic one whose score (distinct characters in the response) differs between any
+two random responses, so every group has signal and is embedded: the worst case for the bonus (a group
+whose returns agree has zero advantages and is skipped).
+
+    python benchmarks/exit_overhead.py [--model DIR] [--steps 6] [--prompts 8] [--group 8] [--max-tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def _step_timer():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.marks = []
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.marks.append(("begin", time.thread_time()))
+
+        def on_step_end(self, args, state, control, **kw):
+            self.marks.append(("end", time.thread_time()))
+
+        def steps(self) -> list[float]:
+            begins = [t for k, t in self.marks if k == "begin"]
+            ends = [t for k, t in self.marks if k == "end"]
+            return [e - b for b, e in zip(begins, ends, strict=False)][1:]  # the first step warms up
+
+    return StepTimer()
+
+
+def plain_grpo(model: str, domain, cfg, out: Path) -> list[float]:
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from selfevolve.exit import prompts
+    from selfevolve.exit.domain import Instance
+    from selfevolve.exit.trainer import grpo_config
+
+    tasks = domain.tasks("train")
+    rows = cfg.max_steps * cfg.prompts
+    data = Dataset.from_dict({"prompt": [prompts.messages(Instance(tasks[i % len(tasks)]), "first")
+                                         for i in range(rows)], "task_index": [i % len(tasks) for i in range(rows)]})
+
+    def reward(completions, task_index, **_):
+        texts = [c[-1]["content"] for c in completions]
+        return [s for s, _ in domain.score_many([(Instance(tasks[i]), t) for i, t in zip(task_index, texts,
+                                                                                          strict=True)])]
+
+    timer = _step_timer()
+    GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_config(cfg, out), train_dataset=data,
+                callbacks=[timer]).train()
+    return timer.steps()
+
+
+def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float], list[float], list[float]]:
+    from transformers import TrainerCallback
+
+    from selfevolve.exit.trainer import train
+
+    timer = _step_timer()
+    own: list[float] = []
+    emb: list[float] = []
+    holder: dict = {}
+
+    class Own(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            own.append(holder["c"].overhead_cpu_s)
+            emb.append(embedder.cpu_s)
+
+    import selfevolve.exit.trainer as tr
+
+    original = tr.Curriculum.__init__
+
+    def keep(self, *a, **k):  # the benchmark reads the curriculum's counters as steps end
+        original(self, *a, **k)
+        holder["c"] = self
+
+    tr.Curriculum.__init__ = keep
+    try:
+        train(domain, model, cfg, out, callbacks=[timer, Own()], embedder=embedder)
+    finally:
+        tr.Curriculum.__init__ = original
+    def diffs(xs: list[float]) -> list[float]:
+        return [b - a for a, b in zip([0.0, *xs], xs, strict=False)][1:]  # the first step warms up
+
+    return timer.steps(), diffs(own), diffs(emb)
+
+
+class SpreadDomain:
+    """Continuous scores that differ between random responses: every GRPO group carries signal."""
+
+    name, verifiable = "spread", False
+
+    def __init__(self, n: int = 64):
+        from selfevolve.exit.domain import BaseTask
+
+        self._tasks = [BaseTask(f"t{i}", f"Write {i + 1} different characters, then stop.") for i in range(n)]
+
+    def tasks(self, split: str):
+        return self._tasks
+
+    def score_many(self, items):
+        return [(min(1.0, len(set(r)) / 40), f"{len(set(r))} distinct characters") for _, r in items]
+
+    def close(self) -> None:
+        pass
+
+
+class TimedEmbedder:
+    def __init__(self, inner):
+        self.inner, self.cpu_s = inner, 0.0
+
+    def __call__(self, texts):
+        t = time.thread_time()
+        try:
+            return self.inner(texts)
+        finally:
+            self.cpu_s += time.thread_time() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="a model directory (default: a tiny model built here)")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--group", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    a = ap.parse_args()
+
+    import torch
+
+    from selfevolve.exit.diversity import MiniLMEmbedder
+    from selfevolve.exit.trainer import ExItConfig
+    from selfevolve.micro.tiny import make_tiny_model
+
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # all work on the timed thread
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="exit-overhead-"))
+    model = a.model or str(make_tiny_model(tmp / "tiny", hidden=128, layers=4))
+    domain = SpreadDomain()
+    cfg = ExItConfig(variant="exit", max_steps=a.steps, prompts=a.prompts, group=a.group, buffer=512,
+                     buffer_min=a.prompts, max_completion_length=a.max_tokens, p=0.5)
+    base1 = plain_grpo(model, domain, cfg, tmp / "grpo1")
+    embedder = TimedEmbedder(MiniLMEmbedder())
+    embedder(["warm up"])  # loading the embedder is a one-off, not a per-step cost
+    embedder.cpu_s = 0.0
+    steps, own, emb = exit_run(model, domain, cfg, tmp / "exit", embedder)
+    base2 = plain_grpo(model, domain, cfg, tmp / "grpo2")
+    base = (statistics.median(base1) + statistics.median(base2)) / 2
+    own_s, step_s = statistics.median(own), statistics.median(steps)
+    print(f"model {model}; {a.prompts} prompts x {a.group} responses, {a.max_tokens} tokens; {a.steps} steps "
+          "(first dropped), CPU seconds of the one working thread")
+    print(f"plain GRPO step (baseline, mean of the bracketing runs' medians): {base:.3f} s "
+          f"({statistics.median(base1):.3f} before, {statistics.median(base2):.3f} after)")
+    print(f"ExIt step, all included: {step_s:.3f} s")
+    embed_s = statistics.median(emb)
+    print(f"ExIt's own cost per step (buffer, sampling, embeddings, logs): {own_s:.3f} s "
+          f"= {100 * own_s / base:.1f}% of a plain GRPO step (target <= 10%)")
+    print(f"  of which embeddings (MiniLM, {a.prompts * a.group} responses): {embed_s:.3f} s "
+          f"= {100 * embed_s / base:.1f}%; buffer, sampling and logs: {max(0.0, own_s - embed_s):.3f} s "
+          f"= {100 * max(0.0, own_s - embed_s) / base:.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""ExIt (Exploratory Iteration, arXiv 2509.04575): a model trained on single self-improvement steps whose
+task space grows from the partial histories met in training, prioritized by learnability.
+
+One file per idea: `domain` (the Domain protocol and Instance), `prompts` (improve / diverge), `rewards`,
+`buffer` (the learnability buffer), `diversity` (the embedding bonus), `trainer` (GRPO with ExIt's
+curriculum), `inference` (K-step iteration curves), `domains/` (sebench, math, mle), `verl_sampler`.
+"""

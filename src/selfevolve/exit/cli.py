@@ -1,0 +1,182 @@
+"""`selfevolve exit train`, `selfevolve exit iterate`, `selfevolve exit plot`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from selfevolve.errors import UserError
+
+exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
+                       no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(exit_app, name="exit")
+
+
+def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int, subset: str):
+    from selfevolve.exit.domains import open_domain
+
+    if mode not in ("closed", "open"):
+        raise UserError("--mode is closed or open")
+    names = tuple(x for x in (subset or "").split(",") if x)
+    kw: dict = {}
+    if domain == "sebench":
+        kw = {"mode": mode, "verifiable": verifiable, "workers": workers or None}
+    elif domain == "math":
+        from selfevolve.exit.domains.math import FAMILIES
+
+        kw = {"size": size, "families": names or FAMILIES}
+    elif domain == "mle":
+        from selfevolve.exit.domains.mle import DATASETS
+
+        kw = {"workers": workers or None, "datasets": names or tuple(DATASETS)}
+    return open_domain(domain, bench=str(bench) if bench else None, **kw)
+
+
+DOMAIN = typer.Option(..., "--domain", help="sebench, math or mle.")
+BENCH = typer.Option(None, "--bench", help="The bench directory (sebench domain).")
+MODE = typer.Option("closed", "--mode", help="sebench: closed (no docs) or open book.")
+SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym family and split.")
+VERIFIABLE = typer.Option(False, "--verifiable", help="sebench: score the pass (0/1) instead of the fraction passed.")
+WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
+SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: datasets (comma-separated; default all).")
+
+
+@exit_app.command("train")
+def train_cmd(
+    domain: str = DOMAIN,
+    model: str = typer.Option(..., "--model", help="A local Hugging Face model directory (or hub id)."),
+    out: Path = typer.Option(..., "--out", help="Run directory: groups.jsonl, buffer.jsonl, curriculum.jsonl, "
+                                                "metrics.jsonl, checkpoints/, model/."),
+    bench: Path = BENCH,
+    max_steps: int = typer.Option(10, "--max-steps", help="GRPO steps."),
+    variant: str = typer.Option("exit", "--variant", help="grpo, curriculum, improve, diverge or exit (Table 1)."),
+    p: float = typer.Option(0.5, "--p", help="Probability an episode draws from the buffer (once it holds B_min)."),
+    p_div: float = typer.Option(0.2, "--p-div", help="Probability a self-iteration step diverges."),
+    buffer: int = typer.Option(512, "--buffer", help="Buffer capacity N (top N by learnability)."),
+    buffer_min: int = typer.Option(128, "--buffer-min", help="B_min: the buffer is sampled once it holds this many."),
+    kappa: float = typer.Option(1.0, "--kappa", help="Sampling ∝ exp(kappa * S)."),
+    use_diversity: bool = typer.Option(True, "--diversity/--no-diversity", help="The diversity bonus (exit variant)."),
+    embedder: str = typer.Option("minilm", "--embedder", help="minilm (all-MiniLM-L6-v2, offline) or hash (cheap)."),
+    prompts: int = typer.Option(8, "--prompts", help="Groups (prompts) per step."),
+    group: int = typer.Option(8, "--group", help="Responses per group (GRPO's num_generations)."),
+    learning_rate: float = typer.Option(1e-6, "--lr", help="Learning rate."),
+    beta: float = typer.Option(0.001, "--beta", help="KL coefficient."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Longest completion, in tokens."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the curriculum's draws and of training."),
+    vllm: bool = typer.Option(False, "--vllm", help="Generate with vLLM (colocated; GPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
+    force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
+    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
+    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
+) -> None:
+    """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
+    from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
+    from selfevolve.exit.trainer import VARIANTS, ExItConfig, train
+
+    if variant not in VARIANTS:
+        raise UserError(f"--variant is one of {', '.join(VARIANTS)}")
+    if embedder not in ("minilm", "hash"):
+        raise UserError("--embedder is minilm or hash")
+    if group < 2 or prompts < 1 or max_steps < 1 or not 0 <= p <= 1 or not 0 <= p_div <= 1:
+        raise UserError("need --group >= 2, --prompts >= 1, --max-steps >= 1 and p, p-div in [0, 1]")
+    if not 0 <= buffer_min <= buffer:
+        raise UserError("need 0 <= --buffer-min <= --buffer")
+    cfg = ExItConfig(variant=variant, p=p, p_div=p_div, buffer=buffer, buffer_min=buffer_min, kappa=kappa,
+                     diversity=use_diversity, prompts=prompts, group=group, max_steps=max_steps,
+                     learning_rate=learning_rate, beta=beta, temperature=temperature, max_completion_length=max_tokens,
+                     seed=seed, use_vllm=vllm)
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
+    try:
+        c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder(),
+                  resume=resume, force=force, save_steps=max(1, save_steps))
+    finally:
+        dom.close()
+    typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "
+               f"{c.mean_training_depth:.2f}; model in {out / 'model'}")
+
+
+def _generator(model: str, backend: str, temperature: float, max_tokens: int):
+    import asyncio
+
+    from selfevolve.models import load_backend
+
+    b = load_backend(model, backend=backend)
+    if hasattr(b, "generate"):  # local transformers: one batched call
+        return lambda chats, seed: b.generate(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+    async def many(chats, seed):
+        return await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
+                                      for i, c in enumerate(chats)))
+
+    return lambda chats, seed: asyncio.run(many(chats, seed))
+
+
+@exit_app.command("iterate")
+def iterate_cmd(
+    domain: str = DOMAIN,
+    model: str = typer.Option(..., "--model", help="A local model directory or an OpenAI-compatible URL."),
+    out: Path = typer.Option(..., "--out", help="Run directory: curve.json, curve.png, trajectories.jsonl."),
+    bench: Path = BENCH,
+    steps: int = typer.Option(16, "--steps", help="K: improvement steps after the first attempt."),
+    samples: int = typer.Option(4, "--samples", help="Chains per task."),
+    limit: int = typer.Option(0, "--limit", help="Only the first N held-out tasks (0: all)."),
+    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Longest completion, in tokens."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
+    depth: float = typer.Option(None, "--training-depth",
+                                help="Mean training depth to mark (default: read from the model's ExIt run)."),
+    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
+) -> None:
+    """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
+    from selfevolve.exit import inference
+    from selfevolve.jsonl import write_jsonl
+
+    if steps < 0 or samples < 1:
+        raise UserError("need --steps >= 0 and --samples >= 1")
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
+    try:
+        tasks = dom.tasks("test")
+        tasks = tasks[:limit] if limit else tasks
+        gen = _generator(model, backend, temperature, max_tokens)
+        trajs = inference.iterate(dom, gen, tasks, steps=steps, samples=samples, seed=seed)
+    finally:
+        dom.close()
+    recs = inference.curve(trajs)
+    depth = depth if depth is not None else inference.training_depth(model)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
+    (out / "curve.json").write_text(json.dumps({"domain": domain, "model": model, "mean_training_depth": depth,
+                                                "steps": recs}, indent=2))
+    inference.plot([(Path(model).name or model, recs)], out / "curve.png", depth=depth, title=f"ExIt {domain}")
+    for r in recs:
+        net = f", net corrections {r['net_corrections']:+d}" if "net_corrections" in r else ""
+        typer.echo(f"step {r['step']}: {r['mean']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]{net}")
+    total = sum(r.get("net_corrections", 0) for r in recs)
+    typer.echo(f"{out}: {len(trajs)} chains on {len(tasks)} tasks; net corrections step 0 -> {steps}: {total:+d}")
+
+
+@exit_app.command("plot")
+def plot_cmd(
+    runs: list[Path] = typer.Argument(..., help="`exit iterate` run directories."),
+    out: Path = typer.Option(..., "--out", help="PNG file."),
+) -> None:
+    """Several runs' K-step curves on one plot (the first run's training depth marked)."""
+    from selfevolve.exit import inference
+
+    curves, depth = [], None
+    for r in runs:
+        try:
+            data = json.loads((r / "curve.json").read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{r}: no readable curve.json ({e})") from None
+        curves.append((r.name, data["steps"]))
+        depth = depth if depth is not None else data.get("mean_training_depth")
+    inference.plot(curves, out, depth=depth)
+    typer.echo(str(out))

