@@ -45,10 +45,11 @@ def _register_all() -> None:
     from selfevolve import demo
     from selfevolve.evaluate import cli as evaluate_cli
     from selfevolve.judge import cli as judge_cli
+    from selfevolve.micro import cli as micro_cli
     from selfevolve.obfuscate import cli as obfuscate_cli
     from selfevolve.tasks import cli as tasks_cli
 
-    for mod in (obfuscate_cli, tasks_cli, judge_cli, evaluate_cli, demo):
+    for mod in (obfuscate_cli, tasks_cli, judge_cli, evaluate_cli, micro_cli, demo):
         mod.register(app)
 
 

@@ -40,6 +40,7 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None
     prompt_style: str = "default"
+    doc_style: str = "full"
     source: str = "model"  # model | references | original-names
 
 
@@ -129,7 +130,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     from selfevolve.judge import Judge
     from selfevolve.obfuscate.translate import translate_code
 
-    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style)
+    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style)
     model = None
     if cfg.source == "model" and todo:
         from selfevolve.models import load_backend
