@@ -138,3 +138,55 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
         out[key] = {"value": v, "ok": v >= bound if op == ">=" else v <= bound, "needs": f"{op} {bound:.0%}"}
     atomic_write_text(base / "preconditions.json", json.dumps(out, indent=1) + "\n")
     return out
+
+
+def rebuild_command(info: dict) -> str:
+    """The `micro pretrain` command that rebuilds this base: the checkpoint at step N is the run of N steps."""
+    cfg, default = info["config"], PretrainConfig()
+    flags = {"--apis": cfg["apis"], "--subset-seed": cfg["subset_seed"], "--seed": cfg["seed"],
+             "--steps": info["steps_done"]}
+    for flag, key in (("--hidden", "hidden"), ("--layers", "layers"), ("--examples", "examples"),
+                      ("--threads", "threads")):
+        if cfg[key] != getattr(default, key):
+            flags[flag] = cfg[key]
+    if tuple(cfg["draft_seeds"]) != default.draft_seeds:
+        flags["--draft-seeds"] = ",".join(map(str, cfg["draft_seeds"]))
+    return "selfevolve micro pretrain --bench BENCH --out BASE " + " ".join(f"{k} {v}" for k, v in flags.items())
+
+
+def write_card(base: Path) -> None:
+    """BASE.md: how the base was made (command, seed, sha256) and what it measured."""
+    info = open_base(base)
+    command = rebuild_command(info)
+    pre_path = base / "preconditions.json"
+    pre = json.loads(pre_path.read_text()) if pre_path.exists() else {}
+    cfg = info["config"]
+    rows = "\n".join(f"| {k} | {100 * v['value']:.1f}% | {v['needs']} | {'met' if v['ok'] else 'NOT met'} |"
+                     for k, v in pre.items()) or "| (not measured) | | | |"
+    probe = info.get("last_probe", {})
+    text = f"""# The micro-world's base model
+
+Rebuild it with (BENCH: `selfevolve build numpy --seed {info['bench_seed']}` then `selfevolve tasks generate`):
+
+```bash
+{command}
+```
+
+* bench: `{info['bench']}` (bench seed {info['bench_seed']}); subset: {len(info['subset_apis'])} function APIs,
+  subset seed {cfg['subset_seed']}; pretraining seed {cfg['seed']}, {info['steps_done']} steps of batch {cfg['batch']}
+  ({cfg['threads']} threads; the learning rate is constant after the warm-up, so `--steps {info['steps_done']}` is this model)
+* model: `MicroForCausalLM` (Llama + token shift + line bag), hidden {cfg['hidden']}, {cfg['layers']} layers,
+  {info['parameters']:,} parameters; tokenizer: byte-level BPE, {cfg['vocab']} tokens, built on the corpus
+* `model.safetensors` sha256: `{info['sha256']}`
+* training: {info['timings']['train_s']:.0f} s wall, {info['timings'].get('cpu_s', 0):.0f} s CPU of this process,
+  {info['tokens_per_s']} tokens/s; corpus preparation {info['timings']['prepare_s']:.0f} s
+* last teacher-forced probe (step {probe.get('step')}): """ + ", ".join(
+        f"{k} exact {v['exact']:.2f} / log-prob {v['logprob']:.2f}" for k, v in probe.items() if isinstance(v, dict)) + f"""
+
+## Preconditions (subset test_single, greedy, `selfevolve micro check`)
+
+| precondition | measured | needs | |
+| --- | --- | --- | --- |
+{rows}
+"""
+    atomic_write_text(base / "BASE.md", text)

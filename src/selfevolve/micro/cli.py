@@ -36,7 +36,7 @@ def pretrain_cmd(
     and measure the preconditions with the real eval on the subset's test_single. Exit 1 when one fails."""
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.micro.base import build_base, measure_preconditions
+    from selfevolve.micro.base import build_base, measure_preconditions, write_card
     from selfevolve.micro.pretrain import PretrainConfig
 
     b = Bench.open(bench)
@@ -44,24 +44,24 @@ def pretrain_cmd(
         b.tasks(split)  # a bench without tasks is bad input, said before anything heavy starts
     if apis < 1 or steps is not None and steps < 1:
         raise UserError("--apis and --steps must be at least 1")
-    if draft_seeds is not None:
-        try:
-            overrides_seeds = tuple(int(x) for x in draft_seeds.split(","))
-        except ValueError:
-            raise UserError(f"--draft-seeds {draft_seeds!r}: expected comma-separated integers") from None
     if (out / "config.json").exists() and not force:
         raise UserError(f"{out} already holds a model; use --force to overwrite it")
     overrides = {k: v for k, v in {"steps": steps, "hidden": hidden, "layers": layers, "examples": examples}.items()
                  if v is not None}
     if draft_seeds is not None:
-        overrides["draft_seeds"] = overrides_seeds
+        try:
+            overrides["draft_seeds"] = tuple(int(x) for x in draft_seeds.split(","))
+        except ValueError:
+            raise UserError(f"--draft-seeds {draft_seeds!r}: expected comma-separated integers") from None
     cfg = PretrainConfig(apis=apis, subset_seed=subset_seed, seed=seed, threads=threads, **overrides)
     info = build_base(b, out, cfg, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
                f"model sha256 {info['sha256'][:16]}")
-    if not check:
-        return
-    _report(measure_preconditions(b, out, log=lambda m: typer.echo(m, err=True)), out)
+    if check:
+        pre = measure_preconditions(b, out, log=lambda m: typer.echo(m, err=True))
+    write_card(out)
+    if check:
+        _report(pre, out)
 
 
 @micro_app.command("check")
@@ -72,11 +72,13 @@ def check_cmd(
     """Measure a base's preconditions on its subset's test_single: original library >= 80%, open book
     (summary docs) >= 60%, closed book <= 2%. Exit 1 when one fails."""
     from selfevolve.bench import Bench
-    from selfevolve.micro.base import measure_preconditions, open_base
+    from selfevolve.micro.base import measure_preconditions, open_base, write_card
 
     b = Bench.open(bench)
     open_base(base)
-    _report(measure_preconditions(b, base, log=lambda m: typer.echo(m, err=True)), base)
+    pre = measure_preconditions(b, base, log=lambda m: typer.echo(m, err=True))
+    write_card(base)
+    _report(pre, base)
 
 
 def _report(pre: dict, base: Path) -> None:

@@ -13,8 +13,10 @@ under other seeds; a prompt identical to one of the bench's test prompts is left
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+import tempfile
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -56,28 +58,30 @@ def drafts(bench: Bench, seeds: list[int]) -> list[Draft]:
 
     test_prompts = {t.prompt for split in ("test_single", "test_multi") for t in bench.tasks(split)}
     out, seen = [], set()
-    for seed in seeds:
-        for d in draft_tasks(bench, seed, Report()):
-            if d.kind != "single" or d.prompt in test_prompts or (d.prompt, repr(d.inputs[0])) in seen:
-                continue
-            try:
-                value = S.plain(S.evaluate(d.body, d.inputs[0]))
-            except Exception:
-                continue
-            flat = isinstance(value, list) and not any(isinstance(v, list) for v in value)
-            if isinstance(value, list) and not flat:
-                continue
-            expr = micro_expr(d.body, flat)
-            if expr is None:
-                continue
-            try:
-                ours = S.plain(S.evaluate(render(expr, _identity, "np"), d.inputs[0]))
-            except Exception:
-                continue
-            if repr(ours) != repr(value):
-                continue
-            seen.add((d.prompt, repr(d.inputs[0])))
-            out.append(Draft(d.apis, d.prompt, ", ".join(d.args), expr, d.inputs[0], value))
+    # The generator's specs are tried in this process; file-writing ones must write into a scratch directory.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        for seed in seeds:
+            for d in draft_tasks(bench, seed, Report()):
+                if d.kind != "single" or d.prompt in test_prompts or (d.prompt, repr(d.inputs[0])) in seen:
+                    continue
+                if micro_expr(d.body, True) is None:  # out of shape either way: not worth running
+                    continue
+                try:
+                    value = S.plain(S.evaluate(d.body, d.inputs[0]))
+                except Exception:
+                    continue
+                flat = isinstance(value, list) and not any(isinstance(v, list) for v in value)
+                if isinstance(value, list) and not flat:
+                    continue
+                expr = micro_expr(d.body, flat)
+                try:
+                    ours = S.plain(S.evaluate(render(expr, _identity, "np"), d.inputs[0]))
+                except Exception:
+                    continue
+                if repr(ours) != repr(value):
+                    continue
+                seen.add((d.prompt, repr(d.inputs[0])))
+                out.append(Draft(d.apis, d.prompt, ", ".join(d.args), expr, d.inputs[0], value))
     return out
 
 
