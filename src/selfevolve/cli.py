@@ -46,11 +46,12 @@ def _register_all() -> None:
     from selfevolve.evaluate import cli as evaluate_cli
     from selfevolve.exit import cli as exit_cli
     from selfevolve.judge import cli as judge_cli
+    from selfevolve.micro import cli as micro_cli
     from selfevolve.obfuscate import cli as obfuscate_cli
     from selfevolve.tasks import cli as tasks_cli
     from selfevolve.train import cli as train_cli
 
-    for mod in (obfuscate_cli, tasks_cli, judge_cli, evaluate_cli, demo, train_cli, exit_cli):
+    for mod in (obfuscate_cli, tasks_cli, judge_cli, evaluate_cli, demo, train_cli, exit_cli, micro_cli):
         mod.register(app)
 
 

@@ -28,6 +28,8 @@ def eval_cmd(
     limit: int = typer.Option(0, "--limit", help="Only the first N tasks, for quick runs (0: all)."),
     concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight to the model server."),
     prompt_style: str = typer.Option("default", "--prompt-style", help="default or sebench (the official wording)."),
+    doc_style: str = typer.Option("full", "--doc-style", help="Open book: full docs, or summary (signature + first "
+                                                              "paragraph)."),
     backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
     references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
     original_names: bool = typer.Option(False, "--original-names",
@@ -44,15 +46,18 @@ def eval_cmd(
     from selfevolve.errors import UserError
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
-    if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench"):
-        raise UserError("--mode is closed|open, --docs is task|all|bm25, --prompt-style is default|sebench")
+    if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench") \
+            or doc_style not in ("full", "summary"):
+        raise UserError("--mode is closed|open, --docs is task|all|bm25, --prompt-style is default|sebench, "
+                        "--doc-style is full|summary")
     # --original-names modifies --references (and implies it): the references, with the original names
     source = "original-names" if original_names else ("references" if references else "model")
     if source == "model" and not model:
         raise UserError("--model is required (or --references / --original-names)")
     cfg = EvalConfig(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
                      tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
-                     max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source)
+                     max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source,
+                     doc_style=doc_style)
     results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend)
     m = results["metrics"]
     keys = [k for k in m if k.startswith("pass@")]

@@ -1,5 +1,6 @@
 """Prompts: closed book (no docs) and open book (the docs of the task's APIs, every doc, or BM25 top-k).
 
+Docs are shown in full or, with ``doc_style="summary"``, as the signature plus the first paragraph.
 Both show one example input *with* its output, the signature, and require the package. `sebench` is a
 reconstruction of the official SE-Bench wording (not byte-identical to the official scripts).
 """
@@ -23,14 +24,32 @@ def _example(task: Task) -> str:
     return f">>> {task.entry_point}({args})\n{from_tagged(case.output)!r}"
 
 
-def _doc_block(entry) -> str:
+DOC_STYLES = ("full", "summary")
+
+
+def first_paragraph(doc: str) -> str:
+    """The doc's first paragraph of prose (a leading signature line is skipped: the block shows it)."""
+    for para in re.split(r"\n\s*\n", doc.strip()):
+        text = para.strip()
+        if text and not re.match(r"^[\w.]+\(.*\)\s*$", text, re.S):
+            return text
+    return ""
+
+
+def _doc_block(entry, doc_style: str = "full") -> str:
     head = entry.novel + (f"\n    signature: {entry.signature}" if entry.signature else "")
-    return f"{head}\n{entry.doc.strip()}\n"
+    doc = entry.doc.strip() if doc_style == "full" else first_paragraph(entry.doc)
+    return f"{head}\n{doc}\n"
 
 
 class Prompter:
-    def __init__(self, bench, mode: str, docs: str = "task", style: str = "default", top_k: int = 5):
+    def __init__(self, bench, mode: str, docs: str = "task", style: str = "default", top_k: int = 5,
+                 doc_style: str = "full"):
+        """``doc_style``: full (the whole rewritten doc) or summary (the signature and first paragraph)."""
+        if doc_style not in DOC_STYLES:
+            raise ValueError(f"doc_style is one of {DOC_STYLES}, not {doc_style!r}")
         self.bench, self.mode, self.docs, self.style, self.top_k = bench, mode, docs, style, top_k
+        self.doc_style = doc_style
 
     @cached_property
     def _bm25(self):
@@ -43,15 +62,15 @@ class Prompter:
     def documentation(self, task: Task) -> str:
         if self.docs == "task":
             by = self.bench.docs_by_novel
-            return "\n".join(_doc_block(by[a]) for a in task.apis if a in by)
+            return "\n".join(_doc_block(by[a], self.doc_style) for a in task.apis if a in by)
         if self.docs == "bm25":
             index, entries = self._bm25
             scores = index.get_scores(re.findall(r"\w+", task.prompt.lower()))
             best = sorted(range(len(entries)), key=lambda i: -scores[i])[: self.top_k]
-            return "\n".join(_doc_block(entries[i]) for i in best)
+            return "\n".join(_doc_block(entries[i], self.doc_style) for i in best)
         text, out = 0, []
         for d in self.bench.docs:  # "all": every doc, truncated to the budget
-            block = _doc_block(d)
+            block = _doc_block(d, self.doc_style)
             if text + len(block) > DOCS_BUDGET:
                 break
             out.append(block)

@@ -43,6 +43,7 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None
     prompt_style: str = "default"
+    doc_style: str = "full"
     source: str = "model"  # model | references | original-names
 
 
@@ -176,7 +177,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     from selfevolve.judge import Judge
     from selfevolve.judge.cli import start_judge
 
-    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style)
+    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style)
     model = None
     if any(text is None and cfg.source == "model" for _, _, text, _ in todo):
         from selfevolve.models import load_backend

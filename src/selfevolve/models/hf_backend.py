@@ -13,6 +13,8 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        import selfevolve.micro.model  # noqa: F401  (registers the micro-world's model class with the Auto classes)
+
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tok = AutoTokenizer.from_pretrained(path)

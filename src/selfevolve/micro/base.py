@@ -1,0 +1,192 @@
+"""The micro-world's base: built into a HF model directory, and checked against its preconditions.
+
+A base directory holds the model and tokenizer (``AutoModelForCausalLM`` loads it once
+``selfevolve.micro.model`` is imported), ``subset/{train,test_single,test_multi}.jsonl`` (the subset's tasks,
+which ``selfevolve eval --tasks`` takes), ``pretrain.json`` (config, timings, sha256) and, once measured,
+``preconditions.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from selfevolve.bench import Bench
+from selfevolve.errors import UserError
+from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.micro.pretrain import PretrainConfig, build_model, config_json, prepare, probe_sets, train
+from selfevolve.schema import Task
+
+# (minimum or maximum, value) per precondition, on the subset's test_single (issue 14)
+PRECONDITIONS = {"original_library": (">=", 0.80), "open_book": (">=", 0.60), "closed_book": ("<=", 0.02)}
+DOC_STYLE = "summary"
+MAX_TOKENS = 96  # a micro reply is about 40 tokens
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_base(bench: Bench, out: Path, cfg: PretrainConfig, log: Callable[[str], None] = print) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    subset, tok, data, _ = prepare(bench, cfg, log)
+    t_prep = time.perf_counter() - t0
+    log(f"subset: {len(subset.apis)} APIs, " + ", ".join(f"{len(v)} {k}" for k, v in subset.tasks.items())
+        + f"; corpus {len(data)} examples ({t_prep:.0f} s)")
+    (out / "subset").mkdir(exist_ok=True)
+    for split, tasks in subset.tasks.items():
+        write_jsonl(out / "subset" / f"{split}.jsonl", tasks)
+    model = build_model(tok, cfg)
+    sets = probe_sets(bench, subset, tok, cfg.doc_style)
+    log_path = out / "pretrain_log.jsonl"
+    log_path.unlink(missing_ok=True)
+    params = sum(p.numel() for p in model.parameters())
+    record = {"config": config_json(cfg), "bench": str(bench.root), "bench_seed": bench.manifest.seed,
+              "subset_apis": subset.apis, "parameters": params, "corpus_examples": len(data)}
+    started = time.process_time()
+
+    def checkpoint(d: dict, m) -> None:
+        """The model as of step d["step"], which is the run with --steps d["step"] (constant learning rate)."""
+        log(f"step {d['step']}: loss {d['loss']:.3f}; exact original {d['original']['exact']:.2f} open "
+            f"{d['open']['exact']:.2f} closed {d['closed']['exact']:.2f}; {d['tokens_per_s']} tokens/s")
+        m.save_pretrained(out)
+        tok.save_pretrained(out)
+        info = {**record, "steps_done": d["step"], "timings": {"prepare_s": round(t_prep, 1), "train_s": d["seconds"],
+                                                              "cpu_s": round(time.process_time() - started, 1)},
+                "tokens_per_s": d["tokens_per_s"], "last_probe": d, "sha256": sha256_file(out / "model.safetensors")}
+        atomic_write_text(out / "pretrain.json", json.dumps(info, indent=1) + "\n")
+        record["info"] = info
+
+    train(model, tok, data, sets, cfg, log_path, on_log=checkpoint)
+    return record["info"]
+
+
+def open_base(base: Path) -> dict:
+    """The base's pretrain record; a directory that is not a micro base is bad input."""
+    if not (base / "config.json").is_file() or not (base / "subset" / "test_single.jsonl").is_file():
+        raise UserError(f"{base}: not a micro base (no config.json or subset/); build one with "
+                        "`selfevolve micro pretrain`")
+    try:
+        return json.loads((base / "pretrain.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{base / 'pretrain.json'}: unreadable: {e}") from None
+
+
+def _original_library(bench: Bench, base: Path, tasks: list[Task], workers: int | None) -> float:
+    """pass@1 of the base asked for the original library, judged in the sandbox against the tasks' tests.
+
+    Until the judge has a library-original target, this is the check: the prompt of
+    ``selfevolve.evaluate.prompts`` with the library's name, greedy decoding, and the code must import the
+    library and not the package; its tests run in the bench's sandbox (which has the library)."""
+    import re
+    from types import SimpleNamespace
+
+    from selfevolve.evaluate.prompts import Prompter
+    from selfevolve.judge.core import score
+    from selfevolve.judge.extract import extract_code
+    from selfevolve.models.hf_backend import TransformersBackend
+    from selfevolve.sandbox import RunRequest, SandboxPool
+
+    prompter = Prompter(SimpleNamespace(package=bench.library), "closed")
+    model = TransformersBackend(str(base))
+    texts = []
+    for i in range(0, len(tasks), 16):
+        texts += model.generate([prompter.messages(t) for t in tasks[i: i + 16]], max_tokens=MAX_TOKENS)
+    passed = 0
+    with SandboxPool.for_bench(bench, workers=workers) as pool:
+        futs = []
+        for t, text in zip(tasks, texts, strict=True):
+            code = extract_code(text, t.entry_point)
+            if code is None or not re.search(rf"^\s*import {bench.library}\b", code, re.M) or \
+                    re.search(rf"\b{bench.package}\b", code):
+                continue
+            futs.append((t, pool.submit(RunRequest(code, t.entry_point, [c.input for c in t.tests]))))
+        passed = sum(score(t, 0, f.result(), {}).passed for t, f in futs)
+    return passed / len(tasks)
+
+
+def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = None,
+                          log: Callable[[str], None] = print) -> dict:
+    """The three preconditions on the subset's test_single: open and closed book through the real eval
+    (summary docs, greedy), the original library through ``_original_library``. Written to preconditions.json."""
+    import selfevolve.micro.model  # noqa: F401  (registers the model class with the Auto classes)
+    from selfevolve.evaluate.run import EvalConfig, run_eval
+
+    open_base(base)
+    tasks_file = base / "subset" / "test_single.jsonl"
+    tasks = read_jsonl(tasks_file, Task)
+    values = {}
+    for mode, key in (("open", "open_book"), ("closed", "closed_book")):
+        cfg = EvalConfig(bench=str(bench.root), model=str(base), mode=mode, docs="task", tasks_file=str(tasks_file),
+                         max_tokens=MAX_TOKENS, doc_style=DOC_STYLE)
+        res = run_eval(cfg, base / "eval" / mode, force=True, progress=False, workers=workers, backend="transformers")
+        values[key] = res["metrics"]["pass@1"]
+        log(f"{key}: pass@1 {100 * values[key]:.1f}% ({res['metrics']['status']})")
+    values["original_library"] = _original_library(bench, base, tasks, workers)
+    log(f"original_library: pass@1 {100 * values['original_library']:.1f}%")
+    out = {}
+    for key, (op, bound) in PRECONDITIONS.items():
+        v = values[key]
+        out[key] = {"value": v, "ok": v >= bound if op == ">=" else v <= bound, "needs": f"{op} {bound:.0%}"}
+    atomic_write_text(base / "preconditions.json", json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def rebuild_command(info: dict) -> str:
+    """The `micro pretrain` command that rebuilds this base: the checkpoint at step N is the run of N steps."""
+    cfg, default = info["config"], PretrainConfig()
+    flags = {"--apis": cfg["apis"], "--subset-seed": cfg["subset_seed"], "--seed": cfg["seed"],
+             "--steps": info["steps_done"]}
+    for flag, key in (("--hidden", "hidden"), ("--layers", "layers"), ("--examples", "examples"),
+                      ("--threads", "threads")):
+        if cfg[key] != getattr(default, key):
+            flags[flag] = cfg[key]
+    if tuple(cfg["draft_seeds"]) != default.draft_seeds:
+        flags["--draft-seeds"] = ",".join(map(str, cfg["draft_seeds"]))
+    return "selfevolve micro pretrain --bench BENCH --out BASE " + " ".join(f"{k} {v}" for k, v in flags.items())
+
+
+def write_card(base: Path) -> None:
+    """BASE.md: how the base was made (command, seed, sha256) and what it measured."""
+    info = open_base(base)
+    command = rebuild_command(info)
+    pre_path = base / "preconditions.json"
+    pre = json.loads(pre_path.read_text()) if pre_path.exists() else {}
+    cfg = info["config"]
+    rows = "\n".join(f"| {k} | {100 * v['value']:.1f}% | {v['needs']} | {'met' if v['ok'] else 'NOT met'} |"
+                     for k, v in pre.items()) or "| (not measured) | | | |"
+    probe = info.get("last_probe", {})
+    text = f"""# The micro-world's base model
+
+Rebuild it with (BENCH: `selfevolve build numpy --seed {info['bench_seed']}` then `selfevolve tasks generate`):
+
+```bash
+{command}
+```
+
+* bench: `{info['bench']}` (bench seed {info['bench_seed']}); subset: {len(info['subset_apis'])} function APIs,
+  subset seed {cfg['subset_seed']}; pretraining seed {cfg['seed']}, {info['steps_done']} steps of batch {cfg['batch']}
+  ({cfg['threads']} threads; the learning rate is constant after the warm-up, so `--steps {info['steps_done']}` is this model)
+* model: `MicroForCausalLM` (Llama + token shift + line bag), hidden {cfg['hidden']}, {cfg['layers']} layers,
+  {info['parameters']:,} parameters; tokenizer: byte-level BPE, {cfg['vocab']} tokens, built on the corpus
+* `model.safetensors` sha256: `{info['sha256']}`
+* training: {info['timings']['train_s']:.0f} s wall, {info['timings'].get('cpu_s', 0):.0f} s CPU of this process,
+  {info['tokens_per_s']} tokens/s; corpus preparation {info['timings']['prepare_s']:.0f} s
+* last teacher-forced probe (step {probe.get('step')}): """ + ", ".join(
+        f"{k} exact {v['exact']:.2f} / log-prob {v['logprob']:.2f}" for k, v in probe.items() if isinstance(v, dict)) + f"""
+
+## Preconditions (subset test_single, greedy, `selfevolve micro check`)
+
+| precondition | measured | needs | |
+| --- | --- | --- | --- |
+{rows}
+"""
+    atomic_write_text(base / "BASE.md", text)
