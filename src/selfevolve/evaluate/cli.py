@@ -30,6 +30,10 @@ def eval_cmd(
     prompt_style: str = typer.Option("default", "--prompt-style", help="default or sebench (the official wording)."),
     doc_style: str = typer.Option("full", "--doc-style", help="Open book: full docs, or summary (signature + first "
                                                               "paragraph)."),
+    library_original: bool = typer.Option(False, "--library-original",
+                                          help="Ask for the original library (e.g. numpy) instead of the package; the "
+                                               "judge then requires it and forbids the package (the paper's 'same "
+                                               "tasks in NumPy' row)."),
     backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
     references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
     original_names: bool = typer.Option(False, "--original-names",
@@ -52,12 +56,15 @@ def eval_cmd(
                         "--doc-style is full|summary")
     # --original-names modifies --references (and implies it): the references, with the original names
     source = "original-names" if original_names else ("references" if references else "model")
+    if library_original and (source != "model" or mode == "open"):
+        raise UserError("--library-original scores a model closed-book in the original library; it does not combine "
+                        "with --references, --original-names or --mode open")
     if source == "model" and not model:
         raise UserError("--model is required (or --references / --original-names)")
     cfg = EvalConfig(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
                      tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
                      max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source,
-                     doc_style=doc_style)
+                     doc_style=doc_style, target="library" if library_original else "package")
     results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend)
     m = results["metrics"]
     keys = [k for k in m if k.startswith("pass@")]

@@ -44,12 +44,14 @@ def _doc_block(entry, doc_style: str = "full") -> str:
 
 class Prompter:
     def __init__(self, bench, mode: str, docs: str = "task", style: str = "default", top_k: int = 5,
-                 doc_style: str = "full"):
-        """``doc_style``: full (the whole rewritten doc) or summary (the signature and first paragraph)."""
+                 doc_style: str = "full", target: str = "package"):
+        """``doc_style``: full (the whole rewritten doc) or summary (the signature and first paragraph).
+        ``target="library"`` asks for the original library instead of the package, with no docs: the
+        paper's "same tasks in NumPy" row, the ceiling of what the package's knowledge could give."""
         if doc_style not in DOC_STYLES:
             raise ValueError(f"doc_style is one of {DOC_STYLES}, not {doc_style!r}")
         self.bench, self.mode, self.docs, self.style, self.top_k = bench, mode, docs, style, top_k
-        self.doc_style = doc_style
+        self.doc_style, self.target = doc_style, target
 
     @cached_property
     def _bm25(self):
@@ -78,8 +80,9 @@ class Prompter:
         return "\n".join(out)
 
     def messages(self, task: Task) -> list[dict[str, str]]:
-        pkg = self.bench.package
-        docs = f"\n\nDocumentation of the `{pkg}` library:\n\n{self.documentation(task)}" if self.mode == "open" else ""
+        pkg = self.bench.library if self.target == "library" else self.bench.package
+        open_book = self.mode == "open" and self.target == "package"
+        docs = f"\n\nDocumentation of the `{pkg}` library:\n\n{self.documentation(task)}" if open_book else ""
         if self.style == "sebench":
             content = (f"You need to use the `{pkg}` library to solve the problem below.{docs}\n\n"
                        f"Problem: {task.prompt}\n\nExample:\n{_example(task)}\n\n"

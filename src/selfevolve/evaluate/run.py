@@ -44,6 +44,7 @@ class EvalConfig:
     limit: int | None = None
     prompt_style: str = "default"
     doc_style: str = "full"
+    target: str = "package"  # package | library: the paper's "same tasks in NumPy" row asks for the original library
     source: str = "model"  # model | references | original-names
 
 
@@ -177,7 +178,8 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     from selfevolve.judge import Judge
     from selfevolve.judge.cli import start_judge
 
-    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style)
+    prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style,
+                        target=cfg.target)
     model = None
     if any(text is None and cfg.source == "model" for _, _, text, _ in todo):
         from selfevolve.models import load_backend
@@ -187,7 +189,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
     # The sandbox pool takes about 0.4 s to start its workers: it starts in a thread while the first
     # requests go out, and each sample waits for it only once its completion is there.
-    starting = asyncio.get_running_loop().run_in_executor(None, partial(start_judge, Judge, bench, workers))
+    starting = asyncio.get_running_loop().run_in_executor(None, partial(start_judge, partial(Judge, target=cfg.target), bench, workers))
     try:
         # The bench, its tasks and docs live for the whole run: keep the collector off them.
         with JsonlAppender(samples_path) as sink, frozen_heap():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,7 +80,7 @@ def resumable(out: Path, hashes: dict[tuple[str, int], str]) -> dict[tuple[str, 
     return done
 
 
-def start_judge(judge_cls: type[Judge], bench: Bench, workers: int | None) -> Judge:
+def start_judge(judge_cls: Callable[..., Judge], bench: Bench, workers: int | None) -> Judge:
     """``judge_cls(bench)`` once the bench's package is known to import. A package that fails to import
     would otherwise show as a sandbox that will not start, or as every sample's runtime error; the check
     (a subprocess) runs while the pool starts, so it costs no wall time."""

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
-from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.jsonl import atomic_write_text, write_jsonl
 from selfevolve.micro.pretrain import PretrainConfig, build_model, config_json, prepare, probe_sets, train
-from selfevolve.schema import Task
 
 # (minimum or maximum, value) per precondition, on the subset's test_single (issue 14)
 PRECONDITIONS = {"original_library": (">=", 0.80), "open_book": (">=", 0.60), "closed_book": ("<=", 0.02)}
@@ -80,58 +79,24 @@ def open_base(base: Path) -> dict:
         raise UserError(f"{base / 'pretrain.json'}: unreadable: {e}") from None
 
 
-def _original_library(bench: Bench, base: Path, tasks: list[Task], workers: int | None) -> float:
-    """pass@1 of the base asked for the original library, judged in the sandbox against the tasks' tests.
-
-    Until the judge has a library-original target, this is the check: the prompt of
-    ``selfevolve.evaluate.prompts`` with the library's name, greedy decoding, and the code must import the
-    library and not the package; its tests run in the bench's sandbox (which has the library)."""
-    import re
-    from types import SimpleNamespace
-
-    from selfevolve.evaluate.prompts import Prompter
-    from selfevolve.judge.core import score
-    from selfevolve.judge.extract import extract_code
-    from selfevolve.models.hf_backend import TransformersBackend
-    from selfevolve.sandbox import RunRequest, SandboxPool
-
-    prompter = Prompter(SimpleNamespace(package=bench.library), "closed")
-    model = TransformersBackend(str(base))
-    texts = []
-    for i in range(0, len(tasks), 16):
-        texts += model.generate([prompter.messages(t) for t in tasks[i: i + 16]], max_tokens=MAX_TOKENS)
-    passed = 0
-    with SandboxPool.for_bench(bench, workers=workers) as pool:
-        futs = []
-        for t, text in zip(tasks, texts, strict=True):
-            code = extract_code(text, t.entry_point)
-            if code is None or not re.search(rf"^\s*import {bench.library}\b", code, re.M) or \
-                    re.search(rf"\b{bench.package}\b", code):
-                continue
-            futs.append((t, pool.submit(RunRequest(code, t.entry_point, [c.input for c in t.tests]))))
-        passed = sum(score(t, 0, f.result(), {}).passed for t, f in futs)
-    return passed / len(tasks)
-
-
 def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = None,
                           log: Callable[[str], None] = print) -> dict:
-    """The three preconditions on the subset's test_single: open and closed book through the real eval
-    (summary docs, greedy), the original library through ``_original_library``. Written to preconditions.json."""
+    """The three preconditions on the subset's test_single, each through the real eval (greedy): open and
+    closed book with summary docs, and the original library (``--library-original``: the prompt asks for the
+    library, the judge requires it and forbids the package). Written to preconditions.json."""
     import selfevolve.micro.model  # noqa: F401  (registers the model class with the Auto classes)
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
     open_base(base)
     tasks_file = base / "subset" / "test_single.jsonl"
-    tasks = read_jsonl(tasks_file, Task)
     values = {}
-    for mode, key in (("open", "open_book"), ("closed", "closed_book")):
+    for mode, target, key in (("open", "package", "open_book"), ("closed", "package", "closed_book"),
+                              ("closed", "library", "original_library")):
         cfg = EvalConfig(bench=str(bench.root), model=str(base), mode=mode, docs="task", tasks_file=str(tasks_file),
-                         max_tokens=MAX_TOKENS, doc_style=DOC_STYLE)
-        res = run_eval(cfg, base / "eval" / mode, force=True, progress=False, workers=workers, backend="transformers")
+                         max_tokens=MAX_TOKENS, doc_style=DOC_STYLE, target=target)
+        res = run_eval(cfg, base / "eval" / key, force=True, progress=False, workers=workers, backend="transformers")
         values[key] = res["metrics"]["pass@1"]
         log(f"{key}: pass@1 {100 * values[key]:.1f}% ({res['metrics']['status']})")
-    values["original_library"] = _original_library(bench, base, tasks, workers)
-    log(f"original_library: pass@1 {100 * values['original_library']:.1f}%")
     out = {}
     for key, (op, bound) in PRECONDITIONS.items():
         v = values[key]

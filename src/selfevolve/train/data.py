@@ -37,11 +37,11 @@ class SFTRecord(BaseModel):
 class TaskPrompts:
     """Closed-book and open-book chat prompts of a bench's tasks: `selfevolve.evaluate.prompts`, unchanged."""
 
-    def __init__(self, bench: Bench, docs: str = "task", style: str = "default"):
+    def __init__(self, bench: Bench, docs: str = "task", style: str = "default", doc_style: str = "full"):
         from selfevolve.evaluate.prompts import Prompter
 
-        self.closed = Prompter(bench, "closed", docs, style)
-        self.open = Prompter(bench, "open", docs, style)
+        self.closed = Prompter(bench, "closed", docs, style, doc_style=doc_style)
+        self.open = Prompter(bench, "open", docs, style, doc_style=doc_style)
 
     def messages(self, task: Task, mode: str) -> Messages:
         return (self.open if mode == "open" else self.closed).messages(task)
@@ -60,7 +60,7 @@ def train_tasks(bench: Bench, split: str = "train", limit: int | None = None) ->
 def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "train", n_samples: int = 5,
                temperature: float = 0.6, max_tokens: int = 512, seed: int = 0, limit: int | None = None,
                from_references: bool = False, backend: str = "auto", force: bool = False,
-               progress: bool = True) -> dict:
+               progress: bool = True, doc_style: str = "full") -> dict:
     """Generate open-book, judge, keep what passes; write ``out`` atomically. Returns counts."""
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
@@ -75,11 +75,11 @@ def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "t
     source = "references" if from_references else "model"
     cfg = EvalConfig(bench=str(bench.root), model=model or source, mode="open", docs="task", split=split,
                      n_samples=1 if from_references else n_samples, temperature=temperature, max_tokens=max_tokens,
-                     seed=seed, limit=limit, source=source)
+                     seed=seed, limit=limit, source=source, doc_style=doc_style)
     eval_dir = out.with_name(out.name + ".eval")
     results = run_eval(cfg, eval_dir, force=force, progress=progress, backend=backend)
     by_id = {t.id: t for t in tasks}
-    prompts = TaskPrompts(bench)
+    prompts = TaskPrompts(bench, doc_style=doc_style)
     kept, statuses = [], results["metrics"]["status"]
     for s in read_jsonl(eval_dir / "samples.jsonl", tolerate_torn_tail=True):
         task = by_id.get(s["task_id"])

@@ -52,7 +52,8 @@ def sampling_and_training(task, prompts, mode: str) -> tuple[list, list]:
 
 def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOptions, hp: RLHyper | None = None, *,
              correction: str = "none", no_clip: bool = False, positive_only: bool = False, split: str = "train",
-             tasks: list | None = None, workers: int | None = None, sandbox: str = "local") -> dict:
+             tasks: list | None = None, workers: int | None = None, sandbox: str = "local",
+             doc_style: str = "full") -> dict:
     from selfevolve.bench import Bench
     from selfevolve.train.data import TaskPrompts, train_tasks
     from selfevolve.train.sft import load_tokenizer
@@ -96,7 +97,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
         raise UserError(str(e).splitlines()[0]) from None
     run, ckpt = open_run(out, config, opts)
 
-    prompts = TaskPrompts(bench)
+    prompts = TaskPrompts(bench, doc_style=doc_style)
     by_key, rows = {}, []
     for t in tasks:
         sampling, training = sampling_and_training(t, prompts, mode)

@@ -54,6 +54,7 @@ class SelfPlayHyper:
     n_solutions: int = 4
     temperature: float = 0.6
     max_tokens: int = 256
+    doc_style: str = "full"  # the docs shown when solving: full, or summary (signature + first paragraph)
     min_inputs: int = 3
 
 
@@ -143,10 +144,10 @@ def write_prompt(bench: Any, entry: Any) -> list[dict[str, str]]:
     return [{"role": "user", "content": WRITE_PROMPT.format(api=entry.novel, pkg=bench.package, doc=doc[:4000])}]
 
 
-def solve_prompt(bench: Any, task: Any) -> list[dict[str, str]]:
+def solve_prompt(bench: Any, task: Any, doc_style: str = "full") -> list[dict[str, str]]:
     from selfevolve.evaluate.prompts import Prompter
 
-    docs = Prompter(bench, "open").documentation(task)
+    docs = Prompter(bench, "open", doc_style=doc_style).documentation(task)
     return [{"role": "user", "content": SOLVE_PROMPT.format(prompt=task.prompt, signature=task.signature,
                                                            pkg=bench.package, docs=docs)}]
 
@@ -181,7 +182,7 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
                 stats["dropped"][why] += 1
                 continue
             stats["parsed"] += 1
-            sols = backend.generate([solve_prompt(bench, task)] * hp.n_solutions, temperature=hp.temperature,
+            sols = backend.generate([solve_prompt(bench, task, hp.doc_style)] * hp.n_solutions, temperature=hp.temperature,
                                     max_tokens=hp.max_tokens, seed=seed * 1_000_003 + k * 10_007 + i * 101 + j + 1)
             final, winners, why = filter_task(task, sols, judge)
             if why in ("no_majority", "constant_outputs") or final is not None:
@@ -231,12 +232,12 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
                 from selfevolve.train.sft import train_sft
 
                 data = rdir / "sft-data.jsonl"
-                _write_sft_data(bench, pairs, data)
+                _write_sft_data(bench, pairs, data, hp.doc_style)
                 train_sft(bench.root, current, data, "closed", rdir / "train", sub, sft_hyper)
             else:
                 from selfevolve.train.rl import train_rl
 
-                train_rl(bench.root, current, "closed", rdir / "train", sub, rl_hyper, tasks=kept)
+                train_rl(bench.root, current, "closed", rdir / "train", sub, rl_hyper, tasks=kept, doc_style=hp.doc_style)
             current = str(rdir / "train" / "model")
             stats["trained"] = True
             (rdir / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
@@ -244,13 +245,13 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
     return {"run": str(run.root), "rounds": history, "model": current}
 
 
-def _write_sft_data(bench: Any, pairs: list, path: Path) -> None:
+def _write_sft_data(bench: Any, pairs: list, path: Path, doc_style: str = "full") -> None:
     from selfevolve.jsonl import write_jsonl
     from selfevolve.schema import Verdict
     from selfevolve.train.data import SFTRecord, TaskPrompts
 
-    prompts = TaskPrompts(bench)
-    recs = [SFTRecord(task_id=t.id, sample_idx=i, prompt_open=solve_prompt(bench, t),
+    prompts = TaskPrompts(bench, doc_style=doc_style)
+    recs = [SFTRecord(task_id=t.id, sample_idx=i, prompt_open=solve_prompt(bench, t, doc_style),
                       prompt_closed=prompts.messages(t, "closed"), completion=w,
                       verdict=Verdict(task_id=t.id, sample_idx=i, passed=True, status="passed"))
             for t, winners in pairs for i, w in enumerate(winners)]
