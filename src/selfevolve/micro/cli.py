@@ -88,3 +88,41 @@ def _report(pre: dict, base: Path) -> None:
     if failed:
         typer.echo(f"error: preconditions not met: {', '.join(failed)} (see {base}/preconditions.json)", err=True)
         raise typer.Exit(1)
+
+
+DEFAULT_BASE = Path(__file__).resolve().parents[3] / "micro-base"  # the committed base, in a source checkout
+
+
+@micro_app.command("run")
+def run_cmd(
+    bench: Path = typer.Option(..., "--bench", help="Bench directory (the base's subset becomes its tasks)."),
+    base: Path = typer.Option(DEFAULT_BASE, "--base", help="The micro base (`micro pretrain`; default: the committed one)."),
+    out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and the plots go."),
+    seeds: int = typer.Option(3, "--seeds", help="Training seeds per recipe (the full experiment: 5)."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller training budgets and no RL-Gap ablations."),
+    recipes: str = typer.Option("", "--recipes", help="Comma-separated subset of the recipes (default: all)."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+) -> None:
+    """Every SE-Bench recipe from the micro base (base, Open/Closed-SFT, Open-RL, Closed-RL official and TIS,
+    Closed-SFT->RL, self-play+SFT/RL, and in the full run the RL-Gap ablations), each scored closed- and
+    open-book on the subset's test_single and test_multi over the seeds; the three findings with 95%
+    intervals. Finished stages are reused, so a second run resumes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from selfevolve.micro.experiment import LABELS, Experiment, RunConfig
+
+    cfg = RunConfig(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
+                    recipes=[r.strip() for r in recipes.split(",") if r.strip()], workers=workers or None)
+    console = Console()
+    results = Experiment(cfg, log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    table = Table(title=f"closed-book pass@1, test_single (%), {seeds} seed(s)")
+    for col in ("recipe", "closed", "open"):
+        table.add_column(col)
+    for r, by_mode in results["recipes"].items():
+        table.add_row(LABELS.get(r, r), f"{by_mode['closed']['test_single']['mean']:.1f}",
+                      f"{by_mode['open']['test_single']['mean']:.1f}")
+    console.print(table)
+    for name, f in results["findings"].items():
+        console.print(f"{name}: {f['difference']:+.1f} [{f['ci95'][0]:+.1f}, {f['ci95'][1]:+.1f}] -> {f['verdict']}")
+    console.print(f"report: {Path(out) / 'report.md'}")

@@ -26,6 +26,7 @@ _STATE = "_micro_state"
 
 class MicroConfig(LlamaConfig):
     model_type = "selfevolve_micro"
+    auto_map = {}  # not a dataclass field: TRL's create_model_from_path reads it; this class is registered, not remote code
 
     def __init__(self, token_shift: bool = True, line_bag: bool = True, newline_ids: list[int] | None = None,
                  **kwargs):
