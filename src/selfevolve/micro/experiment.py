@@ -77,6 +77,19 @@ class Scale:
     eval_limit: int | None = None  # only the first N tasks of each split (None: all)
     train_limit: int | None = None  # only the first N train tasks for SFT data and RL (None: all)
 
+    def sft(self):
+        from selfevolve.train.sft import SFTHyper
+
+        return SFTHyper(lr=self.sft_lr, epochs=self.sft_epochs, batch_size=self.sft_batch)
+
+    def rl(self):
+        from selfevolve.train.rl import RLHyper
+
+        return RLHyper(lr=self.rl_lr, group=self.rl_group, prompts_per_step=self.rl_prompts_per_step,
+                       mini_batch_prompts=self.rl_prompts_per_step,
+                       micro_batch=min(8, self.rl_prompts_per_step * self.rl_group), epochs=self.rl_epochs,
+                       max_completion_length=MAX_TOKENS)
+
     @classmethod
     def quick(cls) -> Scale:
         return cls(sft_epochs=3.0, data_samples=3, rl_steps=8, rl_prompts_per_step=8, selfplay_tasks=24)
@@ -180,38 +193,32 @@ class Experiment:
         s = self.scale
         common = CommonOptions(seed=seed, force=True, progress=False, limit=s.train_limit)
         if kind == "sft":
-            from selfevolve.train.sft import SFTHyper, train_sft
+            from selfevolve.train.sft import train_sft
 
-            hp = SFTHyper(lr=s.sft_lr, epochs=s.sft_epochs, batch_size=s.sft_batch)
+            hp = s.sft()
             common.max_steps = s.sft_max_steps
             data = self.data(seed)
             self._timed(kind, lambda: train_sft(self.bench, str(start), data, opts["mode"], run, common, hp))
         elif kind == "rl":
-            from selfevolve.train.rl import RLHyper, train_rl
+            from selfevolve.train.rl import train_rl
 
             common.max_steps = s.rl_steps
-            hp = RLHyper(lr=s.rl_lr, group=s.rl_group, prompts_per_step=s.rl_prompts_per_step,
-                         mini_batch_prompts=s.rl_prompts_per_step,
-                         micro_batch=min(8, s.rl_prompts_per_step * s.rl_group), epochs=s.rl_epochs, max_completion_length=MAX_TOKENS)
+            hp = s.rl()
             self._timed(kind, lambda: train_rl(self.bench, str(start), opts["mode"], run, common, hp,
                                                correction=opts.get("correction", "none"),
                                                no_clip=opts.get("no_clip", False),
                                                positive_only=opts.get("positive_only", False),
                                                workers=self.cfg.workers, doc_style=DOC_STYLE))
         elif kind == "selfplay":
-            from selfevolve.train.rl import RLHyper
             from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
-            from selfevolve.train.sft import SFTHyper
 
             common.max_steps = s.rl_steps if opts["learner"] == "rl" else s.sft_max_steps
             sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=MAX_TOKENS,
                                doc_style=DOC_STYLE)
             out = self._timed(kind, lambda: train_selfplay(
                 self.bench, str(start), opts["learner"], run, common, sp,
-                SFTHyper(lr=s.sft_lr, epochs=s.sft_epochs, batch_size=s.sft_batch),
-                RLHyper(lr=s.rl_lr, group=s.rl_group, prompts_per_step=s.rl_prompts_per_step,
-                        mini_batch_prompts=s.rl_prompts_per_step,
-                         micro_batch=min(8, s.rl_prompts_per_step * s.rl_group), epochs=s.rl_epochs, max_completion_length=MAX_TOKENS)))
+                s.sft(),
+                s.rl()))
             # nothing kept in any round: the recipe's model is the one it started from (stats.json says why)
             (run / "final_model.txt").write_text(str(out["model"]))
         else:  # pragma: no cover - RECIPES names only the three
