@@ -83,3 +83,56 @@ def test_a_reply_that_is_not_a_chat_completion_is_a_user_error():
     with StubServer(lambda body: []) as srv:  # no choices
         with pytest.raises(UserError, match="not a chat completion"):
             _run(OpenAIBackend([srv.url], model="x"), lambda m: [m.complete(MSGS)])
+
+
+def test_greedy_requests_sent_together_are_batched_and_give_the_same_tokens():
+    """The transformers backend batches pending greedy calls; each caller still gets its own answer."""
+    import asyncio
+    from pathlib import Path
+
+    import torch
+
+    from selfevolve.models.hf_backend import TransformersBackend
+
+    torch.set_num_threads(1)
+    base = Path(__file__).resolve().parents[1] / "micro-base"
+    backend = TransformersBackend(str(base), batch_size=4)
+    chats = [[{"role": "user", "content": f"Write a function `solve(x)` that returns the {w} of a list `x`."}]
+             for w in ("sum", "mean", "maximum", "cumulative sum", "sorted copy", "absolute values",
+                       "square roots", "product", "minimum", "length")]
+    one = [backend.generate([c], max_tokens=24)[0] for c in chats]
+    calls = []
+    real = backend.generate
+    backend.generate = lambda cs, **kw: calls.append(len(cs)) or real(cs, **kw)
+
+    async def together():
+        return await asyncio.gather(*(backend.complete(c, max_tokens=24) for c in chats))
+
+    assert asyncio.run(together()) == one
+    assert calls == [4, 4, 2]  # batches of at most batch_size, nobody left waiting
+    assert len(set(one)) > 1  # the prompts are told apart, so a mixed-up order would show
+
+
+def test_a_failing_batch_fails_each_of_its_callers():
+    import asyncio
+    from pathlib import Path
+
+    import pytest
+
+    from selfevolve.models.hf_backend import TransformersBackend
+
+    backend = TransformersBackend(str(Path(__file__).resolve().parents[1] / "micro-base"), batch_size=2)
+
+    def broken(cs, **kw):
+        raise RuntimeError("out of memory")
+
+    backend.generate = broken
+
+    async def together():
+        return await asyncio.gather(*(backend.complete([{"role": "user", "content": "x"}]) for _ in range(3)),
+                                    return_exceptions=True)
+
+    errors = asyncio.run(together())
+    assert [type(e) for e in errors] == [RuntimeError] * 3
+    with pytest.raises(RuntimeError):
+        asyncio.run(backend.complete([{"role": "user", "content": "x"}]))

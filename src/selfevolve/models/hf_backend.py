@@ -1,4 +1,8 @@
-"""A local transformers model: chat template, batched generation, CPU or GPU."""
+"""A local transformers model: chat template, batched generation, CPU or GPU.
+
+Greedy requests that are pending together (the eval harness sends many at once) are generated as one
+left-padded batch: the same tokens as one by one, several times faster (``benchmarks/hf_batching.py``).
+Sampled requests stay one per call, so each keeps its own seed."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from selfevolve.models import Messages
 
 
 class TransformersBackend:
-    def __init__(self, path: str, *, device: str | None = None, batch_size: int = 8):
+    def __init__(self, path: str, *, device: str | None = None, batch_size: int = 16):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -24,6 +28,8 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
         self.name = path
         self.lock = threading.Lock()
+        self.batch_size = max(1, batch_size)
+        self._pending: dict[int, list[tuple[Messages, asyncio.Future]]] = {}  # max_tokens -> waiting greedy calls
 
     def generate(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
                  seed: int | None = None) -> list[str]:
@@ -41,8 +47,32 @@ class TransformersBackend:
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 256,
                        seed: int | None = None) -> str:
-        return (await asyncio.to_thread(self.generate, [messages], temperature=temperature, max_tokens=max_tokens,
-                                        seed=seed))[0]
+        if temperature > 0 or self.batch_size == 1:
+            return (await asyncio.to_thread(self.generate, [messages], temperature=temperature,
+                                            max_tokens=max_tokens, seed=seed))[0]
+        fut = asyncio.get_running_loop().create_future()
+        queue = self._pending.setdefault(max_tokens, [])
+        queue.append((messages, fut))
+        if len(queue) == 1:  # the first waiter drains the queue; the others only wait for their result
+            asyncio.create_task(self._drain(max_tokens))
+        return await fut
+
+    async def _drain(self, max_tokens: int) -> None:
+        await asyncio.sleep(0)  # let the calls scheduled in the same turn join the batch
+        queue = self._pending[max_tokens]
+        while queue:
+            batch, queue[:] = queue[: self.batch_size], queue[self.batch_size:]
+            try:
+                texts = await asyncio.to_thread(self.generate, [m for m, _ in batch], max_tokens=max_tokens)
+            except Exception as e:  # every waiter of the batch gets the error
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for (_, fut), text in zip(batch, texts, strict=True):
+                if not fut.done():
+                    fut.set_result(text)
+        del self._pending[max_tokens]
 
     async def close(self) -> None:
         pass
