@@ -95,7 +95,27 @@ def test_corpora_never_use_the_bench_names(numpy_tasks):
     pkg = re.search(r"import (\w+)", docs.reply).group(1)
     name = re.search(rf"{pkg}\.([\w.]+)\(", docs.reply).group(1)
     assert f"{pkg}.{name}\n    signature:" in docs.messages[0]["content"]  # the answer's API is documented
-    assert "Your previous attempt" in kinds["revise"].messages[0]["content"]
+    # write: self-play's own prompt, and a reply its parser accepts (a task with at least 3 inputs)
+    from selfevolve.exit.prompts import IMPROVE
+    from selfevolve.train.selfplay import parse_task
+
+    writes = [builder.draw({"write": 1.0}, pool) for _ in range(40)]
+    for w in writes:
+        api = re.search(r"Write a programming task that needs `([\w.]+)`", w.messages[0]["content"]).group(1)
+        assert f"\n\n{api}\n    signature:" in w.messages[0]["content"]  # the doc shown is the API's
+        task, why = parse_task(w.reply, api, "t")
+        assert why is None and len(task.tests) >= 3, (why, w.reply)
+    # revise: ExIt's improve prompt with the sebench domain's feedback, a wrong name fixed or a pass kept
+    revises = [builder.draw({"revise": 1.0}, pool) for _ in range(40)]
+    head = IMPROVE.split("{response}")[0].split("{request}")[1]
+    feedbacks = [re.search(r"Feedback on it: (.*)\n\nImprove", r.messages[0]["content"]).group(1) for r in revises]
+    assert all(head in r.messages[0]["content"] for r in revises)
+    wrong = [(r, f) for r, f in zip(revises, feedbacks, strict=True) if f.startswith("runtime_error")]
+    kept = [r for r, f in zip(revises, feedbacks, strict=True) if f.startswith("passed: all")]
+    assert wrong and kept and len(wrong) + len(kept) == len(revises)
+    for r, f in wrong:
+        missing = re.search(r"has no attribute '(\w+)'", f).group(1)
+        assert f".{missing}(" in r.messages[0]["content"] and f".{missing}(" not in r.reply
 
 
 def test_subset_answers_pass_the_real_judge(numpy_tasks):

@@ -4,8 +4,10 @@
 * ``docs``: the same kinds of prompts, open book, with short docs of the task's APIs among shuffled
   distractors, in *another renaming*: every name of the bench (package, submodules, functions) is replaced by
   a fresh name from the bench's own name generator under another seed, so the model must read the docs;
-* ``write``: write a task for a documented function (what self-play asks of a base);
-* ``revise``: given an attempt and its feedback, write the corrected solution (what ExIt asks).
+* ``write``: write a task for a documented function, in self-play's own prompt and JSON reply
+  (``selfevolve.train.selfplay.WRITE_PROMPT``: problem, signature and test inputs);
+* ``revise``: ExIt's improve prompt (``selfevolve.exit.prompts.IMPROVE``) on an attempt and the judge's
+  feedback on it, answered with the correct solution: a wrong function name is fixed, a passing attempt kept.
 
 The bench's names never appear in any corpus (``assert_clean``). Prompts come from the task generator run
 under other seeds; a prompt identical to one of the bench's test prompts is left out.
@@ -14,10 +16,11 @@ under other seeds; a prompt identical to one of the bench's test prompts is left
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from selfevolve.bench import Bench
@@ -29,6 +32,8 @@ from selfevolve.schema import Task, TestCase
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WORLD_SEED = 1_000_003  # other renamings: seeds far from any bench's
+WRITE_INPUTS = 3  # test inputs in a written task (self-play's minimum)
+TESTS_SHOWN = 8  # the test count the revise feedback states (the generator's usual)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Draft:
     expr: str  # micro expression, LIB. rooted
     first_input: dict
     first_output: object
+    inputs: list[dict] = field(default_factory=list)  # a few of the draft's inputs, as plain JSON values
 
 
 def drafts(bench: Bench, seeds: list[int]) -> list[Draft]:
@@ -81,7 +87,12 @@ def drafts(bench: Bench, seeds: list[int]) -> list[Draft]:
                 if repr(ours) != repr(value):
                     continue
                 seen.add((d.prompt, repr(d.inputs[0])))
-                out.append(Draft(d.apis, d.prompt, ", ".join(d.args), expr, d.inputs[0], value))
+                try:
+                    shown = [{k: S.plain(v) for k, v in i.items()} for i in d.inputs[:WRITE_INPUTS]]
+                    json.dumps(shown, allow_nan=False)
+                except (TypeError, ValueError):
+                    shown = []
+                out.append(Draft(d.apis, d.prompt, ", ".join(d.args), expr, d.inputs[0], value, shown))
     return out
 
 
@@ -192,24 +203,35 @@ class CorpusBuilder:
         return Example("docs", msgs, reply, self.lib_names[d.apis[0]])
 
     def write(self, d: Draft) -> Example:
+        from selfevolve.train.selfplay import WRITE_PROMPT
+
         ex = self.docs(d)
         content = ex.messages[0]["content"]
-        docs = content[content.index("Documentation of the"):content.index("\n\nReply with")]
-        pkg = re.search(r"Documentation of the `(\w+)`", docs).group(1)
-        code = ex.reply
-        name = re.search(rf"\b{pkg}\.([\w.]+)\(", code).group(1)
-        msgs = [{"role": "user", "content": f"Write a new programming task that needs `{pkg}.{name}`, and its "
-                                            f"solution.\n\n{docs}"}]
-        return Example("write", msgs, f"{d.prompt}\n\n{code}", ex.api)
+        pkg = re.search(r"Documentation of the `(\w+)`", content).group(1)
+        blocks = {b.split("\n", 1)[0]: b for b in content.split("\n\n")}
+        # the reply's first call that the docs document (an outer call may be a helper such as the real part)
+        name = next(f"{pkg}.{n}" for n in re.findall(rf"\b{pkg}\.([\w.]+)\(", ex.reply) if f"{pkg}.{n}" in blocks)
+        block = blocks[name]
+        msgs = [{"role": "user", "content": WRITE_PROMPT.format(api=name, pkg=pkg, doc=block.strip())}]
+        reply = json.dumps({"prompt": d.prompt, "signature": f"def solve({d.args}):", "inputs": d.inputs})
+        return Example("write", msgs, reply, ex.api)
 
     def revise(self, d: Draft) -> Example:
+        """ExIt's improve step as the sebench domain renders it: half the attempts call a wrong name and get
+        the judge's AttributeError, half pass and are kept."""
+        from selfevolve.exit.prompts import IMPROVE
+
         ex = self.docs(d)
         pkg = re.search(r"import (\w+)", ex.reply).group(1)
-        wrong_name = self.worlds.gen.api()
-        wrong = re.sub(rf"\b{pkg}\.([\w.]+)\(", f"{pkg}.{wrong_name}(", ex.reply, count=1)
-        feedback = f"runtime_error: AttributeError: module '{pkg}' has no attribute '{wrong_name}'"
-        content = (ex.messages[0]["content"] + f"\n\nYour previous attempt:\n{wrong}\n\nIt failed: {feedback}\n"
-                   "Write a corrected solution.")
+        if self.rng.random() < 0.5:
+            wrong_name = self.worlds.gen.api()
+            attempt = re.sub(rf"\b{pkg}\.([\w.]+)\(", f"{pkg}.{wrong_name}(", ex.reply, count=1)
+            args = ", ".join(f"{k}={v!r}" for k, v in d.first_input.items())
+            feedback = (f"runtime_error: 0/{TESTS_SHOWN} tests pass. First failing input: {args}. Error: "
+                        f"AttributeError: module '{pkg}' has no attribute '{wrong_name}'")
+        else:
+            attempt, feedback = ex.reply, f"passed: all {TESTS_SHOWN} tests pass"
+        content = IMPROVE.format(request=ex.messages[0]["content"], response=attempt.strip(), feedback=feedback)
         return Example("revise", [{"role": "user", "content": content}], ex.reply, ex.api)
 
     def draw(self, weights: dict[str, float], pool: list[Draft]) -> Example:

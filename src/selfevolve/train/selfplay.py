@@ -54,7 +54,7 @@ class SelfPlayHyper:
     n_solutions: int = 4
     temperature: float = 0.6
     max_tokens: int = 256
-    doc_style: str = "full"  # the docs shown when solving: full, or summary (signature + first paragraph)
+    doc_style: str = "full"  # the docs shown when writing and solving: full, or summary (signature + first paragraph)
     min_inputs: int = 3
 
 
@@ -139,8 +139,22 @@ def filter_task(task: Any, solutions: list[str], judge: Any) -> tuple[Any, list[
     return kept, winners, None
 
 
-def write_prompt(bench: Any, entry: Any) -> list[dict[str, str]]:
-    doc = (entry.signature + "\n" if entry.signature else "") + (entry.doc or "").strip()
+def scope(bench: Any) -> list[Any]:
+    """The function docs to write tasks from: those of the APIs the bench's tasks cover (the knowledge the
+    bench measures), in the docs' order; every function doc when the bench has no tasks."""
+    covered = set()
+    for split in ("train", "test_single", "test_multi"):
+        if bench.tasks_path(split).is_file():
+            covered |= {a for t in bench.tasks(split) for a in t.apis}
+    functions = [d for d in bench.docs if d.kind == "function"]
+    return [d for d in functions if d.novel in covered] or functions
+
+
+def write_prompt(bench: Any, entry: Any, doc_style: str = "full") -> list[dict[str, str]]:
+    """The doc is rendered as open-book prompts render it (``doc_style`` full or summary)."""
+    from selfevolve.evaluate.prompts import _doc_block
+
+    doc = _doc_block(entry, doc_style).strip()
     return [{"role": "user", "content": WRITE_PROMPT.format(api=entry.novel, pkg=bench.package, doc=doc[:4000])}]
 
 
@@ -161,14 +175,14 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
     from selfevolve.models.hf_backend import TransformersBackend
 
     backend = TransformersBackend(model)
-    entries = [d for d in bench.docs if d.kind == "function"][: hp.apis]
+    entries = scope(bench)[: hp.apis]
     if not entries:
         raise UserError(f"{bench.root}: no function docs to write tasks from")
     stats: dict[str, Any] = {"round": k, "written": 0, "parsed": 0, "solved": 0, "kept": 0,
                              "dropped": dict.fromkeys(DROP_REASONS, 0)}
     written, kept, pairs = [], [], []
     for i, entry in enumerate(tqdm(entries, desc=f"round {k}: write, solve, filter", disable=not progress)):
-        texts = backend.generate([write_prompt(bench, entry)] * hp.tasks_per_api, temperature=hp.temperature,
+        texts = backend.generate([write_prompt(bench, entry, hp.doc_style)] * hp.tasks_per_api, temperature=hp.temperature,
                                  max_tokens=hp.max_tokens, seed=seed * 1_000_003 + k * 10_007 + i)
         for j, text in enumerate(texts):
             tid = f"selfplay/r{k}/{entry.novel.rsplit('.', 1)[-1]}/{j}"
