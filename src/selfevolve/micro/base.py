@@ -131,15 +131,16 @@ def write_card(base: Path) -> None:
     probe = info.get("last_probe", {})
     text = f"""# The micro-world's base model
 
-Rebuild it with (BENCH: `selfevolve build numpy --seed {info['bench_seed']}` then `selfevolve tasks generate`):
+Rebuild it with (BENCH: `selfevolve build --library numpy --seed {info['bench_seed']} --name zwc --out BENCH` then
+`selfevolve tasks generate BENCH`; the default bench, which `make demo` builds into `demo-out/bench`):
 
 ```bash
 {command}
 ```
 
-* bench: `{info['bench']}` (bench seed {info['bench_seed']}); subset: {len(info['subset_apis'])} function APIs,
+* bench: seed {info['bench_seed']} (built at `{info['bench']}`); subset: {len(info['subset_apis'])} function APIs,
   subset seed {cfg['subset_seed']}; pretraining seed {cfg['seed']}, {info['steps_done']} steps of batch {cfg['batch']}
-  ({cfg['threads']} threads; the learning rate is constant after the warm-up, so `--steps {info['steps_done']}` is this model)
+  ({cfg['threads']} thread(s); the learning rate is constant after the warm-up, so `--steps {info['steps_done']}` is this model)
 * model: `MicroForCausalLM` (Llama + token shift + line bag), hidden {cfg['hidden']}, {cfg['layers']} layers,
   {info['parameters']:,} parameters; tokenizer: byte-level BPE, {cfg['vocab']} tokens, built on the corpus
 * `model.safetensors` sha256: `{info['sha256']}`
