@@ -78,7 +78,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     import datasets
 
     from selfevolve.train.grpo import GRPOEngine, docs_rollout, judge_reward, make_config
-    from selfevolve.train.run import metrics_callback, open_run, trainer_args
+    from selfevolve.train.run import metrics_callback, open_run, quiet, trainer_args
 
     config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
               "model": str(model), "mode": mode, "correction": correction, "no_clip": no_clip,
@@ -105,6 +105,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
         rows.append({"prompt": training, "task_id": t.id})
     timers: dict[str, float] = {}
     judge = _judge(bench, sandbox, workers)
+    quiet(opts.progress)
     try:
         trainer = GRPOEngine(model=str(model), args=args, processing_class=tok,
                              train_dataset=datasets.Dataset.from_list(rows),
@@ -114,6 +115,7 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
                              positive_only=positive_only, timers=timers, callbacks=[metrics_callback(run, timers)],
                              dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
                              dump_steps=opts.dump_batches)
+        quiet(opts.progress, trainer)
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         run.save_final(trainer)
     finally:

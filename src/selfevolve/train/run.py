@@ -175,6 +175,24 @@ def read_metrics(run: Path) -> list[dict]:
     return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
 
 
+def quiet(progress: bool, trainer: Any = None) -> None:
+    """Without progress bars, the libraries' own bars and the per-step log dicts are off too (the step
+    records are in RUN/metrics.jsonl); call once before building the trainer and once with it."""
+    if progress:
+        return
+    if trainer is None:
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        return
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
 def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str, Any]:
     """The TrainingArguments every recipe shares: CPU-safe precision, checkpoints under RUN, seeded."""
     import torch

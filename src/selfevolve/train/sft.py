@@ -130,7 +130,7 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from selfevolve.train.run import metrics_callback, open_run, trainer_args
+    from selfevolve.train.run import metrics_callback, open_run, quiet, trainer_args
 
     config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
               "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts)}
@@ -141,8 +141,10 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
                      per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
                      max_length=hp.max_length, completion_only_loss=True, remove_unused_columns=False,
                      packing=False, dataset_num_proc=None)
+    quiet(opts.progress)
     trainer = SFTTrainer(model=str(model), args=args, train_dataset=datasets.Dataset.from_list(rows(records, mode, turn_end(tok))),
                          processing_class=tok, callbacks=[metrics_callback(run)])
+    quiet(opts.progress, trainer)
     if opts.dump_batches and ckpt is None:
         trainer.data_collator = DumpingCollator(trainer.data_collator, tok, run.batches_path, opts.dump_batches,
                                                 hp.grad_accum)
