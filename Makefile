@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 test: install sandbox-deps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 demo: install sandbox-deps
 	$(BIN)/selfevolve demo
@@ -41,6 +41,7 @@ bench: install sandbox-deps
 	$(BIN)/python benchmarks/sandbox_throughput.py --bench demo-out/bench
 	$(BIN)/python benchmarks/tasks_time.py demo-out/bench
 	$(BIN)/python benchmarks/harness_overhead.py demo-out/bench
+	$(BIN)/python benchmarks/hf_batching.py demo-out/bench
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache demo-out
