@@ -128,9 +128,10 @@ class SpreadDomain:
 
 class TimedEmbedder:
     def __init__(self, inner):
-        self.inner, self.cpu_s = inner, 0.0
+        self.inner, self.cpu_s, self.texts = inner, 0.0, 0
 
     def __call__(self, texts):
+        self.texts += len(texts)
         t = time.thread_time()
         try:
             return self.inner(texts)
@@ -174,7 +175,7 @@ def main() -> None:
     base1 = plain_grpo(model, domain, cfg, tmp / "grpo1")
     embedder = TimedEmbedder(MiniLMEmbedder())
     embedder(["warm up"])  # loading the embedder is a one-off, not a per-step cost
-    embedder.cpu_s = 0.0
+    embedder.cpu_s, embedder.texts, embedder.inner.embedded = 0.0, 0, 0
     steps, own, emb = exit_run(model, domain, cfg, tmp / "exit", embedder)
     base2 = plain_grpo(model, domain, cfg, tmp / "grpo2")
     base = (statistics.median(base1) + statistics.median(base2)) / 2
@@ -188,7 +189,9 @@ def main() -> None:
     embed_s = statistics.median(emb)
     print(f"ExIt's own cost per step (buffer, sampling, embeddings, logs): {own_s:.3f} s "
           f"= {100 * own_s / base:.1f}% of a plain GRPO step (target <= 10%)")
-    print(f"  of which embeddings (MiniLM, {a.prompts * a.group} responses): {embed_s:.3f} s "
+    print(f"  of which embeddings (MiniLM; of {a.prompts * a.group} responses a step, {embedder.texts / a.steps:.1f} "
+          f"distinct ones of groups with signal asked for, {embedder.inner.embedded / a.steps:.1f} not in its "
+          f"cache embedded): {embed_s:.3f} s "
           f"= {100 * embed_s / base:.1f}%; buffer, sampling and logs: {max(0.0, own_s - embed_s):.3f} s "
           f"= {100 * max(0.0, own_s - embed_s) / base:.1f}%")
 
