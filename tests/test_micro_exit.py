@@ -50,6 +50,16 @@ def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
     assert (out / "curves.png").stat().st_size > 0
     assert (out / "seed0" / "exit" / "groups.jsonl").is_file()
     assert {"train", "iterate"} <= set(on_disk["timings"])
+    # the domain: summary docs, and the held-out split as asked
+    from selfevolve.bench import Bench
+    from selfevolve.exit.domains.sebench import SEBenchDomain
+
+    bench = Bench.open(out / "bench")
+    multi = SEBenchDomain(bench, mode="open", doc_style="summary", test_split="test_multi").tasks("test")
+    assert [t.id for t in multi] == [t.id for t in bench.tasks("test_multi")]
+    full = SEBenchDomain(bench, mode="open").tasks("test")
+    summary = {t.id: t.prompt for t in W.ExitWorld(cfg, log=lambda m: None).domain().tasks("test")}
+    assert all(len(summary[t.id]) < len(t.prompt) for t in full)
     again = W.ExitWorld(cfg, log=lambda m: None)
     assert again.run()["variants"] == results["variants"]
     assert not {"train", "iterate"} & set(again.timings)
