@@ -7,11 +7,14 @@ settings; the plain GRPO runs bracket the ExIt run and their mean is the baselin
 main thread's CPU seconds, with torch and the tokenizers on that one thread (wall time on a shared machine
 swings with its load).
 
-The domain is a synthetic one whose score (distinct characters in the response) differs between any
-two random responses, so every group has signal and is embedded: the worst case for the bonus (a group
-whose returns agree has zero advantages and is skipped).
+By default the domain is a synthetic one whose score (distinct characters in the response) differs
+between any two random responses, so every group has signal and is embedded: the worst case for the bonus
+(a group whose returns agree has zero advantages and is skipped). With ``--bench`` the model must be a
+micro base and the domain is `selfevolve micro exit`'s (sebench on the micro bench, open book, summary
+docs, judged in the sandbox), with its buffer settings: the realistic setting.
 
     python benchmarks/exit_overhead.py [--model DIR] [--steps 6] [--prompts 8] [--group 8] [--max-tokens 64]
+    python benchmarks/exit_overhead.py --model micro-base --bench BENCH --prompts 4 --group 8 --max-tokens 96
 """
 
 from __future__ import annotations
@@ -125,9 +128,10 @@ class SpreadDomain:
 
 class TimedEmbedder:
     def __init__(self, inner):
-        self.inner, self.cpu_s = inner, 0.0
+        self.inner, self.cpu_s, self.texts = inner, 0.0, 0
 
     def __call__(self, texts):
+        self.texts += len(texts)
         t = time.thread_time()
         try:
             return self.inner(texts)
@@ -142,6 +146,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--bench", help="the bench of a micro base given as --model: micro exit's domain")
     a = ap.parse_args()
 
     import torch
@@ -154,26 +159,39 @@ def main() -> None:
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="exit-overhead-"))
     model = a.model or str(make_tiny_model(tmp / "tiny", hidden=128, layers=4))
-    domain = SpreadDomain()
     cfg = ExItConfig(variant="exit", max_steps=a.steps, prompts=a.prompts, group=a.group, buffer=512,
                      buffer_min=a.prompts, max_completion_length=a.max_tokens, p=0.5)
+    if a.bench:
+        import selfevolve.micro.model  # noqa: F401  registers the micro model class, so TRL loads a micro base
+        from selfevolve.micro.exit_world import ExitConfig, ExitScale, ExitWorld
+
+        if not a.model:
+            ap.error("--bench needs --model MICRO_BASE")
+        s = ExitScale()
+        domain = ExitWorld(ExitConfig(bench=a.bench, base=a.model, out=str(tmp / "micro"))).domain()
+        cfg.buffer, cfg.buffer_min, cfg.learning_rate, cfg.temperature = s.buffer, s.buffer_min, s.lr, s.temperature
+    else:
+        domain = SpreadDomain()
     base1 = plain_grpo(model, domain, cfg, tmp / "grpo1")
     embedder = TimedEmbedder(MiniLMEmbedder())
     embedder(["warm up"])  # loading the embedder is a one-off, not a per-step cost
-    embedder.cpu_s = 0.0
+    embedder.cpu_s, embedder.texts, embedder.inner.embedded = 0.0, 0, 0
     steps, own, emb = exit_run(model, domain, cfg, tmp / "exit", embedder)
     base2 = plain_grpo(model, domain, cfg, tmp / "grpo2")
     base = (statistics.median(base1) + statistics.median(base2)) / 2
     own_s, step_s = statistics.median(own), statistics.median(steps)
-    print(f"model {model}; {a.prompts} prompts x {a.group} responses, {a.max_tokens} tokens; {a.steps} steps "
-          "(first dropped), CPU seconds of the one working thread")
+    domain.close()
+    print(f"model {model}; domain {domain.name}; {a.prompts} prompts x {a.group} responses, {a.max_tokens} tokens; "
+          f"{a.steps} steps (first dropped), CPU seconds of the one working thread")
     print(f"plain GRPO step (baseline, mean of the bracketing runs' medians): {base:.3f} s "
           f"({statistics.median(base1):.3f} before, {statistics.median(base2):.3f} after)")
     print(f"ExIt step, all included: {step_s:.3f} s")
     embed_s = statistics.median(emb)
     print(f"ExIt's own cost per step (buffer, sampling, embeddings, logs): {own_s:.3f} s "
           f"= {100 * own_s / base:.1f}% of a plain GRPO step (target <= 10%)")
-    print(f"  of which embeddings (MiniLM, {a.prompts * a.group} responses): {embed_s:.3f} s "
+    print(f"  of which embeddings (MiniLM; of {a.prompts * a.group} responses a step, {embedder.texts / a.steps:.1f} "
+          f"distinct ones of groups with signal asked for, {embedder.inner.embedded / a.steps:.1f} not in its "
+          f"cache embedded): {embed_s:.3f} s "
           f"= {100 * embed_s / base:.1f}%; buffer, sampling and logs: {max(0.0, own_s - embed_s):.3f} s "
           f"= {100 * max(0.0, own_s - embed_s) / base:.1f}%")
 

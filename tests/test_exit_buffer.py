@@ -173,3 +173,28 @@ def test_scale_advantages_per_group():
     out = diversity.scale_advantages([1.0, -1.0, 0.5, 2.0, -2.0, 0.0], list("abcabc"), 3, recording)
     np.testing.assert_allclose(out, [1.0, -2.0, 0.5, 2.0, -4.0, 0.0])
     assert seen == list("abc")  # each distinct text embedded once
+
+
+def test_cached_embedder_embeds_each_recent_text_once_and_returns_the_same_rows():
+    seen = []
+
+    def recording(texts):
+        seen.append(list(texts))
+        return np.array([[float(len(t)), float(ord(t[0]))] for t in texts])
+
+    e = diversity.Cached(recording, size=2)
+    first = e(["aa", "b", "aa"])
+    np.testing.assert_array_equal(first, [[2, 97], [1, 98], [2, 97]])
+    np.testing.assert_array_equal(e(["b", "ccc"]), [[1, 98], [3, 99]])
+    assert seen == [["aa", "b"], ["ccc"]] and e.embedded == 3
+    e(["aa"])  # evicted (the two most recent were b and ccc): embedded again
+    assert seen[-1] == ["aa"] and e.embedded == 4
+
+
+def test_minilm_cache_gives_the_rows_a_fresh_embedding_gives():
+    e = diversity.MiniLMEmbedder()
+    a = e(["def solve(x):\n    return x", "import zwc"])
+    b = e(["import zwc", "something else"])
+    assert e.embedded == 3
+    np.testing.assert_allclose(b[0], a[1])
+    np.testing.assert_allclose(e._encode(["import zwc"])[0], a[1], atol=1e-5)

@@ -123,7 +123,9 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for argv in (["exit", "train", "--domain", "nope", "--model", "m", "--out", str(tmp_path / "r")],
                  ["exit", "train", "--domain", "sebench", "--model", "m", "--out", str(tmp_path / "r")],
                  ["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path / "r"), "--variant", "x"],
-                 ["exit", "iterate", "--domain", "mle", "--subset", "mnist", "--model", "m", "--out", str(tmp_path)]):
+                 ["exit", "iterate", "--domain", "mle", "--subset", "mnist", "--model", "m", "--out", str(tmp_path)],
+                 ["exit", "iterate", "--domain", "math", "--doc-style", "nope", "--model", "m", "--out", str(tmp_path)],
+                 ["exit", "iterate", "--domain", "math", "--held-out", "train", "--model", "m", "--out", str(tmp_path)]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and capsys.readouterr().err.startswith("error: ")

@@ -24,12 +24,15 @@ def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where the bench and the report go."),
     seed: int = typer.Option(42, "--seed", help="Name seed of the bench."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the bench even if one is there."),
-    micro: bool = typer.Option(True, "--micro/--no-micro", help="Then run the micro-world's quick experiment "
-                                                                "(every recipe, one seed) from the committed base."),
+    micro: bool = typer.Option(True, "--micro/--no-micro", help="Then run the micro-world's quick experiments "
+                                                                "(every recipe, one seed; ExIt's grpo and exit) from "
+                                                                "the committed base."),
 ) -> None:
     """Build the NumPy bench, generate its tasks, check the bench's validity (references vs originals), then
     run the micro-world's quick experiment: every SE-Bench recipe from the committed base, one seed, with the
-    three findings (`selfevolve micro run --seeds 5` is the full experiment). Finished stages are reused."""
+    three findings (`selfevolve micro run --seeds 5` is the full experiment), and ExIt's quick one: grpo and
+    exit trained from the base, K=16 self-improvement curves (`selfevolve micro exit --seeds 3` is the full
+    one). Finished stages are reused."""
     from rich.console import Console
     from rich.table import Table
 
@@ -44,18 +47,18 @@ def demo(
     bench_dir = out / "bench"
     t0 = time.perf_counter()
     if rebuild or not (bench_dir / "manifest.json").exists():
-        console.print(f"[bold]1/4[/] building the NumPy pseudo-novel package into {bench_dir} ...")
+        console.print(f"[bold]1/5[/] building the NumPy pseudo-novel package into {bench_dir} ...")
         bench = build_bench("numpy", bench_dir, seed=seed, name="zwc", progress=True)
     else:
         bench = Bench.open(bench_dir)
-        console.print(f"[bold]1/4[/] using the bench in {bench_dir} (--rebuild to rebuild)")
+        console.print(f"[bold]1/5[/] using the bench in {bench_dir} (--rebuild to rebuild)")
     t_build = time.perf_counter() - t0
-    console.print("[bold]2/4[/] generating and validating task sets ...")
+    console.print("[bold]2/5[/] generating and validating task sets ...")
     splits, report = build_tasks(bench, 0, progress=True)
     with atomic_dir(bench.root / "tasks") as tmp:
         for split, tasks in splits.items():
             (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
-    console.print("[bold]3/4[/] scoring the references, as written and with the original library's names ...")
+    console.print("[bold]3/5[/] scoring the references, as written and with the original library's names ...")
     tests = splits["test_single"] + splits["test_multi"]
     with Judge(bench) as judge:
         as_written = Counter(v.status for v in judge.judge_many((t, t.reference, 0) for t in tests))
@@ -85,7 +88,10 @@ def demo(
     console.print(table)
     console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")
     if micro:
-        from selfevolve.micro.cli import DEFAULT_BASE, run_cmd
+        from selfevolve.micro.cli import DEFAULT_BASE, exit_cmd, run_cmd
 
-        console.print("[bold]4/4[/] the micro-world's quick experiment (every recipe, one seed) ...")
+        console.print("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
         run_cmd(bench=bench.root, base=DEFAULT_BASE, out=out / "micro", seeds=1, quick=True, recipes="", workers=0)
+        console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
+        exit_cmd(bench=bench.root, base=DEFAULT_BASE, out=out / "micro-exit", seeds=1, quick=True, variants="",
+                 workers=0, threads=1)

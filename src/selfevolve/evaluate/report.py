@@ -3,6 +3,7 @@
 With several run directories it compares them side by side (closed vs open, before vs after training).
 A training run (`selfevolve train ...`: config.json and metrics.jsonl, no results.json) gets its training
 curves instead: loss, reward and pass rate, and the step time split into generation, reward and update.
+ExIt's K-step runs (`selfevolve exit iterate`: curve.json) are compared on one plot of their curves.
 """
 
 from __future__ import annotations
@@ -37,10 +38,19 @@ def is_train_run(rundir: Path) -> bool:
     return (rundir / "metrics.jsonl").is_file() and not (rundir / "results.json").is_file()
 
 
+def is_curve_run(rundir: Path) -> bool:
+    return (rundir / "curve.json").is_file() and not (rundir / "results.json").is_file()
+
+
 def build_report(rundirs: list[Path], out: Path) -> dict:
     from selfevolve.bench import Bench
     from selfevolve.schema import Task
 
+    curves = [Path(r) for r in rundirs if is_curve_run(Path(r))]
+    if curves:
+        if len(curves) != len(rundirs):
+            raise UserError("report either `exit iterate` runs (curve.json) or other runs, not both at once")
+        return curve_report(curves, out)
     train = [Path(r) for r in rundirs if is_train_run(Path(r))]
     if train:
         if len(train) != len(rundirs):
@@ -199,3 +209,49 @@ def train_report(rundirs: list[Path], out: Path) -> dict:
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return {"markdown": md, "summary": summary, "files": ["train_curves.png", "train_time.png"]}
+
+
+def _labels(rundirs: list[Path]) -> list[str]:
+    """Each run's shortest trailing path that no other run shares (seed0/exit/iterate vs seed0/grpo/iterate)."""
+    parts = [Path(r).resolve().parts for r in rundirs]
+    for n in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-n:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(r) for r in rundirs]
+
+
+def curve_report(rundirs: list[Path], out: Path) -> dict:
+    """`exit iterate` runs' K-step curves on one plot (curves.png; the first known mean training depth as a
+    line) and a table of each run's score at step 0, at its last step, and at its best step."""
+    from selfevolve.exit.inference import plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    runs, depth = {}, None
+    for label, r in zip(_labels(rundirs), rundirs, strict=True):
+        try:
+            data = json.loads((r / "curve.json").read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{r}: unreadable curve.json ({e})") from None
+        steps = data.get("steps") if isinstance(data, dict) else None
+        if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
+            raise UserError(f"{r}: curve.json needs steps with step, mean and ci95")
+        runs[label] = {"model": data.get("model"), "mean_training_depth": data.get("mean_training_depth"),
+                       "steps": steps}
+        depth = depth if depth is not None else data.get("mean_training_depth")
+    plot([(label, v["steps"]) for label, v in runs.items()], out / "curves.png", depth=depth,
+         title="K-step self-improvement")
+    lines = ["| run | mean training depth | step 0 | last step | best step |", "|---|---|---|---|---|"]
+    summary = {}
+    for label, v in runs.items():
+        first, last = v["steps"][0], v["steps"][-1]
+        best = max(v["steps"], key=lambda s: s["mean"])
+        summary[label] = {**v, "first": first["mean"], "last": last["mean"], "best_step": best["step"],
+                          "best": best["mean"]}
+        d = v["mean_training_depth"]
+        lines.append(f"| {label} | {'-' if d is None else f'{d:.2f}'} | {first['mean']:.3f} | "
+                     f"{last['mean']:.3f} (k={last['step']}) | {best['mean']:.3f} (k={best['step']}) |")
+    md = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(md)
+    (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    return {"markdown": md, "summary": summary, "files": ["curves.png"]}

@@ -17,15 +17,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(exit_app, name="exit")
 
 
-def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int, subset: str):
+def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int, subset: str,
+            doc_style: str = "full", held_out: str = "test_single"):
+    from selfevolve.evaluate.prompts import DOC_STYLES
     from selfevolve.exit.domains import open_domain
 
     if mode not in ("closed", "open"):
         raise UserError("--mode is closed or open")
+    if doc_style not in DOC_STYLES or held_out not in ("test_single", "test_multi"):
+        raise UserError(f"--doc-style is one of {', '.join(DOC_STYLES)}; --held-out is test_single or test_multi")
     names = tuple(x for x in (subset or "").split(",") if x)
     kw: dict = {}
     if domain == "sebench":
-        kw = {"mode": mode, "verifiable": verifiable, "workers": workers or None}
+        kw = {"mode": mode, "verifiable": verifiable, "workers": workers or None, "doc_style": doc_style,
+              "test_split": held_out}
     elif domain == "math":
         from selfevolve.exit.domains.math import FAMILIES
 
@@ -44,6 +49,9 @@ SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym famil
 VERIFIABLE = typer.Option(False, "--verifiable", help="sebench: score the pass (0/1) instead of the fraction passed.")
 WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
 SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: datasets (comma-separated; default all).")
+DOC_STYLE = typer.Option("full", "--doc-style", help="sebench, open book: full docs or summary (the micro model's).")
+HELD_OUT = typer.Option("test_single", "--held-out", help="sebench: the split of the held-out tasks (test_single "
+                                                           "or test_multi).")
 
 
 @exit_app.command("train")
@@ -74,6 +82,7 @@ def train_cmd(
     force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
     save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
     mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
+    doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
     from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
@@ -91,7 +100,7 @@ def train_cmd(
                      diversity=use_diversity, prompts=prompts, group=group, max_steps=max_steps,
                      learning_rate=learning_rate, beta=beta, temperature=temperature, max_completion_length=max_tokens,
                      seed=seed, use_vllm=vllm)
-    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
         c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder(),
                   resume=resume, force=force, save_steps=max(1, save_steps))
@@ -133,6 +142,7 @@ def iterate_cmd(
     depth: float = typer.Option(None, "--training-depth",
                                 help="Mean training depth to mark (default: read from the model's ExIt run)."),
     mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
+    doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
     from selfevolve.exit import inference
@@ -140,7 +150,7 @@ def iterate_cmd(
 
     if steps < 0 or samples < 1:
         raise UserError("need --steps >= 0 and --samples >= 1")
-    dom = _domain(domain, bench, mode, size, verifiable, workers, subset)
+    dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
         tasks = dom.tasks("test")
         tasks = tasks[:limit] if limit else tasks

@@ -273,6 +273,7 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint."""
     from datasets import Dataset
 
+    import selfevolve.micro.model  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve.train.run import CommonOptions, metrics_callback, open_run
 
     config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}

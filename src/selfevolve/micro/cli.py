@@ -126,3 +126,40 @@ def run_cmd(
     for name, f in results["findings"].items():
         console.print(f"{name}: {f['difference']:+.1f} [{f['ci95'][0]:+.1f}, {f['ci95'][1]:+.1f}] -> {f['verdict']}")
     console.print(f"report: {Path(out) / 'report.md'}")
+
+
+@micro_app.command("exit")
+def exit_cmd(
+    bench: Path = typer.Option(..., "--bench", help="Bench directory (the base's subset becomes its tasks)."),
+    base: Path = typer.Option(DEFAULT_BASE, "--base", help="The micro base (`micro pretrain`; default: the committed one)."),
+    out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and curves.png go."),
+    seeds: int = typer.Option(3, "--seeds", help="Training seeds per variant."),
+    quick: bool = typer.Option(False, "--quick", help="Short training, 16 held-out tasks, grpo and exit only."),
+    variants: str = typer.Option("", "--variants", help="Comma-separated ExIt variants (default: grpo,exit with "
+                                                        "--quick, all five otherwise)."),
+    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    threads: int = typer.Option(1, "--threads", help="torch threads."),
+) -> None:
+    """ExIt in the micro-world: the variants of the paper's Table 1 trained from the micro base with `exit train`
+    (sebench domain, open book), then K=16 self-improvement steps with `exit iterate` on the held-out tasks for
+    each trained model and the base, over the seeds; the curves with 95% intervals and the mean training depth,
+    and whether exit improves beyond that depth and beats grpo at K=16. Finished stages are reused."""
+    from rich.console import Console
+
+    from selfevolve.errors import UserError
+    from selfevolve.micro.exit_world import ExitConfig, ExitWorld, sentence
+
+    if threads < 1:
+        raise UserError("--threads must be at least 1")
+    cfg = ExitConfig(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
+                     variants=[v.strip() for v in variants.split(",") if v.strip()], workers=workers or None,
+                     threads=threads)
+    console = Console()
+    results = ExitWorld(cfg, log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    for name, r in results["variants"].items():
+        first, last = r["curve"][0], r["curve"][-1]
+        console.print(f"{name}: step 0 {first['mean']:.3f} -> step {last['step']} {last['mean']:.3f} "
+                      f"[{last['ci95'][0]:.3f}, {last['ci95'][1]:.3f}]")
+    for name, s in results["statement"].items():
+        console.print(sentence(name, s))
+    console.print(f"report: {Path(out) / 'report.md'}")

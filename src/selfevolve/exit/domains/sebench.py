@@ -27,11 +27,16 @@ class SEBenchDomain:
     name = "sebench"
 
     def __init__(self, bench, *, mode: str = "closed", verifiable: bool = False, workers: int | None = None,
-                 judge: Judge | None = None):
+                 judge: Judge | None = None, doc_style: str = "full", test_split: str = "test_single"):
+        """``doc_style``: the open-book docs in full or as summaries (what the micro model reads);
+        ``test_split``: the bench split behind the domain's held-out "test" tasks."""
         from selfevolve.evaluate.prompts import Prompter
 
+        if test_split not in ("test_single", "test_multi"):
+            raise ValueError(f"test_split is test_single or test_multi, not {test_split!r}")
         self.bench, self.mode, self.verifiable = bench, mode, verifiable
-        self.prompter = Prompter(bench, mode)
+        self.prompter = Prompter(bench, mode, doc_style=doc_style)
+        self.splits = {**SPLITS, "test": test_split}
         self._judge, self._workers = judge, workers
         self._tasks: dict[str, object] = {}
 
@@ -43,7 +48,7 @@ class SEBenchDomain:
 
     def tasks(self, split: str) -> list[BaseTask]:
         out = []
-        for t in self.bench.tasks(SPLITS[split]):
+        for t in self.bench.tasks(self.splits[split]):
             self._tasks[t.id] = t
             out.append(BaseTask(t.id, self.prompter.messages(t)[0]["content"], {"task_id": t.id}))
         return out

@@ -1,0 +1,317 @@
+"""`selfevolve micro exit`: ExIt in the micro-world. From the micro base, each variant of the paper's Table 1
+is trained with `exit train`'s API, then every trained model (and the base, as a reference) improves its
+own attempts K=16 times with `exit iterate`'s API on held-out tasks, over seeds.
+
+**The domain** (measured on the untrained base, `exit iterate` at T=1.0, K=4, 2 samples per task; see the
+README): ``sebench`` on the micro bench, open book with the summary docs the micro model reads, the
+continuous score (the fraction of tests passed), training on the subset's train tasks and iterating on its
+test_single. The base answers 87% there at step 0, and an improve step takes it to 43%: it breaks most of
+its right answers when asked to revise them (it was pretrained to repair wrong names only, in another
+wording), so revising is what there is to learn. Closed book (0% at every step) and test_multi (0%) have
+no signal to learn from.
+
+**The statement** (`statement`), computed from the per-task scores with the paired two-level bootstrap of
+`selfevolve.micro.findings` over seeds and tasks: does ``exit`` improve beyond its mean training depth
+(its score at K minus its score at the step nearest that depth), and does it beat ``grpo`` at K (``exit``
+minus ``grpo``)? Verdict rule: *yes* when the 95% interval lies above zero; *no* when it lies below zero or
+within ±`findings.PRACTICALLY_ZERO` points of it; *inconclusive* otherwise.
+
+DIR/
+  bench/                      the bench with the base's subset as its tasks
+  seed<S>/<variant>/          an `exit train` run (config.json, groups.jsonl, buffer.jsonl, model/, STAGE)
+  seed<S>/<variant>/iterate/  an `exit iterate` run of its model (curve.json, trajectories.jsonl, STAGE)
+  seed<S>/base/iterate/       the base's
+  results.json  report.md  curves.png
+
+A stage whose STAGE file holds its settings is finished and is reused by a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from selfevolve.errors import UserError
+from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.micro import findings as F
+from selfevolve.micro.experiment import DOC_STYLE, MAX_TOKENS, Scale, micro_bench
+
+ALL_VARIANTS = ("grpo", "curriculum", "improve", "diverge", "exit")  # exit.trainer.VARIANTS, without importing torch
+QUICK_VARIANTS = ("grpo", "exit")
+MODE = "open"
+STAGE_FILE = "STAGE"
+
+
+@dataclass
+class ExitScale:
+    """ExIt's settings for a model of about a million parameters: the micro RL's learning rate, group size and
+    temperature (`micro.experiment.Scale`), a buffer scaled down with the run (the paper's 512 / 128 fill only
+    after hundreds of groups), the paper's p, p_div and kappa."""
+
+    steps: int = 16
+    prompts: int = 4  # groups per step
+    group: int = Scale.rl_group
+    lr: float = Scale.rl_lr
+    temperature: float = 1.0
+    buffer: int = 256
+    buffer_min: int = 16
+    p: float = 0.5
+    p_div: float = 0.2
+    kappa: float = 1.0
+    k: int = 16  # improvement steps at inference
+    samples: int = 1  # chains per held-out task
+    eval_limit: int | None = None  # only the first N held-out tasks (None: all)
+
+    @classmethod
+    def quick(cls) -> ExitScale:
+        return cls(steps=6, eval_limit=16)
+
+
+@dataclass
+class ExitConfig:
+    bench: str
+    base: str
+    out: str
+    seeds: int = 3
+    quick: bool = False
+    variants: list[str] = field(default_factory=list)  # empty: grpo and exit with quick, all five otherwise
+    workers: int | None = None
+    threads: int = 1  # torch threads (the micro model gains little from more)
+    embedder: str = "minilm"  # the diversity bonus's: minilm (the paper's) or hash (tests)
+    scale: ExitScale | None = None  # None: ExitScale() or, with quick, ExitScale.quick()
+
+
+def variants_for(cfg: ExitConfig) -> list[str]:
+    if not cfg.variants:
+        return list(QUICK_VARIANTS if cfg.quick else ALL_VARIANTS)
+    unknown = [v for v in cfg.variants if v not in ALL_VARIANTS]
+    if unknown:
+        raise UserError(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+    return list(dict.fromkeys(cfg.variants))
+
+
+def _finished(path: Path, settings: dict) -> bool:
+    try:
+        return json.loads((path / STAGE_FILE).read_text()) == settings
+    except (OSError, ValueError):
+        return False
+
+
+class ExitWorld:
+    def __init__(self, cfg: ExitConfig, log: Callable[[str], None] = print):
+        from selfevolve.micro.base import open_base
+
+        if cfg.seeds < 1:
+            raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
+        self.cfg, self.log = cfg, log
+        self.base = Path(cfg.base).resolve()
+        open_base(self.base)
+        self.variants = variants_for(cfg)
+        self.scale = cfg.scale or (ExitScale.quick() if cfg.quick else ExitScale())
+        if self.scale.k < 1 or self.scale.samples < 1 or self.scale.steps < 1:
+            raise UserError("K, samples and training steps must be at least 1")
+        self.out = Path(cfg.out).resolve()
+        self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
+        self.timings: dict[str, float] = {}
+
+    def _timed(self, stage: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - t0, 1)
+
+    def domain(self):
+        from selfevolve.bench import Bench
+        from selfevolve.exit.domains.sebench import SEBenchDomain
+
+        return SEBenchDomain(Bench.open(self.bench), mode=MODE, doc_style=DOC_STYLE, workers=self.cfg.workers)
+
+    # ---------------------------------------------------------------- training
+    def train(self, seed: int, variant: str) -> Path:
+        """`exit train` of one variant from the base; returns its model directory."""
+        from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
+        from selfevolve.exit.trainer import ExItConfig, train
+
+        s = self.scale
+        cfg = ExItConfig(variant=variant, p=s.p, p_div=s.p_div, buffer=s.buffer, buffer_min=s.buffer_min,
+                         kappa=s.kappa, prompts=s.prompts, group=s.group, max_steps=s.steps, learning_rate=s.lr,
+                         temperature=s.temperature, max_completion_length=MAX_TOKENS, seed=seed)
+        run = self.out / f"seed{seed}" / variant
+        settings = {"base": str(self.base), **asdict(cfg)}
+        if _finished(run, settings) and (run / "model" / "config.json").is_file():
+            return run / "model"
+        embedder = HashEmbedder() if self.cfg.embedder == "hash" else MiniLMEmbedder()
+        dom = self.domain()
+        try:
+            self._timed("train", lambda: train(dom, str(self.base), cfg, run, embedder=embedder, force=True,
+                                               save_steps=s.steps + 1))
+        finally:
+            dom.close()
+        atomic_write_text(run / STAGE_FILE, json.dumps(settings))
+        return run / "model"
+
+    # ---------------------------------------------------------------- K-step inference
+    def iterate(self, seed: int, name: str, model: Path) -> dict[int, dict[str, float]]:
+        """`exit iterate` of one model to K: step -> task id -> mean score over the task's chains."""
+        from selfevolve.exit import inference
+        from selfevolve.models import load_backend
+
+        s = self.scale
+        out = self.out / f"seed{seed}" / name / "iterate"
+        settings = {"model": str(model), "k": s.k, "samples": s.samples, "limit": s.eval_limit,
+                    "temperature": s.temperature, "max_tokens": MAX_TOKENS, "seed": seed}
+        if not _finished(out, settings):
+            backend = load_backend(str(model), backend="transformers")
+
+            def generate(chats, gen_seed):
+                return backend.generate(chats, temperature=s.temperature, max_tokens=MAX_TOKENS, seed=gen_seed)
+
+            dom = self.domain()
+            try:
+                tasks = dom.tasks("test")[: s.eval_limit]
+                trajs = self._timed("iterate", lambda: inference.iterate(dom, generate, tasks, steps=s.k,
+                                                                         samples=s.samples, seed=1_000_000 * seed))
+            finally:
+                dom.close()
+            recs = inference.curve(trajs)
+            out.mkdir(parents=True, exist_ok=True)
+            write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
+            atomic_write_text(out / "curve.json", json.dumps(
+                {"domain": "sebench", "model": str(model), "mean_training_depth": inference.training_depth(model),
+                 "steps": recs}, indent=1))
+            atomic_write_text(out / STAGE_FILE, json.dumps(settings))
+        by_step: dict[int, dict[str, list[float]]] = {}
+        for t in read_jsonl(out / "trajectories.jsonl"):
+            for k, score in enumerate(t["scores"]):
+                by_step.setdefault(k, {}).setdefault(t["task_id"], []).append(score)
+        return {k: {task: sum(v) / len(v) for task, v in per.items()} for k, per in by_step.items()}
+
+    def run(self) -> dict:
+        import torch
+
+        from selfevolve.exit import inference
+
+        torch.set_num_threads(self.cfg.threads)
+        seeds = list(range(self.cfg.seeds))
+        scores: dict[str, list[dict[int, dict[str, float]]]] = {}  # name -> per seed: step -> task -> score
+        depths: dict[str, list[float]] = {}
+        for seed in seeds:
+            self.log(f"base, seed {seed}: K={self.scale.k} self-improvement steps ...")
+            scores.setdefault("base", []).append(self.iterate(seed, "base", self.base))
+            for v in self.variants:
+                self.log(f"{v}, seed {seed}: training ...")
+                model = self.train(seed, v)
+                depths.setdefault(v, []).append(inference.training_depth(model) or 0.0)
+                self.log(f"{v}, seed {seed}: K={self.scale.k} self-improvement steps ...")
+                scores.setdefault(v, []).append(self.iterate(seed, v, model))
+        results = {
+            "config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale),
+            "domain": {"name": "sebench", "mode": MODE, "doc_style": DOC_STYLE, "train": "train",
+                       "held_out": "test_single", "score": "fraction of tests passed"},
+            "variants": {name: {"curve": curve(per_seed),
+                                "mean_training_depth": (sum(depths[name]) / len(depths[name])
+                                                        if name in depths else None),
+                                "training_depth_per_seed": depths.get(name)}
+                         for name, per_seed in scores.items()},
+            "statement": statement(scores, depths, self.scale.k),
+            "timings": self.timings,
+        }
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(self.out / "report.md", report_markdown(results))
+        exit_depth = results["variants"].get("exit", {}).get("mean_training_depth")
+        inference.plot([(name, r["curve"]) for name, r in results["variants"].items()], self.out / "curves.png",
+                       depth=exit_depth, title=f"ExIt in the micro-world: {self.cfg.seeds} seed(s), open book, "
+                                               "test_single")
+        return results
+
+
+# ------------------------------------------------------------------------ the numbers (pure)
+def _at(per_seed: list[dict[int, dict[str, float]]], k: int) -> list[dict[str, float]]:
+    return [s[k] for s in per_seed]
+
+
+def curve(per_seed: list[dict[int, dict[str, float]]]) -> list[dict]:
+    """Per step: the mean score over seeds and tasks, with the two-level bootstrap's 95% interval."""
+    out = []
+    for k in sorted(per_seed[0]):
+        at = _at(per_seed, k)
+        lo, hi = F.bootstrap(at)
+        out.append({"step": k, "mean": round(F.mean(at) / 100, 4), "ci95": [round(lo / 100, 4), round(hi / 100, 4)],
+                    "per_seed": [round(sum(s.values()) / len(s), 4) for s in at]})
+    return out
+
+
+VERDICTS = {"reproduced": "yes", "not reproduced": "no", "inconclusive": "inconclusive"}
+
+
+def _difference(a: list[dict[str, float]], b: list[dict[str, float]], what: str) -> dict:
+    f = F.finding(a, b)
+    return {"compares": what, "difference": f["difference"], "ci95": f["ci95"], "verdict": VERDICTS[f["verdict"]],
+            "seeds": f["seeds"]}
+
+
+def statement(scores: dict[str, list[dict[int, dict[str, float]]]], depths: dict[str, list[float]], k: int) -> dict:
+    """Whether ``exit`` improves beyond its mean training depth, and whether it beats ``grpo`` at step K;
+    differences in points of score (percent), paired over seeds and tasks (module docstring)."""
+    out: dict = {}
+    if "exit" in scores:
+        depth = sum(depths["exit"]) / len(depths["exit"])
+        near = min(k, max(0, math.floor(depth + 0.5)))
+        out["exit_beyond_training_depth"] = {
+            **_difference(_at(scores["exit"], k), _at(scores["exit"], near),
+                          f"exit at K={k} - exit at step {near} (nearest its mean training depth {depth:.2f})"),
+            "depth": round(depth, 3), "step_near_depth": near}
+        if "grpo" in scores:
+            out["exit_vs_grpo"] = _difference(_at(scores["exit"], k), _at(scores["grpo"], k),
+                                              f"exit - grpo at K={k}")
+    return out
+
+
+def sentence(name: str, s: dict) -> str:
+    said = {"exit_beyond_training_depth": {"yes": "exit improves beyond its mean training depth",
+                                           "no": "exit does not improve beyond its mean training depth",
+                                           "inconclusive": "whether exit improves beyond its mean training depth "
+                                                           "is inconclusive"},
+            "exit_vs_grpo": {"yes": "exit beats grpo at K", "no": "exit does not beat grpo at K",
+                             "inconclusive": "whether exit beats grpo at K is inconclusive"}}[name][s["verdict"]]
+    return (f"{said}: {s['compares']} = {s['difference']:+.1f} points "
+            f"[{s['ci95'][0]:+.1f}, {s['ci95'][1]:+.1f}] ({s['seeds']} seed(s)).")
+
+
+def report_markdown(results: dict) -> str:
+    scale, seeds = results["scale"], results["config"]["seeds"]
+    d = results["domain"]
+    k = scale["k"]
+    shown = sorted({0, 1, 2, 4, 8, k} & set(range(k + 1)))
+    lines = ["# ExIt in the micro-world", "",
+             f"Domain: {d['name']}, {d['mode']} book ({d['doc_style']} docs), score = {d['score']}; trained on the "
+             f"subset's {d['train']} tasks, K={k} self-improvement steps on its {d['held_out']} "
+             f"({scale['samples']} chain(s) per task, T={scale['temperature']}). Training: {scale['steps']} steps of "
+             f"{scale['prompts']} groups x {scale['group']}, lr {scale['lr']:g}, buffer {scale['buffer']} "
+             f"(B_min {scale['buffer_min']}), p {scale['p']}, p_div {scale['p_div']}, kappa {scale['kappa']}.", "",
+             f"Score at step k (mean over {seeds} seed(s) x tasks [95% interval])", "",
+             "| variant | mean training depth | " + " | ".join(f"k={s}" for s in shown) + " |",
+             "|---|---|" + "---|" * len(shown)]
+    for name, r in results["variants"].items():
+        by = {c["step"]: c for c in r["curve"]}
+        depth = "-" if r["mean_training_depth"] is None else f"{r['mean_training_depth']:.2f}"
+        cells = [f"{by[s]['mean']:.3f} [{by[s]['ci95'][0]:.3f}, {by[s]['ci95'][1]:.3f}]" for s in shown]
+        lines.append(f"| {name} | {depth} | " + " | ".join(cells) + " |")
+    lines += ["", "## Statement", ""]
+    if not results["statement"]:
+        lines.append("Not computed: the exit variant was not run.")
+    for name, s in results["statement"].items():
+        lines.append(f"* {sentence(name, s)}")
+    lines += ["", "Differences in points of score (percent), with a paired two-level bootstrap 95% interval over "
+              "seeds and tasks. Rule: *yes* when the interval lies above zero; *no* when it lies below zero or "
+              f"within ±{F.PRACTICALLY_ZERO:g} points of it; *inconclusive* otherwise."]
+    if seeds == 1:
+        lines.append("With one seed the interval covers the tasks only, not the variation between training runs.")
+    lines += ["", "Time per stage (s): " + ", ".join(f"{n} {v:.0f}" for n, v in results["timings"].items()), ""]
+    return "\n".join(lines)

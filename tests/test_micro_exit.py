@@ -1,0 +1,98 @@
+"""`selfevolve micro exit` end to end at CI size: grpo and exit trained from the committed base with the real
+ExIt trainer, K-step inference through the real sandbox, results.json with the statement, a second run
+reusing every stage; the statement's arithmetic on hand-made scores; bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfevolve.jsonl import read_jsonl
+from selfevolve.micro import exit_world as W
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "micro-base"
+TINY = W.ExitScale(steps=1, prompts=2, group=2, buffer=16, buffer_min=1, k=2, samples=1, eval_limit=2)
+
+
+def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
+    cfg = W.ExitConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "run"), seeds=1, quick=True,
+                       workers=2, embedder="hash", scale=TINY)
+    results = W.ExitWorld(cfg, log=lambda m: None).run()
+    out = tmp_path / "run"
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results, sort_keys=True))
+    assert set(on_disk["variants"]) == {"base", "grpo", "exit"}
+    for name, v in on_disk["variants"].items():
+        assert [c["step"] for c in v["curve"]] == [0, 1, 2]
+        for c in v["curve"]:
+            assert 0 <= c["ci95"][0] <= c["mean"] <= c["ci95"][1] <= 1 and len(c["per_seed"]) == 1
+        assert (v["mean_training_depth"] is None) == (name == "base")
+    assert on_disk["variants"]["grpo"]["mean_training_depth"] == 0.0  # plain GRPO trains on first attempts only
+    # the curve's points are the trajectories' scores
+    trajs = read_jsonl(out / "seed0" / "exit" / "iterate" / "trajectories.jsonl")
+    assert len(trajs) == 2 and all(len(t["scores"]) == 3 for t in trajs)
+    for k, c in enumerate(on_disk["variants"]["exit"]["curve"]):
+        assert c["mean"] == pytest.approx(sum(t["scores"][k] for t in trajs) / 2, abs=1e-4)
+    s = on_disk["statement"]
+    assert set(s) == {"exit_beyond_training_depth", "exit_vs_grpo"}
+    for f in s.values():
+        assert f["verdict"] in ("yes", "no", "inconclusive") and f["ci95"][0] <= f["difference"] <= f["ci95"][1]
+    depth = on_disk["variants"]["exit"]["mean_training_depth"]
+    assert s["exit_beyond_training_depth"]["step_near_depth"] == min(2, math.floor(depth + 0.5))
+    report = (out / "report.md").read_text()
+    assert report.startswith("# ExIt in the micro-world") and "## Statement" in report
+    assert (out / "curves.png").stat().st_size > 0
+    assert (out / "seed0" / "exit" / "groups.jsonl").is_file()
+    assert {"train", "iterate"} <= set(on_disk["timings"])
+    # the domain: summary docs, and the held-out split as asked
+    from selfevolve.bench import Bench
+    from selfevolve.exit.domains.sebench import SEBenchDomain
+
+    bench = Bench.open(out / "bench")
+    multi = SEBenchDomain(bench, mode="open", doc_style="summary", test_split="test_multi").tasks("test")
+    assert [t.id for t in multi] == [t.id for t in bench.tasks("test_multi")]
+    full = SEBenchDomain(bench, mode="open").tasks("test")
+    summary = {t.id: t.prompt for t in W.ExitWorld(cfg, log=lambda m: None).domain().tasks("test")}
+    assert all(len(summary[t.id]) < len(t.prompt) for t in full)
+    again = W.ExitWorld(cfg, log=lambda m: None)
+    assert again.run()["variants"] == results["variants"]
+    assert not {"train", "iterate"} & set(again.timings)
+
+
+def _scores(values_by_step: dict[int, list[float]], seeds: int = 2) -> list[dict[int, dict[str, float]]]:
+    return [{k: {f"t{i}": v for i, v in enumerate(vs)} for k, vs in values_by_step.items()} for _ in range(seeds)]
+
+
+def test_statement_from_hand_made_scores():
+    low, high = [0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]
+    scores = {"exit": _scores({0: low, 1: low, 2: high}), "grpo": _scores({0: low, 1: low, 2: high})}
+    s = W.statement(scores, {"exit": [0.6, 1.2], "grpo": [0.0, 0.0]}, k=2)
+    beyond = s["exit_beyond_training_depth"]
+    assert beyond["step_near_depth"] == 1 and beyond["depth"] == pytest.approx(0.9)
+    assert beyond["difference"] == pytest.approx(50.0)  # 0.75 - 0.25, in points
+    assert beyond["verdict"] == "yes"  # every resample differs by > 0: two of the four tasks gain, none loses
+    assert s["exit_vs_grpo"]["difference"] == 0.0 and s["exit_vs_grpo"]["ci95"] == [0.0, 0.0]
+    assert s["exit_vs_grpo"]["verdict"] == "no"  # measurably equal: not a win
+    worse = W.statement({"exit": _scores({0: high, 1: high, 2: low})}, {"exit": [0.4, 0.4]}, k=2)
+    assert worse["exit_beyond_training_depth"]["step_near_depth"] == 0
+    assert worse["exit_beyond_training_depth"]["verdict"] == "no" and "exit_vs_grpo" not in worse
+    assert "does not improve" in W.sentence("exit_beyond_training_depth", worse["exit_beyond_training_depth"])
+    assert W.statement({"grpo": scores["grpo"]}, {}, k=2) == {}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seeds", "0"], "at least one seed"),
+    (["--base", "{tmp}"], "not a micro base"),
+    (["--variants", "grpo,nonsense"], "unknown nonsense"),
+])
+def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "micro", "exit", "--bench", str(numpy_bench.root),
+                        "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
