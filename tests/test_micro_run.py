@@ -48,14 +48,54 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
     again.run()
     assert not {"sft", "rl", "selfplay", "sft_data"} & set(again.timings)
 
+    # determinism: the same seed from scratch in another directory, here with two seeds in two processes,
+    # gives the same models, samples and numbers
+    picked = ["closed_sft", "closed_rl", "selfplay_sft"]
+    cfg2 = X.RunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "again"), seeds=2,
+                       quick=True, workers=2, scale=TINY, recipes=picked, jobs=2)
+    second = X.Experiment(cfg2, log=lambda m: None).run()
+    for r in picked:
+        for mode in ("closed", "open"):
+            for split in ("test_single", "test_multi"):
+                assert second["recipes"][r][mode][split]["per_seed"][0] == on_disk["recipes"][r][mode][split]["per_seed"][0]
+
+    def fingerprint(root: Path) -> dict[str, object]:
+        """Model weights by hash; the SFT data by what it trains on (its verdicts carry timings)."""
+        import hashlib
+
+        out: dict[str, object] = {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+                                  for f in root.glob("seed0/*/model/model.safetensors")}
+        data = root / "seed0" / "data.jsonl"
+        if data.is_file():
+            out["seed0/data.jsonl"] = [(r["task_id"], r["sample_idx"], r["completion"], r["verdict"]["status"])
+                                       for r in map(json.loads, data.read_text().splitlines())]
+        return out
+
+    def completions(root: Path) -> dict[str, dict[tuple[str, int], str]]:
+        """Each eval's completions by sample (the file's order is the order the judge finished them in)."""
+        return {str(f.relative_to(root)): {(r["task_id"], r["sample_idx"]): r["completion"]
+                                           for r in map(json.loads, f.read_text().splitlines())}
+                for f in root.glob("seed0/*/eval-*/samples.jsonl")}
+
+    mine = fingerprint(tmp_path / "again")
+    assert len([k for k in mine if k.endswith("model.safetensors")]) >= 2
+    theirs = fingerprint(out)
+    assert "seed0/data.jsonl" in mine and {k: theirs.get(k) for k in mine} == mine
+    first_c, second_c = completions(out), completions(tmp_path / "again")
+    assert second_c and all(second_c[k] == first_c[k] for k in second_c)
+
 
 @pytest.mark.parametrize("args,message", [
     (["--seeds", "0"], "at least one seed"),
+    (["--jobs", "0"], "at least one job"),
     (["--base", "{tmp}"], "not a micro base"),
+    (["--bench", "{tmp}"], "{tmp}"),
     (["--recipes", "closed_sft,nonsense"], "unknown nonsense"),
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "micro", "run", "--bench", str(numpy_bench.root),
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

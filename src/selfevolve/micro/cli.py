@@ -102,6 +102,7 @@ def run_cmd(
     quick: bool = typer.Option(False, "--quick", help="Smaller training budgets and no RL-Gap ablations."),
     recipes: str = typer.Option("", "--recipes", help="Comma-separated subset of the recipes (default: all)."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    jobs: int = typer.Option(1, "--jobs", help="Seeds trained at once, each in its own process (same numbers)."),
 ) -> None:
     """Every SE-Bench recipe from the micro base (base, Open/Closed-SFT, Open-RL, Closed-RL official and TIS,
     Closed-SFT->RL, self-play+SFT/RL, and in the full run the RL-Gap ablations), each scored closed- and
@@ -113,7 +114,8 @@ def run_cmd(
     from selfevolve.micro.experiment import LABELS, Experiment, RunConfig
 
     cfg = RunConfig(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
-                    recipes=[r.strip() for r in recipes.split(",") if r.strip()], workers=workers or None)
+                    recipes=[r.strip() for r in recipes.split(",") if r.strip()], workers=workers or None,
+                    jobs=jobs)
     console = Console()
     results = Experiment(cfg, log=lambda m: console.print(f"[dim]{m}[/]")).run()
     table = Table(title=f"closed-book pass@1, test_single (%), {seeds} seed(s)")

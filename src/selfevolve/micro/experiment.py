@@ -53,23 +53,27 @@ SPLITS = ("test_single", "test_multi")
 MODES = ("closed", "open")
 DOC_STYLE = "summary"  # the micro model reads short docs (signature + first paragraph)
 MAX_TOKENS = 96  # a micro answer is about 40 tokens
+WRITE_TOKENS = 192  # a self-play task written as JSON (problem, signature, 3 inputs) is about 120
 
 
 @dataclass
 class Scale:
-    """The official settings, scaled to a model of about a million parameters trained from scratch:
-    learning rates a thousand times larger (the official 1e-5 / 1e-6 barely move such a model), the
-    same sampling (5 samples at T=0.6 for SFT data, groups of 8 at T=1.0), fewer and smaller RL steps."""
+    """The official settings, scaled to a model of about a million parameters trained from scratch and to a
+    2-core budget: learning rates far larger (the official 1e-5 / 1e-6 barely move such a model), the same
+    sampling temperatures (T=0.6 for SFT data, groups of 8 at T=1.0 for RL), fewer samples and RL steps.
 
-    sft_lr: float = 1e-3
-    sft_epochs: float = 4.0
+    SFT: 10 epochs at 3e-3 on the base's passing samples. On the committed base's first seed, Closed-SFT
+    reached 81% closed-book this way (20 epochs at 1e-3: 83%; the quick run's 3 epochs: 12.5%)."""
+
+    sft_lr: float = 3e-3
+    sft_epochs: float = 10.0
     sft_batch: int = 16
-    data_samples: int = 5
+    data_samples: int = 3
     data_temperature: float = 0.6
     rl_lr: float = 1e-4
     rl_group: int = 8
-    rl_prompts_per_step: int = 16
-    rl_steps: int = 30
+    rl_prompts_per_step: int = 8
+    rl_steps: int = 12
     rl_epochs: float = 1.0
     selfplay_rounds: int = 1
     selfplay_tasks: int = 48
@@ -92,7 +96,7 @@ class Scale:
 
     @classmethod
     def quick(cls) -> Scale:
-        return cls(sft_epochs=3.0, data_samples=3, rl_steps=8, rl_prompts_per_step=8, selfplay_tasks=24)
+        return cls(sft_epochs=4.0, data_samples=2, rl_steps=4, selfplay_tasks=24)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class RunConfig:
     recipes: list[str] = field(default_factory=list)  # empty: all (and the ablations unless quick)
     workers: int | None = None
     scale: Scale | None = None  # None: Scale() or, with quick, Scale.quick()
+    jobs: int = 1  # seeds trained at once, each in its own process on cores // jobs threads
 
 
 def recipes_for(cfg: RunConfig) -> dict[str, tuple[Stage, ...]]:
@@ -151,7 +156,12 @@ class Experiment:
 
         if cfg.seeds < 1:
             raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
+        if cfg.jobs < 1:
+            raise UserError(f"--jobs {cfg.jobs}: at least one job is needed")
         self.cfg, self.log = cfg, log
+        from selfevolve.train.run import quiet
+
+        quiet(False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
         self.base = Path(cfg.base).resolve()
         open_base(self.base)
         self.out = Path(cfg.out).resolve()
@@ -213,7 +223,7 @@ class Experiment:
             from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
 
             common.max_steps = s.rl_steps if opts["learner"] == "rl" else s.sft_max_steps
-            sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=MAX_TOKENS,
+            sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=WRITE_TOKENS,
                                doc_style=DOC_STYLE)
             out = self._timed(kind, lambda: train_selfplay(
                 self.bench, str(start), opts["learner"], run, common, sp,
@@ -248,19 +258,26 @@ class Experiment:
             per.setdefault(s["task_id"], []).append(bool(s["verdict"]["passed"]))
         return {t: sum(v) / len(v) for t, v in per.items()}
 
+    def seed(self, seed: int) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+        """Every recipe of one seed, trained and scored: recipe -> mode -> split -> per-task pass@1."""
+        out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for recipe in self.recipes:
+            self.log(f"{LABELS[recipe]}, seed {seed} ...")
+            model = self.model(seed, recipe)
+            out[recipe] = {mode: {split: self.scores(seed, recipe, model, mode, split) for split in SPLITS}
+                           for mode in MODES}
+        return out
+
     def run(self) -> dict:
         from selfevolve.micro.base import open_base
 
         seeds = list(range(self.cfg.seeds))
-        per: dict[str, dict[str, dict[str, list]]] = {}
-        for recipe in self.recipes:
-            for seed in seeds:
-                self.log(f"{LABELS[recipe]}, seed {seed} ...")
-                model = self.model(seed, recipe)
-                for mode in MODES:
-                    for split in SPLITS:
-                        per.setdefault(recipe, {}).setdefault(mode, {}).setdefault(split, []).append(
-                            self.scores(seed, recipe, model, mode, split))
+        if self.cfg.jobs > 1 and len(seeds) > 1:
+            by_seed = self._parallel(seeds)
+        else:
+            by_seed = [self.seed(s) for s in seeds]
+        per: dict[str, dict[str, dict[str, list]]] = {
+            r: {m: {sp: [one[r][m][sp] for one in by_seed] for sp in SPLITS} for m in MODES} for r in self.recipes}
         open_base(self.base)
         pre_path = self.base / "preconditions.json"
         pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
@@ -277,6 +294,31 @@ class Experiment:
         atomic_write_text(self.out / "report.md", report_markdown(results))
         plots(results, self.out)
         return results
+
+
+    def _parallel(self, seeds: list[int]) -> list[dict]:
+        """Seeds in parallel processes; a tiny model gains little from a second thread, so a core per seed
+        trains more per second than two threads on one seed."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        jobs = min(self.cfg.jobs, len(seeds))
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(_seed_in_process, [(self.cfg, s, threads) for s in seeds]))
+        for _, timings in done:
+            for k, v in timings.items():
+                self.timings[k] = round(self.timings.get(k, 0.0) + v, 1)
+        return [scores for scores, _ in done]
+
+
+def _seed_in_process(job: tuple[RunConfig, int, int]) -> tuple[dict, dict[str, float]]:
+    import torch
+
+    cfg, seed, threads = job
+    torch.set_num_threads(threads)
+    exp = Experiment(cfg, log=lambda m: print(m, flush=True))
+    return exp.seed(seed), exp.timings
 
 
 def report_markdown(results: dict) -> str:
