@@ -82,7 +82,8 @@ def report_cmd(
     target = out or (rundirs[0] / "report")
     rep = build_report(rundirs, target)
     typer.echo(rep["markdown"])
-    typer.echo(f"written: {target}/report.md, report.json, runs.png, status.png, per_api.png")
+    files = rep.get("files", ["runs.png", "status.png", "per_api.png"])
+    typer.echo(f"written: {target}/report.md, report.json, {', '.join(files)}")
 
 
 def serve_cmd(
