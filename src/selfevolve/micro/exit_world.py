@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from pathlib import Path
 from selfevolve.errors import UserError
 from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
 from selfevolve.micro import findings as F
-from selfevolve.micro.experiment import DOC_STYLE, MAX_TOKENS, Scale, micro_bench
+from selfevolve.micro.experiment import DOC_STYLE, MAX_TOKENS, Scale, Timings, micro_bench
 
 ALL_VARIANTS = ("grpo", "curriculum", "improve", "diverge", "exit")  # exit.trainer.VARIANTS, without importing torch
 QUICK_VARIANTS = ("grpo", "exit")
@@ -116,14 +115,7 @@ class ExitWorld:
             raise UserError("K, samples and training steps must be at least 1")
         self.out = Path(cfg.out).resolve()
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
-        self.timings: dict[str, float] = {}
-
-    def _timed(self, stage: str, fn: Callable[[], object]) -> object:
-        t0 = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - t0, 1)
+        self.timings = Timings()
 
     def domain(self):
         from selfevolve.bench import Bench
@@ -148,7 +140,7 @@ class ExitWorld:
         embedder = HashEmbedder() if self.cfg.embedder == "hash" else MiniLMEmbedder()
         dom = self.domain()
         try:
-            self._timed("train", lambda: train(dom, str(self.base), cfg, run, embedder=embedder, force=True,
+            self.timings.run("train", lambda: train(dom, str(self.base), cfg, run, embedder=embedder, force=True,
                                                save_steps=s.steps + 1))
         finally:
             dom.close()
@@ -174,7 +166,7 @@ class ExitWorld:
             dom = self.domain()
             try:
                 tasks = dom.tasks("test")[: s.eval_limit]
-                trajs = self._timed("iterate", lambda: inference.iterate(dom, generate, tasks, steps=s.k,
+                trajs = self.timings.run("iterate", lambda: inference.iterate(dom, generate, tasks, steps=s.k,
                                                                          samples=s.samples, seed=1_000_000 * seed))
             finally:
                 dom.close()

@@ -150,6 +150,20 @@ def _done(run: Path) -> bool:
     return (run / "DONE").is_file() and (_final(run) / "config.json").is_file()
 
 
+class Timings(dict):
+    """Seconds per stage, summed over the stage's calls (and over the processes of a parallel run)."""
+
+    def add(self, stage: str, seconds: float) -> None:
+        self[stage] = round(self.get(stage, 0.0) + seconds, 1)
+
+    def run(self, stage: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.add(stage, time.perf_counter() - t0)
+
+
 class Experiment:
     def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
         from selfevolve.micro.base import open_base
@@ -161,21 +175,14 @@ class Experiment:
         self.cfg, self.log = cfg, log
         from selfevolve.train.run import quiet
 
-        quiet(False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
+        quiet(progress=False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
         self.base = Path(cfg.base).resolve()
         open_base(self.base)
         self.out = Path(cfg.out).resolve()
         self.scale = cfg.scale or (Scale.quick() if cfg.quick else Scale())
         self.recipes = recipes_for(cfg)
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
-        self.timings: dict[str, float] = {}
-
-    def _timed(self, stage: str, fn: Callable[[], object]) -> object:
-        t0 = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - t0, 1)
+        self.timings = Timings()
 
     # ---------------------------------------------------------------- training
     def data(self, seed: int) -> Path:
@@ -185,7 +192,7 @@ class Experiment:
         path = self.out / f"seed{seed}" / "data.jsonl"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._timed("sft_data", lambda: build_data(
+            self.timings.run("sft_data", lambda: build_data(
                 self.bench, path, model=str(self.base), n_samples=self.scale.data_samples,
                 temperature=self.scale.data_temperature, max_tokens=MAX_TOKENS, seed=seed, doc_style=DOC_STYLE,
                 limit=self.scale.train_limit, force=True, progress=False))
@@ -208,13 +215,13 @@ class Experiment:
             hp = s.sft()
             common.max_steps = s.sft_max_steps
             data = self.data(seed)
-            self._timed(kind, lambda: train_sft(self.bench, str(start), data, opts["mode"], run, common, hp))
+            self.timings.run(kind, lambda: train_sft(self.bench, str(start), data, opts["mode"], run, common, hp))
         elif kind == "rl":
             from selfevolve.train.rl import train_rl
 
             common.max_steps = s.rl_steps
             hp = s.rl()
-            self._timed(kind, lambda: train_rl(self.bench, str(start), opts["mode"], run, common, hp,
+            self.timings.run(kind, lambda: train_rl(self.bench, str(start), opts["mode"], run, common, hp,
                                                correction=opts.get("correction", "none"),
                                                no_clip=opts.get("no_clip", False),
                                                positive_only=opts.get("positive_only", False),
@@ -225,7 +232,7 @@ class Experiment:
             common.max_steps = s.rl_steps if opts["learner"] == "rl" else s.sft_max_steps
             sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=WRITE_TOKENS,
                                doc_style=DOC_STYLE)
-            out = self._timed(kind, lambda: train_selfplay(
+            out = self.timings.run(kind, lambda: train_selfplay(
                 self.bench, str(start), opts["learner"], run, common, sp,
                 s.sft(),
                 s.rl()))
@@ -251,7 +258,7 @@ class Experiment:
         out = self.out / f"seed{seed}" / recipe / f"eval-{mode}-{split}"
         cfg = EvalConfig(bench=str(self.bench), model=str(model), mode=mode, docs="task", split=split,
                          max_tokens=MAX_TOKENS, doc_style=DOC_STYLE, limit=self.scale.eval_limit)
-        self._timed("eval", lambda: run_eval(cfg, out, force=True, progress=False, workers=self.cfg.workers,
+        self.timings.run("eval", lambda: run_eval(cfg, out, force=True, progress=False, workers=self.cfg.workers,
                                              backend="transformers"))
         per: dict[str, list[bool]] = {}
         for s in read_jsonl(out / "samples.jsonl"):
@@ -308,7 +315,7 @@ class Experiment:
             done = list(pool.map(_seed_in_process, [(self.cfg, s, threads) for s in seeds]))
         for _, timings in done:
             for k, v in timings.items():
-                self.timings[k] = round(self.timings.get(k, 0.0) + v, 1)
+                self.timings.add(k, v)
         return [scores for scores, _ in done]
 
 
