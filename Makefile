@@ -29,8 +29,9 @@ lint: install
 test: install sandbox-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
+# `make demo PRETRAIN=1` pretrains the micro base here (about 35 min) instead of using the committed one.
 demo: install sandbox-deps
-	$(BIN)/selfevolve demo
+	$(BIN)/selfevolve demo $(if $(PRETRAIN),--pretrain)
 
 # Every benchmark, each printing its ratio against a baseline measured in the same run (~6 minutes).
 bench: install sandbox-deps

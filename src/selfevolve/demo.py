@@ -1,10 +1,11 @@
 """`selfevolve demo`: the embedded default job that `make demo` runs.
 
-Until the training stages land, the main job is the bench itself and its validity check:
-build the NumPy pseudo-novel package (leak-linted), generate and validate the task sets, then score
-the tasks' own reference solutions through the judge twice: as written for the novel package (they
-should all pass) and translated back to NumPy's names (they should all be rejected). A benchmark
-where both numbers are right measures knowledge of the package and nothing else.
+Build the NumPy pseudo-novel package (leak-linted), generate and validate its task sets, and check the
+bench's validity: the tasks' reference solutions pass through the judge as written for the package and are
+rejected when translated back to NumPy's names, so the bench measures knowledge of the package and nothing
+else. Then the micro-world's quick experiments from the committed base (or, with ``--pretrain``, a base
+pretrained here): every SE-Bench recipe with the three findings, and ExIt's grpo and exit curves. Every stage
+is cached under OUT, so a second run resumes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from collections import Counter
 from pathlib import Path
 
 import typer
+
+
+def _base_ready(base: Path) -> bool:
+    """A base pretrained by an earlier demo whose preconditions all held."""
+    import json
+
+    try:
+        pre = json.loads((base / "preconditions.json").read_text())
+        return (base / "config.json").is_file() and bool(pre) and all(v["ok"] for v in pre.values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +39,9 @@ def demo(
     micro: bool = typer.Option(True, "--micro/--no-micro", help="Then run the micro-world's quick experiments "
                                                                 "(every recipe, one seed; ExIt's grpo and exit) from "
                                                                 "the committed base."),
+    pretrain: bool = typer.Option(False, "--pretrain", help="Pretrain the micro base from scratch into OUT/base "
+                                                            "with the committed base's recipe (about 35 min on 2 "
+                                                            "cores) and use it instead of the committed one."),
 ) -> None:
     """Build the NumPy bench, generate its tasks, check the bench's validity (references vs originals), then
     run the micro-world's quick experiment: every SE-Bench recipe from the committed base, one seed, with the
@@ -46,18 +61,24 @@ def demo(
     console = Console()
     bench_dir = out / "bench"
     t0 = time.perf_counter()
-    if rebuild or not (bench_dir / "manifest.json").exists():
+    built = rebuild or not (bench_dir / "manifest.json").exists()
+    if built:
         console.print(f"[bold]1/5[/] building the NumPy pseudo-novel package into {bench_dir} ...")
         bench = build_bench("numpy", bench_dir, seed=seed, name="zwc", progress=True)
     else:
         bench = Bench.open(bench_dir)
         console.print(f"[bold]1/5[/] using the bench in {bench_dir} (--rebuild to rebuild)")
     t_build = time.perf_counter() - t0
-    console.print("[bold]2/5[/] generating and validating task sets ...")
-    splits, report = build_tasks(bench, 0, progress=True)
-    with atomic_dir(bench.root / "tasks") as tmp:
-        for split, tasks in splits.items():
-            (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    split_names = ("train", "test_single", "test_multi")
+    if built or not all((bench.root / "tasks" / f"{s}.jsonl").is_file() for s in split_names):
+        console.print("[bold]2/5[/] generating and validating task sets ...")
+        splits, _ = build_tasks(bench, 0, progress=True)
+        with atomic_dir(bench.root / "tasks") as tmp:
+            for split, tasks in splits.items():
+                (tmp / f"{split}.jsonl").write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    else:
+        console.print(f"[bold]2/5[/] using the task sets in {bench.root / 'tasks'} (--rebuild to regenerate)")
+        splits = {s: bench.tasks(s) for s in split_names}
     console.print("[bold]3/5[/] scoring the references, as written and with the original library's names ...")
     tests = splits["test_single"] + splits["test_multi"]
     with Judge(bench) as judge:
@@ -88,10 +109,20 @@ def demo(
     console.print(table)
     console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")
     if micro:
-        from selfevolve.micro.cli import DEFAULT_BASE, exit_cmd, run_cmd
+        from selfevolve.micro.cli import DEFAULT_BASE, exit_cmd, pretrain_cmd, run_cmd
 
+        base = DEFAULT_BASE
+        if pretrain:
+            base = out / "base"
+            if _base_ready(base):
+                console.print(f"[bold]3b[/] using the base pretrained in {base} (delete it to pretrain again)")
+            else:
+                console.print(f"[bold]3b[/] pretraining the micro base into {base} (the committed recipe) ...")
+                pretrain_cmd(bench=bench.root, out=base, apis=48, subset_seed=0, seed=0, steps=None, hidden=None,
+                             layers=None, examples=None, draft_seeds=None, threads=1, check=True, force=True)
+        # the commands are called as functions, so every option is passed (a typer default is not a value)
         console.print("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
-        run_cmd(bench=bench.root, base=DEFAULT_BASE, out=out / "micro", seeds=1, quick=True, recipes="", workers=0)
+        run_cmd(bench=bench.root, base=base, out=out / "micro", seeds=1, quick=True, recipes="", workers=0, jobs=1)
         console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
-        exit_cmd(bench=bench.root, base=DEFAULT_BASE, out=out / "micro-exit", seeds=1, quick=True, variants="",
-                 workers=0, threads=1)
+        exit_cmd(bench=bench.root, base=base, out=out / "micro-exit", seeds=1, quick=True, variants="",
+                 workers=0, threads=1, embedder="static")
