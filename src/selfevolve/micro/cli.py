@@ -141,6 +141,9 @@ def exit_cmd(
                                                         "--quick, all five otherwise)."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
+    embedder: str = typer.Option("static", "--embedder", help="The diversity bonus's embedder: static (MiniLM's "
+                                 "token embeddings; full MiniLM is 33x the micro policy), minilm (the paper's) or "
+                                 "hash."),
 ) -> None:
     """ExIt in the micro-world: the variants of the paper's Table 1 trained from the micro base with `exit train`
     (sebench domain, open book), then K=16 self-improvement steps with `exit iterate` on the held-out tasks for
@@ -149,11 +152,14 @@ def exit_cmd(
     from rich.console import Console
 
     from selfevolve.errors import UserError
+    from selfevolve.exit.diversity import EMBEDDERS
     from selfevolve.micro.exit_world import ExitConfig, ExitWorld, sentence
 
     if threads < 1:
         raise UserError("--threads must be at least 1")
-    cfg = ExitConfig(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
+    if embedder not in EMBEDDERS:
+        raise UserError(f"--embedder is one of {', '.join(EMBEDDERS)}")
+    cfg = ExitConfig(embedder=embedder, bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
                      variants=[v.strip() for v in variants.split(",") if v.strip()], workers=workers or None,
                      threads=threads)
     console = Console()

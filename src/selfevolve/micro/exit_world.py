@@ -80,7 +80,9 @@ class ExitConfig:
     variants: list[str] = field(default_factory=list)  # empty: grpo and exit with quick, all five otherwise
     workers: int | None = None
     threads: int = 1  # torch threads (the micro model gains little from more)
-    embedder: str = "minilm"  # the diversity bonus's: minilm (the paper's) or hash (tests)
+    # the diversity bonus's: static (MiniLM's token embeddings: full MiniLM is 33x the micro policy and would
+    # be most of a step), minilm (the paper's) or hash (tests); see `exit.diversity.StaticEmbedder`
+    embedder: str = "static"
     scale: ExitScale | None = None  # None: ExitScale() or, with quick, ExitScale.quick()
 
 
@@ -126,21 +128,20 @@ class ExitWorld:
     # ---------------------------------------------------------------- training
     def train(self, seed: int, variant: str) -> Path:
         """`exit train` of one variant from the base; returns its model directory."""
-        from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder
         from selfevolve.exit.trainer import ExItConfig, train
 
         s = self.scale
         cfg = ExItConfig(variant=variant, p=s.p, p_div=s.p_div, buffer=s.buffer, buffer_min=s.buffer_min,
-                         kappa=s.kappa, prompts=s.prompts, group=s.group, max_steps=s.steps, learning_rate=s.lr,
-                         temperature=s.temperature, max_completion_length=MAX_TOKENS, seed=seed)
+                         kappa=s.kappa, embedder=self.cfg.embedder, prompts=s.prompts, group=s.group,
+                         max_steps=s.steps, learning_rate=s.lr, temperature=s.temperature,
+                         max_completion_length=MAX_TOKENS, seed=seed)
         run = self.out / f"seed{seed}" / variant
         settings = {"base": str(self.base), **asdict(cfg)}
         if _finished(run, settings) and (run / "model" / "config.json").is_file():
             return run / "model"
-        embedder = HashEmbedder() if self.cfg.embedder == "hash" else MiniLMEmbedder()
         dom = self.domain()
         try:
-            self.timings.run("train", lambda: train(dom, str(self.base), cfg, run, embedder=embedder, force=True,
+            self.timings.run("train", lambda: train(dom, str(self.base), cfg, run, force=True,
                                                save_steps=s.steps + 1))
         finally:
             dom.close()
@@ -286,7 +287,8 @@ def report_markdown(results: dict) -> str:
              f"subset's {d['train']} tasks, K={k} self-improvement steps on its {d['held_out']} "
              f"({scale['samples']} chain(s) per task, T={scale['temperature']}). Training: {scale['steps']} steps of "
              f"{scale['prompts']} groups x {scale['group']}, lr {scale['lr']:g}, buffer {scale['buffer']} "
-             f"(B_min {scale['buffer_min']}), p {scale['p']}, p_div {scale['p_div']}, kappa {scale['kappa']}.", "",
+             f"(B_min {scale['buffer_min']}), p {scale['p']}, p_div {scale['p_div']}, kappa {scale['kappa']}, diversity "
+             f"embedder {results['config'].get('embedder', 'minilm')}.", "",
              f"Score at step k (mean over {seeds} seed(s) x tasks [95% interval])", "",
              "| variant | mean training depth | " + " | ".join(f"k={s}" for s in shown) + " |",
              "|---|---|" + "---|" * len(shown)]
