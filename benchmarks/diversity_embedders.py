@@ -1,9 +1,9 @@
-"""What the micro-world's cheaper diversity embedder costs and what it changes, against all-MiniLM-L6-v2.
+"""What the cheaper diversity embedders cost and what they change, against all-MiniLM-L6-v2.
 
 ExIt's bonus multiplies each GRPO advantage by d_i, the response's distance from its group's centroid in an
-embedding space (normalized by the group's spread). The paper embeds with all-MiniLM-L6-v2; in the
-micro-world that model is 33x the policy, so `selfevolve micro exit` embeds with ``static`` (MiniLM's own
-token embeddings, mean-pooled) instead. This samples real groups from the micro base on micro exit's domain
+embedding space (normalized by the group's spread). The paper embeds with all-MiniLM-L6-v2, 33x the micro
+policy; ``static`` (MiniLM's own token embeddings, mean-pooled) and ``hash`` (character trigrams) are the
+cheap alternatives (`exit train --embedder`). This samples real groups from the micro base on micro exit's domain
 (first attempts, and improve steps on one of them with its judge feedback, at micro exit's temperature),
 computes d_i with each embedder, and prints each one's CPU time per response and the ratio to MiniLM's, with
 how closely its d_i follow MiniLM's: the mean Spearman correlation within a group, the mean absolute

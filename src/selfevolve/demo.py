@@ -125,4 +125,4 @@ def demo(
         run_cmd(bench=bench.root, base=base, out=out / "micro", seeds=1, quick=True, recipes="", workers=0, jobs=1)
         console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
         exit_cmd(bench=bench.root, base=base, out=out / "micro-exit", seeds=1, quick=True, variants="",
-                 workers=0, threads=1, embedder="static")
+                 workers=0, threads=1, embedder="minilm")

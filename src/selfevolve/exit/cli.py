@@ -71,7 +71,7 @@ def train_cmd(
     use_diversity: bool = typer.Option(True, "--diversity/--no-diversity", help="The diversity bonus (exit variant)."),
     embedder: str = typer.Option("minilm", "--embedder", help="The diversity bonus's embedder: minilm "
                                  "(all-MiniLM-L6-v2, offline; the paper's), static (MiniLM's token embeddings "
-                                 "mean-pooled, ~200x cheaper; the micro-world's) or hash (character trigrams)."),
+                                 "mean-pooled, ~100x cheaper) or hash (character trigrams)."),
     prompts: int = typer.Option(8, "--prompts", help="Groups (prompts) per step."),
     group: int = typer.Option(8, "--group", help="Responses per group (GRPO's num_generations)."),
     learning_rate: float = typer.Option(1e-6, "--lr", help="Learning rate."),

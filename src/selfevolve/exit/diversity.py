@@ -94,10 +94,9 @@ class MiniLMEmbedder(Cached):
 
 class StaticEmbedder:
     """all-MiniLM-L6-v2's own input token embeddings, mean-pooled over a text's word pieces: the same
-    vocabulary and vectors as MiniLM without its six transformer layers, so about 200x cheaper (a lookup).
-    The micro-world's bonus uses it, since full MiniLM (22M parameters) is 33x the micro policy and would be
-    most of an ExIt step; on the micro base's own groups its d_i ranks responses as MiniLM's does
-    (`benchmarks/diversity_embedders.py` prints the agreement)."""
+    vocabulary and vectors as MiniLM without its six transformer layers, so about 100x cheaper (a lookup),
+    for runs where MiniLM (22M parameters) is large next to the policy. On the micro base's own groups its
+    d_i rank responses much as MiniLM's do (`benchmarks/diversity_embedders.py` prints the agreement)."""
 
     def __init__(self):
         self._tok = self._table = None
@@ -124,8 +123,8 @@ EMBEDDERS = ("minilm", "static", "hash")
 
 
 def make_embedder(name: str) -> Embedder:
-    """An embedder by its CLI name: minilm (the paper's, the default), static (MiniLM's token embeddings,
-    the micro-world's) or hash (character trigrams, for tests)."""
+    """An embedder by its CLI name: minilm (the paper's, the default), static (MiniLM's token embeddings)
+    or hash (character trigrams, for tests)."""
     if name == "minilm":
         return MiniLMEmbedder()
     if name == "static":

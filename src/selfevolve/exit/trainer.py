@@ -269,14 +269,15 @@ def _state_callback(curriculum: Curriculum):
 
 def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
           embedder: diversity.Embedder | None = None, callbacks: list | None = None, resume: bool = False,
-          force: bool = False, save_steps: int = 50) -> Curriculum:
+          force: bool = False, save_steps: int = 50, progress: bool = True) -> Curriculum:
     """Train ``model`` with ExIt (or one of its ablations) on ``domain``. The run directory follows the
     training recipes' (`selfevolve.train.run`): config.json, metrics.jsonl, checkpoints/ and model/, plus
-    ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint."""
+    ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint.
+    Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them)."""
     from datasets import Dataset
 
     import selfevolve.micro.model  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
-    from selfevolve.train.run import CommonOptions, metrics_callback, open_run
+    from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet
 
     config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
@@ -293,10 +294,13 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     def exit_reward(completions, exit_group, **kw):
         return curriculum.reward(completions, exit_group, **kw)
 
-    args = grpo_config(cfg, run.checkpoints, save_strategy="steps", save_steps=save_steps, save_total_limit=2)
+    quiet(progress)
+    args = grpo_config(cfg, run.checkpoints, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
+                       disable_tqdm=not progress)
     trainer = _trainer_class()(model=str(model), reward_funcs=[exit_reward], args=args, train_dataset=data,
                                curriculum=curriculum,
                                callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
+    quiet(progress, trainer)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     run.save_final(trainer)
     (run.model_dir / TRAINING_FILE).write_text(json.dumps(

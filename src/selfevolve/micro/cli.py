@@ -118,7 +118,7 @@ def run_cmd(
                     jobs=jobs)
     console = Console()
     results = Experiment(cfg, log=lambda m: console.print(f"[dim]{m}[/]")).run()
-    table = Table(title=f"closed-book pass@1, test_single (%), {seeds} seed(s)")
+    table = Table(title=f"pass@1 on test_single (%), closed and open book, {seeds} seed(s)")
     for col in ("recipe", "closed", "open"):
         table.add_column(col)
     for r, by_mode in results["recipes"].items():
@@ -141,8 +141,8 @@ def exit_cmd(
                                                         "--quick, all five otherwise)."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
-    embedder: str = typer.Option("static", "--embedder", help="The diversity bonus's embedder: static (MiniLM's "
-                                 "token embeddings; full MiniLM is 33x the micro policy), minilm (the paper's) or "
+    embedder: str = typer.Option("minilm", "--embedder", help="The diversity bonus's embedder: minilm (the "
+                                 "paper's all-MiniLM-L6-v2), static (MiniLM's token embeddings, ~100x cheaper) or "
                                  "hash."),
 ) -> None:
     """ExIt in the micro-world: the variants of the paper's Table 1 trained from the micro base with `exit train`
