@@ -113,3 +113,22 @@ def test_an_existing_run_is_refused_without_resume_or_force(small, capsys):
               "--mode", "closed", "--out", str(run)])
     assert e.value.code == 2 and "--resume" in capsys.readouterr().err
     assert (run / "config.json").read_text() == "{}"
+
+
+def test_a_checkpoint_torn_by_a_kill_is_skipped_and_removed(tmp_path):
+    """kill -9 can land while the trainer writes trainer_state.json (last, not atomically): that checkpoint
+    is incomplete, and a resume takes the one before it (found in CI under load)."""
+    from selfevolve.train.run import RunDir
+
+    run = RunDir(tmp_path)
+    for step, state in ((2, {"global_step": 2}), (4, {"global_step": 4}), (6, None)):
+        d = run.checkpoints / f"checkpoint-{step}"
+        d.mkdir(parents=True)
+        (d / "trainer_state.json").write_text(json.dumps(state) if state else '{\n  "best_global_step": null,\n  "tr')
+        if step == 2:
+            (d / "STATE").write_text("{}")
+    assert run.last_checkpoint() == run.checkpoints / "checkpoint-4"
+    assert not (run.checkpoints / "checkpoint-6").exists()  # the resumed run writes it again from scratch
+    assert run.last_checkpoint(require=("STATE",)) == run.checkpoints / "checkpoint-2"  # 4 lacks a callback's file
+    (run.checkpoints / "checkpoint-2" / "trainer_state.json").unlink()
+    assert run.last_checkpoint() is None

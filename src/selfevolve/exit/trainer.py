@@ -281,11 +281,12 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
 
     config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
-                                                              force=force, save_steps=save_steps))
+                                                              force=force, save_steps=save_steps),
+                         require=(STATE_FILE,))  # a checkpoint without the buffer's state would restart it
     curriculum = Curriculum(domain, cfg, run.root, embedder=embedder)
-    if ckpt is not None and (ckpt / STATE_FILE).is_file():
+    if ckpt is not None:
         curriculum.load_state(json.loads((ckpt / STATE_FILE).read_text()))
-    elif ckpt is None:
+    else:
         curriculum.load_state({"step": 0, "depths": [], "buffer": []})  # a fresh run: no stale log lines
     rows = cfg.max_steps * cfg.prompts  # one placeholder row per group; its prompt is drawn at generation time
     data = Dataset.from_dict({"prompt": [[{"role": "user", "content": "(drawn by the ExIt curriculum)"}]] * rows,

@@ -69,10 +69,15 @@ class RunDir:
     def model_dir(self) -> Path:
         return self.root / "model"
 
-    def last_checkpoint(self) -> Path | None:
-        found = sorted(self.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        # A checkpoint is complete once the trainer state (written last) is there.
-        found = [p for p in found if (p / "trainer_state.json").is_file()]
+    def last_checkpoint(self, require: tuple[str, ...] = ()) -> Path | None:
+        """The newest complete checkpoint. The trainer writes its state last, but not atomically: a kill -9
+        while it is written leaves it torn, so a checkpoint counts once that file parses (and the files in
+        ``require``, written after it by callbacks, are there); newer incomplete ones are removed, so the
+        resumed run writes them again from scratch."""
+        found = sorted((p for p in self.checkpoints.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
+                       key=lambda p: int(p.name.split("-")[1]))
+        while found and not _complete(found[-1], require):
+            shutil.rmtree(found.pop(), ignore_errors=True)
         return found[-1] if found else None
 
     def save_final(self, trainer: Any) -> None:
@@ -84,6 +89,14 @@ class RunDir:
         tmp.rename(self.model_dir)
 
 
+def _complete(ckpt: Path, require: tuple[str, ...]) -> bool:
+    try:
+        int(json.loads((ckpt / "trainer_state.json").read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all((ckpt / name).is_file() for name in require)
+
+
 def _comparable(config: dict) -> dict:
     # How long to run and where to log may change between a crash and its resume; what is trained may not.
     # Compared as JSON, the form config.json holds (tuples become lists).
@@ -91,8 +104,10 @@ def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in ("resume", "force", "max_steps", "progress", "save_steps")}
 
 
-def open_run(out: Path, config: dict[str, Any], opts: CommonOptions) -> tuple[RunDir, Path | None]:
-    """Create (or reopen, with --resume) the run directory. Returns it and the checkpoint to resume from."""
+def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
+             require: tuple[str, ...] = ()) -> tuple[RunDir, Path | None]:
+    """Create (or reopen, with --resume) the run directory. Returns it and the checkpoint to resume from
+    (the newest complete one: see `RunDir.last_checkpoint`, with ``require``)."""
     out = Path(out)
     run = RunDir(out, config)
     conf_path = out / "config.json"
@@ -104,7 +119,7 @@ def open_run(out: Path, config: dict[str, Any], opts: CommonOptions) -> tuple[Ru
             if _comparable(old) != _comparable(config):
                 changed = sorted(k for k in set(old) | set(config) if _comparable(old).get(k) != _comparable(config).get(k))
                 raise UserError(f"{out}: --resume with another configuration ({', '.join(changed)}); use --force")
-            ckpt = run.last_checkpoint()
+            ckpt = run.last_checkpoint(require)
             _truncate_metrics(run, ckpt)
             return run, ckpt
         if not opts.force:
