@@ -126,8 +126,11 @@ def test_kill_and_resume(numpy_tasks, tmp_path):
 def test_ctrl_c_leaves_a_resumable_run(numpy_tasks, tmp_path):
     args = ["eval", "--bench", numpy_tasks.root, "--references", "--split", "train", "--workers", "1"]
     out = tmp_path / "run"
+    # Ctrl-C's default action, whatever this process inherited: a shell without job control starts
+    # background jobs with SIGINT ignored, and the child would inherit that and run to the end.
     proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     path = out / "samples.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 50):
