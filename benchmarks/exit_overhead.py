@@ -142,6 +142,8 @@ class TimedEmbedder:
 
 
 def main() -> None:
+    from selfevolve.exit.diversity import EMBEDDERS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model directory (default: a tiny model built here)")
     ap.add_argument("--steps", type=int, default=6)
@@ -149,7 +151,7 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--bench", help="the bench of a micro base given as --model: micro exit's domain")
-    ap.add_argument("--embedder", choices=("minilm", "static", "hash"),
+    ap.add_argument("--embedder", choices=list(EMBEDDERS), default="minilm",
                     help="the bonus's embedder (default: minilm, the paper's)")
     a = ap.parse_args()
 
@@ -176,7 +178,7 @@ def main() -> None:
         cfg.buffer, cfg.buffer_min, cfg.learning_rate, cfg.temperature = s.buffer, s.buffer_min, s.lr, s.temperature
     else:
         domain = SpreadDomain()
-    name = a.embedder or "minilm"
+    name = a.embedder
     cfg.embedder = name
     base1 = plain_grpo(model, domain, cfg, tmp / "grpo1")
     embedder = TimedEmbedder(make_embedder(name))

@@ -214,5 +214,6 @@ def test_embedders_by_name():
     assert isinstance(diversity.make_embedder("static"), diversity.StaticEmbedder)
     assert isinstance(diversity.make_embedder("hash"), diversity.HashEmbedder)
     assert isinstance(diversity.make_embedder("minilm"), diversity.MiniLMEmbedder)
+    assert list(diversity.EMBEDDERS) == ["minilm", "static", "hash"]
     with pytest.raises(ValueError, match="unknown embedder"):
         diversity.make_embedder("bert")

@@ -90,6 +90,7 @@ def test_statement_from_hand_made_scores():
     (["--seeds", "0"], "at least one seed"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--variants", "grpo,nonsense"], "unknown nonsense"),
+    (["--embedder", "bert"], "one of minilm, static, hash"),
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

@@ -119,21 +119,6 @@ class StaticEmbedder:
         return np.stack([self._table[e.ids or [self._tok.token_to_id("[UNK]")]].mean(axis=0) for e in encoded])
 
 
-EMBEDDERS = ("minilm", "static", "hash")
-
-
-def make_embedder(name: str) -> Embedder:
-    """An embedder by its CLI name: minilm (the paper's, the default), static (MiniLM's token embeddings)
-    or hash (character trigrams, for tests)."""
-    if name == "minilm":
-        return MiniLMEmbedder()
-    if name == "static":
-        return StaticEmbedder()
-    if name == "hash":
-        return HashEmbedder()
-    raise ValueError(f"unknown embedder {name!r}: one of {', '.join(EMBEDDERS)}")
-
-
 class HashEmbedder:
     """A cheap deterministic embedder (character trigram counts hashed into ``dim`` buckets): for tests and
     for runs that must not load MiniLM."""
@@ -149,3 +134,14 @@ class HashEmbedder:
             for j in range(max(0, len(t) - 2)):
                 out[i, zlib.crc32(t[j:j + 3].encode()) % self.dim] += 1.0
         return out
+
+
+# By CLI name: minilm (the paper's, the default), static (MiniLM's token embeddings), hash (for tests).
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": MiniLMEmbedder, "static": StaticEmbedder,
+                                                "hash": HashEmbedder}
+
+
+def make_embedder(name: str) -> Embedder:
+    if name not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {name!r}: one of {', '.join(EMBEDDERS)}")
+    return EMBEDDERS[name]()

@@ -152,13 +152,10 @@ def exit_cmd(
     from rich.console import Console
 
     from selfevolve.errors import UserError
-    from selfevolve.exit.diversity import EMBEDDERS
     from selfevolve.micro.exit_world import ExitConfig, ExitWorld, sentence
 
     if threads < 1:
         raise UserError("--threads must be at least 1")
-    if embedder not in EMBEDDERS:
-        raise UserError(f"--embedder is one of {', '.join(EMBEDDERS)}")
     cfg = ExitConfig(embedder=embedder, bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick,
                      variants=[v.strip() for v in variants.split(",") if v.strip()], workers=workers or None,
                      threads=threads)

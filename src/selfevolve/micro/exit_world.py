@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfevolve.errors import UserError
+from selfevolve.exit.diversity import EMBEDDERS
 from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
 from selfevolve.micro import findings as F
 from selfevolve.micro.experiment import DOC_STYLE, MAX_TOKENS, Scale, Timings, micro_bench
@@ -111,6 +112,8 @@ class ExitWorld:
         self.scale = cfg.scale or (ExitScale.quick() if cfg.quick else ExitScale())
         if self.scale.k < 1 or self.scale.samples < 1 or self.scale.steps < 1:
             raise UserError("K, samples and training steps must be at least 1")
+        if cfg.embedder not in EMBEDDERS:
+            raise UserError(f"--embedder {cfg.embedder}: one of {', '.join(EMBEDDERS)}")
         self.out = Path(cfg.out).resolve()
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
         self.timings = Timings()

@@ -167,14 +167,13 @@ class Timings(dict):
 class Experiment:
     def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
         from selfevolve.micro.base import open_base
+        from selfevolve.train.run import quiet
 
         if cfg.seeds < 1:
             raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
         if cfg.jobs < 1:
             raise UserError(f"--jobs {cfg.jobs}: at least one job is needed")
         self.cfg, self.log = cfg, log
-        from selfevolve.train.run import quiet
-
         quiet(progress=False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
         self.base = Path(cfg.base).resolve()
         open_base(self.base)
@@ -301,7 +300,6 @@ class Experiment:
         atomic_write_text(self.out / "report.md", report_markdown(results))
         plots(results, self.out)
         return results
-
 
     def _parallel(self, seeds: list[int]) -> list[dict]:
         """Seeds in parallel processes; a tiny model gains little from a second thread, so a core per seed
