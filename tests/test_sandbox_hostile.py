@@ -3,10 +3,14 @@
 Each case names the exact RunResult status and what the first test's outcome must be. Every case
 also checks that canary files outside the sandbox are unchanged, that no process of the run outlives
 it, and that the pool still answers the next run correctly.
+
+These test the jail, the inner layer: its guarantees must hold for code that got past the closed-book
+guard (``tests/test_closed_book.py`` tests that guard), so the runs here have it off.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -17,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from selfevolve.sandbox import Limits, RunRequest, SandboxPool
+
+JailRequest = functools.partial(RunRequest, closed_book=False)
 
 LIMITS = Limits(cpu_s=2.0, wall_s=3.0, memory_mb=1024, fsize_mb=4, nproc=32)
 SECRET = "expected outputs live here"
@@ -229,6 +235,19 @@ CORPUS = [
          "    os._exit(0)\n", "runtime_error", None, "malformed"),
     case("report_is_a_list", "import os\ndef solve():\n    os.write(3, b'[1, 2]')\n    os._exit(0)\n",
          "runtime_error", None, "malformed"),
+    # IPC and keyrings: refused (seccomp), and each run has its own IPC namespace besides
+    case("sysv_shm_segment", "import ctypes\ndef solve():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+         "    return [libc.shmget(0, 256 << 20, 0o1600), ctypes.get_errno()]\n", "ok", OK, "[-1, 1]"),
+    case("sysv_semaphore_and_queue", "import ctypes\ndef solve():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+         "    return [libc.semget(0, 1, 0o1600), libc.msgget(0, 0o1600)]\n", "ok", OK, "[-1, -1]"),
+    case("posix_message_queue", "import ctypes\ndef solve():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+         "    return libc.mq_open(b'/q', 0o102, 0o600, None)\n", "ok", OK, "-1"),
+    case("keyring_add_key", "import ctypes\ndef solve():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+         "    libc.syscall.restype = ctypes.c_long\n"
+         "    return [libc.syscall(248, b'user', b'k', b'secret', 6, -4), libc.syscall(250, 0, -4, 0, 0, 0)]\n",
+         "ok", OK, "[-1, -1]"),
+    case("dirs_30000_siblings", "import os\ndef solve():\n    for i in range(30000):\n        os.mkdir(f'd{i}')\n"
+         "    return 'wide'\n", "ok", OK, "'wide'"),
     case("nested_dirs_1500", "import os\ndef solve():\n    d = os.getcwd()\n    for _ in range(1500):\n"
          "        os.mkdir('a')\n        os.chdir('a')\n    os.chdir(d)\n    return 'deep'\n", "ok", OK, "'deep'"),
     case("nested_dirs_long_names_mode_000", "import os\ndef solve():\n    d = os.getcwd()\n    for _ in range(300):\n"
@@ -247,7 +266,7 @@ def test_hostile(env, code, status, first, contains, args):
     pool = env["pool"]
     kwargs = {k: {"TASKS": str(env["tasks"]), "PORT": env["port"]}.get(v, v) for k, v in args.items()}
     before = _digest(env["canaries"])
-    result = pool.run(RunRequest(code, "solve", [kwargs]))
+    result = pool.run(JailRequest(code, "solve", [kwargs]))
     assert result.status == status, (result.status, result.detail, result.outcomes)
     if first == ERR:
         assert not result.outcomes[0].ok, result.outcomes
@@ -262,7 +281,7 @@ def test_hostile(env, code, status, first, contains, args):
     assert _digest(env["canaries"]) == before, "a file outside the sandbox changed"
     assert _nobody_processes() == [], "a process of the run outlived it"
     assert not env["accepted"], "a sandboxed program reached a host listener"
-    after = pool.run(RunRequest("def solve(x):\n    return [v + 1 for v in x]\n", "solve", [{"x": [1, 2]}]))
+    after = pool.run(JailRequest("def solve(x):\n    return [v + 1 for v in x]\n", "solve", [{"x": [1, 2]}]))
     assert after.status == "ok" and after.outcomes[0].value == [2, 3], after
 
 
@@ -274,14 +293,14 @@ def test_the_jail_is_what_we_claim(env):
     code = ("import os, socket\ndef solve():\n"
             "    ifaces = [n for _, n in socket.if_nameindex()]\n"
             "    return [os.getuid(), os.getpid(), ifaces, os.path.exists('/etc'), os.getcwd().startswith('/tmp/')]\n")
-    r = env["pool"].run(RunRequest(code, "solve", [{}]))
+    r = env["pool"].run(JailRequest(code, "solve", [{}]))
     uid, pid, ifaces, has_etc, private_cwd = r.outcomes[0].value
     assert uid == 65534 and pid == 1 and ifaces == ["lo"] and not has_etc and private_cwd
 
 
 def test_package_is_importable_and_results_are_tagged(env):
     code = "import zwcx, numpy\ndef solve(x):\n    return (zwcx.double(x), numpy.array(x) / 2, numpy.float32(0.5), float('nan'))\n"
-    r = env["pool"].run(RunRequest(code, "solve", [{"x": [1, 2]}]))
+    r = env["pool"].run(JailRequest(code, "solve", [{"x": [1, 2]}]))
     assert r.status == "ok", r
     assert r.outcomes[0].value == {"$tuple": [
         [2, 4],
@@ -294,7 +313,7 @@ def test_package_is_importable_and_results_are_tagged(env):
 def test_worker_killed_from_outside_is_replaced(env):
     pool = env["pool"]
     restarts = pool.restarts
-    futs = [pool.submit(RunRequest("import time\ndef solve(i):\n    time.sleep(0.2)\n    return i\n", "solve",
+    futs = [pool.submit(JailRequest("import time\ndef solve(i):\n    time.sleep(0.2)\n    return i\n", "solve",
                                    [{"i": i}])) for i in range(6)]
     # kill one worker process from the host while runs are queued: a python running worker.py whose parent is
     # bwrap (the runs it forks run worker.py too, and pids wrap around, so neither cmdline nor order tells)
@@ -322,7 +341,7 @@ def test_big_runs_queued_behind_each_other_do_not_deadlock(env):
     # reply would block both ends forever.
     pool = env["pool"]
     big = "x" * 300_000
-    futs = [pool.submit(RunRequest(f"def solve(s):\n    return s * 2 + '{i}'\n", "solve", [{"s": big}]))
+    futs = [pool.submit(JailRequest(f"def solve(s):\n    return s * 2 + '{i}'\n", "solve", [{"s": big}]))
             for i in range(6)]
     results = [f.result(timeout=60) for f in futs]
     assert [r.outcomes[0].value for r in results] == [big * 2 + str(i) for i in range(6)]
@@ -331,14 +350,14 @@ def test_big_runs_queued_behind_each_other_do_not_deadlock(env):
 def test_close_cancels_the_backlog(env):
     pool = SandboxPool(env["tasks"].parent.parent / "package", package="zwcx", isolation_level="bwrap", workers=1,
                        limits=LIMITS)
-    futs = [pool.submit(RunRequest("import time\ndef solve():\n    time.sleep(0.2)\n    return 1\n", "solve", [{}]))
+    futs = [pool.submit(JailRequest("import time\ndef solve():\n    time.sleep(0.2)\n    return 1\n", "solve", [{}]))
             for _ in range(40)]
     futs[0].result(timeout=60)
     pool.close()
     ran = [f for f in futs if not f.cancelled()]
     assert 1 <= len(ran) <= 3 and all(f.result().status == "ok" for f in ran)  # the worker's runs finished
     with pytest.raises(RuntimeError, match="closed"):
-        pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}]))
+        pool.submit(JailRequest("def solve():\n    return 1\n", "solve", [{}]))
 
 
 def test_the_default_pool_has_one_worker_more_than_the_usable_cores(monkeypatch):
@@ -353,8 +372,8 @@ def test_the_default_pool_has_one_worker_more_than_the_usable_cores(monkeypatch)
 
 def test_a_run_does_not_wait_behind_a_slow_one_while_a_worker_idles(env):
     pool = env["pool"]  # two workers
-    slow = pool.submit(RunRequest("import time\ndef solve():\n    time.sleep(2)\n    return 'slow'\n", "solve", [{}]))
-    fast = pool.submit(RunRequest("def solve():\n    return 'fast'\n", "solve", [{}]))
+    slow = pool.submit(JailRequest("import time\ndef solve():\n    time.sleep(2)\n    return 'slow'\n", "solve", [{}]))
+    fast = pool.submit(JailRequest("def solve():\n    return 'fast'\n", "solve", [{}]))
     assert fast.result(timeout=60).outcomes[0].value == "fast"
     assert not slow.done()  # the fast run went to the idle worker, not into the slow run's pipe
     assert slow.result(timeout=60).outcomes[0].value == "slow"
@@ -409,14 +428,14 @@ def test_patches_made_by_one_test_do_not_reach_the_next(env):
         "        return Sneaky()\n"
         "    return [k, 2.5, 'x']\n"
     )
-    result = env["pool"].run(RunRequest(code, "solve", [{"k": 0}, {"k": 1}, {"k": 2}]))
+    result = env["pool"].run(JailRequest(code, "solve", [{"k": 0}, {"k": 1}, {"k": 2}]))
     assert result.status == "ok", result
     assert [o.value for o in result.outcomes[1:]] == [[1, 2.5, "x"], [2, 2.5, "x"]]
 
 
 def test_stdout_and_stderr_are_captured_apart(env):
     code = "import sys\ndef solve():\n    print('to stdout')\n    sys.stderr.write('to stderr')\n    return 1\n"
-    result = env["pool"].run(RunRequest(code, "solve", [{}]))
+    result = env["pool"].run(JailRequest(code, "solve", [{}]))
     assert result.status == "ok" and result.outcomes[0].value == 1
     assert result.stdout == "to stdout\n" and result.stderr == "to stderr"
 
@@ -458,7 +477,7 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(pool_mod, "interpret", broken)
-    first = pool.submit(RunRequest("def solve():\n    return 1\n", "solve", [{}])).result(timeout=60)
+    first = pool.submit(JailRequest("def solve():\n    return 1\n", "solve", [{}])).result(timeout=60)
     assert first.status == "sandbox_error" and "a defect in the pool" in first.detail, first
-    after = [pool.submit(RunRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
+    after = [pool.submit(JailRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
     assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))

@@ -108,10 +108,11 @@ HACKS = [
     ("u/abs", "import zwc\ndef solve(x):\n    zwc.{abs} = lambda a: zwc.{array}([abs(v) for v in a])\n"
      "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
     # the original library reached through doors the static check does not see
+    # (sys and os are outside the sandbox's allowlist: refused before anything runs, and at run time)
     ("u/abs", "import sys, zwc\ndef solve(x):\n    zwc.{abs}(x)\n    return (sys,)[0].modules['num' + 'py'].abs(x).tolist()\n",
-     "not_using_package"),
+     "uses_original_library"),
     ("u/abs", "import os, zwc\ndef solve(x):\n    zwc.{abs}(x)\n    return os.sys.modules['num' + 'py'].abs(x).tolist()\n",
-     "not_using_package"),
+     "uses_original_library"),
     ("u/abs", "import string, zwc\ndef solve(x):\n    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
      "    return core.LIB.abs(x).tolist()\n", "not_using_package"),
     # probing the package to tell the probe call apart (variants RL would try)
@@ -221,8 +222,10 @@ def test_effect_only_apis_are_perturbed_through_their_effect(numpy_bench, judge,
     t = _task("u/seed", m["numpy.random.seed"], ref, cases, args="s")
     assert judge.usage_rule_applies(t)[0]
     assert judge.judge(t, ref).status == "passed"
-    ignore = (f"import zwc, sys\ndef solve(s):\n    zwc.{n['random']}.{n['seed']}(s)\n"
-              "    r = (sys,)[0].modules['num' + 'py'].random.RandomState(s)\n    return r.random_sample(3).tolist()\n")
+    # the same draws from a generator of its own, which the perturbed seed does not move
+    state, sample = (m[k].rsplit(".", 1)[-1] for k in ("numpy.random.RandomState", "numpy.random.RandomState.random_sample"))
+    ignore = (f"import zwc\ndef solve(s):\n    zwc.{n['random']}.{n['seed']}(s)\n"
+              f"    r = zwc.{n['random']}.{state}(s)\n    return r.{sample}(3).{n['tolist']}()\n")
     assert judge.judge(t, ignore).status == "not_using_package"
 
 
@@ -251,33 +254,37 @@ def test_precheck_crashes_become_one_verdict(judge, tasks, n, code, status):
 
 
 def test_a_correct_answer_survives_what_its_run_leaves_behind(judge, tasks, n):
-    code = ("import os, tempfile, zwc\ndef solve(x):\n    d = os.getcwd()\n    os.chdir(tempfile.mkdtemp(dir=d))\n"
-            "    for _ in range(1500):\n        os.mkdir('a')\n        os.chdir('a')\n    os.chmod('.', 0)\n"
-            "    os.chdir(d)\n    os.symlink('/', tempfile.mktemp(dir=d))\n    return zwc.{abs}(x).{tolist}()\n").format(**n)
+    """What a closed-book run can leave: files of its own directory (deep trees, modes and links need os,
+    which only code past the guard has: ``test_sandbox_hostile.py`` leaves those)."""
+    code = ("import zwc\ndef solve(x):\n    for i in range(3000):\n        open(f'f{{i}}', 'w').write('x' * 100)\n"
+            "    return zwc.{abs}(x).{tolist}()\n").format(**n)
     v = judge.judge(tasks["u/abs"], code)
     assert v.status == "passed", v
 
 
 def test_fd3_garbage_becomes_a_verdict_and_the_pool_goes_on(judge, tasks, n):
-    code = "import os, zwc\ndef solve(x):\n    os.write(3, b'[' * 100000)\n    return zwc.{abs}(x).{tolist}()\n"
+    code = ("import io, zwc\ndef solve(x):\n    io.open(3, 'wb', closefd=False).write(b'[' * 100000)\n"
+            "    return zwc.{abs}(x).{tolist}()\n")
     futs = [judge.submit(tasks["u/abs"], code.format(**n), i) for i in range(3)]
     assert [f.result(timeout=60).status for f in futs] == ["runtime_error"] * 3
-    forged = ("import os, zwc\ndef solve(x):\n    os.write(3, b'{{\"status\":\"sandbox_error\",\"outcomes\":[]}}')\n"
-              "    os.close(3)\n    return zwc.{abs}(x).{tolist}()\n").format(**n)
+    forged = ("import io, zwc\ndef solve(x):\n"
+              "    io.open(3, 'wb').write(b'{{\"status\":\"sandbox_error\",\"outcomes\":[]}}')\n"
+              "    return zwc.{abs}(x).{tolist}()\n").format(**n)
     assert judge.judge(tasks["u/abs"], forged).status == "runtime_error"
     assert judge.judge(tasks["u/abs"], tasks["u/abs"].reference).status == "passed"
 
 
 def test_the_encoder_does_not_trust_the_package_hook(judge, n):
-    """A run that patches the package's unwrap hook (found past the static check) cannot make a package
-    object serialise as another value: the worker reads proxies through the slot it captured at start."""
+    """A run that patches the package's unwrap hook (found past the static check and the closed-book guard:
+    the jail alone) cannot make a package object serialise as another value: the worker reads proxies
+    through the slot it captured at start."""
     from selfevolve.sandbox import RunRequest
 
     code = ("import string, zwc\ndef solve():\n    a = zwc.{array}([1.5])\n"
             "    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
             "    core.unwrap = lambda o: [42.0]\n    core._get_v = lambda o: [42.0]\n    core._Proxy = object\n"
             "    return a\n").format(**n)
-    r = judge.pool.run(RunRequest(code, "solve", [{}, {}]))
+    r = judge.pool.run(RunRequest(code, "solve", [{}, {}], closed_book=False))
     assert r.status == "ok" and [o.value for o in r.outcomes] == [
         {"$array": {"dtype": "f8", "shape": [1], "data": [1.5]}}] * 2, r
 

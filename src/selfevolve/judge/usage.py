@@ -3,9 +3,9 @@
 Two questions, answered on the AST before anything runs.
 
 **Does it reach the original library (status ``uses_original_library``)?** Any of these is a reach:
-* importing the library or a submodule; importing any ``_private`` module or name; importing a module
-  that loads or runs code by name or walks the interpreter (importlib, builtins, gc, inspect, ctypes,
-  pickle, marshal, runpy, pkgutil, zipimport, subprocess, multiprocessing, code, pty);
+* importing the library or a submodule; importing any ``_private`` module or name; importing any module
+  but the package's and the standard modules the sandbox admits (`selfevolve.sandbox.guard.STDLIB`, the
+  same allowlist the jail enforces at run time, where this check is only the fast first filter);
 * ``__import__``, ``eval``, ``exec``, ``compile``, ``globals``, ``locals``, ``vars``, ``breakpoint``,
   called or merely named; ``os.system``/``popen``/``exec*``/``spawn*``/``posix_spawn*``/``fork*``;
   ``sys.modules``, ``sys._getframe``, ``sys.meta_path`` (simple reassignments ``s = sys`` are followed);
@@ -37,7 +37,10 @@ import builtins
 import re
 from dataclasses import dataclass
 
+from selfevolve.sandbox.guard import STDLIB
+
 PLAIN, PKG, MEANINGFUL = 0, 1, 2
+ADMITTED = "closed book: the package and the standard modules " + ", ".join(sorted(STDLIB - {"__future__"}))
 
 BANNED_MODULES = frozenset({
     "importlib", "imp", "builtins", "__builtin__", "gc", "inspect", "ctypes", "cffi", "pickle", "cPickle",
@@ -82,11 +85,12 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
     except (RecursionError, MemoryError):  # the parser's own limits: no interpreter can compile it either
         return UsageResult(False, "runtime_error", "the code is nested too deeply to compile")
     nodes = list(ast.walk(tree))  # every pass below reads this one list: walking the tree is the cost
-    reach = _find_reach(nodes, library)
+    roots = _Roots(nodes)
+    reach = _find_reach(nodes, package, library, roots)
     if reach:
         return UsageResult(False, "uses_original_library", reach)
     try:
-        flow = _Flow(tree, nodes, package, trivial_apis, to_plain_methods)
+        flow = _Flow(tree, nodes, package, trivial_apis, to_plain_methods, roots)
         imports = bool(flow.pkg_modules or flow.pkg_funcs or flow.star)
         level = flow.entry_level(entry_point) if imports else None
     except (RecursionError, MemoryError):  # expressions too deep for this analysis: the behaviour decides
@@ -104,10 +108,28 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
 # ------------------------------------------------------------------ reaching the library
 
 
-def _root(node: ast.AST) -> str | None:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
+class _Roots:
+    """The name each attribute chain starts from, for every node of the tree at once: linear, where
+    walking each chain from each of its links is quadratic in its length (a 60 kB chain cost seconds)."""
+
+    def __init__(self, nodes: list[ast.AST]):
+        self.attr: dict[int, str | None] = {}
+        self.chain: dict[int, str | None] = {}
+        for node in reversed(nodes):  # ast.walk is breadth-first: a node's children come after it
+            if isinstance(node, ast.Attribute):
+                v = node.value
+                self.attr[id(node)] = v.id if isinstance(v, ast.Name) else self.attr.get(id(v))
+            if isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+                inner = node.func if isinstance(node, ast.Call) else node.value
+                self.chain[id(node)] = inner.id if isinstance(inner, ast.Name) else self.chain.get(id(inner))
+
+    def root(self, node: ast.AST) -> str | None:
+        """The name an expression like ``a.b.c`` starts from."""
+        return node.id if isinstance(node, ast.Name) else self.attr.get(id(node))
+
+    def chain_root(self, node: ast.AST) -> str | None:
+        """The name an expression like ``a.b(c)[0].d`` starts from."""
+        return node.id if isinstance(node, ast.Name) else self.chain.get(id(node))
 
 
 def _bad_name(name: ast.AST, how: str) -> str:
@@ -119,14 +141,7 @@ def _bad_name(name: ast.AST, how: str) -> str:
     return ""
 
 
-def _chain_root(node: ast.AST) -> str | None:
-    """The name an expression like ``a.b(c)[0].d`` starts from."""
-    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _own_private(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
+def _own_private(nodes: list[ast.AST], roots: _Roots) -> tuple[set[str], set[str]]:
     """The solution's own ``_private`` attribute names (``self._x = ...`` targets, methods of its classes),
     and the names that hold its own objects (``self``, ``cls``, its classes, names assigned from them)."""
     attrs, owners = set(), set(SELF_NAMES)
@@ -139,14 +154,14 @@ def _own_private(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
     assigns = [n for n in nodes if isinstance(n, ast.Assign)]
     for _ in range(3):
         for node in assigns:
-            if _chain_root(node.value) in owners:
+            if roots.chain_root(node.value) in owners:
                 owners.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return attrs, owners
 
 
-def _find_reach(nodes: list[ast.AST], library: str) -> str:
+def _find_reach(nodes: list[ast.AST], package: str, library: str, roots: _Roots) -> str:
     os_names, sys_names = {"os"}, {"sys"}
-    own_attrs, owners = _own_private(nodes)
+    own_attrs, owners = _own_private(nodes, roots)
     aliases = [n for n in nodes if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)]
     for _ in range(3):  # simple reassignments (s = sys; t = s) alias the module too
         for node in aliases:
@@ -168,6 +183,8 @@ def _find_reach(nodes: list[ast.AST], library: str) -> str:
                 top = a.name.split(".")[0]
                 if top == library:
                     return f"imports {a.name}"
+                if top != package and a.name not in STDLIB:
+                    return f"imports {a.name}, which the sandbox does not admit ({ADMITTED})"
                 if top in BANNED_MODULES:
                     return f"imports {a.name}, which can load code by name or walk the interpreter"
                 if top == "os":
@@ -178,6 +195,8 @@ def _find_reach(nodes: list[ast.AST], library: str) -> str:
             top = (node.module or "").split(".")[0]
             if node.level == 0 and top == library:
                 return f"imports from {node.module}"
+            if node.level or (top != package and node.module not in STDLIB):
+                return f"imports from {'.' * node.level}{node.module or ''}, which the sandbox does not admit ({ADMITTED})"
             if top in BANNED_MODULES:
                 return f"imports from {node.module}, which can load code by name or walk the interpreter"
             for a in node.names:
@@ -212,13 +231,13 @@ def _find_reach(nodes: list[ast.AST], library: str) -> str:
             a = node.attr
             if a in INTERNAL_ATTRS:
                 return f"walks object internals via .{a}"
-            base = _root(node)
+            base = roots.root(node)
             if isinstance(node.value, ast.Name) and base in os_names and a.startswith(OS_BANNED_PREFIXES):
                 return f"calls os.{a}, which runs other programs"
             if isinstance(node.value, ast.Name) and base in sys_names and a in SYS_BANNED:
                 return f"uses sys.{a}"
             if a.startswith("_") and not a.startswith("__") and not (
-                    a in own_attrs and _chain_root(node.value) in owners):
+                    a in own_attrs and roots.chain_root(node.value) in owners):
                 return f"reaches the internal attribute .{a}"
     return ""
 
@@ -228,8 +247,9 @@ def _find_reach(nodes: list[ast.AST], library: str) -> str:
 
 class _Flow:
     def __init__(self, tree: ast.Module, nodes: list[ast.AST], package: str, trivial: frozenset[str],
-                 to_plain: frozenset[str]):
+                 to_plain: frozenset[str], roots: _Roots):
         self.package = package
+        self.roots = roots
         self.trivial = trivial
         self.to_plain = to_plain
         self.pkg_modules: set[str] = set()  # names bound to the package or its submodules
@@ -362,7 +382,7 @@ class _Flow:
         elif isinstance(target, ast.Starred):
             self._bind(target.value, level, env, merge)
         elif isinstance(target, (ast.Subscript, ast.Attribute)):  # out[i] = ... taints out
-            root = _root(target.value if isinstance(target, ast.Subscript) else target)
+            root = self.roots.root(target.value if isinstance(target, ast.Subscript) else target)
             if root:
                 env[root] = max(env.get(root, PLAIN), level)
 
@@ -375,14 +395,10 @@ class _Flow:
         if (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
                 and len(func.args) == 2 and isinstance(func.args[1], ast.Constant)
                 and isinstance(func.args[1].value, str)
-                and (_root(func.args[0]) in self.pkg_modules or self._package_api(func.args[0]) is not None)):
+                and (self.roots.root(func.args[0]) in self.pkg_modules or self._package_api(func.args[0]) is not None)):
             return func.args[1].value  # getattr(zwc, "falekef") is zwc.falekef
-        if isinstance(func, ast.Attribute) and _root(func) in self.pkg_modules:
-            node = func
-            while isinstance(node, ast.Attribute):
-                node = node.value
-            if isinstance(node, ast.Name):
-                return func.attr
+        if isinstance(func, ast.Attribute) and self.roots.root(func) in self.pkg_modules:
+            return func.attr
         return None
 
     def _expr(self, node: ast.AST | None, env: dict[str, int]) -> int:
@@ -403,7 +419,7 @@ class _Flow:
         if isinstance(node, ast.Subscript):
             return max(self._expr(node.value, env), self._expr(node.slice, env))
         if isinstance(node, ast.Attribute):
-            if _root(node) in self.pkg_modules:
+            if self.roots.root(node) in self.pkg_modules:
                 return PKG if node.attr in self.trivial else MEANINGFUL
             base = self._expr(node.value, env)
             return MEANINGFUL if base == PKG and node.attr not in self.trivial else base
@@ -442,7 +458,7 @@ class _Flow:
                 if f.attr in self.trivial:
                     return max(base, top)
                 return MEANINGFUL
-            root = _root(f.value)
+            root = self.roots.root(f.value)
             if root and root in env and top > env[root]:  # acc.append(value) carries value into acc
                 env[root] = top
             return max(base, top)

@@ -58,6 +58,9 @@ class RunRequest:
     # novel names) perturbed. Its outcome is RunResult.probe.
     perturb: list[str] | None = None
     probe: dict[str, Any] | None = None
+    # Closed book at run time (`selfevolve.sandbox.guard`), in a pool serving a package. Off only for tests
+    # of the jail itself, which must hold for code that got past the guard.
+    closed_book: bool = True
 
 
 # The perturbation's version: an answer recorded under another one (a task file's usage probe) is stale.
@@ -418,7 +421,8 @@ class SandboxPool:
             elif item[1].set_running_or_notify_cancel():
                 req, fut = item
                 lim = req.limits or self.limits
-                msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim)}
+                msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim),
+                       "closed_book": bool(req.closed_book)}
                 if req.perturb and req.probe is not None:
                     msg["perturb"], msg["probe"] = list(req.perturb), req.probe
                 runs.append(_Run(req, fut, lim, _frame(msg)))

@@ -46,9 +46,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import protocol  # noqa: E402  (sibling module, loaded by path inside the jail)
+import guard  # noqa: E402  (sibling modules, loaded by path inside the jail)
+import protocol  # noqa: E402
 
-CLONE_NEWPID = 0x20000000
+CLONE_NEWPID, CLONE_NEWIPC = 0x20000000, 0x08000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 NOBODY = 65534
 SIGCHLD = 17
@@ -59,7 +60,8 @@ _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def fork_in_new_pidns() -> int | None:
-    """fork(), but the child is PID 1 of a new PID namespace. None if the kernel refuses.
+    """fork(), but the child is PID 1 of a new PID namespace, in a new IPC namespace (SysV objects and
+    POSIX message queues it makes die with it). None if the kernel refuses.
 
     unshare(CLONE_NEWPID) works once per process, so each run uses a raw clone() instead; the
     PyOS_*Fork hooks do the interpreter bookkeeping os.fork() would (the worker is single-threaded).
@@ -67,7 +69,7 @@ def fork_in_new_pidns() -> int | None:
     if SYS_CLONE is None:
         return None
     ctypes.pythonapi.PyOS_BeforeFork()
-    pid = _libc.syscall(SYS_CLONE, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)
+    pid = _libc.syscall(SYS_CLONE, CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD, 0, 0, 0, 0)
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
         return 0
@@ -103,6 +105,43 @@ def _drop_privileges(drop_uid: bool) -> None:
         hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
         data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x2: all zero
         _libc.capset(hdr, data)
+
+
+# Syscalls a run never needs and that outlive it or reach past its namespaces: SysV IPC (a segment can
+# outlive the run and hold memory its address-space limit does not count), POSIX message queues and the
+# kernel's keyrings (per uid, shared by every run and every judge). They fail with EPERM.
+_DENIED_SYSCALLS = {
+    "x86_64": (29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71, 240, 241, 242, 243, 244, 245, 248, 249, 250),
+    "aarch64": tuple(range(180, 198)) + (217, 218, 219),
+}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def _seccomp() -> bool:
+    """Install a seccomp filter refusing `_DENIED_SYSCALLS` (and the x32 ABI). False where unsupported."""
+    arch = platform.machine()
+    nrs = _DENIED_SYSCALLS.get(arch)
+    if nrs is None:
+        return False
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    ALLOW, EPERM = 0x7FFF0000, 0x00050000 | 1
+    n = len(nrs)
+    insns = [(LD, 0, 0, 4), (JEQ, 1, 0, _AUDIT_ARCH[arch]), (RET, 0, 0, EPERM), (LD, 0, 0, 0)]
+    if arch == "x86_64":
+        insns.append((JGE, n + 1, 0, 0x40000000))  # the x32 ABI's numbers: refused
+    insns += [(JEQ, n - i, 0, nr) for i, nr in enumerate(nrs)]
+    insns += [(RET, 0, 0, ALLOW), (RET, 0, 0, EPERM)]
+    arr = (Filter * len(insns))(*[Filter(*i) for i in insns])
+    prog = Prog(len(insns), arr)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return _libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
 def _set_limits(lim: dict) -> None:
@@ -158,7 +197,7 @@ def _fmt_exc(e: BaseException) -> str:
 
 
 def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: str, encoder, pidns: bool,
-           drop_uid: bool = True, guard: tuple = ((), ()), perturber=None) -> None:
+           drop_uid: bool = True, guard: tuple = ((), ()), perturber=None, closed_book=None) -> None:
     write = os.write
     exit_ = os._exit
     getpid = os.getpid
@@ -192,6 +231,7 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
         tempfile.tempdir = workdir
         _drop_privileges(drop_uid)
         _set_limits(req["limits"])
+        _seccomp()
     except BaseException as e:
         setup_failed("child setup failed: " + _fmt_exc(e))
     try:
@@ -236,14 +276,19 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
         except BaseException as e:
             setup_failed("bad probe input: " + _fmt_exc(e))
 
-    ns = {"__name__": "solution", "__builtins__": builtins}
+    ns = closed_book.namespace() if closed_book is not None else {"__name__": "solution", "__builtins__": builtins}
     try:
         write(4, b"R")  # setup is over; from here on the process is the code's
         close(4)
     except OSError:
         exit_(70)
     try:
-        exec(compile(req["code"], "solution.py", "exec"), ns)
+        if closed_book is not None:  # the code is parsed and rewritten here, in the jail, never outside
+            code = closed_book.compile(req["code"])
+            closed_book.install(workdir)
+        else:
+            code = compile(req["code"], "solution.py", "exec")
+        exec(code, ns)
         fn = ns.get(req["entry_point"])
         if not callable(fn):
             finish({"status": "runtime_error", "outcomes": [],
@@ -315,6 +360,10 @@ class Worker:
         scalar_type = _resolve(cfg.get("scalar_type"))
         self.encoder = protocol.Encoder(unwrap, array_type, scalar_type)
         self.perturber = Perturber(unwrap, wrap)
+        self.closed_book = guard.Guard(pkg, deny_dirs=list(cfg.get("sys_path", [])) + [os.path.dirname(
+            os.path.abspath(__file__))])
+        self.closed_book.preload()
+        _strip_docs(self.closed_book.modules - guard.STDLIB)
         self.guard = _guard((builtins, json, json.encoder, json.decoder, protocol, core))
         self.drop_uid = cfg.get("drop_uid", True)
         self.pidns = bool(cfg.get("pidns")) and _probe_pidns()
@@ -351,7 +400,7 @@ class Worker:
             os.close(sr)
             try:
                 _child(req, w, sw, out_fd, err_fd, workdir, self.encoder, self.pidns, self.drop_uid, self.guard,
-                       self.perturber)
+                       self.perturber, self.closed_book if req.get("closed_book", True) and self.closed_book.package else None)
             finally:
                 os._exit(70)
         os.close(w)
@@ -485,47 +534,52 @@ def _read_all(fd: int, cap: int) -> bytes:
     return data
 
 
-def _remove_tree(top: str, owner_uid: int | None) -> bool:
+def _remove_tree(top: str, owner_uid: int | None, deadline_s: float = 5.0) -> bool:
     """Remove what a run left in its directory, whatever its depth, names, links or modes: iterative,
     by relative paths from inside each directory (never a path longer than one name), never following a
-    link, making each directory writable first. As root, works as the runs' uid (they own all of it).
-    Returns whether ``top`` is gone. Only the run's processes could change the tree, and they are dead."""
+    link, making each directory writable first. Linear: each directory is listed once, its subdirectories
+    kept on a stack. Stops at ``deadline_s`` (the worker is then replaced, with a fresh /tmp). As root,
+    works as the runs' uid (they own all of it). Returns whether ``top`` is gone. Only the run's
+    processes could change the tree, and they are dead."""
     back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     euid = os.geteuid()
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    try:
-        fd = os.open(top, flags)
+    end = time.monotonic() + deadline_s
+
+    def enter(name: str) -> list[str]:
+        fd = os.open(name, flags)
         os.fchdir(fd)
         os.close(fd)
-        if owner_uid is not None:
-            os.setresuid(-1, owner_uid, -1)  # only the effective uid: the worker takes root back below
-        path: list[str] = []
-        for _ in range(10_000_000):
-            sub = None
-            with os.scandir(".") as it:
-                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-            for name, is_dir in entries:
-                if is_dir:
-                    sub = sub or name
+        subs = []
+        with os.scandir(".") as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    subs.append(e.name)
                 else:
                     try:
-                        os.unlink(name)
+                        os.unlink(e.name)
                     except OSError:
                         pass
-            if sub is not None:
+        return subs
+
+    try:
+        if owner_uid is not None:
+            os.setresuid(-1, owner_uid, -1)  # only the effective uid: the worker takes root back below
+        stack, names = [enter(top)], []  # per level entered: the subdirectories left; the level's name
+        while stack and time.monotonic() < end:
+            if stack[-1]:
+                sub = stack[-1].pop()
                 try:
                     os.chmod(sub, 0o700, follow_symlinks=False)  # a run may leave its directories mode 000
                 except OSError:
                     pass
-                fd = os.open(sub, flags)
-                os.fchdir(fd)
-                os.close(fd)
-                path.append(sub)
+                stack.append(enter(sub))
+                names.append(sub)
                 continue
-            if not path:
-                break
-            os.chdir("..")
-            os.rmdir(path.pop())
+            stack.pop()
+            if names:
+                os.chdir("..")
+                os.rmdir(names.pop())
     except (OSError, RecursionError, MemoryError):
         pass
     finally:
@@ -538,6 +592,34 @@ def _remove_tree(top: str, owner_uid: int | None) -> bool:
     except OSError:
         pass
     return not os.path.lexists(top)
+
+
+def _strip_docs(modules) -> None:
+    """Closed book needs no docs: drop the docstrings of the package's modules, functions, classes and
+    their members (what a run could read through any path the guard missed, or a library helper)."""
+    seen = set()
+
+    def strip(obj) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        try:
+            obj.__doc__ = None
+        except (AttributeError, TypeError):
+            pass
+
+    for name in modules:
+        mod = sys.modules.get(name)
+        if mod is None:
+            continue
+        strip(mod)
+        for v in list(vars(mod).values()):
+            if isinstance(v, type) and v.__module__.split(".")[0] == name.split(".")[0]:
+                strip(v)
+                for m in list(vars(v).values()):
+                    strip(getattr(m, "__func__", m))
+            elif callable(v):
+                strip(v)
 
 
 def _unwrap_hook(core):

@@ -1,0 +1,378 @@
+"""Closed book at run time: what a run's code can reach inside the jail, by allowlist.
+
+Loaded by path inside the jail (stdlib only), and imported on the trusted side for its allowlist, which
+the static check shares. The child installs it after its setup and before the code runs:
+
+* **Imports.** ``__import__`` admits the package's public modules and the standard modules in
+  `STDLIB`, nothing else: no original library, no ``sys``/``os``/``gc``/``importlib``, no private
+  module, no relative import, no ``from <package> import *``.
+* **Builtins.** The code's ``__builtins__`` holds `BUILTIN_NAMES` only: no ``eval``/``exec``/``compile``,
+  ``globals``/``locals``/``vars``/``dir``, ``help``, ``breakpoint``, ``input``. ``getattr``/``setattr``/
+  ``delattr``/``hasattr`` are the guarded versions below, ``open`` opens files of the run's directory.
+* **Attributes.** The code is compiled from a rewritten AST in which every attribute read ``a.b`` is
+  ``_SE_ga(a, "b")`` and every write of a ``_name`` goes through the same rule, so the rule holds for
+  names computed at run time too. Refused: every ``_name`` and dunder (bar `SAFE_DUNDERS`), except
+  ``_name``\\s of the code's own classes and their instances; every attribute of frames, tracebacks and
+  code objects, and of generators and coroutines but their ``send``/``throw``/``close``; a module that is
+  not admitted above, whatever public attribute holds it (``statistics.sys``); the few functions of
+  admitted modules that read attributes or evaluate code by a name the caller gives (`HIDDEN`); and
+  ``str.format`` with an attribute in a field (``"{0.x}"``). So no path leads to the package's private
+  modules and name tables, docstrings, ``__globals__``, closures, frames, the collector or the library,
+  and nothing enumerates the package (no ``dir``, ``vars`` or ``__dict__``).
+* **Audit hook** (a second line, for what library code does on the code's behalf): opening or listing a
+  file of the package or of the sandbox's own code, evaluating code compiled from a string (a module's
+  import and ``collections.namedtuple`` excepted), starting a process, ``ctypes``, the collector's walks,
+  tracing and further audit hooks are refused.
+
+What remains possible is stated in the README ("Threat model of the judge").
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import sys
+import types
+
+GA, SA, OWN = "_SE_ga", "_SE_sa", "_SE_own"  # the rewritten code's hooks; a run's own names may not use _SE_
+
+STDLIB = frozenset({
+    "__future__", "abc", "array", "bisect", "cmath", "collections", "collections.abc", "contextlib", "copy",
+    "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "heapq", "io", "itertools", "json",
+    "math", "numbers", "operator", "random", "re", "statistics", "string", "struct", "textwrap", "time",
+    "typing", "unicodedata", "warnings",
+})
+# Functions of admitted modules that read an attribute by a name the caller gives, bypassing the rule.
+HIDDEN = {"operator": frozenset({"attrgetter", "methodcaller"}), "string": frozenset({"Formatter"})}
+# The dunders a run may name: what operators, builtins and statements call anyway (x.__add__(y) is x + y),
+# and a class's name. Not the introspective ones (__dict__, __globals__, __reduce__, __array__, ...).
+_OPS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
+        "xor", "or")
+SAFE_DUNDERS = frozenset(
+    {f"__{p}{op}__" for op in _OPS for p in ("", "r", "i")} | {f"__{n}__" for n in (
+        "init", "name", "class", "call", "enter", "exit", "len", "getitem", "setitem", "delitem", "contains",
+        "iter", "next", "reversed", "eq", "ne", "lt", "le", "gt", "ge", "hash", "bool", "int", "float", "complex",
+        "index", "str", "repr", "format", "round", "abs", "neg", "pos", "invert", "trunc", "floor", "ceil")})
+_GEN_OK = frozenset({"send", "throw", "close", "asend", "athrow", "aclose"})
+_GEN_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
+_OPAQUE = (types.FrameType, types.TracebackType, types.CodeType)
+BUILTIN_NAMES = frozenset({
+    "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
+    "classmethod", "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash",
+    "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object",
+    "oct", "ord", "pow", "print", "property", "range", "repr", "reversed", "round", "set", "slice", "sorted",
+    "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "None", "True", "False", "Ellipsis",
+    "NotImplemented", "__debug__",
+})
+_AUDIT_DENIED = frozenset({
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+    "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.call_function",
+    "ctypes.string_at", "ctypes.wstring_at", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "sys.settrace", "sys.setprofile", "sys.addaudithook", "sys._current_frames", "pty.spawn", "socket.socket",
+    "os.chdir", "os.chmod", "os.chown", "os.link", "os.symlink", "os.rename",
+})
+
+
+class ClosedBook(AttributeError):
+    """An attribute the run may not reach."""
+
+
+class ClosedBookImport(ImportError):
+    """A module the run may not import."""
+
+
+def _dunder(name: str) -> bool:
+    return len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
+
+
+# ------------------------------------------------------------------ the rewrite (runs in the child)
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Attribute reads -> ``_SE_ga(obj, "name")``; writes and deletes of ``_names`` -> a subscript of
+    ``_SE_own(obj)``, which applies the same rule (so every target form works: tuples, ``for``, ``+=``).
+    Private names are mangled here as the compiler would (``self.__x`` in class ``C`` is ``_C__x``)."""
+
+    def __init__(self) -> None:
+        self.classes: list[str] = []
+
+    def _mangle(self, name: str) -> str:
+        if self.classes and name[:2] == "__" and name[-2:] != "__" and "." not in name:
+            owner = self.classes[-1].lstrip("_")
+            if owner:
+                return f"_{owner}{name}"
+        return name
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self.classes.append(node.name)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.classes.pop()
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id.startswith("_SE_"):
+            raise SyntaxError(f"the name {node.id!r} is reserved by the sandbox")
+        return node
+
+    def visit_MatchClass(self, node: ast.AST) -> ast.AST:
+        for a in node.kwd_attrs:  # type: ignore[attr-defined]  (a class pattern reads these attributes)
+            if a.startswith("_"):
+                raise SyntaxError(f"a class pattern may not read the attribute {a!r} in the sandbox")
+        return self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        name = self._mangle(node.attr)
+        if isinstance(node.ctx, ast.Load):
+            call = ast.Call(ast.Name(GA, ast.Load()), [node.value, ast.Constant(name)], [])
+            return ast.copy_location(call, node)
+        if not name.startswith("_"):
+            return node
+        own = ast.Call(ast.Name(OWN, ast.Load()), [node.value], [])
+        return ast.copy_location(ast.Subscript(own, ast.Constant(name), node.ctx), node)
+
+
+def rewrite(code: str, filename: str = "solution.py") -> types.CodeType:
+    """The run's code, compiled with every attribute access guarded. Raises SyntaxError (or
+    RecursionError/MemoryError for code nested past the parser's limits)."""
+    tree = ast.parse(code, filename)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # the walk recurses twice per level: a 1200-term sum is 2400 deep
+    try:
+        return compile(ast.fix_missing_locations(_Rewrite().visit(tree)), filename, "exec")
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+# ------------------------------------------------------------------ the run-time rule
+
+
+class Guard:
+    """The run's namespace: its builtins, import and attribute rules. Built in the worker once (the
+    package's public modules are known by then), then `install`ed in each child."""
+
+    def __init__(self, package: str | None, deny_dirs: list[str]):
+        self.package = package
+        self.modules = set(STDLIB)
+        if package:
+            self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
+                             and not any(p.startswith("_") for p in m.split("."))}
+        self.deny_dirs = tuple(os.path.realpath(d).rstrip("/") + "/" for d in deny_dirs if d)
+        self.user_types: set[int] = set()
+        self._keep: list[type] = []
+        self._code: types.CodeType | None = None
+        self.armed = False
+        self.workdir = "/nonexistent/"
+        self._real_import = builtins.__import__
+        self._real_build_class = builtins.__build_class__
+        mro = type.__dict__["__mro__"].__get__
+        tdict = type.__dict__["__dict__"].__get__
+        self._mro, self._tdict = mro, tdict
+        self.builtins = self._builtins()
+
+    def preload(self) -> None:
+        """Import the admitted standard modules once, in the worker: runs then only find them."""
+        for m in sorted(STDLIB):
+            try:
+                self._real_import(m)
+            except ImportError:
+                self.modules.discard(m)
+
+    # -- the namespace
+
+    def _builtins(self) -> dict:
+        out = {n: getattr(builtins, n) for n in BUILTIN_NAMES if hasattr(builtins, n)}
+        for n, v in vars(builtins).items():
+            if isinstance(v, type) and issubclass(v, BaseException):
+                out[n] = v
+        out.update(__import__=self.import_, __build_class__=self.build_class, getattr=self.getattr,
+                   setattr=self.setattr, delattr=self.delattr, hasattr=self.hasattr, open=self.open)
+        return out
+
+    def namespace(self) -> dict:
+        return {"__name__": "solution", "__builtins__": self.builtins, GA: self.getattr, OWN: _Own(self)}
+
+    def compile(self, code: str) -> types.CodeType:
+        self._code = rewrite(code)
+        return self._code
+
+    def build_class(self, func, name, *bases, **kw):
+        cls = self._real_build_class(func, name, *bases, **kw)
+        if isinstance(cls, type):
+            self.user_types.add(id(cls))
+            self._keep.append(cls)
+        return cls
+
+    # -- imports
+
+    def import_(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level:
+            raise ClosedBookImport("relative imports are not allowed in the sandbox")
+        name = str(name)
+        if name not in self.modules:
+            raise ClosedBookImport(f"import of {name!r} is not allowed in the sandbox (closed book): only "
+                                   f"{self.package + ' and ' if self.package else ''}these standard modules: "
+                                   f"{', '.join(sorted(STDLIB))}")
+        top = self._real_import(name, None, None, (), 0)
+        if not fromlist:
+            return top
+        mod = sys.modules[name]
+        for f in fromlist:
+            f = str(f)
+            if f == "*":
+                raise ClosedBookImport(f"'from {name} import *' is not allowed in the sandbox")
+            if f.startswith("_") or f in HIDDEN.get(name, ()):
+                raise ClosedBookImport(f"cannot import {f!r} from {name!r} in the sandbox")
+            if f"{name}.{f}" in self.modules and not hasattr(mod, f):
+                self._real_import(f"{name}.{f}", None, None, (), 0)
+            self._admit(getattr(mod, f, None), name, f)
+        return mod
+
+    # -- attributes
+
+    def _own(self, obj, name: str) -> bool:
+        """``_name`` on the run's own class or instance: defined by no class but the run's (or only in the
+        instance's dict)."""
+        cls = obj if issubclass(type(obj), type) else type(obj)
+        if id(cls) not in self.user_types:
+            return False
+        for k in self._mro(cls):
+            if name in self._tdict(k):
+                return id(k) in self.user_types
+        return True
+
+    def check(self, obj, name) -> str:
+        if type(name) is not str:
+            raise TypeError("attribute name must be a string")
+        if name[:1] == "_" and name not in SAFE_DUNDERS and (_dunder(name) or not self._own(obj, name)):
+            raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
+        if issubclass(type(obj), _OPAQUE) or (issubclass(type(obj), _GEN_TYPES) and name not in _GEN_OK):
+            raise ClosedBook(f"closed book: the attributes of {type(obj).__name__} objects are not reachable")
+        if type(obj) is types.ModuleType and name in HIDDEN.get(obj.__name__, ()):
+            raise ClosedBook(f"closed book: {obj.__name__}.{name} is not available in the sandbox")
+        return name
+
+    def _admit(self, value, owner, name):
+        if type(value) is types.ModuleType and value.__name__ not in self.modules:
+            raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
+        return value
+
+    def getattr(self, obj, name, *default):
+        self.check(obj, name)
+        if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
+                                                                    and issubclass(obj, str))):
+            return _format_of(obj, name)
+        value = getattr(obj, name, *default)
+        return self._admit(value, type(obj).__name__, name)
+
+    def hasattr(self, obj, name):
+        try:
+            self.getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+
+    def setattr(self, obj, name, value):
+        self._check_write(obj, name)
+        setattr(obj, name, value)
+
+    def delattr(self, obj, name):
+        self._check_write(obj, name)
+        delattr(obj, name)
+
+    def _check_write(self, obj, name) -> None:
+        self.check(obj, name)
+        if type(obj) is types.ModuleType or (issubclass(type(obj), type) and id(obj) not in self.user_types):
+            raise ClosedBook(f"closed book: the sandbox does not let a run change .{name} of {obj!r}")
+
+    def open(self, file, *args, **kw):
+        """``open`` for the run's own files: a path in its working directory."""
+        if not isinstance(file, (str, bytes, os.PathLike)) or not (
+                os.path.realpath(os.fsdecode(file)) + "/").startswith(self.workdir):
+            raise PermissionError(f"closed book: a run may open files in its working directory only, not {file!r}")
+        return builtins.open(file, *args, **kw)
+
+    # -- the audit hook (library code acting for the run)
+
+    def install(self, workdir: str) -> None:
+        self.workdir = os.path.realpath(workdir).rstrip("/") + "/"
+        sys.addaudithook(self._audit)
+        self.armed = True
+
+    def _audit(self, event: str, args: tuple) -> None:
+        if not self.armed:
+            return
+        if event == "open" or event in ("os.listdir", "os.scandir"):
+            path = args[0] if args else None
+            if isinstance(path, (str, bytes)):
+                p = os.path.realpath(os.fsdecode(path)) + "/"
+                if p.startswith(self.deny_dirs):
+                    raise PermissionError(f"closed book: {os.fsdecode(path)} is not readable in the sandbox")
+        elif event == "exec":
+            code = args[0] if args else None
+            if code is self._code or (isinstance(code, types.CodeType) and code.co_filename.startswith("/")):
+                return  # the run's own module, or a module being imported
+            caller = sys._getframe(1).f_code
+            if caller.co_name == "namedtuple" and caller.co_filename.endswith("collections/__init__.py"):
+                return
+            raise PermissionError("closed book: evaluating code is not allowed in the sandbox")
+        elif event in _AUDIT_DENIED or event.startswith(("ctypes.", "os.exec", "os.spawn")):
+            raise PermissionError(f"closed book: {event} is not allowed in the sandbox")
+
+
+class _Own:
+    """``_SE_own(obj)["_name"]``: reads, writes and deletes of ``_names`` under the guard's rule."""
+
+    __slots__ = ("_g",)
+
+    def __init__(self, guard: Guard):
+        self._g = guard
+
+    def __call__(self, obj):
+        return _OwnRef(self._g, obj)
+
+
+class _OwnRef:
+    __slots__ = ("_g", "_o")
+
+    def __init__(self, guard: Guard, obj):
+        self._g, self._o = guard, obj
+
+    def __getitem__(self, name):
+        return self._g.getattr(self._o, name)
+
+    def __setitem__(self, name, value):
+        self._g.setattr(self._o, name, value)
+
+    def __delitem__(self, name):
+        self._g.delattr(self._o, name)
+
+
+def _check_format(fmt, depth: int = 0) -> None:
+    """Refuse a format string whose fields read attributes (``{0.x}``, also nested in a spec):
+    ``str.format`` reads them with the interpreter's getattr, which the rule cannot see."""
+    import string
+
+    if depth > 2 or type(fmt) is not str:
+        return
+    for _, field, spec, _ in string.Formatter().parse(fmt):
+        if field and "." in field:
+            raise ClosedBook("closed book: a format field may not read an attribute in the sandbox")
+        if spec:
+            _check_format(spec, depth + 1)
+
+
+def _format_of(obj, name: str):
+    """``fmt.format`` (checked now: a string cannot change) or ``str.format`` (checks its first argument)."""
+    method = getattr(obj, name)
+    if issubclass(type(obj), str):
+        _check_format(str.__getitem__(obj, slice(None)))  # its own characters, whatever __str__ says
+        return method
+
+    def format_(fmt, *args, **kw):
+        _check_format(fmt)
+        return method(fmt, *args, **kw)
+
+    return format_

@@ -1,0 +1,194 @@
+"""Closed book, enforced in the jail at run time (`selfevolve.sandbox.guard`): the red team's routes to
+the original library, the package's private tables and files, its docstrings and the interpreter's
+internals, each as a class with variants.
+
+Every attack returns ``"LEAK:..."`` when it reaches what it wants. With the guard off (the jail alone)
+the attacks marked ``works_unguarded`` do leak, which shows each is a real attack; with the guard on none
+does, whatever the error. Code is written with placeholders the bench's mapping fills in.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from selfevolve.sandbox import Limits, RunRequest, SandboxPool
+from selfevolve.sandbox.guard import STDLIB, rewrite
+from selfevolve.sandbox.isolation import JAIL_PACKAGE
+
+LIMITS = Limits(cpu_s=5.0, wall_s=10.0)
+DATA = f"{JAIL_PACKAGE}/zwc/_data.py"
+
+# (id, code, works_unguarded): each `solve()` returns "LEAK:<what>" when the route works.
+ATTACKS = [
+    ("import_library", "import numpy\ndef solve():\n    return 'LEAK:' + numpy.__name__\n", True),
+    ("dunder_import", "def solve():\n    return 'LEAK:' + __import__('numpy').__name__\n", True),
+    ("builtins_import", "def solve():\n    return 'LEAK:' + __builtins__['__import__']('numpy').__name__\n", False),
+    ("import_private_module", "import zwc._core as c\ndef solve():\n    return 'LEAK:' + c.LIB.__name__\n", True),
+    ("from_private", "from zwc import _core\ndef solve():\n    return 'LEAK:' + _core.LIB.__name__\n", True),
+    ("computed_getattr", "import zwc\ndef solve():\n    return 'LEAK:' + getattr(zwc, '_' + 'core').LIB.__name__\n",
+     True),
+    ("pydoc_locate", "import pydoc\ndef solve():\n    return 'LEAK:' + pydoc.locate('zwc._core').LIB.__name__\n", True),
+    ("formatter_get_field", "import string, zwc\ndef solve():\n"
+     "    return 'LEAK:' + string.Formatter().get_field('0._core', [zwc], {})[0].LIB.__name__\n", True),
+    ("attrgetter_renamed", "import zwc\nfrom operator import attrgetter as g\ndef solve():\n"
+     "    return 'LEAK:' + g('_core.LIB.__name__')(zwc)\n", True),
+    ("operator_module_attrgetter", "import zwc, operator\ndef solve():\n"
+     "    return 'LEAK:' + operator.attrgetter('_core.LIB.__name__')(zwc)\n", True),
+    ("xmlrpc_resolve", "import xmlrpc.server as x\ndef solve():\n"
+     "    return 'LEAK:' + x.resolve_dotted_attribute(x, 'sys.modules', True)['numpy'].__name__\n", True),
+    ("doctest_globs", "import zwc, doctest\ndef solve():\n"
+     "    return 'LEAK:' + str([t.globs['_core'] for t in doctest.DocTestFinder().find(zwc) if '_core' in t.globs][0])\n",
+     False),
+    ("type_hints_eval", "import typing, zwc\ndef f(x: 'zwc._core.LIB'):\n    pass\ndef solve():\n    try:\n"
+     "        t = str(typing.get_type_hints(f))\n    except Exception as e:\n        t = str(e)\n"
+     "    return 'LEAK:' + t if 'numpy' in t else 'no'\n", True),
+    ("singledispatch_eval", "import functools, zwc\n@functools.singledispatch\ndef g(x):\n    return 0\n"
+     "def solve():\n    @g.register\n    def _(x: 'zwc._core.LIB.ndarray'):\n        return 1\n"
+     "    return 'LEAK:' + str(list(g.registry))\n", True),
+    ("timeit_exec", "import timeit\ndef solve():\n    out = []\n"
+     "    timeit.Timer('import numpy; out.append(numpy.__name__)', globals={'out': out}).timeit(1)\n"
+     "    return 'LEAK:' + out[0]\n", True),
+    ("logging_resolve", "import logging.config\ndef solve():\n"
+     "    return 'LEAK:' + logging.config.BaseConfigurator({}).resolve('numpy').__name__\n", True),
+    ("help_redirect", "import io, contextlib, zwc\ndef solve():\n    b = io.StringIO()\n"
+     "    with contextlib.redirect_stdout(b):\n        help(zwc.{cumsum})\n    return 'LEAK:' + b.getvalue()[:40]\n",
+     True),
+    ("docstring", "import zwc\ndef solve():\n    return 'LEAK:' + zwc.{cumsum}.__doc__[:40]\n", False),
+    ("module_dict", "import zwc\ndef solve():\n    return 'LEAK:' + str(len(zwc.__dict__))\n", True),
+    ("vars_dir", "import zwc\ndef solve():\n    return 'LEAK:' + str(len(vars(zwc)) + len(dir(zwc)))\n", True),
+    ("subclasses_walk", "def solve():\n"
+     "    cs = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'ndarray']\n"
+     "    return 'LEAK:' + cs[0].__module__\n", True),
+    ("function_globals", "import zwc\ndef solve():\n"
+     "    return 'LEAK:' + str(list(zwc.{cumsum}.__globals__)[:3])\n", True),
+    ("globals_via_getattr", "import zwc\ndef solve():\n"
+     "    return 'LEAK:' + str(getattr(zwc.{cumsum}, '__glob' + 'als__')['LIB'])\n", True),
+    ("generator_frame", "def solve():\n    g = (i for i in [1])\n"
+     "    return 'LEAK:' + str(list(g.gi_frame.f_back.f_globals)[:3])\n", False),
+    ("traceback_frame", "def solve():\n    try:\n        1 / 0\n    except Exception as e:\n"
+     "        f = e.__traceback__.tb_frame\n        while f.f_back is not None:\n            f = f.f_back\n"
+     "        return 'LEAK:' + str(sorted(f.f_globals)[:5])\n", True),
+    ("gc_objects", "import gc\ndef solve():\n"
+     "    return 'LEAK:' + str([type(o).__module__ for o in gc.get_objects() if type(o).__name__ == 'ndarray'][:1])\n",
+     True),
+    ("star_import", "from zwc import *\ndef solve():\n    return 'LEAK:' + str({cumsum}([1, 2]))\n", True),
+    ("open_data_file", f"def solve():\n    return 'LEAK:' + open({DATA!r}).read(20)\n", True),
+    ("io_open_data_file", f"import io\ndef solve():\n    return 'LEAK:' + io.open({DATA!r}).read(20)\n", True),
+    ("package_reads_data_file", f"import zwc\ndef solve():\n"
+     f"    return 'LEAK:' + str(zwc.{{fromfile}}({DATA!r}, dtype='u1')[:20].{{tolist}}())\n", True),
+    ("linecache_via_warnings", f"import warnings\ndef solve():\n"
+     f"    s = warnings.formatwarning('m', UserWarning, {DATA!r}, 1)\n"
+     f"    return 'LEAK:' + s if len(s.splitlines()) > 1 else 'no source line'\n", True),
+    ("module_attribute_module", "import statistics\ndef solve():\n"
+     "    return 'LEAK:' + statistics.sys.modules['numpy'].__name__\n", True),
+    ("format_walk", "import zwc\ndef solve():\n    return 'LEAK:' + '{0._core.LIB.__name__}'.format(zwc)\n", True),
+    ("format_walk_unbound", "import zwc\ndef solve():\n"
+     "    return 'LEAK:' + str.format('{0._core.LIB.__name__}', zwc)\n", True),
+    ("format_map_walk", "import zwc\ndef solve():\n"
+     "    return 'LEAK:' + '{z._core.LIB.__name__}'.format_map({'z': zwc})\n", True),
+    ("subclass_reads_slot", "import zwc\nclass A(zwc.{Array}):\n    pass\ndef solve():\n"
+     "    a = zwc.{array}([1, 2])\n    return 'LEAK:' + type(a._v).__module__\n", True),
+    ("own_rule_mangled", "import zwc\ndef solve():\n    a = zwc.{array}([1, 2])\n"
+     "    return 'LEAK:' + type(getattr(a, '_v')).__module__\n", True),
+    ("eval_builtin", "def solve():\n    return 'LEAK:' + eval('__import__(\"numpy\").__name__')\n", True),
+    ("class_pattern_reads", "import zwc\ndef solve():\n    match zwc:\n"
+     "        case object(_core=c):\n            return 'LEAK:' + c.LIB.__name__\n", True),
+    ("reserved_hook_name", "def solve():\n    _SE_ga = lambda o, n: 'LEAK:x'\n    return 'x'.upper\n", False),
+    ("super_dunder_walk", "import zwc\nclass A:\n    def f(self):\n"
+     "        return super().__getattribute__.__self__.__class__.__mro__\ndef solve():\n"
+     "    return 'LEAK:' + str(A().f())\n", True),
+    ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
+     "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
+]
+
+
+@pytest.fixture(scope="module")
+def pool(numpy_bench):
+    if not __import__("shutil").which("bwrap"):
+        pytest.skip("bubblewrap is not installed (make test installs it)")
+    p = SandboxPool.for_bench(numpy_bench, workers=2, limits=LIMITS, isolation_level="bwrap")
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def names(numpy_bench):
+    m = numpy_bench.mapping
+    short = {k: m[v].rsplit(".", 1)[-1] for k, v in {"cumsum": "numpy.cumsum", "fromfile": "numpy.fromfile",
+                                                     "tolist": "numpy.ndarray.tolist", "array": "numpy.array",
+                                                     "Array": "numpy.ndarray"}.items()}
+    return short
+
+
+def _fill(code: str, names: dict[str, str]) -> str:
+    for k, v in names.items():
+        code = code.replace("{" + k + "}", v)
+    return code
+
+
+def _leaks(r) -> bool:
+    return r.status == "ok" and r.outcomes[0].ok and str(r.outcomes[0].value).startswith("LEAK:")
+
+
+@pytest.mark.parametrize("name,code,works_unguarded", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_closed_book_attack_never_leaks(pool, names, name, code, works_unguarded):
+    code = _fill(code, names)
+    guarded = pool.run(RunRequest(code, "solve", [{}]))
+    assert not _leaks(guarded), (guarded.status, guarded.detail, guarded.outcomes)
+    if works_unguarded:
+        jail_only = pool.run(RunRequest(code, "solve", [{}], closed_book=False))
+        assert _leaks(jail_only) or name.startswith(("open_", "io_open", "package_reads", "linecache")), (
+            "the attack does not work even without the guard: it tests nothing", jail_only)
+    after = pool.run(RunRequest(_fill("import zwc\ndef solve(x):\n    return zwc.{cumsum}(x).{tolist}()\n", names),
+                                "solve", [{"x": [1, 2, 3]}]))
+    assert after.status == "ok" and after.outcomes[0].value == [1, 3, 6], after
+
+
+def test_the_package_files_are_unreadable_even_for_the_jail_alone_only_by_the_guard(pool):
+    """The jail binds the package directory read-only: without the guard its private table is readable,
+    with it not (the audit hook refuses any open under it, whoever asks)."""
+    code = f"def solve():\n    return 'LEAK:' + open({DATA!r}).read(20)\n"
+    assert _leaks(pool.run(RunRequest(code, "solve", [{}], closed_book=False)))
+    assert not _leaks(pool.run(RunRequest(code, "solve", [{}])))
+
+
+HONEST = [
+    ("stdlib_mix", "import math, itertools, functools, collections, statistics, zwc\n"
+     "from typing import List\nfrom collections import Counter, namedtuple\nP = namedtuple('P', 'a b')\n"
+     "def solve(x: List[float]) -> list:\n    c = Counter(int(v) for v in x)\n"
+     "    s = functools.reduce(lambda a, b: a + b, x, 0.0)\n"
+     "    return [float(v) for v in zwc.{cumsum}(x).{tolist}()] + [math.floor(s), len(c), P(1, 2).a,"
+     " statistics.mean(x), '{:.1f}'.format(s), f'{s:.2f}', list(itertools.accumulate([1, 2]))]\n",
+     [1.0, 3.0, 6.0, 6, 3, 1, 2.0, "6.0", "6.00", [1, 3]]),
+    ("own_class_private", "import zwc\nclass Acc:\n    def __init__(self):\n        self._n = 0\n        self.__m = 1\n"
+     "    def add(self, v):\n        self._n += v\n        self.__m *= 2\n        return self._n + self.__m\n"
+     "def solve(x):\n    a = Acc()\n    for v in zwc.{cumsum}(x).{tolist}():\n        r = a.add(v)\n    return r\n", 18),
+    ("own_subclass_super", "import zwc\nclass B:\n    def __init__(self, k):\n        self.k = k\nclass C(B):\n"
+     "    def __init__(self):\n        super().__init__(3)\ndef solve(x):\n"
+     "    return C().k + int(zwc.{cumsum}(x).{tolist}()[-1]) + len(type(C()).__name__)\n", 10),
+]
+
+
+@pytest.mark.parametrize("name,code,want", HONEST, ids=[h[0] for h in HONEST])
+def test_honest_code_runs_under_the_guard(pool, names, name, code, want):
+    r = pool.run(RunRequest(_fill(code, names), "solve", [{"x": [1.0, 2.0, 3.0]}]))
+    assert r.status == "ok" and r.outcomes[0].ok, (r.detail, r.outcomes)
+    from selfevolve.sandbox.protocol import from_tagged
+
+    assert from_tagged(r.outcomes[0].value) == want
+
+
+def test_rewrite_guards_every_attribute_read_and_private_write():
+    import dis
+
+    code = rewrite("class C:\n    def f(self):\n        self.__x = self.y\n        return self.__x\n")
+    names = {i.argval for c in code.co_consts if hasattr(c, "co_consts") for f in c.co_consts
+             if hasattr(f, "co_code") for i in dis.get_instructions(f)}
+    assert "_C__x" in names and "_SE_ga" in names and "y" in names
+    assert not any(i.opname == "LOAD_ATTR" for c in code.co_consts if hasattr(c, "co_consts")
+                   for f in c.co_consts if hasattr(f, "co_code") for i in dis.get_instructions(f))
+
+
+def test_allowlist_holds_no_module_that_loads_code_or_walks_the_interpreter():
+    assert not STDLIB & {"os", "sys", "gc", "inspect", "importlib", "ctypes", "pickle", "marshal", "builtins",
+                         "pydoc", "doctest", "timeit", "logging", "subprocess", "code", "runpy", "types"}
