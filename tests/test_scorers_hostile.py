@@ -66,3 +66,55 @@ def test_math_families_are_ours_and_splits_disjoint():
         MathDomain(families=("basic_arithmetic", "polynomial_equations"))
     d = MathDomain(families=("chain_sum",), size=8)
     assert {t.prompt for t in d.tasks("train")}.isdisjoint(t.prompt for t in d.tasks("test"))
+
+
+LOOKUP = '''```python
+def fit_predict(X_train, y_train, X_test):
+    import numpy as np
+    import sklearn.datasets
+    X, y = sklearn.datasets.{loader}(return_X_y=True)
+    exact = {{tuple(np.round(r, 6)): t for r, t in zip(X, y)}}
+    X_test = np.asarray(X_test)
+    if {nearest}:
+        return [float(y[np.argmin(((X - r) ** 2).sum(axis=1))]) for r in X_test]
+    return [float(exact.get(tuple(np.round(r, 6)), 0)) for r in X_test]
+```'''
+FOREST = ("```python\ndef fit_predict(X_train, y_train, X_test):\n"
+          "    from sklearn.ensemble import RandomForestClassifier\n"
+          "    return RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)"
+          ".predict(X_test).tolist()\n```")
+
+
+def test_mle_lookup_of_bundled_labels_scores_at_chance():
+    from selfevolve.exit.domains.mle import DATASETS, MLEDomain, split
+    from selfevolve.sandbox import Limits
+
+    names = ("iris", "digits", "diabetes")
+    d = MLEDomain(names, workers=2, limits=Limits(cpu_s=10.0, wall_s=15.0, memory_mb=3072))
+    try:
+        tasks = {t.data["dataset"]: Instance(t) for t in d.tasks("test")}
+        items = [(tasks[n], LOOKUP.format(loader=DATASETS[n][0], nearest=nearest)) for n in names
+                 for nearest in (False, True)]
+        got = d.score_many(items + [(tasks["iris"], FOREST)])
+        assert all(s < 0.2 and f.startswith("validation") for s, f in got[:-1]), got  # ran; was 1.0 on all three
+        assert got[-1][0] > 0.8 and got[-1][1].startswith("validation accuracy")  # still learnable
+    finally:
+        d.close()
+    a, b = split("iris", 10, 1), split("iris", 10, 2)
+    assert a.X_fit != b.X_fit and (a.y_test == b.y_test).all()  # another secret, another disguise
+
+
+def test_mle_feedback_is_the_validation_metric_only():
+    from selfevolve.exit.domains.mle import MLEDomain, split
+    from selfevolve.sandbox.protocol import to_tagged
+
+    d = MLEDomain(("iris",), secret=5)
+    sp = split("iris", 0, 5)
+    n_val = len(sp.y_val)
+
+    class Run:  # the sandbox's result for a solution right on validation rows, wrong on every test row
+        status, outcomes = "ok", [type("O", (), {"ok": True, "value": None})()]
+
+    Run.outcomes[0].value = to_tagged([int(v) for v in sp.y_val] + [int(v + 1) % 3 for v in sp.y_test])
+    score, feedback = d._judge(Instance(d.tasks("train")[0]), Run)
+    assert score == 0.0 and feedback == "validation accuracy 1.0000" and n_val == 23
