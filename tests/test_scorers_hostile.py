@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -118,3 +119,81 @@ def test_mle_feedback_is_the_validation_metric_only():
     Run.outcomes[0].value = to_tagged([int(v) for v in sp.y_val] + [int(v + 1) % 3 for v in sp.y_test])
     score, feedback = d._judge(Instance(d.tasks("train")[0]), Run)
     assert score == 0.0 and feedback == "validation accuracy 1.0000" and n_val == 23
+
+
+def _http(url: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(url, json.dumps(body).encode() if body is not None else None, headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_server_wants_the_api_key_on_every_route():
+    import asyncio
+
+    from selfevolve.models.openai_backend import OpenAIBackend
+    from selfevolve.models.server import StubServer
+
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    with StubServer(lambda body: ["ok"] * (body.get("n") or 1), api_key="s3cret") as srv:
+        for key in (None, "wrong", "s3cret2", ""):
+            for path, body in (("/chat/completions", chat), ("/models", None)):
+                status, err = _http(srv.url + path, body, key)
+                assert status == 401 and err["error"]["code"] == "invalid_api_key", (key, path)
+                assert set(err["error"]) == {"message", "type", "param", "code"}
+        assert not srv.requests  # nothing reached the model
+        assert _http(srv.url + "/chat/completions", chat, "s3cret")[0] == 200
+
+        async def ask():
+            backend = OpenAIBackend([srv.url], api_key="s3cret", retries=0)
+            try:
+                return await backend.complete(chat["messages"])
+            finally:
+                await backend.close()
+
+        assert asyncio.run(ask()) == "ok"
+    with StubServer(lambda body: ["open"]) as srv:  # no key: open, as before
+        assert _http(srv.url + "/chat/completions", chat)[0] == 200
+
+
+def test_server_caps_n_and_max_tokens():
+    from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP, StubServer
+
+    msgs = [{"role": "user", "content": "hi"}]
+    with StubServer(lambda body: ["x"] * (body.get("n") or 1)) as srv:
+        url = srv.url + "/chat/completions"
+        for extra in ({"n": 3000}, {"n": MAX_N + 1}, {"n": 0}, {"n": "2"}, {"n": True},
+                      {"max_tokens": MAX_TOKENS_CAP + 1}, {"max_completion_tokens": 10**9}, {"max_tokens": -1}):
+            status, err = _http(url, {"messages": msgs, **extra})
+            assert status == 400 and "cap" in err["error"]["message"] and err["error"]["type"] == "invalid_request_error", extra
+        assert not srv.requests
+        status, ok = _http(url, {"messages": msgs, "n": MAX_N, "max_tokens": MAX_TOKENS_CAP})
+        assert status == 200 and len(ok["choices"]) == MAX_N
+    with StubServer(lambda body: ["x"], max_n=2, max_tokens_cap=5) as srv:
+        assert _http(srv.url + "/chat/completions", {"messages": msgs, "n": 3})[0] == 400
+        assert _http(srv.url + "/chat/completions", {"messages": msgs, "max_tokens": 6})[0] == 400
+
+
+def test_serving_beyond_loopback_without_a_key_warns(tmp_path):
+    import subprocess
+    import sys
+
+    from selfevolve.models.server import open_warning
+
+    assert open_warning("0.0.0.0", None) and open_warning("10.1.2.3", "") and open_warning("myhost", None)
+    assert open_warning("127.0.0.1", None) is None and open_warning("::1", None) is None
+    assert open_warning("localhost", None) is None and open_warning("0.0.0.0", "k") is None
+    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tmp_path), "--max-n", "0"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "--max-n" in r.stderr
+    for host, key, warned in (("0.0.0.0", "", True), ("0.0.0.0", "k", False), ("127.0.0.1", "", False)):
+        r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tmp_path / "none"),
+                            "--host", host], capture_output=True, text=True, env={**os.environ, "SELFEVOLVE_API_KEY": key})
+        assert r.returncode == 2 and ("WARNING" in r.stderr) == warned and "no such local path" in r.stderr, host
