@@ -149,6 +149,13 @@ def test_server_wants_the_api_key_on_every_route():
                 assert status == 401 and err["error"]["code"] == "invalid_api_key", (key, path)
                 assert set(err["error"]) == {"message", "type", "param", "code"}
         assert not srv.requests  # nothing reached the model
+        import socket
+
+        port = int(srv.url.rsplit(":", 1)[1].split("/")[0])
+        for raw in (b"Bearer \xff\xfe", "Bearer s3cret\u00e9".encode()):  # bytes that are not ASCII, or not UTF-8
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: " + raw + b"\r\nConnection: close\r\n\r\n")
+                assert s.recv(200).startswith(b"HTTP/1.1 401"), raw  # the key check raised on them: a 500
         assert _http(srv.url + "/chat/completions", chat, "s3cret")[0] == 200
 
         async def ask():

@@ -74,7 +74,7 @@ def make_app(answer: Answer, name: str, *, delay: float = 0.0, log: list[dict] |
     @web.middleware
     async def auth(request: web.Request, handler):
         if expected is not None:
-            given = request.headers.get("Authorization", "").encode()
+            given = request.headers.get("Authorization", "").encode("utf-8", "replace")  # odd bytes: 401, not 500
             if not hmac.compare_digest(given, expected):
                 return _error(401, "Incorrect or missing API key: send 'Authorization: Bearer <key>'.",
                               "invalid_api_key")
