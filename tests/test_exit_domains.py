@@ -85,9 +85,9 @@ def test_mle_domain(mle):
     short = "```python\ndef fit_predict(X_train, y_train, X_test):\n    return [0]\n```"
     (s1, f1), (s2, f2), (s3, _), (s4, f4) = mle.score_many([(iris, forest), (diabetes, ridge), (iris, constant),
                                                             (iris, short)])
-    assert s1 > 0.8 and f1.startswith("held-out accuracy")
-    assert 0.2 < s2 < 0.8 and f2.startswith("held-out R²")
-    assert s3 == 0.0 and s4 == 0.0 and "1 predictions for 38 rows" in f4
+    assert s1 > 0.8 and f1.startswith("validation accuracy")
+    assert 0.2 < s2 < 0.8 and f2.startswith("validation R²")
+    assert s3 == 0.0 and s4 == 0.0 and "1 predictions for 61 rows" in f4  # 23 validation + 38 test rows
     loop = "```python\ndef fit_predict(X_train, y_train, X_test):\n    while True:\n        pass\n```"
     out = _bad_responses_score_zero(mle, iris, loop)
     assert out["loop"][1].startswith("timeout")

@@ -97,7 +97,7 @@ def test_mle_end_to_end(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["embedder"] == "static"  # recorded: a resume must match
     groups = _check_groups(run, verifiable=False, diversity=True)
     assert any(s > 0.5 for g in groups for s in g["scores"])  # the KNN script ran in the sandbox
-    assert any(f.startswith("held-out accuracy") for t in trajs for f in t["feedback"])
+    assert any(f.startswith("validation accuracy") for t in trajs for f in t["feedback"])
 
 
 def test_math_end_to_end_and_resume(tmp_path, capsys):

@@ -207,3 +207,33 @@ def test_one_bad_record_raises_without_a_skip_list(official_bench, tmp_path):
     path, _ = _records(tmp_path)
     with pytest.raises(UserError, match=r"single_test.jsonl:13: a test value is not a literal"):
         import_sebench(path, official_bench)
+
+
+def test_crafted_records_are_skipped_and_long_prints_read_in_linear_time(official_bench, tmp_path):
+    import time
+
+    def record(qid: int, inputs: str, output: str) -> str:
+        return json.dumps({"selected_functions": ["sum"], "query": "q", "function_name": "def solve(x):",
+                           "test_cases": [{"input": inputs, "output": output}], "1func_query_id": qid,
+                           "example_output": ["import numpy as np\n\ndef solve(x):\n    return np.sum(x)\n"],
+                           "right_exe_result": output})
+
+    big = "[" + " ".join(f"{i % 100}." for i in range(150_000)) + "]"  # NumPy's print, no commas
+    lines = [record(1, "x=[1, 2]", f"float({'9' * 400})"),  # OverflowError
+             record(2, f"x=complex({'9' * 400}, 1)", "0"),  # OverflowError
+             record(3, "x=[1, 2]", "3"),
+             record(4, "x=[1.0]", "[1.0]" + "[0]" * 10),  # a subscript: refused
+             record(5, f"x={big}", str(sum(i % 100 for i in range(150_000))))]
+    path = tmp_path / "crafted.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    skipped: list[Skipped] = []
+    t0 = time.monotonic()
+    tasks = import_sebench(path, official_bench, skipped)
+    assert time.monotonic() - t0 < 5.0  # a quadratic comma insertion took 7-44 s on this record alone
+    assert [t.id for t in tasks] == ["sebench/3", "sebench/5"] and len(tasks[1].tests[0].input["x"]) == 150_000
+    assert [(s.line, s.reason.split(":")[0]) for s in skipped] == [(1, "malformed record"), (2, "malformed record"),
+                                                                  (4, "a test value is not a literal")]
+    assert "OverflowError" in skipped[0].reason
+    r = _cli("tasks", "import-sebench", path, "--bench", official_bench.root, "--out", tmp_path / "out.jsonl")
+    assert r.returncode == 0 and "imported 2 tasks" in r.stdout and "Traceback" not in r.stderr, r.stderr[-800:]
+    assert f"{path}:1: skipped: malformed record: OverflowError" in r.stderr

@@ -25,6 +25,10 @@ def bench(mini_bench, tmp_path_factory):
     ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"y": 1}]}', "bad_inputs"),
     ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": {"$opaque": 1}}]}', "bad_inputs"),
     ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": [1, 2}]}', "garbage"),
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": ' + "[" * 100_000 + "]" * 100_000 + "}]}",
+     "garbage"),  # json.loads raised RecursionError out of parse_task and ended the round
+    ('{"prompt": "p", "signature": "def solve(x):", "inputs": [{"x": ' + "[" * 500 + "]" * 500 + "}]}",
+     "bad_inputs"),  # parsed, but deeper than the sandbox protocol takes
 ])
 def test_untrusted_task_texts_are_dropped_with_a_reason(text, reason):
     from selfevolve.train.selfplay import parse_task
@@ -43,15 +47,49 @@ def test_the_filter_votes_and_drops(bench):
     wrong = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.falekef(zwc.yitaf(x)).gifune()[:1]\n```"
     const = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.jegedi(2).gifune()\n```"
     with Judge(bench, workers=2) as judge:
-        kept, winners, why = filter_task(task, [SOLUTION, SOLUTION, wrong, no_pkg], judge)
-        assert why is None and winners == [SOLUTION, SOLUTION]
+        kept, winners, why = filter_task(task, [SOLUTION, SOLUTION, SOLUTION, wrong, no_pkg], judge)
+        assert why is None and winners == [SOLUTION] * 3 and kept.provenance["usage_probe"]["output"] is not None
         assert [c.output for c in kept.tests] == [[1, 2], [3], [4, 0]] and "falekef" in kept.reference
         assert judge.judge(kept, SOLUTION).passed  # the kept task is a real task: its majority solution passes
         assert filter_task(task, [no_pkg, no_pkg], judge)[2] == "not_using_package"
         assert filter_task(task, [SOLUTION, wrong], judge)[2] == "no_majority"
+        # two of four agree: half of the samples is no majority, however many of them ran
+        assert filter_task(task, [SOLUTION, SOLUTION, wrong, no_pkg], judge)[2] == "no_majority"
         assert filter_task(task, [const, const, const], judge)[2] == "constant_outputs"
         crash = "```python\nimport zwc\n\n\ndef solve(x):\n    return zwc.falekef(x[99])\n```"
         assert filter_task(task, [crash], judge)[2] == "no_running_solution"
+        assert filter_task(task, [SOLUTION, crash, crash, crash], judge)[2] == "no_majority"  # 1 ran of 4: was kept
+
+
+def test_a_task_the_usage_rule_cannot_apply_to_is_dropped(bench):
+    """Solutions that wrap pure Python in the package's constructor: the usage rule cannot tell for such a
+    task (its reference ignores the perturbed API), so the judge would pass a pure-Python answer to it."""
+    from selfevolve.judge import Judge
+    from selfevolve.train.selfplay import filter_task, parse_task
+
+    task, _ = parse_task(GOOD, "zwc.falekef", "t")
+    degenerate = "```python\nimport zwc\n\n\ndef solve(x):\n    return list(zwc.yitaf([abs(v) for v in x]) + 0)\n```"
+    with Judge(bench, workers=2) as judge:
+        assert judge.precheck(task, degenerate)[1] is None  # it passes the static usage check
+        assert filter_task(task, [degenerate] * 4, judge) == (None, [], "usage_rule_cannot_apply")
+
+
+def test_self_play_writes_from_the_train_split_only(bench, tmp_path):
+    import shutil
+
+    from selfevolve.bench import Bench
+    from selfevolve.train.selfplay import scope
+
+    root = tmp_path / "b"
+    shutil.copytree(bench.root, root)
+    train = (root / "tasks" / "train.jsonl").read_text()
+    held_out = train.replace("zwc.falekef", "zwc.kocito").replace("zwc.jegedi", "zwc.kocito")
+    (root / "tasks" / "test_single.jsonl").write_text(held_out)
+    (root / "tasks" / "test_multi.jsonl").write_text(held_out)
+    b = Bench.open(root)
+    assert [d.novel for d in scope(b)] == ["zwc.falekef", "zwc.jegedi", "zwc.bafuro"]  # no kocito: test only
+    (root / "tasks" / "train.jsonl").unlink()
+    assert len(scope(Bench.open(root))) == 5  # no train split: every function doc
 
 
 @pytest.mark.parametrize("learner", ["sft", "rl"])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP
+
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
@@ -90,15 +92,25 @@ def serve_cmd(
     model: Path = typer.Option(..., "--model", help="A local Hugging Face model directory."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    api_key: str = typer.Option(None, "--api-key", envvar="SELFEVOLVE_API_KEY", show_envvar=True,
+                                help="Clients must send 'Authorization: Bearer KEY' (none: open to anyone who can "
+                                     "reach the port)."),
+    max_n: int = typer.Option(MAX_N, "--max-n", help="Most completions one request may ask for (n)."),
+    max_tokens_cap: int = typer.Option(MAX_TOKENS_CAP, "--max-tokens-cap", help="Largest max_tokens a request may ask for."),
 ) -> None:
     """Serve a local transformers model over the OpenAI-compatible chat API (/v1/chat/completions)."""
     from selfevolve.errors import UserError
     from selfevolve.evaluate.serve import make_app
-    from selfevolve.models.server import serve_forever
+    from selfevolve.models.server import open_warning, serve_forever
 
+    if max_n < 1 or max_tokens_cap < 1:
+        raise UserError("--max-n and --max-tokens-cap must be at least 1")
+    warning = open_warning(host, api_key)
+    if warning:
+        typer.echo(warning, err=True)
     if not model.exists():
         raise UserError(f"model {model}: no such local path")
-    app = make_app(str(model))
+    app = make_app(str(model), api_key=api_key or None, max_n=max_n, max_tokens_cap=max_tokens_cap)
     try:
         serve_forever(app, host, port,
                       ready=lambda p: typer.echo(f"serving {model} on http://{host}:{p}/v1 (Ctrl-C stops)", err=True))

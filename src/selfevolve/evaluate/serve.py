@@ -11,7 +11,8 @@ import asyncio
 from typing import Any
 
 
-def make_app(model_path: str):
+def make_app(model_path: str, **caps: Any):
+    """``caps``: the chat app's api_key, max_n and max_tokens_cap."""
     from selfevolve.models.hf_backend import TransformersBackend
     from selfevolve.models.server import make_app as chat_app
 
@@ -23,4 +24,4 @@ def make_app(model_path: str):
                                        temperature=float(body.get("temperature") or 0.0), max_tokens=max_tokens,
                                        seed=body.get("seed"))
 
-    return chat_app(answer, model_path.rstrip("/").rsplit("/", 1)[-1])
+    return chat_app(answer, model_path.rstrip("/").rsplit("/", 1)[-1], **caps)

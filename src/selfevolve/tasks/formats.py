@@ -115,6 +115,8 @@ def _task(line: str, lineno: int, bench: Bench, mapping: dict[str, str], dropped
         raise _Bad(f"malformed record: missing or wrong field ({e})") from None
     except RecursionError:
         raise _Bad("malformed record: nested too deeply") from None
+    except Exception as e:  # OverflowError, MemoryError, ...: a crafted record is skipped, never ends the import
+        raise _Bad(f"malformed record: {type(e).__name__}: {str(e)[:200]}") from None
 
 
 def export_sebench(tasks: list[Task], bench: Bench) -> list[dict]:

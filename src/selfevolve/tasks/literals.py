@@ -105,9 +105,11 @@ def _insert_commas(text: str) -> str:
             cur.string in ("-", "+") and nxt is not None and nxt.type in _VALUE_TOKENS and cur.end == nxt.start)
         if ends and begins:
             at.append(starts[cur.start[0] - 1] + cur.start[1])
-    for pos in reversed(at):
-        text = text[:pos].rstrip() + ", " + text[pos:]
-    return text
+    pieces, last = [], 0
+    for pos in at:  # one pass: splicing into the string per comma was quadratic on long prints
+        pieces += [text[last:pos].rstrip(), ", "]
+        last = pos
+    return "".join(pieces) + text[last:]
 
 
 class _Reader:

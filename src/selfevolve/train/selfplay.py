@@ -7,9 +7,13 @@ docs, and trains closed-book on what the sandbox confirms. One round:
    parameters (tagged JSON, validated). Nothing is evaluated.
 2. **Solve.** Each parsed task is answered `n_solutions` times with the API's docs in the prompt.
 3. **Filter.** The judge's extraction and usage check (must use the package, never the original library),
-   then a sandbox run on the written inputs. Solutions that run on every input vote; their majority output
-   (strictly more than half of the voters) becomes the expected output. No majority, or the same output for
-   every input (a constant task teaches nothing), and the task is dropped.
+   then a sandbox run on the written inputs. Solutions that run on every input vote; an output that strictly
+   more than half of *all* samples gave (not just of those that ran) becomes the expected output. Then the
+   task generator's own checks (`validate_task`): no constant answer passes it (`generate.constant_answer`),
+   its reference (the first majority solution) passes the judge again, the usage rule can apply to it
+   (`Judge.usage_rule_applies`: the reference's answer moves when its API is perturbed; otherwise a
+   pure-Python answer would pass it), and the reference written with the original names is rejected.
+   Any failure drops the task, counted by reason.
 4. **Learn.** Closed-SFT (`--learner sft`) on the majority solutions, or Closed-RL (`--learner rl`) on the
    kept tasks, from the current model; the next round starts from the result.
 
@@ -31,7 +35,10 @@ from selfevolve.train.run import CommonOptions
 
 LEARNERS = ("sft", "rl")
 DROP_REASONS = ("garbage", "bad_signature", "bad_inputs", "no_code", "not_using_package", "uses_original_library",
-                "no_running_solution", "no_majority", "constant_outputs")
+                "no_running_solution", "no_majority", "constant_outputs", "reference_fails_judge",
+                "usage_rule_cannot_apply", "original_not_rejected", "validation_error")
+# drops of tasks whose solutions ran and voted (the round's "solved" count)
+_AFTER_VOTE = frozenset(DROP_REASONS[DROP_REASONS.index("no_majority"):])
 
 WRITE_PROMPT = (
     "Here is the documentation of `{api}` from the `{pkg}` library:\n\n{doc}\n\n"
@@ -59,14 +66,22 @@ class SelfPlayHyper:
 
 
 def parse_task(text: str, api: str, task_id: str) -> tuple[Any, str | None]:
-    """Raw model text -> (Task with unknown outputs, None) or (None, drop reason). Pure; never evaluates."""
+    """Raw model text -> (Task with unknown outputs, None) or (None, drop reason). Pure; never evaluates,
+    never raises: whatever the text does to the parser (deep nesting, huge numbers) is a drop."""
+    try:
+        return _parse_task(text, api, task_id)
+    except Exception:  # noqa: BLE001  RecursionError, MemoryError, a schema refusal: the text's fault
+        return None, "garbage"
+
+
+def _parse_task(text: str, api: str, task_id: str) -> tuple[Any, str | None]:
     from selfevolve.sandbox.protocol import validate
     from selfevolve.schema import Task, TestCase
 
     m = _OBJ.search(text or "")
     try:
         obj = json.loads(m.group(0)) if m else None
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         obj = None
     if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
         return None, "garbage"
@@ -85,25 +100,50 @@ def parse_task(text: str, api: str, task_id: str) -> tuple[Any, str | None]:
         try:
             for v in case.values():
                 validate(v)
-        except (ValueError, TypeError):
+        except Exception:  # noqa: BLE001
             return None, "bad_inputs"
         cases.append(TestCase(input=case, output=None))
     return Task(id=task_id, kind="single", apis=[api], prompt=obj["prompt"].strip(), entry_point="solve",
                 signature=sig.strip(), tests=cases, reference="", provenance={"generator": "selfplay"}), None
 
 
-def majority(outputs: list[list[Any]]) -> tuple[list[Any] | None, str | None]:
-    """The expected outputs from the running solutions' outputs (one list per solution). Pure."""
+def majority(outputs: list[list[Any]], samples: int) -> tuple[list[Any] | None, str | None]:
+    """The expected outputs from the running solutions' outputs (one list per solution): the one that
+    strictly more than half of all ``samples`` gave, so that one solution that ran out of four is no
+    majority. Pure."""
     if not outputs:
         return None, "no_running_solution"
     keys = [json.dumps(o, sort_keys=True) for o in outputs]
     best, count = Counter(keys).most_common(1)[0]
-    if count * 2 <= len(keys):
+    if count * 2 <= max(samples, len(keys)):
         return None, "no_majority"
-    winner = outputs[keys.index(best)]
-    if len(winner) > 1 and len({json.dumps(v, sort_keys=True) for v in winner}) == 1:
-        return None, "constant_outputs"
-    return winner, None
+    return outputs[keys.index(best)], None
+
+
+def validate_task(task: Any, judge: Any) -> tuple[Any, str | None]:
+    """The task generator's checks (as `generate.build_tasks` applies them) on a task whose expected
+    outputs came from a vote and whose reference is the first majority solution: -> (the task with its
+    usage probe recorded, None) or (None, drop reason)."""
+    from selfevolve.obfuscate.translate import translate_code
+    from selfevolve.tasks.generate import constant_answer
+
+    try:
+        if constant_answer(task):
+            return None, "constant_outputs"
+        if not judge.judge(task, task.reference).passed:  # a second run: outputs are deterministic
+            return None, "reference_fails_judge"
+        applies, probe = judge.usage_rule_applies(task)
+        if not applies:  # the judge would switch the rule off: a pure-Python answer would pass
+            return None, "usage_rule_cannot_apply"
+        task = task.model_copy(update={"provenance": {**task.provenance, "usage_probe": probe}})
+        bench = judge.bench
+        original = translate_code(task.reference, bench.mapping, library=bench.library, package=bench.package,
+                                  reverse=True)
+        if judge.judge(task, original).status != "uses_original_library":
+            return None, "original_not_rejected"
+    except Exception:  # noqa: BLE001  a reference that breaks a check is not a task to learn from
+        return None, "validation_error"
+    return task, None
 
 
 def filter_task(task: Any, solutions: list[str], judge: Any) -> tuple[Any, list[str], str | None]:
@@ -126,7 +166,7 @@ def filter_task(task: Any, solutions: list[str], judge: Any) -> tuple[Any, list[
             voters.append((text, [o.value for o in r.outcomes]))
     if not voters:
         return None, [], (reasons.most_common(1)[0][0] if reasons and not checked else "no_running_solution")
-    expected, why = majority([v for _, v in voters])
+    expected, why = majority([v for _, v in voters], len(solutions))
     if why:
         return None, [], why
     winners = [t for t, v in voters if v == expected]
@@ -136,16 +176,17 @@ def filter_task(task: Any, solutions: list[str], judge: Any) -> tuple[Any, list[
     kept = task.model_copy(update={"tests": [TestCase(input=c.input, output=o) for c, o in zip(task.tests, expected,
                                                                                                 strict=True)],
                                    "reference": extract_code(winners[0], task.entry_point) or ""})
+    kept, why = validate_task(kept, judge)
+    if why:
+        return None, [], why
     return kept, winners, None
 
 
 def scope(bench: Any) -> list[Any]:
-    """The function docs to write tasks from: those of the APIs the bench's tasks cover (the knowledge the
-    bench measures), in the docs' order; every function doc when the bench has no tasks."""
-    covered = set()
-    for split in ("train", "test_single", "test_multi"):
-        if bench.tasks_path(split).is_file():
-            covered |= {a for t in bench.tasks(split) for a in t.apis}
+    """The function docs to write tasks from: those of the APIs the train split covers, in the docs' order;
+    every function doc when there is no train split. Never the test splits: what a held-out split
+    holds must not steer training."""
+    covered = {a for t in bench.tasks("train") for a in t.apis} if bench.tasks_path("train").is_file() else set()
     functions = [d for d in bench.docs if d.kind == "function"]
     return [d for d in functions if d.novel in covered] or functions
 
@@ -199,7 +240,7 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
             sols = backend.generate([solve_prompt(bench, task, hp.doc_style)] * hp.n_solutions, temperature=hp.temperature,
                                     max_tokens=hp.max_tokens, seed=seed * 1_000_003 + k * 10_007 + i * 101 + j + 1)
             final, winners, why = filter_task(task, sols, judge)
-            if why in ("no_majority", "constant_outputs") or final is not None:
+            if why in _AFTER_VOTE or final is not None:
                 stats["solved"] += 1
             if why:
                 stats["dropped"][why] += 1
