@@ -152,6 +152,14 @@ def test_the_package_files_are_unreadable_even_for_the_jail_alone_only_by_the_gu
     assert not _leaks(pool.run(RunRequest(code, "solve", [{}])))
 
 
+def test_the_package_docstrings_are_gone_in_the_jail(pool, names):
+    """Closed book needs no docs: even code past the guard finds none on the package's objects."""
+    code = _fill("import zwc\ndef solve():\n    return [zwc.__doc__, zwc.{cumsum}.__doc__, zwc.{Array}.__doc__]\n",
+                 names)
+    r = pool.run(RunRequest(code, "solve", [{}], closed_book=False))
+    assert r.status == "ok" and r.outcomes[0].value == [None, None, None], r
+
+
 HONEST = [
     ("stdlib_mix", "import math, itertools, functools, collections, statistics, zwc\n"
      "from typing import List\nfrom collections import Counter, namedtuple\nP = namedtuple('P', 'a b')\n"

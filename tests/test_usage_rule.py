@@ -239,6 +239,10 @@ CRASHERS = [
     ("60000 unary minus", "def solve(x):\n    return " + "-" * 60000 + "1\n", "runtime_error"),  # under the cap
     ("deep parentheses", "def solve(x):\n    return " + "(" * 5000 + "1" + ")" * 5000 + "\n", "runtime_error"),
     ("deep lists", "import zwc\ndef solve(x):\n    return " + "[" * 900 + "]" * 900 + "\n", None),
+    # 60 kB of long attribute chains: the static check walked each chain from each link (3.8 s, quadratic)
+    ("60 kB of attribute chains", "import zwc\ndef solve(x):\n" + "".join(
+        f"    y{i} = zwc" + ".a" * 2900 + "\n" for i in range(10)) + "    return zwc.{abs}(x).{tolist}()\n",
+     "runtime_error"),
 ]
 
 
