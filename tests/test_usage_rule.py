@@ -333,46 +333,40 @@ def test_apply_usage_rule_uses_the_stored_probe_point(tasks):
 
 # ---------------------------------------------------------------- the probe can be neither seen nor imitated
 
-def _old_shift(v):
-    """The perturbation before the seeded one: fixed and documented (ints +7, numbers +1+|v|/2)."""
-    return v + 7 if isinstance(v, int) else v + 1.0 + abs(v) * 0.5
-
-
-# Each passes every test with pure Python and tries to pass the probe by telling it apart (and then
-# imitating the old fixed shift by hand, or only then calling the package). All were passed before.
+# Each passes every test with pure Python (laundered through a package call that is not the task's API,
+# past the static check) and tries to pass the probe by telling it apart, then imitating the old fixed,
+# documented shift by hand or only then calling the package. The old probe (the 5th call of the tests'
+# child, on a repeated test input, perturbation switched on after import) passed every one.
 OLD_SHIFT = "def shift(v):\n    return v + 7 if isinstance(v, int) else v + 1.0 + abs(v) * 0.5\n"
+LAUNDER = {"u/abs": "zwc.{multiply}(zwc.{array}(r), 1).{tolist}()", "u/sum": "float(zwc.{add}(r, 0))",
+           "u/isum": "int(zwc.{add}(r, 0))"}
 SPOTTERS = [
     # imitates the old fixed shift whenever the package looks perturbed
-    ("u/abs", "import zwc\n" + OLD_SHIFT + "def solve(x):\n    r = " + PURE + "\n"
-     "    return r if float(zwc.{abs}(-1.0)) == 1.0 else [shift(v) for v in r]\n"),
-    ("u/sum", "import zwc\n" + OLD_SHIFT + "def solve(x):\n    r = float(sum(x))\n"
-     "    return r if float(zwc.{sum}([1.0])) == 1.0 else shift(r)\n"),
-    ("u/isum", "import zwc\n" + OLD_SHIFT + "def solve(x):\n    r = sum(x)\n"
-     "    return r if int(zwc.{sum}([1])) == 1 else shift(r)\n"),
-    # counts calls: the old probe was the 9th call of the child (after 8 tests) or any call past the tests
-    ("u/abs", "import zwc\n" + OLD_SHIFT + "n = [0]\ndef solve(x):\n    n[0] += 1\n    r = " + PURE + "\n"
-     "    return [shift(v) for v in r] if n[0] > 4 else r\n"),
-    ("u/abs", "import zwc\nn = [0]\ndef solve(x):\n    n[0] += 1\n"
-     "    return zwc.{abs}(x).{tolist}() if n[0] > 4 else " + PURE + "\n"),
-    # fingerprints the package at import and again at call time (values and names)
-    ("u/abs", "import zwc\n" + OLD_SHIFT + "SEEN = (float(zwc.{abs}(-3.0)), repr(zwc.{abs}))\ndef solve(x):\n"
-     "    r = " + PURE + "\n    if (float(zwc.{abs}(-3.0)), repr(zwc.{abs})) != SEEN:\n"
-     "        return [shift(v) for v in r]\n    return r\n"),
-    ("u/abs", "import zwc\nSEEN = float(zwc.{abs}(-3.0))\ndef solve(x):\n"
-     "    if float(zwc.{abs}(-3.0)) != SEEN:\n        return zwc.{abs}(x).{tolist}()\n    return " + PURE + "\n"),
+    ("u/abs", "    r = " + PURE + "\n    r = r if float(zwc.{abs}(-1.0)) == 1.0 else [shift(v) for v in r]\n"),
+    ("u/sum", "    r = float(sum(x))\n    r = r if float(zwc.{sum}([1.0])) == 1.0 else shift(r)\n"),
+    ("u/isum", "    r = sum(x)\n    r = r if int(zwc.{sum}([1])) == 1 else shift(r)\n"),
+    # counts calls: the old probe was the call after the tests (the 5th here)
+    ("u/abs", "    calls.append(1)\n    r = " + PURE + "\n    r = [shift(v) for v in r] if len(calls) > 4 else r\n"),
+    ("u/abs", "    calls.append(1)\n    if len(calls) > 4:\n        return zwc.{abs}(x).{tolist}()\n    r = " + PURE + "\n"),
+    # fingerprints the package at import and again at call time (a value and a repr)
+    ("u/abs", "    r = " + PURE + "\n    if (float(zwc.{abs}(-3.0)), repr(zwc.{abs})) != SEEN:\n"
+     "        r = [shift(v) for v in r]\n"),
+    ("u/abs", "    if (float(zwc.{abs}(-3.0)), repr(zwc.{abs})) != SEEN:\n        return zwc.{abs}(x).{tolist}()\n"
+     "    r = " + PURE + "\n"),
     # spots a repeated test input (the old probe repeated one)
-    ("u/abs", "import zwc\n" + OLD_SHIFT + "seen = set()\ndef solve(x):\n    k = tuple(x)\n    r = " + PURE + "\n"
-     "    if k in seen:\n        return [shift(v) for v in r]\n    seen.add(k)\n    return r\n"),
-    ("u/abs", "import zwc\nseen = set()\ndef solve(x):\n    k = tuple(x)\n"
-     "    if k in seen:\n        return zwc.{abs}(x).{tolist}()\n    seen.add(k)\n    return " + PURE + "\n"),
+    ("u/abs", "    r = " + PURE + "\n    if tuple(x) in seen:\n        r = [shift(v) for v in r]\n    seen.add(tuple(x))\n"),
+    ("u/abs", "    if tuple(x) in seen:\n        return zwc.{abs}(x).{tolist}()\n    seen.add(tuple(x))\n"
+     "    r = " + PURE + "\n"),
 ]
+SPOTTERS = [(key, "import zwc\n" + OLD_SHIFT + "calls, seen = [], set()\nSEEN = (float(zwc.{abs}(-3.0)), repr(zwc.{abs}))\n"
+             "def solve(x):\n" + body + "    return " + LAUNDER[key] + "\n") for key, body in SPOTTERS]
 
 
 @pytest.mark.parametrize("key,code", SPOTTERS, ids=[f"spotter{i}" for i in range(len(SPOTTERS))])
 def test_the_probe_can_be_neither_spotted_nor_imitated(judge, tasks, n, key, code):
     v = judge.judge(tasks[key], code.format(**n))
     assert v.status == "not_using_package", v
-    assert all(r.passed for r in v.tests)  # pure Python that gets every test right
+    assert v.tests and all(r.passed for r in v.tests)  # past the static check, every test right: the probe caught it
 
 
 class _Recording:

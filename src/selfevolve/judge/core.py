@@ -1,7 +1,7 @@
 """The judge: (task, completion text) -> Verdict. Evaluation and RL reward both call this, nothing else.
 
 Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox
--> compare each result -> if every test passed, the **usage rule** on the run's probe call.
+-> compare each result -> if every test passed, the **usage rule** on a probe run of the code.
 
 The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
 the way the task's reference answer does. When every test passed, the code runs once more in a fresh
@@ -204,7 +204,7 @@ class Judge:
     # -------------------------------------------------------------- the usage rule's targets
 
     def perturb_targets(self, task: Task) -> list[str]:
-        """The dotted novel names the probe call perturbs for ``task``: its APIs, their aliases,
+        """The dotted novel names a probe run perturbs for ``task``: its APIs, their aliases,
         and the value classes' methods and operators that are the same computation."""
         key = tuple(task.apis)
         if key not in self._targets:
