@@ -12,7 +12,9 @@ Also (b) with its workers' heap left on 4 KB pages (`huge_pages=False`), alterna
 ``--usage-rule`` (needs --bench with generated tasks) measures instead what the judge's usage rule costs
 per sample: the same batch of samples (each test_single task's reference, --samples times) judged with
 the rule and without it (``Judge(usage_rule=False)``: the static check only, as before issue 12), in
-alternating rounds on the same pool, medians compared. Limit: 1.5x.
+alternating rounds on the same pool, medians compared. The rule costs one more run per passing sample
+(its probe run) and, for a judge that has not yet seen a task, one run of the task's reference under its
+seed: measured warm (a judge that judged the batch before) and cold (a fresh judge, a fresh seed).
 Usage: python benchmarks/sandbox_throughput.py [--bench DIR] [--runs N] [--fresh-runs N] [--usage-rule]
 """
 
@@ -102,7 +104,7 @@ def usage_rule_cost(bench_dir: str, tasks: int, samples: int, rounds: int) -> No
 
     bench = Bench.open(bench_dir)
     chosen = bench.tasks("test_single")[:tasks]
-    stored = sum("usage_probe" in t.provenance for t in chosen)
+    stored = sum("input" in t.provenance.get("usage_probe", {}) for t in chosen)
     items = [(t, t.reference, k) for t in chosen for k in range(samples)]
     workers = os.cpu_count() or 1
     with SandboxPool.for_bench(bench, workers=workers) as pool:
@@ -118,21 +120,20 @@ def usage_rule_cost(bench_dir: str, tasks: int, samples: int, rounds: int) -> No
         once(with_rule)  # warm-up
         once(without)
         times: dict[str, list[float]] = {"rule": [], "static": [], "cold": []}
-        bare = [(t.model_copy(update={"provenance": {}}), c, k) for t, c, k in items]
         for _ in range(rounds):
             times["rule"].append(once(with_rule))
             times["static"].append(once(without))
-            # tasks that carry no probe answer (imported ones): a fresh judge runs each reference once
+            # a fresh judge draws a fresh seed, so it first runs each task's reference under it once
             t = time.perf_counter()
-            assert all(v.passed for v in Judge(bench, pool=pool).judge_many(bare))
+            assert all(v.passed for v in Judge(bench, pool=pool).judge_many(items))
             times["cold"].append(time.perf_counter() - t)
     rule, static, cold = (statistics.median(times[k]) for k in ("rule", "static", "cold"))
     n = len(items)
     print(f"judging {n} samples ({len(chosen)} test_single references x {samples}); concurrency {workers}; "
-          f"{stored}/{len(chosen)} tasks carry their reference's probe answer; medians of {rounds} rounds")
+          f"{stored}/{len(chosen)} tasks carry a probe input outside their tests; medians of {rounds} rounds")
     print(f"static check only (before issue 12)       : {1e3 * static / n:7.2f} ms/sample")
-    print(f"with the usage rule                       : {1e3 * rule / n:7.2f} ms/sample")
-    print(f"  tasks without a stored probe, new judge : {1e3 * cold / n:7.2f} ms/sample (one reference run per task)")
+    print(f"with the usage rule (a probe run each)    : {1e3 * rule / n:7.2f} ms/sample")
+    print(f"  a fresh judge (a fresh secret seed)     : {1e3 * cold / n:7.2f} ms/sample (one reference run per task)")
     print(f"cost of the usage rule: {rule / static:.2f}x per sample (limit 1.5x); "
           f"{cold / static:.2f}x when the judge must first run each task's reference")
 

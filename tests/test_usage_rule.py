@@ -14,8 +14,9 @@ import time
 import pytest
 
 from selfevolve.judge import Judge
-from selfevolve.judge.core import apply_usage_rule, probe_index
-from selfevolve.sandbox import Limits
+from selfevolve.judge.core import apply_usage_rule, probe_index, probe_point
+from selfevolve.sandbox import Limits, RunRequest, RunResult
+from selfevolve.sandbox.perturb import Perturbation
 from selfevolve.sandbox.pool import TestOutcome
 from selfevolve.sandbox.protocol import to_tagged
 from selfevolve.schema import Task, TestCase, Verdict
@@ -55,7 +56,10 @@ def tasks(numpy_bench, n):
     add_task = _task("u/add", m["numpy.add"],
                      f"import zwc\ndef solve(a, b):\n    return zwc.{n['add']}(a, b).{n['tolist']}()\n",
                      [({"a": a, "b": b}, [p + q for p, q in zip(a, b, strict=True)]) for a, b in pairs], args="a, b")
-    return {t.id: t for t in (abs_task, sum_task, add_task)}
+    ints = [[3, -4, 5], [10, 20], [-7, -8, 9, 1], [2]]
+    isum_task = _task("u/isum", m["numpy.sum"], f"import zwc\ndef solve(x):\n    return int(zwc.{n['sum']}(x))\n",
+                      [({"x": x}, sum(x)) for x in ints])
+    return {t.id: t for t in (abs_task, sum_task, add_task, isum_task)}
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +329,145 @@ def test_apply_usage_rule_is_pure(tasks):
     assert apply_usage_rule(passed, t, TestOutcome(False, error="E"), moved).status == "not_using_package"
     # a reference that does not react to the perturbation: the rule cannot tell
     assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output), TestOutcome(True, t.tests[k].output)).passed
+
+
+def test_apply_usage_rule_uses_the_stored_probe_point(tasks):
+    t = tasks["u/abs"]
+    stored = t.model_copy(update={"provenance": {"usage_probe": {"version": 2, "input": {"x": [-2.0]}, "output": [2.0]}}})
+    assert probe_point(stored) == ({"x": [-2.0]}, [2.0]) and probe_point(t)[0] == t.tests[probe_index(t)].input
+    passed = Verdict(task_id=t.id, passed=True, status="passed")
+    moved = TestOutcome(True, [5.0])
+    assert apply_usage_rule(passed, stored, moved, moved).passed
+    assert apply_usage_rule(passed, stored, TestOutcome(True, [2.0]), moved).status == "not_using_package"
+    assert apply_usage_rule(passed, stored, TestOutcome(True, [9.0]), TestOutcome(True, [2.0])).passed  # cannot tell
+
+
+# ---------------------------------------------------------------- the probe can be neither seen nor imitated
+
+# Each passes every test with pure Python (laundered through a package call that is not the task's API,
+# past the static check) and tries to pass the probe by telling it apart, then imitating the old fixed,
+# documented shift by hand or only then calling the package. The old probe (the 5th call of the tests'
+# child, on a repeated test input, perturbation switched on after import) passed every one.
+OLD_SHIFT = "def shift(v):\n    return v + 7 if isinstance(v, int) else v + 1.0 + abs(v) * 0.5\n"
+LAUNDER = {"u/abs": "zwc.{multiply}(zwc.{array}(r), 1).{tolist}()", "u/sum": "float(zwc.{add}(r, 0))",
+           "u/isum": "int(zwc.{add}(r, 0))"}
+SPOTTERS = [
+    # imitates the old fixed shift whenever the package looks perturbed
+    ("u/abs", "    r = " + PURE + "\n    r = r if float(zwc.{abs}(-1.0)) == 1.0 else [shift(v) for v in r]\n"),
+    ("u/sum", "    r = float(sum(x))\n    r = r if float(zwc.{sum}([1.0])) == 1.0 else shift(r)\n"),
+    ("u/isum", "    r = sum(x)\n    r = r if int(zwc.{sum}([1])) == 1 else shift(r)\n"),
+    # counts calls: the old probe was the call after the tests (the 5th here)
+    ("u/abs", "    calls.append(1)\n    r = " + PURE + "\n    r = [shift(v) for v in r] if len(calls) > 4 else r\n"),
+    ("u/abs", "    calls.append(1)\n    if len(calls) > 4:\n        return zwc.{abs}(x).{tolist}()\n    r = " + PURE + "\n"),
+    # fingerprints the package at import and again at call time (a value and a repr)
+    ("u/abs", "    r = " + PURE + "\n    if (float(zwc.{abs}(-3.0)), repr(zwc.{abs})) != SEEN:\n"
+     "        r = [shift(v) for v in r]\n"),
+    ("u/abs", "    if (float(zwc.{abs}(-3.0)), repr(zwc.{abs})) != SEEN:\n        return zwc.{abs}(x).{tolist}()\n"
+     "    r = " + PURE + "\n"),
+    # spots a repeated test input (the old probe repeated one)
+    ("u/abs", "    r = " + PURE + "\n    if tuple(x) in seen:\n        r = [shift(v) for v in r]\n    seen.add(tuple(x))\n"),
+    ("u/abs", "    if tuple(x) in seen:\n        return zwc.{abs}(x).{tolist}()\n    seen.add(tuple(x))\n"
+     "    r = " + PURE + "\n"),
+]
+SPOTTERS = [(key, "import zwc\n" + OLD_SHIFT + "calls, seen = [], set()\nSEEN = (float(zwc.{abs}(-3.0)), repr(zwc.{abs}))\n"
+             "def solve(x):\n" + body + "    return " + LAUNDER[key] + "\n") for key, body in SPOTTERS]
+
+
+@pytest.mark.parametrize("key,code", SPOTTERS, ids=[f"spotter{i}" for i in range(len(SPOTTERS))])
+def test_the_probe_can_be_neither_spotted_nor_imitated(judge, tasks, n, key, code):
+    v = judge.judge(tasks[key], code.format(**n))
+    assert v.status == "not_using_package", v
+    assert v.tests and all(r.passed for r in v.tests)  # past the static check, every test right: the probe caught it
+
+
+class _Recording:
+    """A pool that records what it is asked to run and hands it to the real one (or answers instead)."""
+
+    def __init__(self, pool, answer=None):
+        self.pool, self.answer, self.reqs = pool, answer, []
+        self.isolation, self.limits = pool.isolation, pool.limits
+
+    def submit(self, req: RunRequest) -> cf.Future[RunResult]:
+        self.reqs.append(req)
+        if self.answer is not None and req.perturb:
+            f: cf.Future[RunResult] = cf.Future()
+            f.set_result(self.answer)
+            return f
+        return self.pool.submit(req)
+
+    def close(self):
+        pass
+
+
+def test_the_probe_is_one_call_in_a_fresh_run_on_the_stored_input(numpy_bench, judge, tasks, n):
+    t = tasks["u/abs"].model_copy(update={"provenance": {"usage_probe": {"version": 2, "input": {"x": [-6.5, 1.0]},
+                                                                          "output": [6.5, 1.0]}}})
+    rec = _Recording(judge.pool)
+    j = Judge(numpy_bench, pool=rec, probe_seed=5)
+    honest = "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()\n".format(**n)
+    assert j.judge(t, honest).status == "passed"
+    tests, probes = [r for r in rec.reqs if not r.perturb], [r for r in rec.reqs if r.perturb]
+    assert len(tests) == 1 and tests[0].seed is None and len(tests[0].inputs) == len(t.tests)  # no perturbation
+    assert {r.code for r in probes} == {honest, t.reference}  # the sample's probe run and the reference's
+    assert all(r.inputs == [{"x": [-6.5, 1.0]}] and r.seed == 5 for r in probes)  # one call, the stored input
+    assert {"x": [-6.5, 1.0]} not in [c.input for c in t.tests]
+    rec.reqs.clear()
+    assert j.judge(t, "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()[:1]\n".format(**n)).status == \
+        "wrong_answer"
+    assert not any(r.perturb for r in rec.reqs)  # no probe run for a sample that failed a test
+
+
+def test_a_probe_run_the_sandbox_fails_is_a_sandbox_error(numpy_bench, judge, tasks):
+    t = tasks["u/abs"]
+    j = Judge(numpy_bench, pool=_Recording(judge.pool, RunResult("sandbox_error", detail="x")))
+    assert j.judge(t, t.reference).status == "sandbox_error"
+    j = Judge(numpy_bench, pool=_Recording(judge.pool, RunResult("timeout", detail="x")))
+    assert j.judge(t, t.reference).status == "passed"  # the reference gives no answer either: the rule cannot tell
+
+
+def test_judges_draw_their_own_perturbation_and_cache_the_reference(numpy_bench, judge, tasks, n):
+    t = tasks["u/abs"]
+    a, b = Judge(numpy_bench, pool=_Recording(judge.pool), probe_seed=1), Judge(numpy_bench, pool=_Recording(judge.pool),
+                                                                              probe_seed=2)
+    ea, eb = a.usage_probe(t).result(timeout=60), b.usage_probe(t).result(timeout=60)
+    assert ea.ok and eb.ok and ea.value != eb.value and t.tests[probe_index(t)].output not in (ea.value, eb.value)
+    honest = "import zwc\ndef solve(x):\n    return [float(v) for v in zwc.{abs}(x)]\n".format(**n)
+    for j in (a, b):
+        for _ in range(3):
+            assert j.judge(t, honest).status == "passed"
+        assert sum(r.code == t.reference and bool(r.perturb) for r in j.pool.reqs) == 1  # one reference run
+    assert a.usage_probe(t) is a.usage_probe(t)
+    assert Judge(numpy_bench, pool=judge.pool).probe_seed != Judge(numpy_bench, pool=judge.pool).probe_seed  # secret
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_perturbation_never_leaves_a_value_alone(seed):
+    import numpy as np
+
+    p = Perturbation(seed)
+    for v in (0, -3, 10**20, 0.0, -2.5, 1e300, 1j, "", "ab", b"x", True, False, [1, 2.0], (0,), {"k": 0.5}):
+        assert p.shift(v) != v and type(p.shift(v)) is type(v), v
+    for a in (np.array([0, 255], dtype=np.uint8), np.array([-128, 127], dtype=np.int8), np.array([0.0, -1.0]),
+              np.array([True]), np.array(["a"]), np.array([b"a"]), np.array([1], dtype="m8[D]"), np.float32(2.0),
+              np.array([1 + 1j])):
+        moved = p.shift(a)
+        assert moved.dtype.kind == a.dtype.kind and moved.shape == a.shape and (moved != a).all(), a
+    assert p.shift(np.dtype("f8")) != np.dtype("f8") and p.shift(p.shift(np.dtype("f8"))) != p.shift(np.dtype("f8"))
+    q = Perturbation(seed + 1000)
+    assert p.shift(1.0) != q.shift(1.0)
+
+
+def test_a_perturbed_run_needs_a_seed(judge):
+    with pytest.raises(ValueError, match="seed"):
+        judge.pool.submit(RunRequest("def f():\n    return 1\n", "f", [{}], perturb=["zwc.x"]))
+
+
+def test_the_generator_draws_probe_inputs_outside_the_tests():
+    import random
+
+    from selfevolve.tasks.generate import N_PROBES, _probe_inputs
+
+    r = random.Random(0)
+    tests = [{"x": i} for i in range(5)]
+    probes = _probe_inputs(lambda: {"x": r.randrange(8)}, tests)
+    assert len(probes) == min(N_PROBES, 3) and all(p not in tests for p in probes) and len({p["x"] for p in probes}) == 3

@@ -1,23 +1,28 @@
 """The judge: (task, completion text) -> Verdict. Evaluation and RL reward both call this, nothing else.
 
 Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox
--> compare each result -> if every test passed, the **usage rule** on the run's probe call.
+-> compare each result -> if every test passed, the **usage rule** on a probe run of the code.
 
 The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
-the way the task's reference answer does. After the tests, the run calls the entry point once more on
-one of the task's test inputs (the *probe*, chosen from the task id) with the task's APIs perturbed:
-each returns a deliberately different value of the same type and shape (see
-`selfevolve.sandbox.worker.shift`). Aliases of the same library object count as the API (``absolute``
-for ``abs``), and so do the value classes' methods of the same name (``a.sum()`` for ``sum``) and the
-operators that are the API (``a + b`` for ``add``, ``abs(a)`` for ``absolute``); constructors and
-converters are never perturbed. The probe's answer must equal the reference's answer under the same
-perturbation (recorded in the task file by the generator, or one run per task, cached), else the
-verdict is ``not_using_package``, whatever the code looks like: pure Python, the original library
-reached through any door, a monkeypatched package, an answer laundered through an identity
-(``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``) all give
-an answer that does not move as the reference's does. The probe is one more call in the same process:
-the rule costs no extra run per sample. (For a task whose reference does not react to the
-perturbation the rule cannot tell, and only the static check applies; the generator drops such tasks.)
+the way the task's reference answer does. When every test passed, the code runs once more in a fresh
+sandbox child (the *probe run*) that calls the entry point exactly once, on the task's *probe input*,
+with the task's APIs perturbed from before the code is executed: each returns a deliberately different
+value of the same type and shape (`selfevolve.sandbox.perturb.Perturbation`), with constants drawn from
+the judge's secret ``probe_seed``. The probe input is one the generator stored with the task
+(``provenance["usage_probe"]``), not among its tests; a task without one (an older file, an imported
+official task) falls back to one of its test inputs, fixed by the task id. The test run carries no
+perturbation, so nothing in a run tells it apart from another (no repeated input, no extra call, the
+same package at import and at call time), and the perturbation cannot be worked out by hand. Aliases of
+the same library object count as the API (``absolute`` for ``abs``), and so do the value classes'
+methods of the same name (``a.sum()`` for ``sum``) and the operators that are the API (``a + b`` for
+``add``, ``abs(a)`` for ``absolute``); constructors and converters are never perturbed. The probe's
+answer must equal the reference's answer under the same perturbation (one run of the reference per task
+per judge, cached), else the verdict is ``not_using_package``, whatever the code looks like: pure Python,
+the original library reached through any door, a monkeypatched package, an answer laundered through an
+identity (``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``)
+all give an answer that does not move as the reference's does. The price: one more sandbox run per
+passing sample. (For a task whose reference does not react to the perturbation the rule cannot tell,
+and only the static check applies; the generator drops such tasks.)
 
 ``target="library"`` judges the other way round (the micro-world's ``--library-original``): the solution
 must use the original library and must not use the package. The statuses keep their shape, with the
@@ -33,7 +38,9 @@ import concurrent.futures as cf
 import contextlib
 import hashlib
 import importlib
+import json
 import queue
+import secrets
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -108,8 +115,8 @@ def score(task: Task, sample_idx: int, run: RunResult, timings: dict[str, float]
 
 
 def probe_index(task: Task) -> int:
-    """The test the probe call repeats: the one the generator chose (``provenance["usage_probe"]``), else
-    one fixed by the task id. Either way fixed per task, so verdicts are reproducible."""
+    """For a task without a stored probe input: the test whose input the probe run uses, the one an older
+    generator chose (``provenance["usage_probe"]["test"]``), else one fixed by the task id."""
     stored = task.provenance.get("usage_probe")
     k = stored.get("test") if isinstance(stored, dict) else None
     if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(task.tests):
@@ -117,14 +124,23 @@ def probe_index(task: Task) -> int:
     return int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16) % max(1, len(task.tests))
 
 
+def probe_point(task: Task) -> tuple[dict[str, Any], Any]:
+    """The probe input (tagged keyword arguments) and the reference's answer on it unperturbed: the
+    generator's (``provenance["usage_probe"]``, an input not among the tests), else test `probe_index`'s."""
+    stored = task.provenance.get("usage_probe")
+    if isinstance(stored, dict) and isinstance(stored.get("input"), dict) and "output" in stored:
+        return stored["input"], stored["output"]
+    case = task.tests[probe_index(task)]
+    return case.input, case.output
+
+
 def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
-    """A passed verdict after its probe call: still passed only if the probe's answer is the reference's
+    """A passed verdict after its probe run: still passed only if the probe's answer is the reference's
     answer under the same perturbation (``expected``). Pure."""
-    k = probe_index(task)
-    if expected is None or not expected.ok or equal(task.tests[k].output, expected.value, task.compare)[0]:
+    if expected is None or not expected.ok or equal(probe_point(task)[1], expected.value, task.compare)[0]:
         return verdict  # the reference does not react to the perturbation here: the rule cannot tell
     if probe is None:
-        detail = "the probe call with the task's APIs perturbed did not run"
+        detail = "the probe run with the task's APIs perturbed did not run"
     elif not probe.ok:
         detail = (f"with {', '.join(task.apis)} perturbed the solution gave no answer ({probe.error}), "
                   "while the reference's answer follows them")
@@ -142,17 +158,19 @@ class Judge:
     ``target``: "package" (the default: the solution must use the novel package, by the usage rule) or
     "library" (it must use the original library and not the package; see the module docstring).
     ``usage_rule``: apply the behavioural usage rule (package target only; off only to measure its cost).
+    ``probe_seed``: the seed of the rule's perturbation (default: a secret one drawn per judge).
     ``stall_s``: how long `judge_many`/`reward` wait with no verdict arriving (default: from the limits).
     """
 
     def __init__(self, bench: Any, *, workers: int | None = None, limits: Limits | None = None,
                  isolation: str = "auto", pool: SandboxPool | None = None, target: Target = "package",
-                 usage_rule: bool = True, stall_s: float | None = None):
+                 usage_rule: bool = True, stall_s: float | None = None, probe_seed: int | None = None):
         if target not in ("package", "library"):
             raise ValueError(f"unknown target {target!r}: choose 'package' or 'library'")
         self.bench = bench
         self.target = target
         self.usage_rule = usage_rule and target == "package"
+        self.probe_seed = secrets.randbits(62) if probe_seed is None else int(probe_seed)
         self._stall_s = stall_s
         self.package, self.library = bench.package, bench.library
         self._own_pool = pool is None
@@ -168,7 +186,7 @@ class Judge:
         self._aliases: dict[int, list[str]] | None = None
         self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
         self._targets: dict[tuple[str, ...], list[str]] = {}
-        self._probes: dict[tuple[str, str, int], cf.Future[TestOutcome | None]] = {}
+        self._probes: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
 
     @property
     def isolation(self) -> str:
@@ -177,7 +195,7 @@ class Judge:
     @property
     def stall_s(self) -> float:
         """How long judge_many and reward wait without any verdict arriving before they give up on the rest:
-        the sample's run and its reference's probe run, each retried once on a fresh worker, with the pool's margin."""
+        the sample's test run and then its probe run, each retried once on a fresh worker, with the pool's margin."""
         if self._stall_s is not None:
             return self._stall_s
         lim = getattr(self.pool, "limits", None) or Limits()
@@ -186,7 +204,7 @@ class Judge:
     # -------------------------------------------------------------- the usage rule's targets
 
     def perturb_targets(self, task: Task) -> list[str]:
-        """The dotted novel names the probe call perturbs for ``task``: its APIs, their aliases,
+        """The dotted novel names a probe run perturbs for ``task``: its APIs, their aliases,
         and the value classes' methods and operators that are the same computation."""
         key = tuple(task.apis)
         if key not in self._targets:
@@ -243,50 +261,62 @@ class Judge:
             index.setdefault(id(obj), []).append(original)
             self._keep.append(obj)
 
-    def usage_probe(self, task: Task, k: int | None = None) -> cf.Future[TestOutcome | None]:
-        """The reference's answer on probe test ``k`` (default `probe_index`) with the task's APIs perturbed:
-        from the task file (``provenance["usage_probe"]``, written by the generator) when it is current,
-        else one run of the reference per task, cached. None when the reference gives none."""
-        k = probe_index(task) if k is None else k
-        key = (task.id, task.reference, k)
-        fut = self._probes.get(key)
-        if fut is not None:
-            return fut
-        fut = self._probes[key] = cf.Future()
-        stored = task.provenance.get("usage_probe")
-        if (isinstance(stored, dict) and stored.get("version") == PERTURBATION_VERSION and stored.get("test") == k
-                and "output" in stored):
-            fut.set_result(TestOutcome(True, stored["output"]))
-            return fut
-        targets = self.perturb_targets(task)
-        if not targets or not task.tests:
-            fut.set_result(None)
-            return fut
-        req = RunRequest(task.reference, task.entry_point, [], perturb=targets, probe=task.tests[k].input)
+    def probe_run(self, code: str, task: Task, inp: dict[str, Any]) -> cf.Future[TestOutcome | None]:
+        """``code``'s answer on ``inp`` in a fresh child with ``task``'s APIs perturbed under this judge's
+        seed: its one outcome (a run that failed gives one that is not ok), None when the sandbox failed."""
+        fut: cf.Future[TestOutcome | None] = cf.Future()
+        req = RunRequest(code, task.entry_point, [inp], perturb=self.perturb_targets(task), seed=self.probe_seed)
 
         def done(f: cf.Future[RunResult]) -> None:
             try:
                 r = f.result()
-                fut.set_result(r.probe if r.status == "ok" else None)
-            except BaseException:  # noqa: BLE001  no reference answer: the rule cannot tell
+            except BaseException:  # noqa: BLE001  the pool failed: no outcome
                 fut.set_result(None)
+                return
+            if r.status == "ok" and len(r.outcomes) == 1:
+                fut.set_result(r.outcomes[0])
+            else:
+                fut.set_result(None if r.status == "sandbox_error" else
+                               TestOutcome(False, error=_clean(f"{r.status}: {r.detail}", 500)))
+
+        self.pool.submit(req).add_done_callback(done)
+        return fut
+
+    def usage_probe(self, task: Task, inp: dict[str, Any] | None = None) -> cf.Future[TestOutcome | None]:
+        """The reference's answer on ``inp`` (default: `probe_point`'s input) with the task's APIs perturbed
+        under this judge's seed: one run of the reference per task and input, cached. None when the
+        reference gives none (then the rule cannot tell)."""
+        inp = probe_point(task)[0] if inp is None else inp
+        key = (task.id, task.reference, json.dumps(inp, sort_keys=True))
+        fut = self._probes.get(key)
+        if fut is not None:
+            return fut
+        fut = self._probes[key] = cf.Future()
+        if not self.perturb_targets(task):
+            fut.set_result(None)
+            return fut
+
+        def done(f: cf.Future[TestOutcome | None]) -> None:
+            r = f.result()
+            fut.set_result(r if r is not None and r.ok else None)
 
         try:
-            self.pool.submit(req).add_done_callback(done)
-        except Exception:  # noqa: BLE001
+            self.probe_run(task.reference, task, inp).add_done_callback(done)
+        except Exception:  # noqa: BLE001  no reference answer: the rule cannot tell
             fut.set_result(None)
         return fut
 
-    def usage_rule_applies(self, task: Task, timeout: float | None = None) -> tuple[bool, dict[str, Any] | None]:
-        """Whether the rule can tell for ``task``: on some test (`probe_index`'s first, then the others in
-        order) its reference's answer moves with its APIs. Also the record the generator keeps in
-        ``provenance["usage_probe"]``, so judging needs no reference run."""
-        first = probe_index(task)
-        for k in [first] + [i for i in range(len(task.tests)) if i != first]:
-            expected = self.usage_probe(task, k).result(timeout=timeout or self.stall_s)
-            if expected is not None and expected.ok and not equal(task.tests[k].output, expected.value,
-                                                                  task.compare)[0]:
-                return True, {"version": PERTURBATION_VERSION, "test": k, "output": expected.value}
+    def usage_rule_applies(self, task: Task, candidates: list[tuple[dict[str, Any], Any]] | None = None,
+                           timeout: float | None = None) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the rule can tell for ``task``: on some candidate (input, the reference's answer on it;
+        default: the task's tests) the reference's answer moves with its APIs under this judge's seed. Also
+        the record the generator keeps in ``provenance["usage_probe"]``: that input and that answer."""
+        if candidates is None:
+            candidates = [(c.input, c.output) for c in task.tests]
+        for inp, plain in candidates:
+            expected = self.usage_probe(task, inp).result(timeout=timeout or self.stall_s)
+            if expected is not None and not equal(plain, expected.value, task.compare)[0]:
+                return True, {"version": PERTURBATION_VERSION, "input": inp, "output": plain}
         return False, None
 
     # -------------------------------------------------------------- judging
@@ -341,15 +371,13 @@ class Judge:
             return out
         try:
             targets = self.perturb_targets(task) if self.usage_rule and task.tests else []
-            expected = self.usage_probe(task) if targets else None
+            expected = self.usage_probe(task) if targets else None  # cached; runs alongside the tests
         except Exception as e:  # noqa: BLE001
             give(failed(e))
             return out
-        probe = task.tests[probe_index(task)].input if targets else None
         t1 = time.perf_counter()
         try:
             run = self.pool.submit(RunRequest(code, task.entry_point, [c.input for c in task.tests],
-                                              perturb=targets or None, probe=probe,
                                               closed_book=self.target == "package"))
         except Exception as e:  # noqa: BLE001  a closed pool
             give(failed(e))
@@ -364,14 +392,23 @@ class Judge:
                 verdict = score(task, sample_idx, r, timings)
                 if expected is None or not verdict.passed:
                     give(verdict)
-                else:
-                    expected.add_done_callback(lambda e: last(verdict, r.probe, e))
+                    return
+                t2 = time.perf_counter()
+                self.probe_run(code, task, probe_point(task)[0]).add_done_callback(
+                    lambda p: expected.add_done_callback(lambda e: last(verdict, p, e, t2)))
             except BaseException as e:  # noqa: BLE001
                 give(failed(e))
 
-        def last(verdict: Verdict, got: TestOutcome | None, e: cf.Future[TestOutcome | None]) -> None:
+        def last(verdict: Verdict, p: cf.Future[TestOutcome | None], e: cf.Future[TestOutcome | None],
+                 t2: float) -> None:
             try:
-                give(apply_usage_rule(verdict, task, got, e.result()))
+                got = p.result()
+                if got is None:
+                    give(verdict.model_copy(update={"passed": False, "status": "sandbox_error",
+                                                    "detail": "the usage rule's probe run failed in the sandbox"}))
+                    return
+                timings = {**verdict.timings, "probe": time.perf_counter() - t2, "total": time.perf_counter() - t0}
+                give(apply_usage_rule(verdict.model_copy(update={"timings": timings}), task, got, e.result()))
             except BaseException as e:  # noqa: BLE001
                 give(failed(e))
 

@@ -53,19 +53,19 @@ class RunRequest:
     entry_point: str
     inputs: list[dict[str, Any]]  # tagged-JSON keyword arguments, one dict per test
     limits: Limits | None = None
-    # The usage rule's probe (see `selfevolve.judge.core`): after the tests, the entry point is called once
-    # more on ``probe`` (tagged keyword arguments) with these package functions and class members (dotted
-    # novel names) perturbed. Its outcome is RunResult.probe.
+    # A probe run of the usage rule (see `selfevolve.judge.core`): these package functions and class
+    # members (dotted novel names) are perturbed for the whole run, with constants drawn from ``seed``
+    # (`sandbox.perturb.Perturbation`).
     perturb: list[str] | None = None
-    probe: dict[str, Any] | None = None
+    seed: int | None = None
     # Closed book at run time (`selfevolve.sandbox.guard`), in a pool serving a package. Off only for tests
     # of the jail itself, which must hold for code that got past the guard.
     closed_book: bool = True
 
 
-# The perturbation's version: an answer recorded under another one (a task file's usage probe) is stale.
-# Bump it whenever `worker.shift` or `Perturber` changes what a perturbed call returns.
-PERTURBATION_VERSION = 1
+# The perturbation's version, kept in a task file's usage probe: whether its probe input makes the reference
+# react was checked under this one. Bump it whenever `perturb.Perturbation` changes what a perturbed call returns.
+PERTURBATION_VERSION = 2
 
 
 @dataclass
@@ -86,7 +86,6 @@ class RunResult:
     detail: str = ""
     wall_s: float = 0.0
     isolation: str = ""
-    probe: TestOutcome | None = None  # the probe call's outcome, when the request had one and the tests ran
 
 
 # What a run may say of itself on its result pipe. `timeout` and `sandbox_error` are the parent's to decide
@@ -142,12 +141,6 @@ def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult
             if o.ok:
                 protocol.validate(o.value)
         detail = str(data.get("detail", ""))[:500]
-        probe = None
-        if data.get("probe") is not None:
-            p = data["probe"]
-            probe = TestOutcome(bool(p["ok"]), p.get("value"), str(p.get("error", ""))[:500])
-            if probe.ok:
-                protocol.validate(probe.value)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError, protocol.ProtocolError) as e:
         return RunResult("runtime_error", detail=f"malformed result: {str(e)[:200]}", **base)
     if status not in CHILD_STATUSES:
@@ -156,7 +149,7 @@ def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult
         return RunResult("runtime_error", detail="malformed result", **base)
     if status == "ok" and len(outcomes) != n_inputs:
         return RunResult("runtime_error", detail="result is missing test outcomes", **base)
-    return RunResult(status, outcomes, detail=detail, probe=probe, **base)
+    return RunResult(status, outcomes, detail=detail, **base)
 
 
 ARRAY_TYPES = {"numpy": ("numpy.ndarray", "numpy.generic")}  # per library: results are encoded from these
@@ -331,6 +324,8 @@ class SandboxPool:
     def submit(self, req: RunRequest) -> cf.Future[RunResult]:
         if self._closed:
             raise RuntimeError("the sandbox pool is closed")
+        if req.perturb and not isinstance(req.seed, int):
+            raise ValueError("a run that perturbs the package needs an int seed")
         fut: cf.Future[RunResult] = cf.Future()
         self._queue.put((req, fut))
         return fut
@@ -423,8 +418,8 @@ class SandboxPool:
                 lim = req.limits or self.limits
                 msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim),
                        "closed_book": bool(req.closed_book)}
-                if req.perturb and req.probe is not None:
-                    msg["perturb"], msg["probe"] = list(req.perturb), req.probe
+                if req.perturb:
+                    msg["perturb"], msg["seed"] = list(req.perturb), req.seed
                 runs.append(_Run(req, fut, lim, _frame(msg)))
         if not runs:
             return

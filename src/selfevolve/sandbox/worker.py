@@ -21,10 +21,10 @@ The child reports its setup (everything before the untrusted code runs) on a sec
 before the code runs: only the worker's side can then say the sandbox failed. What arrives on the result
 pipe is the code's to forge, so the trusted side believes only the statuses a run may claim of itself.
 
-A request may name package APIs to *perturb* and a *probe* input (the judge's usage rule, see
-``judge/core.py``): before the code runs, each named function or method of the package is replaced by
-one that, during the probe call only (after the tests), returns a deliberately different value of the
-same type and shape. The trusted side compares the probe's answer with the reference's under the same
+A request may name package APIs to *perturb* and a seed (a probe run of the judge's usage rule, see
+``judge/core.py`` and ``perturb.py``): before the code runs, each named function or method of the package
+is replaced by one that returns a deliberately different value of the same type and shape, drawn from the
+seed, for the whole run. The trusted side compares the answer with the reference's under the same
 perturbation; undoing or dodging the perturbation only makes the two disagree.
 """
 
@@ -47,6 +47,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guard  # noqa: E402  (sibling modules, loaded by path inside the jail)
+import perturb  # noqa: E402
 import protocol  # noqa: E402
 
 CLONE_NEWPID, CLONE_NEWIPC = 0x20000000, 0x08000000
@@ -236,7 +237,7 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
         setup_failed("child setup failed: " + _fmt_exc(e))
     try:
         if req.get("perturb") and perturber is not None:
-            perturber.install(req["perturb"])  # before the code runs: every reference it takes is to these
+            perturber.install(req["perturb"], int(req["seed"]))  # before the code: every reference is to these
     except BaseException as e:
         setup_failed("perturbing the package failed: " + _fmt_exc(e))
     snapshot, funcs = guard  # see Worker.__init__
@@ -269,13 +270,6 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
             calls.append(({k: protocol.from_tagged(v) for k, v in kwargs.items()}, None))
         except BaseException as e:
             calls.append((None, "bad test input: " + _fmt_exc(e)))
-    probe = None
-    if req.get("probe") is not None and perturber is not None:
-        try:
-            probe = {k: protocol.from_tagged(v) for k, v in req["probe"].items()}
-        except BaseException as e:
-            setup_failed("bad probe input: " + _fmt_exc(e))
-
     ns = closed_book.namespace() if closed_book is not None else {"__name__": "solution", "__builtins__": builtins}
     try:
         write(4, b"R")  # setup is over; from here on the process is the code's
@@ -319,11 +313,6 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
             status, detail = "memory", "MemoryError"
             break
     report = {"status": status, "outcomes": outcomes, "detail": detail}
-    if probe is not None and status == "ok":  # the usage rule's call: last, with the task's APIs perturbed
-        perturber.active = True
-        out = call(probe)
-        perturber.active = False
-        report["probe"] = out
     for flush in flushes:
         try:
             flush()
@@ -359,7 +348,7 @@ class Worker:
         array_type = _resolve(cfg.get("array_type"))
         scalar_type = _resolve(cfg.get("scalar_type"))
         self.encoder = protocol.Encoder(unwrap, array_type, scalar_type)
-        self.perturber = Perturber(unwrap, wrap)
+        self.perturber = perturb.Perturber(unwrap, wrap)
         self.closed_book = guard.Guard(pkg, deny_dirs=list(cfg.get("sys_path", [])) + [os.path.dirname(
             os.path.abspath(__file__))])
         self.closed_book.preload()
@@ -638,162 +627,6 @@ def _unwrap_hook(core):
         return get(obj) if issub(type_(obj), base) else obj
 
     return unwrap
-
-
-# ------------------------------------------------------------------ the usage rule's perturbation
-
-
-class Perturber:
-    """Replaces package functions and methods, named by dotted novel names, with versions whose results,
-    while ``active``, are deliberately different values of the same type and shape (see ``shift``).
-    Installed in the child before the untrusted code runs, so whatever reference the code takes is to
-    these; the child turns them on for the probe call only. Code that finds and flips the switch only
-    makes its own answers disagree with the reference's."""
-
-    def __init__(self, unwrap, wrap):
-        self.unwrap = unwrap or (lambda v: v)
-        self.wrap = wrap or (lambda v: v)
-        self.active = False
-
-    def install(self, names: list[str]) -> None:
-        for dotted in names:
-            parts = str(dotted).split(".")
-            try:
-                owner = importlib.import_module(parts[0])
-                for p in parts[1:-1]:
-                    owner = getattr(owner, p)
-            except (ImportError, AttributeError):
-                continue
-            name = parts[-1]
-            try:
-                if isinstance(owner, type):
-                    raw = next((k.__dict__[name] for k in owner.__mro__ if name in k.__dict__), None)
-                    if raw is not None:
-                        setattr(owner, name, self._member(raw))
-                elif callable(getattr(owner, name, None)):
-                    setattr(owner, name, self._function(getattr(owner, name)))
-            except (AttributeError, TypeError):  # a builtin type or a read-only attribute: left as it is
-                continue
-
-    def _function(self, fn):
-        result = self.result
-
-        def perturbed(*args, **kw):
-            r = fn(*args, **kw)
-            if not self.active:
-                return r
-            if r is None:  # an API that works by its effect (a seed, a file, an output argument): redo it
-                self._redo(fn, args, kw)
-            return result(r, args)
-
-        try:  # a universal function's methods and attributes, and its name, stay as they were
-            perturbed.__dict__.update(fn.__dict__)
-            perturbed.__name__, perturbed.__qualname__ = fn.__name__, fn.__qualname__
-            perturbed.__doc__ = fn.__doc__
-        except (AttributeError, TypeError):
-            pass
-        return perturbed
-
-    def _member(self, raw):
-        if isinstance(raw, property):
-            get = raw.fget
-            return property(None if get is None else self._function(get), raw.fset, raw.fdel, raw.__doc__)
-        if isinstance(raw, (staticmethod, classmethod)):
-            return type(raw)(self._function(raw.__func__))
-        return self._function(raw) if callable(raw) else raw
-
-    def _redo(self, fn, args, kw) -> None:
-        """Call an effect-only API again with its non-text arguments perturbed (``seed(s)`` is followed by
-        ``seed(s + 7)``, ``save(f, a)`` by ``save(f, a')``), then perturb its first array argument in place
-        (an output argument)."""
-        def moved(a):
-            v = self.unwrap(a)
-            return a if isinstance(v, (str, bytes)) else shift(v)
-
-        try:
-            fn(*[moved(a) for a in args], **{k: moved(v) for k, v in kw.items()})
-        except Exception:
-            pass
-        for a in args:
-            v = self.unwrap(a)
-            if getattr(v, "dtype", None) is not None and getattr(v, "shape", None) is not None:
-                try:
-                    v[...] = shift(v)
-                except Exception:
-                    pass
-                break
-
-    def result(self, r, args=()):
-        """A package call's result, perturbed."""
-        return r if r is None else self._wrapped(r, 0)
-
-    def _wrapped(self, r, depth: int):
-        inner = self.unwrap(r)
-        if inner is not r:
-            return self.wrap(shift(inner))
-        t = type(r)
-        if depth < 8 and t in (list, tuple):
-            return t(self._wrapped(x, depth + 1) for x in r)
-        if depth < 8 and isinstance(r, tuple) and hasattr(t, "_fields"):
-            return t(*(self._wrapped(x, depth + 1) for x in r))
-        if depth < 8 and t is dict:
-            return {k: self._wrapped(x, depth + 1) for k, x in r.items()}
-        return shift(r)
-
-
-def shift(v, depth: int = 0):
-    """A deliberately different value of the same type and shape: numbers move by 1 + |v|/2 (never a
-    fixed point), integers by 7, booleans flip, dates move one unit, strings gain a character, a data
-    type becomes another. Arrays are changed through their own operators, so this needs no library
-    import. What it cannot change (other objects) it returns as is: a task whose answer is such a value
-    fails the usage rule, and the generator drops it."""
-    t = type(v)
-    if t is bool:
-        return not v
-    if t is int:
-        return v + 7
-    if t is float:
-        return v + 1.0 + abs(v) * 0.5
-    if t is complex:
-        return v + complex(1.0 + abs(v) * 0.5, 1.0)
-    if t is str:
-        return "~" + v
-    if t is bytes:
-        return b"~" + v
-    if depth < 8 and t in (list, tuple):
-        return t(shift(x, depth + 1) for x in v)
-    if depth < 8 and isinstance(v, tuple) and hasattr(t, "_fields"):
-        return t(*(shift(x, depth + 1) for x in v))
-    if depth < 8 and t is dict:
-        return {k: shift(x, depth + 1) for k, x in v.items()}
-    if any(c.__name__ == "dtype" for c in t.__mro__) and hasattr(v, "str"):  # a data type: another one
-        base = next(c for c in t.__mro__ if c.__name__ == "dtype")
-        try:
-            return base("<U7" if v.str != "<U7" else "<i1")
-        except Exception:
-            return v
-    dtype = getattr(v, "dtype", None)
-    kind = getattr(dtype, "kind", None)
-    try:
-        if kind == "b":
-            return v ^ True
-        if kind in ("i", "u"):
-            return v + 7
-        if kind == "f":
-            return v + (1.0 + abs(v) * 0.5)
-        if kind == "c":
-            return v + (1.0 + abs(v) * 0.5) + 1j
-        if kind in ("m", "M"):
-            return v + 1
-        if kind in ("U", "S") and getattr(v, "shape", None) is not None:
-            obj = v.astype(object)
-            flat = obj.ravel()
-            for i in range(len(flat)):
-                flat[i] = ("~" if kind == "U" else b"~") + flat[i]
-            return flat.reshape(obj.shape).astype(kind)
-    except Exception:
-        return v
-    return v
 
 
 def _probe_pidns() -> bool:

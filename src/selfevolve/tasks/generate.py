@@ -8,8 +8,10 @@
 4. Validation in the sandbox: expected outputs are what the translated reference returns there; a task
    whose tests all expect one output, or whose expected numbers all lie within its ``compare.atol`` of
    zero, is dropped (a constant would pass it). The reference is then judged against the outputs (a
-   second run: it must pass, so outputs are deterministic, and it must satisfy the usage rule: its answer
-   changes when its APIs are perturbed), and the reference written with the original names must be
+   second run: it must pass, so outputs are deterministic), its answer must change when its APIs are
+   perturbed on one of a few *probe inputs* drawn like the tests but not among them (the first that
+   does is kept in ``provenance["usage_probe"]`` with the reference's plain answer on it: the judge's
+   usage rule calls the solution there), and the reference written with the original names must be
    rejected by the judge. ``tasks/report.json`` counts every drop by reason.
 """
 
@@ -24,7 +26,7 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,7 @@ from selfevolve.schema import Task, TestCase
 from selfevolve.tasks import specs as S
 
 N_TESTS = 8
+N_PROBES = 4  # probe inputs tried per task, in order, until the reference's answer reacts to the perturbation
 TRAIN_PER_API = 3
 TRAIN_DRAFTS = 6  # more drafts than kept, so an API keeps 3 train tasks when a draft fails validation
 N_MULTI = 320
@@ -103,6 +106,7 @@ class Draft:
     body: str
     inputs: list[dict[str, Any]]
     seed: int
+    probes: list[dict[str, Any]] = field(default_factory=list)  # probe inputs, none among ``inputs``
 
     def reference(self, entry: str = "solve") -> str:
         return f"import numpy as np\n\n\ndef {entry}({', '.join(self.args)}):\n    return {self.body}\n"
@@ -148,7 +152,8 @@ def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
         test_keys: set[str] = set()
         for k, split in enumerate(["test_single"] + ["train"] * TRAIN_DRAFTS):
             task_seed = rng.randrange(1 << 30)
-            inputs = _fresh_inputs(spec, random.Random(task_seed), test_keys if split == "train" else set())
+            r = random.Random(task_seed)
+            inputs = _fresh_inputs(spec, r, test_keys if split == "train" else set())
             if inputs is None:
                 report.dropped["train inputs cannot avoid the test inputs"] += 1
                 continue
@@ -160,7 +165,9 @@ def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
                 if detector.scan(prompt):
                     report.dropped["prompt names an API"] += 1
                     continue
-            drafts.append(Draft(split, "single", [it.original], prompt, spec.args, spec.body, inputs, task_seed))
+            probes = _probe_inputs(lambda r=r, spec=spec: S.sample_inputs(spec, r, 1)[0], inputs)
+            drafts.append(Draft(split, "single", [it.original], prompt, spec.args, spec.body, inputs, task_seed,
+                                probes))
         if spec.pattern in ("floats", "positive", "unit") and isinstance(value, list) and value and \
                 isinstance(value[0], float) and not isinstance(value[0], list):
             unary.append((spec, text))
@@ -186,6 +193,19 @@ def _fresh_inputs(spec: S.Spec, r: random.Random, avoid: set[str]) -> list[dict]
             if len(out) == N_TESTS:
                 return out
     return out if not avoid and len(out) >= N_TESTS // 2 else None
+
+
+def _probe_inputs(sample: Callable[[], dict], tests: list[dict]) -> list[dict]:
+    """Up to N_PROBES distinct inputs from ``sample`` (the tests' own generator), none of them a test input."""
+    out, keys = [], {_key(kw) for kw in tests}
+    for _ in range(N_PROBES * 25):
+        kw = sample()
+        if (k := _key(kw)) not in keys:
+            out.append(kw)
+            keys.add(k)
+            if len(out) == N_PROBES:
+                break
+    return out
 
 
 def _strip_plain(body: str) -> str:
@@ -221,6 +241,7 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
         gen = S.floats(0.1, 3) if any(s.pattern == "positive" for s, _ in steps) else S.floats(-0.9, 0.9)
         r = random.Random(task_seed)
         inputs = [{"x": gen(r)} for _ in range(N_TESTS)]
+        probes = _probe_inputs(lambda r=r, gen=gen: {"x": gen(r)}, inputs)
         try:
             values = [S.plain(S.evaluate(body, kw)) for kw in inputs]
         except (Exception, S._Timeout):
@@ -235,7 +256,7 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
         text = f"First, {lc[0]}. " + " ".join(f"Then, on that result, {p}." for p in lc[1:])
         prompt = (f"Write a function `solve(x)` that takes a list of numbers `x` and applies these steps in order. "
                   f"{text} {output_phrase(values[0])}")
-        out.append(Draft("test_multi", "multi", list(names), prompt, ("x",), body, inputs, task_seed))
+        out.append(Draft("test_multi", "multi", list(names), prompt, ("x",), body, inputs, task_seed, probes))
     return out
 
 
@@ -289,21 +310,23 @@ def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, worker
         drafts = drafts[:limit]
     lib, pkg, mapping = bench.library, bench.package, bench.mapping
     out: dict[str, list[Task]] = {"train": [], "test_single": [], "test_multi": []}
-    with Judge(bench, workers=workers) as judge:
+    with Judge(bench, workers=workers, probe_seed=seed) as judge:  # the validity check's own perturbation
         refs = [translate_code(d.reference(), mapping, library=lib, package=pkg) for d in drafts]
-        reqs = [RunRequest(r, "solve", [{k: to_tagged(v) for k, v in kw.items()} for kw in d.inputs])
+        reqs = [RunRequest(r, "solve", [{k: to_tagged(v) for k, v in kw.items()} for kw in d.inputs + d.probes])
                 for r, d in zip(refs, drafts, strict=True)]
         runs = judge.pool.map(reqs, progress=progress)
         candidates = []
         for k, (d, ref, run) in enumerate(zip(drafts, refs, runs, strict=True)):
-            if run.status != "ok" or not all(o.ok for o in run.outcomes):
+            n = len(d.inputs)
+            if run.status != "ok" or not all(o.ok for o in run.outcomes[:n]):
                 report.dropped[f"reference fails in the sandbox ({run.status})"] += 1
                 continue
+            probes = [(i, o.value) for i, o in zip(reqs[k].inputs[n:], run.outcomes[n:], strict=True) if o.ok]
             novel_apis = [mapping[a] for a in d.apis]
             task = Task(id=_task_id(d, novel_apis, k), kind=d.kind, apis=novel_apis, prompt=d.prompt,
                         entry_point="solve", signature=f"def solve({', '.join(d.args)}):",
                         tests=[TestCase(input=req, output=o.value) for req, o in
-                               zip(reqs[k].inputs, run.outcomes, strict=True)],
+                               zip(reqs[k].inputs[:n], run.outcomes[:n], strict=True)],
                         reference=ref, provenance={"generator": "programmatic", "seed": d.seed, "bench_seed": seed})
             constant = constant_answer(task)
             if constant and constant.startswith("every expected number") and any(
@@ -315,19 +338,23 @@ def build_tasks(bench: Bench, seed: int = 0, *, limit: int | None = None, worker
             if constant:
                 report.dropped[constant] += 1
                 continue
-            candidates.append((d, task))
-        verdicts = list(judge.judge_many((t, t.reference, i) for i, (_, t) in enumerate(candidates)))
+            candidates.append((d, task, probes))
+        for _, t, probes in candidates:  # the first probe input usually makes it react: run those meanwhile
+            if probes:
+                judge.usage_probe(t, probes[0][0])
+        verdicts = list(judge.judge_many((t, t.reference, i) for i, (_, t, _) in enumerate(candidates)))
         by_idx = {v.sample_idx: v for v in verdicts}
         train_count: Counter[str] = Counter()
         test_prompts = {d.prompt for d in drafts if d.split != "train"}
-        for i, (d, task) in enumerate(candidates):
+        for i, (d, task, probes) in enumerate(candidates):
             v = by_idx[i]
             if not v.passed:
                 report.dropped[f"reference is not deterministic or fails the judge ({v.status})"] += 1
                 continue
-            applies, probe = judge.usage_rule_applies(task)
+            applies, probe = judge.usage_rule_applies(task, probes)
             if not applies:
-                report.dropped["reference fails the usage rule (its answer does not move with its APIs)"] += 1
+                report.dropped["reference fails the usage rule (its answer does not move with its APIs "
+                               "on any probe input)"] += 1
                 continue
             task.provenance["usage_probe"] = probe
             original = judge.judge(task, d.reference(), 0)
