@@ -15,7 +15,12 @@ the rule and without it (``Judge(usage_rule=False)``: the static check only, as 
 alternating rounds on the same pool, medians compared. The rule costs one more run per passing sample
 (its probe run) and, for a judge that has not yet seen a task, one run of the task's reference under its
 seed: measured warm (a judge that judged the batch before) and cold (a fresh judge, a fresh seed).
+``--against REV`` (needs --bench) judges the same batch (each test_single task's reference, --samples
+times, and as many wrong answers) with this checkout's code and with git revision REV's (checked out into
+a temporary worktree), each in a fresh process with a fresh judge, in alternating rounds; it prints the
+medians' ratio per sample: what a change to the judge costs.
 Usage: python benchmarks/sandbox_throughput.py [--bench DIR] [--runs N] [--fresh-runs N] [--usage-rule]
+                                               [--against REV]
 """
 
 from __future__ import annotations
@@ -138,6 +143,53 @@ def usage_rule_cost(bench_dir: str, tasks: int, samples: int, rounds: int) -> No
           f"{cold / static:.2f}x when the judge must first run each task's reference")
 
 
+def judge_once(bench_dir: str, tasks: int, samples: int) -> None:
+    """One fresh judge on the batch (in the process `against` starts): prints seconds and statuses."""
+    from collections import Counter
+
+    from selfevolve.bench import Bench
+    from selfevolve.judge import Judge
+
+    bench = Bench.open(bench_dir)
+    chosen = bench.tasks("test_single")[:tasks]
+    wrong = "def {e}(*args, **kw):\n    return 0\n"  # a wrong answer: no probe run, as most RL samples
+    items = [(t, t.reference, k) for t in chosen for k in range(samples)]
+    items += [(t, wrong.format(e=t.entry_point), samples + k) for t in chosen for k in range(samples)]
+    with Judge(bench, workers=os.cpu_count() or 1) as judge:
+        judge.judge(chosen[0], chosen[0].reference)  # the pool's start is not the judge's cost
+        t = time.perf_counter()
+        verdicts = list(judge.judge_many(items))
+        dt = time.perf_counter() - t
+    print(json.dumps({"seconds": dt, "n": len(items), "statuses": Counter(v.status for v in verdicts)}))
+
+
+def against(bench_dir: str, rev: str, tasks: int, samples: int, rounds: int) -> None:
+    """This checkout's judge against revision ``rev``'s on the same batch, alternating rounds."""
+    root = Path(__file__).resolve().parents[1]
+    tree = Path(tempfile.mkdtemp()) / "rev"
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+    try:
+        srcs = {"this checkout": str(root / "src"), rev: str(tree / "src")}
+        times: dict[str, list[float]] = {k: [] for k in srcs}
+        statuses = {}
+        for _ in range(rounds):
+            for name, src in srcs.items():
+                out = subprocess.run([sys.executable, __file__, "--judge-once", "--bench", bench_dir, "--tasks",
+                                      str(tasks), "--samples", str(samples)], capture_output=True, text=True,
+                                     env=dict(os.environ, PYTHONPATH=src), check=True)
+                got = json.loads(out.stdout.strip().splitlines()[-1])
+                times[name].append(got["seconds"] / got["n"])
+                statuses[name] = got["statuses"]
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+    new, old = (statistics.median(times[k]) for k in srcs)
+    print(f"judging {got['n']} samples ({tasks} test_single tasks: the reference and a wrong answer, {samples} "
+          f"times each), a fresh judge per round; medians of {rounds} alternating rounds")
+    for name in srcs:
+        print(f"{name:>15}: {1e3 * statistics.median(times[name]):7.2f} ms/sample  {statuses[name]}")
+    print(f"this checkout / {rev}: {new / old:.2f}x per sample (limit 2.0x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", help="a bench directory: use its package (default: NumPy itself)")
@@ -147,8 +199,18 @@ def main() -> None:
     ap.add_argument("--usage-rule", action="store_true", help="measure the judge's usage rule instead (needs --bench)")
     ap.add_argument("--tasks", type=int, default=100, help="with --usage-rule: test_single tasks in the batch")
     ap.add_argument("--samples", type=int, default=4, help="with --usage-rule: samples per task")
+    ap.add_argument("--against", metavar="REV", help="compare the judge with git revision REV's (needs --bench)")
+    ap.add_argument("--judge-once", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     workers = os.cpu_count() or 1
+    if args.judge_once:
+        judge_once(args.bench, args.tasks, args.samples)
+        return
+    if args.against:
+        if not args.bench:
+            ap.error("--against needs --bench (a bench with generated tasks)")
+        against(args.bench, args.against, args.tasks, args.samples, args.rounds)
+        return
     if args.usage_rule:
         if not args.bench:
             ap.error("--usage-rule needs --bench (a bench with generated tasks)")

@@ -440,6 +440,19 @@ def test_judges_draw_their_own_perturbation_and_cache_the_reference(numpy_bench,
     assert Judge(numpy_bench, pool=judge.pool).probe_seed != Judge(numpy_bench, pool=judge.pool).probe_seed  # secret
 
 
+def test_a_judge_probes_each_distinct_program_once(numpy_bench, judge, tasks, n):
+    """An RL group repeats its answers: one probe run per distinct (task, code), and a sample that is the
+    reference shares the reference's own run. A wrong program gets none."""
+    t = tasks["u/abs"]
+    j = Judge(numpy_bench, pool=_Recording(judge.pool), probe_seed=3)
+    honest = "import zwc\ndef solve(x):\n    return [float(v) for v in zwc.{abs}(x)]\n".format(**n)
+    wrong = "import zwc\ndef solve(x):\n    return zwc.{abs}(x).{tolist}()[:1]\n".format(**n)
+    verdicts = [j.judge(t, c) for c in (honest, honest, t.reference, t.reference, honest, wrong)]
+    assert [v.status for v in verdicts] == ["passed"] * 5 + ["wrong_answer"]
+    probes = [r for r in j.pool.reqs if r.perturb]
+    assert sorted(r.code for r in probes) == sorted([honest, t.reference])  # not 5 probe runs, 2
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_the_perturbation_never_leaves_a_value_alone(seed):
     import numpy as np

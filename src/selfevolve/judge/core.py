@@ -54,6 +54,7 @@ from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
 from selfevolve.schema import Task, TestResult, Verdict
 
 Target = Literal["package", "library"]
+PROBE_CACHE = 65536  # probe outcomes a judge keeps, by (task, code, input)
 
 # Per library: package calls that only build or convert data (they don't count as using the package),
 # and the methods that turn a package object back into Python data.
@@ -187,6 +188,7 @@ class Judge:
         self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
         self._targets: dict[tuple[str, ...], list[str]] = {}
         self._probes: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
+        self._probe_runs: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
 
     @property
     def isolation(self) -> str:
@@ -263,16 +265,29 @@ class Judge:
 
     def probe_run(self, code: str, task: Task, inp: dict[str, Any]) -> cf.Future[TestOutcome | None]:
         """``code``'s answer on ``inp`` in a fresh child with ``task``'s APIs perturbed under this judge's
-        seed: its one outcome (a run that failed gives one that is not ok), None when the sandbox failed."""
+        seed: its one outcome (a run that failed gives one that is not ok), None when the sandbox failed.
+        One run per distinct (task, code, input) per judge: an RL group repeats its answers, and a sample
+        that is the reference shares the reference's run (the last `PROBE_CACHE` are kept)."""
+        key = (task.id, hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+               json.dumps(inp, sort_keys=True))
+        cached = self._probe_runs.get(key)
+        if cached is not None:
+            return cached
         fut: cf.Future[TestOutcome | None] = cf.Future()
+        self._probe_runs[key] = fut
+        while len(self._probe_runs) > PROBE_CACHE:
+            self._probe_runs.pop(next(iter(self._probe_runs)), None)
         req = RunRequest(code, task.entry_point, [inp], perturb=self.perturb_targets(task), seed=self.probe_seed)
 
         def done(f: cf.Future[RunResult]) -> None:
             try:
                 r = f.result()
-            except BaseException:  # noqa: BLE001  the pool failed: no outcome
+            except BaseException:  # noqa: BLE001  the pool failed: no outcome, and none kept
+                self._probe_runs.pop(key, None)
                 fut.set_result(None)
                 return
+            if r.status == "sandbox_error":
+                self._probe_runs.pop(key, None)
             if r.status == "ok" and len(r.outcomes) == 1:
                 fut.set_result(r.outcomes[0])
             else:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from selfevolve.sandbox import isolation, protocol
+from selfevolve.sandbox.guard import rewrite_source
 
 RunStatus = Literal["ok", "runtime_error", "timeout", "memory", "sandbox_error"]
 _SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU",
@@ -420,6 +421,8 @@ class SandboxPool:
                        "closed_book": bool(req.closed_book)}
                 if req.perturb:
                     msg["perturb"], msg["seed"] = list(req.perturb), req.seed
+                if req.closed_book and self._cfg["package"] and (src := rewrite_source(req.code)) is not None:
+                    msg["code"], msg["rewritten"] = src, True
                 runs.append(_Run(req, fut, lim, _frame(msg)))
         if not runs:
             return
