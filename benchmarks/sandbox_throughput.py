@@ -152,9 +152,13 @@ def judge_once(bench_dir: str, tasks: int, samples: int) -> None:
 
     bench = Bench.open(bench_dir)
     chosen = bench.tasks("test_single")[:tasks]
-    wrong = "def {e}(*args, **kw):\n    return 0\n"  # a wrong answer: no probe run, as most RL samples
+    # a wrong answer that runs (the reference's answer in a list): no probe run, as most RL samples
+    def wrong(t):
+        first = t.reference.replace(f"def {t.entry_point}(", "def first(", 1)
+        return f"{first}\ndef {t.entry_point}(*args, **kw):\n    return [first(*args, **kw)]\n"
+
     items = [(t, t.reference, k) for t in chosen for k in range(samples)]
-    items += [(t, wrong.format(e=t.entry_point), samples + k) for t in chosen for k in range(samples)]
+    items += [(t, wrong(t), samples + k) for t in chosen for k in range(samples)]
     with Judge(bench, workers=os.cpu_count() or 1) as judge:
         judge.judge(chosen[0], chosen[0].reference)  # the pool's start is not the judge's cost
         t = time.perf_counter()

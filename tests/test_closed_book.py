@@ -97,6 +97,25 @@ ATTACKS = [
     ("super_dunder_walk", "import zwc\nclass A:\n    def f(self):\n"
      "        return super().__getattribute__.__self__.__class__.__mro__\ndef solve():\n"
      "    return 'LEAK:' + str(A().f())\n", True),
+    # admitted standard-library code that reads or writes an attribute by a name its caller chose (the second
+    # red team's door to everything: the package's namespace, its table, the library behind each wrapper)
+    ("update_wrapper_sink", "import functools, zwc\nB = {}\nclass S:\n    def __setattr__(self, k, v):\n"
+     "        B[k] = v\ndef solve():\n    functools.update_wrapper(S(), zwc, assigned=('__dict__',), updated=())\n"
+     "    return 'LEAK:' + str(sorted(B['__dict__'])[:3])\n", False),
+    ("update_wrapper_closure", "import functools, zwc\nB = {}\nclass S:\n    def __setattr__(self, k, v):\n"
+     "        B[k] = v\ndef solve():\n"
+     "    functools.update_wrapper(S(), zwc.{cumsum}, assigned=('__closure__',), updated=())\n"
+     "    return 'LEAK:' + B['__closure__'][0].cell_contents.__name__\n", False),
+    ("wraps_updated_dict", "import functools, zwc\ndef f():\n    pass\ndef solve():\n"
+     "    g = functools.wraps(zwc, assigned=(), updated=('__dict__',))(f)\n"
+     "    return 'LEAK:' + str(g._core)\n", False),
+    ("reduce_over_getattr", "import functools, zwc\ndef solve():\n"
+     "    return 'LEAK:' + str(functools.reduce(getattr, ['_core', 'LIB'], zwc))\n", False),
+    ("trampoline_through_the_package", "import functools, zwc\nB = {}\nclass S:\n"
+     "    def __setattr__(self, k, v):\n        B[k] = v\n"
+     "def solve():\n    f = functools.partial(functools.update_wrapper, S(), assigned=('__dict__',), updated=())\n"
+     "    zwc.{vectorize}(f, otypes=[object])(zwc.{array}([zwc], dtype=object))\n"
+     "    return 'LEAK:' + str(sorted(B['__dict__'])[:3])\n", False),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -116,7 +135,7 @@ def names(numpy_bench):
     m = numpy_bench.mapping
     short = {k: m[v].rsplit(".", 1)[-1] for k, v in {"cumsum": "numpy.cumsum", "fromfile": "numpy.fromfile",
                                                      "tolist": "numpy.ndarray.tolist", "array": "numpy.array",
-                                                     "Array": "numpy.ndarray"}.items()}
+                                                     "Array": "numpy.ndarray", "vectorize": "numpy.vectorize"}.items()}
     return short
 
 
@@ -171,6 +190,13 @@ HONEST = [
     ("own_class_private", "import zwc\nclass Acc:\n    def __init__(self):\n        self._n = 0\n        self.__m = 1\n"
      "    def add(self, v):\n        self._n += v\n        self.__m *= 2\n        return self._n + self.__m\n"
      "def solve(x):\n    a = Acc()\n    for v in zwc.{cumsum}(x).{tolist}():\n        r = a.add(v)\n    return r\n", 18),
+    ("stdlib_decorators", "import functools, contextlib, dataclasses, copy, zwc\n@dataclasses.dataclass\nclass P:\n"
+     "    a: int\n    b: float = 0.5\n@functools.lru_cache(None)\ndef sq(v):\n    return v * v\n"
+     "@contextlib.contextmanager\ndef ctx():\n    yield 2\ndef deco(f):\n    @functools.wraps(f)\n"
+     "    def g(*a):\n        return f(*a)\n    return g\n@deco\ndef twice(v):\n    return 2 * v\n"
+     "def solve(x):\n    with ctx() as k:\n        p = copy.deepcopy(P(k))\n"
+     "    return [sq(p.a), twice(p.b), twice.__name__, dataclasses.asdict(p), zwc.{cumsum}(x).{tolist}()[-1]]\n",
+     [4, 1.0, "twice", {"a": 2, "b": 0.5}, 6.0]),
     ("own_subclass_super", "import zwc\nclass B:\n    def __init__(self, k):\n        self.k = k\nclass C(B):\n"
      "    def __init__(self):\n        super().__init__(3)\ndef solve(x):\n"
      "    return C().k + int(zwc.{cumsum}(x).{tolist}()[-1]) + len(type(C()).__name__)\n", 10),

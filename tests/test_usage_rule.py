@@ -146,6 +146,8 @@ def test_hacks_are_never_passed(judge, tasks, n, key, code, status):
     v = judge.judge(tasks[key], code.format(**n), sample_idx=2)
     assert v.status == status, v
     assert not v.passed and v.task_id == key and v.sample_idx == 2
+    if status == "not_using_package":  # feedback a model reads: it never teaches the task's API names
+        assert not any(a.rsplit(".", 1)[-1] in v.detail for a in judge.perturb_targets(tasks[key])), v.detail
 
 
 HONEST = [

@@ -142,12 +142,14 @@ def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, ex
         return verdict  # the reference does not react to the perturbation here: the rule cannot tell
     if probe is None:
         detail = "the probe run with the task's APIs perturbed did not run"
+    # The detail is feedback a model may read (RL, ExIt): it names neither the task's APIs (it would teach
+    # the closed book's answer) nor what the probe run said (the run could print what it found there).
     elif not probe.ok:
-        detail = (f"with {', '.join(task.apis)} perturbed the solution gave no answer ({probe.error}), "
-                  "while the reference's answer follows them")
+        detail = ("with the task's APIs perturbed the solution gave no answer, while the reference's answer "
+                  "follows them")
     elif not equal(expected.value, probe.value, task.compare)[0]:
-        detail = (f"the answer does not follow {', '.join(task.apis)}: with them returning other values it "
-                  "does not change as the reference's answer does")
+        detail = ("the answer does not follow the task's APIs: with them returning other values it does not "
+                  "change as the reference's answer does")
     else:
         return verdict
     return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": _clean(detail, 500)})

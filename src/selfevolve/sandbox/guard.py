@@ -33,6 +33,7 @@ import ast
 import builtins
 import os
 import sys
+import sysconfig
 import types
 
 GA, SA, OWN = "_SE_ga", "_SE_sa", "_SE_own"  # the rewritten code's hooks; a run's own names may not use _SE_
@@ -49,6 +50,14 @@ HIDDEN = {"operator": frozenset({"attrgetter", "methodcaller"}), "string": froze
 # and a class's name. Not the introspective ones (__dict__, __globals__, __reduce__, __array__, ...).
 _OPS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
         "xor", "or")
+# What functools.wraps/update_wrapper copy (and dataclasses and contextlib read back) and the copy protocol:
+# admitted library code may read and write these, for the run, on objects that are neither modules nor the
+# package's, the library's or the sandbox's (`Guard._foreign`): the run's own functions, its objects, the
+# standard library's.
+LIB_META = frozenset({"__dict__", "__name__", "__qualname__", "__doc__", "__module__", "__wrapped__",
+                      "__annotations__", "__defaults__", "__kwdefaults__", "__type_params__", "__reduce_ex__",
+                      "__reduce__", "__deepcopy__", "__copy__", "__getstate__", "__setstate__",
+                      "__getnewargs_ex__", "__getnewargs__"})
 SAFE_DUNDERS = frozenset(
     {f"__{p}{op}__" for op in _OPS for p in ("", "r", "i")} | {f"__{n}__" for n in (
         "init", "name", "class", "call", "enter", "exit", "len", "getitem", "setitem", "delitem", "contains",
@@ -65,6 +74,7 @@ BUILTIN_NAMES = frozenset({
     "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "None", "True", "False", "Ellipsis",
     "NotImplemented", "__debug__",
 })
+_EXEC_OK = {"namedtuple": "/collections/__init__.py", "_create_fn": "/dataclasses.py"}
 _AUDIT_DENIED = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
     "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.call_function",
@@ -80,10 +90,6 @@ class ClosedBook(AttributeError):
 
 class ClosedBookImport(ImportError):
     """A module the run may not import."""
-
-
-def _dunder(name: str) -> bool:
-    return len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
 
 
 # ------------------------------------------------------------------ the rewrite (runs in the child)
@@ -141,7 +147,7 @@ def rewrite(code: str, filename: str = "solution.py") -> types.CodeType:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))  # the walk recurses twice per level: a 1200-term sum is 2400 deep
     try:
-        return compile(ast.fix_missing_locations(_Rewrite().visit(tree)), filename, "exec")
+        return compile(ast.fix_missing_locations(_Rewrite().visit(tree)), filename, "exec", dont_inherit=True)  # not guard.py's __future__ flags
     finally:
         sys.setrecursionlimit(limit)
 
@@ -159,7 +165,7 @@ def rewrite_source(code: str) -> str | None:
             out = ast.unparse(_Rewrite().visit(tree))
         finally:
             sys.setrecursionlimit(limit)
-        compile(out, "solution.py", "exec", flags=ast.PyCF_ONLY_AST)  # an unparse it cannot read back
+        compile(out, "solution.py", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)  # an unparse it cannot read back
         return out
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
@@ -172,8 +178,10 @@ class Guard:
     """The run's namespace: its builtins, import and attribute rules. Built in the worker once (the
     package's public modules are known by then), then `install`ed in each child."""
 
-    def __init__(self, package: str | None, deny_dirs: list[str]):
+    def __init__(self, package: str | None, deny_dirs: list[str], library: str | None = None):
         self.package = package
+        # whose functions, classes and instances admitted library code may not read metadata of for the run
+        self.foreign = {m for m in (package, library, "guard", "worker", "protocol", "perturb") if m}
         self.modules = set(STDLIB)
         if package:
             self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
@@ -184,12 +192,81 @@ class Guard:
         self._code: types.CodeType | None = None
         self.armed = False
         self.workdir = "/nonexistent/"
+        self._stdlib: tuple[str, ...] = ("/nonexistent/",)
         self._real_import = builtins.__import__
         self._real_build_class = builtins.__build_class__
         mro = type.__dict__["__mro__"].__get__
         tdict = type.__dict__["__dict__"].__get__
         self._mro, self._tdict = mro, tdict
         self.builtins = self._builtins()
+
+    def shield_stdlib(self) -> None:
+        """Give every standard-library module guarded ``getattr``/``setattr``/``delattr``/``hasattr``/
+        ``vars``/``dir`` (module globals shadow the builtins): an admitted function that reads or writes an
+        attribute by a name its caller chose (``functools.update_wrapper(sink, obj, assigned=(name,))``, the
+        second red team's door to everything) obeys the run's rule whenever the run's code is on the stack.
+        Installed in the worker once: until a run arms the guard, and for the worker's own code after it,
+        they are plain calls."""
+        stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]) + "/"
+        self._stdlib = (stdlib, os.path.dirname(os.__file__) + "/")
+        hooks = {"getattr": self._lib_getattr, "setattr": self._lib_setattr, "delattr": self._lib_delattr,
+                 "hasattr": self._lib_hasattr, "vars": self._lib_vars, "dir": self._lib_dir}
+        for mod in list(sys.modules.values()):
+            f = getattr(mod, "__file__", None)
+            if not isinstance(f, str) or "-packages/" in f or not (f.startswith(self._stdlib)
+                                                                   or os.path.realpath(f).startswith(stdlib)):
+                continue
+            d = vars(mod)
+            for k, v in hooks.items():
+                d.setdefault(k, v)
+
+    def _for_run(self) -> bool:
+        """Whether the standard-library code calling a hook acts for the run's code: the run's code is on
+        the stack, also past the package or the library (a callback they call, a function the run hands to
+        them, which could otherwise serve as a trampoline), unless a module is being imported in between
+        (the import system and the module's own code run then, as in the worker: ``numpy.ma`` decorating
+        its classes on first use; the run imports only admitted modules, through its own ``__import__``)."""
+        if not self.armed:
+            return False
+        f = sys._getframe(2)
+        while f is not None:
+            code = f.f_code
+            if code.co_filename == "solution.py":
+                return True
+            if code.co_name == "<module>" or code.co_filename.startswith("<frozen importlib"):
+                return False
+            f = f.f_back
+        return False
+
+    def _lib_getattr(self, obj, name, *default):
+        if not self._for_run():
+            return getattr(obj, name, *default)
+        return self.getattr(obj, name, *default, lib=True)
+
+    def _lib_hasattr(self, obj, name):
+        return self.hasattr(obj, name, lib=True) if self._for_run() else hasattr(obj, name)
+
+    def _lib_setattr(self, obj, name, value):
+        if self._for_run():
+            self.setattr(obj, name, value, lib=True)
+        else:
+            setattr(obj, name, value)
+
+    def _lib_delattr(self, obj, name):
+        if self._for_run():
+            self.delattr(obj, name, lib=True)
+        else:
+            delattr(obj, name)
+
+    def _lib_vars(self, *obj):
+        if obj and self._for_run() and not self._own(obj[0], "__dict__"):
+            raise TypeError("closed book: vars() of an object the run did not make")
+        return vars(*obj) if obj else sys._getframe(1).f_locals
+
+    def _lib_dir(self, *obj):
+        if obj and self._for_run() and not self._own(obj[0], "__dict__"):
+            raise TypeError("closed book: dir() of an object the run did not make")
+        return dir(*obj) if obj else sorted(sys._getframe(1).f_locals)
 
     def preload(self) -> None:
         """Import the admitted standard modules once, in the worker: runs then only find them."""
@@ -230,7 +307,7 @@ class Guard:
 
     def compile(self, code: str, rewritten: bool = False) -> types.CodeType:
         """The run's code object: ``code`` rewritten here, or already rewritten by `rewrite_source`."""
-        self._code = compile(code, "solution.py", "exec") if rewritten else rewrite(code)
+        self._code = compile(code, "solution.py", "exec", dont_inherit=True) if rewritten else rewrite(code)
         return self._code
 
     def build_class(self, func, name, *bases, **kw):
@@ -269,7 +346,7 @@ class Guard:
 
     def _own(self, obj, name: str) -> bool:
         """``_name`` on the run's own class or instance: defined by no class but the run's (or only in the
-        instance's dict)."""
+        instance's dict, or by ``type``: ``C.__mro__``, ``C.__subclasses__()`` of its own class ``C``)."""
         cls = obj if issubclass(type(obj), type) else type(obj)
         if id(cls) not in self.user_types:
             return False
@@ -278,10 +355,26 @@ class Guard:
                 return id(k) in self.user_types
         return True
 
-    def check(self, obj, name) -> str:
+    def _foreign(self, obj) -> bool:
+        """A module, or a function, class or instance of the package, the library or the sandbox (a
+        function by where its code is, anything else by its class's module)."""
+        t = type(obj)
+        if t is types.ModuleType:
+            return True
+        if t is types.FunctionType:
+            where = obj.__code__.co_filename
+            return not (where == "solution.py" or where.startswith("<") or (
+                where.startswith(self._stdlib) and "-packages/" not in where))
+        cls = obj if issubclass(t, type) else t
+        mod = self._tdict(cls).get("__module__")
+        return not isinstance(mod, str) or mod.split(".")[0] in self.foreign
+
+    def check(self, obj, name, lib: bool = False) -> str:
+        """Refuse what the rule refuses (`lib`: asked by admitted library code for the run)."""
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
-        if name[:1] == "_" and name not in SAFE_DUNDERS and (_dunder(name) or not self._own(obj, name)):
+        if name[:1] == "_" and name not in SAFE_DUNDERS and not self._own(obj, name) and not (
+                lib and name in LIB_META and not self._foreign(obj)):
             raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
         if issubclass(type(obj), _OPAQUE) or (issubclass(type(obj), _GEN_TYPES) and name not in _GEN_OK):
             raise ClosedBook(f"closed book: the attributes of {type(obj).__name__} objects are not reachable")
@@ -294,31 +387,36 @@ class Guard:
             raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
         return value
 
-    def getattr(self, obj, name, *default):
-        self.check(obj, name)
+    def getattr(self, obj, name, *default, lib: bool = False):
+        try:
+            self.check(obj, name, lib)
+        except ClosedBook:
+            if default:  # as for an attribute that is not there
+                return default[0]
+            raise
         if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
                                                                     and issubclass(obj, str))):
             return _format_of(obj, name)
         value = getattr(obj, name, *default)
         return self._admit(value, type(obj).__name__, name)
 
-    def hasattr(self, obj, name):
+    def hasattr(self, obj, name, lib: bool = False):
         try:
-            self.getattr(obj, name)
+            self.getattr(obj, name, lib=lib)
         except AttributeError:
             return False
         return True
 
-    def setattr(self, obj, name, value):
-        self._check_write(obj, name)
+    def setattr(self, obj, name, value, lib: bool = False):
+        self._check_write(obj, name, lib)
         setattr(obj, name, value)
 
-    def delattr(self, obj, name):
-        self._check_write(obj, name)
+    def delattr(self, obj, name, lib: bool = False):
+        self._check_write(obj, name, lib)
         delattr(obj, name)
 
-    def _check_write(self, obj, name) -> None:
-        self.check(obj, name)
+    def _check_write(self, obj, name, lib: bool = False) -> None:
+        self.check(obj, name, lib)
         if type(obj) is types.ModuleType or (issubclass(type(obj), type) and id(obj) not in self.user_types):
             raise ClosedBook(f"closed book: the sandbox does not let a run change .{name} of {obj!r}")
 
@@ -349,8 +447,9 @@ class Guard:
             code = args[0] if args else None
             if code is self._code or (isinstance(code, types.CodeType) and code.co_filename.startswith("/")):
                 return  # the run's own module, or a module being imported
-            caller = sys._getframe(1).f_code
-            if caller.co_name == "namedtuple" and caller.co_filename.endswith("collections/__init__.py"):
+            caller = sys._getframe(1).f_code  # the two that build code from validated identifiers only
+            where = _EXEC_OK.get(caller.co_name)
+            if where and caller.co_filename.startswith(self._stdlib) and caller.co_filename.endswith(where):
                 return
             raise PermissionError("closed book: evaluating code is not allowed in the sandbox")
         elif event in _AUDIT_DENIED or event.startswith(("ctypes.", "os.exec", "os.spawn")):

@@ -135,7 +135,7 @@ class Perturber:
         try:  # a universal function's methods and attributes, and its name, stay as they were
             perturbed.__dict__.update(fn.__dict__)
             perturbed.__name__, perturbed.__qualname__ = fn.__name__, fn.__qualname__
-            perturbed.__doc__ = fn.__doc__
+            perturbed.__module__, perturbed.__doc__ = fn.__module__, fn.__doc__  # nothing tells the probe apart
         except (AttributeError, TypeError):
             pass
         return perturbed

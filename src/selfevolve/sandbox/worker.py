@@ -294,7 +294,7 @@ def _child(req: dict, w: int, setup_w: int, out_fd: int, err_fd: int, workdir: s
             code = closed_book.compile(req["code"], rewritten=bool(req.get("rewritten")))
             closed_book.install(workdir)
         else:
-            code = compile(req["code"], "solution.py", "exec")
+            code = compile(req["code"], "solution.py", "exec", dont_inherit=True)
         exec(code, ns)
         fn = ns.get(req["entry_point"])
         if not callable(fn):
@@ -362,9 +362,11 @@ class Worker:
         scalar_type = _resolve(cfg.get("scalar_type"))
         self.encoder = protocol.Encoder(unwrap, array_type, scalar_type)
         self.perturber = perturb.Perturber(unwrap, wrap)
+        lib = next((m for m in cfg.get("preload", []) if m != pkg), None)
         self.closed_book = guard.Guard(pkg, deny_dirs=list(cfg.get("sys_path", [])) + [os.path.dirname(
-            os.path.abspath(__file__))])
+            os.path.abspath(__file__))], library=lib)
         self.closed_book.preload()
+        self.closed_book.shield_stdlib()
         self.closed_book.warm()
         _strip_docs(self.closed_book.modules - guard.STDLIB)
         self.guard = _guard((builtins, json, json.encoder, json.decoder, protocol, core))
