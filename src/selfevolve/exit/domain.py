@@ -98,12 +98,10 @@ class HeldOut(Protocol):
         ...
 
 
-def score_held_out(domain: Domain, items: list[tuple[Instance, str]]) -> tuple[list[tuple[float, str]], bool]:
-    """K-step inference's (score, feedback) per item, and whether the score is on held-out checks. A domain
-    without `HeldOut` (math: its feedback says right or wrong, never the answer) scores as in training."""
-    if isinstance(domain, HeldOut):
-        return domain.score_held_out(items), True
-    return domain.score_many(items), False
+def score_held_out(domain: Domain, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
+    """K-step inference's (score, feedback) per item. A domain without `HeldOut` (math: its feedback says
+    right or wrong, never the answer) scores as in training."""
+    return domain.score_held_out(items) if isinstance(domain, HeldOut) else domain.score_many(items)
 
 
 def score(domain: Domain, instance: Instance, response: str) -> tuple[float, str]:

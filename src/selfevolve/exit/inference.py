@@ -1,8 +1,8 @@
 """K-step inference: the model answers a held-out base task, then improves its latest attempt K times.
 
-Each attempt is scored by `domain.score_held_out`: the feedback the next prompt shows comes only from what
-the model may see (sebench: the task's visible tests), the curve's score only from what that feedback never
-showed (the held-out tests). curve.json's ``scored_on`` says which, for domains without such a split.
+Each attempt is scored by `selfevolve.exit.domain.score_held_out`: the feedback the next prompt shows
+comes only from what the model may see (sebench: the task's visible tests), the curve's score only from
+what that feedback never showed (the held-out tests). curve.json's ``scored_on`` says which it was.
 
 Per step: the mean score with a 95% interval that resamples tasks (the chains of one task are one
 cluster: `selfevolve.evaluate.intervals.crossed` over the task means, inside [0, 1]), and the net
@@ -79,7 +79,7 @@ def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, st
         texts: list[str] = []
         for i in range(0, len(chats), batch_size):
             texts += generate(chats[i:i + batch_size], seed + 1000 * k + i)
-        scored, _ = score_held_out(domain, list(zip(chains, texts, strict=True)))
+        scored = score_held_out(domain, list(zip(chains, texts, strict=True)))
         chains = [c.child(Attempt(t, s, f)) for c, t, (s, f) in zip(chains, texts, scored, strict=True)]
     return [Trajectory(c.task.id, i % samples, [a.score for a in c.history], [a.feedback for a in c.history])
             for i, c in enumerate(chains)]
