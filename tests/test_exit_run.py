@@ -10,7 +10,7 @@ import pytest
 
 from exit_fixtures import HALF, SOLVED, bench_with_tasks, taught_model
 from selfevolve.cli import main
-from selfevolve.exit import rewards
+from selfevolve.exit import inference, rewards
 from selfevolve.exit.buffer import learnability
 from selfevolve.jsonl import read_jsonl
 
@@ -41,7 +41,8 @@ def _train_and_iterate(tmp_path, capsys, domain: list[str], answers: list[str], 
     printed = capsys.readouterr().out
     curve = json.loads((it / "curve.json").read_text())
     assert [s["step"] for s in curve["steps"]] == [0, 1, 2, 3] and (it / "curve.png").stat().st_size > 0
-    assert all(s["ci95"][0] <= s["mean"] <= s["ci95"][1] and s["n"] == 4 for s in curve["steps"])
+    assert all(0 <= s["ci95"][0] <= s["mean"] <= s["ci95"][1] <= 1 and s["n"] == 4 and s["tasks"] == 2
+               for s in curve["steps"])  # intervals over the 2 tasks (2 chains each), inside [0, 1]
     assert curve["mean_training_depth"] is not None  # read from the trained model's ExIt run
     assert "net corrections step 0 -> 3" in printed
     main(["exit", "plot", str(it), str(it), "--out", str(tmp_path / "both.png")])  # runs compared on one plot
@@ -89,6 +90,10 @@ def test_sebench_end_to_end(mini_bench, tmp_path, capsys):
     assert any(g["trained_advantages"] != g["advantages"] for g in groups)  # the MiniLM bonus was applied
     assert {s for g in groups for s in g["scores"]} <= {1.0, 0.75, 0.5, 2 / 3, 1 / 3, 0.0}
     assert any(f.startswith("passed") for t in trajs for f in t["feedback"])  # judged in the sandbox
+    # the curve is scored on each task's held-out tests (2 of 4), and the feedback never shows their inputs
+    assert json.loads((tmp_path / "iterate" / "curve.json").read_text())["scored_on"] == inference.HELD_OUT
+    assert {s for t in trajs for s in t["scores"]} <= {0.0, 0.5, 1.0}
+    assert not any("x=[-1, 2, -3]" in f or "x=[4]" in f for t in trajs for f in t["feedback"])
 
 
 def test_mle_end_to_end(tmp_path, capsys):

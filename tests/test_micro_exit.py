@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from selfevolve.exit.inference import HELD_OUT
 from selfevolve.jsonl import read_jsonl
 from selfevolve.micro import exit_world as W
 
@@ -42,9 +43,14 @@ def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
     s = on_disk["statement"]
     assert set(s) == {"exit_beyond_training_depth", "exit_vs_grpo"}
     for f in s.values():
-        assert f["verdict"] in ("yes", "no", "inconclusive") and f["ci95"][0] <= f["difference"] <= f["ci95"][1]
+        assert f["verdict"] == "not computed" or f["ci95"][0] <= f["difference"] <= f["ci95"][1]
     depth = on_disk["variants"]["exit"]["mean_training_depth"]
-    assert s["exit_beyond_training_depth"]["step_near_depth"] == min(2, math.floor(depth + 0.5))
+    beyond = s["exit_beyond_training_depth"]
+    assert beyond["step_beyond_depth"] == math.floor(depth) + 1  # the first step strictly beyond the depth
+    if beyond["step_beyond_depth"] >= 2:
+        assert beyond["verdict"] == "not computed"
+    for name in ("base", "exit"):  # scored on the tests the feedback never showed
+        assert json.loads((out / "seed0" / name / "iterate" / "curve.json").read_text())["scored_on"] == HELD_OUT
     report = (out / "report.md").read_text()
     assert report.startswith("# ExIt in the micro-world") and "## Statement" in report
     assert (out / "curves.png").stat().st_size > 0
@@ -65,8 +71,11 @@ def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
     assert not {"train", "iterate"} & set(again.timings)
 
 
-def _scores(values_by_step: dict[int, list[float]], seeds: int = 2) -> list[dict[int, dict[str, float]]]:
-    return [{k: {f"t{i}": v for i, v in enumerate(vs)} for k, vs in values_by_step.items()} for _ in range(seeds)]
+def _scores(values_by_step: dict[int, list[float]], seeds: int = 2,
+            copies: int = 100) -> list[dict[int, dict[str, float]]]:
+    """Each step's task pattern repeated ``copies`` times: enough tasks to tell equal from different."""
+    return [{k: {f"t{i}": v for i, v in enumerate(vs * copies)} for k, vs in values_by_step.items()}
+            for _ in range(seeds)]
 
 
 def test_statement_from_hand_made_scores():
@@ -74,15 +83,21 @@ def test_statement_from_hand_made_scores():
     scores = {"exit": _scores({0: low, 1: low, 2: high}), "grpo": _scores({0: low, 1: low, 2: high})}
     s = W.statement(scores, {"exit": [0.6, 1.2], "grpo": [0.0, 0.0]}, k=2)
     beyond = s["exit_beyond_training_depth"]
-    assert beyond["step_near_depth"] == 1 and beyond["depth"] == pytest.approx(0.9)
+    assert beyond["step_beyond_depth"] == 1 and beyond["depth"] == pytest.approx(0.9)
     assert beyond["difference"] == pytest.approx(50.0)  # 0.75 - 0.25, in points
-    assert beyond["verdict"] == "yes"  # every resample differs by > 0: two of the four tasks gain, none loses
-    assert s["exit_vs_grpo"]["difference"] == 0.0 and s["exit_vs_grpo"]["ci95"] == [0.0, 0.0]
+    assert beyond["verdict"] == "yes"  # two of every four tasks gain, none loses
+    lo, hi = s["exit_vs_grpo"]["ci95"]
+    assert s["exit_vs_grpo"]["difference"] == 0.0 and -1 < lo <= 0 <= hi < 1
     assert s["exit_vs_grpo"]["verdict"] == "no"  # measurably equal: not a win
-    worse = W.statement({"exit": _scores({0: high, 1: high, 2: low})}, {"exit": [0.4, 0.4]}, k=2)
-    assert worse["exit_beyond_training_depth"]["step_near_depth"] == 0
+    # a mean depth of 0.4 compares K with step 1 (the first beyond it), not with step 0 (the nearest)
+    worse = W.statement({"exit": _scores({0: low, 1: high, 2: low})}, {"exit": [0.4, 0.4]}, k=2)
+    assert worse["exit_beyond_training_depth"]["step_beyond_depth"] == 1
+    assert worse["exit_beyond_training_depth"]["difference"] == pytest.approx(-50.0)  # rounding gave 0.0
     assert worse["exit_beyond_training_depth"]["verdict"] == "no" and "exit_vs_grpo" not in worse
     assert "does not improve" in W.sentence("exit_beyond_training_depth", worse["exit_beyond_training_depth"])
+    deep = W.statement({"exit": _scores({0: low, 1: low, 2: high})}, {"exit": [1.0, 1.2]}, k=2)
+    assert deep["exit_beyond_training_depth"]["verdict"] == "not computed"  # step 2 is K: nothing beyond to see
+    assert W.sentence("exit_beyond_training_depth", deep["exit_beyond_training_depth"]).startswith("not computed")
     assert W.statement({"grpo": scores["grpo"]}, {}, k=2) == {}
 
 

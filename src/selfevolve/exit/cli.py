@@ -157,6 +157,7 @@ def iterate_cmd(
         tasks = tasks[:limit] if limit else tasks
         gen = _generator(model, backend, temperature, max_tokens)
         trajs = inference.iterate(dom, gen, tasks, steps=steps, samples=samples, seed=seed)
+        scored_on = inference.scored_on(dom)
     finally:
         dom.close()
     recs = inference.curve(trajs)
@@ -164,13 +165,14 @@ def iterate_cmd(
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
     (out / "curve.json").write_text(json.dumps({"domain": domain, "model": model, "mean_training_depth": depth,
-                                                "steps": recs}, indent=2))
+                                                "scored_on": scored_on, "steps": recs}, indent=2))
     inference.plot([(Path(model).name or model, recs)], out / "curve.png", depth=depth, title=f"ExIt {domain}")
     for r in recs:
         net = f", net corrections {r['net_corrections']:+d}" if "net_corrections" in r else ""
         typer.echo(f"step {r['step']}: {r['mean']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]{net}")
     total = sum(r.get("net_corrections", 0) for r in recs)
-    typer.echo(f"{out}: {len(trajs)} chains on {len(tasks)} tasks; net corrections step 0 -> {steps}: {total:+d}")
+    typer.echo(f"{out}: {len(trajs)} chains on {len(tasks)} tasks (95% intervals resample tasks); scored on "
+               f"{scored_on}; net corrections step 0 -> {steps}: {total:+d}")
 
 
 @exit_app.command("plot")

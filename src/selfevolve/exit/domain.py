@@ -85,6 +85,25 @@ class Domain(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class HeldOut(Protocol):
+    """A domain whose feedback could show what its score checks (sebench's expected outputs, a metric on the
+    test labels) scores K-step inference on held-out tasks with this: the feedback comes only from what the
+    model may see (visible tests, a validation split), the score only from what the feedback never showed.
+    Training may reward on everything (`Domain.score_many`). The score never enters a prompt
+    (`selfevolve.exit.prompts` shows the response and the feedback only)."""
+
+    def score_held_out(self, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
+        """(instance, response) -> (score on what the feedback never showed, feedback from the rest)."""
+        ...
+
+
+def score_held_out(domain: Domain, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
+    """K-step inference's (score, feedback) per item. A domain without `HeldOut` (math: its feedback says
+    right or wrong, never the answer) scores as in training."""
+    return domain.score_held_out(items) if isinstance(domain, HeldOut) else domain.score_many(items)
+
+
 def score(domain: Domain, instance: Instance, response: str) -> tuple[float, str]:
     """One (score, feedback) for one response."""
     return domain.score_many([(instance, response)])[0]

@@ -1,26 +1,33 @@
 """K-step inference: the model answers a held-out base task, then improves its latest attempt K times.
 
-Per step: the mean score with a 95% t-interval over (task, sample) pairs, and the net corrections from the
-step before (wrong -> right minus right -> wrong; "right" is a score of 1). The curve goes to
-``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` and to a plot, with
-the mean training depth of the model's ExIt run as a vertical line when it is known.
+Each attempt is scored by `selfevolve.exit.domain.score_held_out`: the feedback the next prompt shows
+comes only from what the model may see (sebench: the task's visible tests), the curve's score only from
+what that feedback never showed (the held-out tests). curve.json's ``scored_on`` says which it was.
+
+Per step: the mean score with a 95% interval that resamples tasks (the chains of one task are one
+cluster: `selfevolve.evaluate.intervals.crossed` over the task means, inside [0, 1]), and the net
+corrections from the step before (wrong -> right minus right -> wrong; "right" is a score of 1). The curve
+goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` and to a
+plot, with the mean training depth of the model's ExIt run as a vertical line when it is known.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from selfevolve.evaluate.intervals import crossed
 from selfevolve.exit import prompts
-from selfevolve.exit.domain import Attempt, BaseTask, Domain, Instance
+from selfevolve.exit.domain import Attempt, BaseTask, Domain, HeldOut, Instance, score_held_out
 
 Generate = Callable[[list[list[dict[str, str]]], int], list[str]]  # (chats, seed) -> one text per chat
 TRAINING_FILE = "exit_training.json"  # written beside a model trained by `exit train`
+HELD_OUT = "held-out checks; feedback from the others"
+SAME = "the checks the feedback reports (the domain has no held-out split)"
 
 
 @dataclass
@@ -31,26 +38,29 @@ class Trajectory:
     feedback: list[str]
 
 
-def ci95(values: Sequence[float]) -> tuple[float, float, float]:
-    """(mean, lo, hi): a t-interval; a single value has no spread to estimate (lo = hi = mean)."""
-    from scipy.stats import t
+def scored_on(domain: Domain) -> str:
+    """What an `iterate` curve's score is on, as curve.json records it."""
+    return HELD_OUT if isinstance(domain, HeldOut) else SAME
 
-    x = np.asarray(values, dtype=np.float64)
-    mean = float(x.mean()) if len(x) else 0.0
-    if len(x) < 2:
-        return mean, mean, mean
-    half = float(t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+
+def ci95(task_means: Sequence[float]) -> tuple[float, float]:
+    """95% interval of the mean over tasks, resampling tasks; in [0, 1]."""
+    return crossed(np.asarray([task_means], dtype=np.float64), low=0.0, high=1.0)
 
 
 def curve(trajectories: Sequence[Trajectory]) -> list[dict]:
-    """One record per step: step, mean, ci95, n, solved, net_corrections (from the step before)."""
+    """One record per step: step, mean, ci95 (clustered by task), n (chains), tasks, solved, net_corrections
+    (from the step before)."""
     scores = np.array([t.scores for t in trajectories], dtype=np.float64)
+    ids = sorted({t.task_id for t in trajectories})
+    member = np.array([[t.task_id == i for t in trajectories] for i in ids], dtype=np.float64)
+    per_task = member @ scores / member.sum(axis=1, keepdims=True)  # tasks x steps: each task's mean over chains
     out = []
     for k in range(scores.shape[1]):
-        mean, lo, hi = ci95(scores[:, k])
+        lo, hi = ci95(per_task[:, k])
         right = scores[:, k] >= 1.0
-        rec = {"step": k, "mean": mean, "ci95": [lo, hi], "n": int(len(scores)), "solved": int(right.sum())}
+        rec = {"step": k, "mean": float(scores[:, k].mean()), "ci95": [lo, hi], "n": int(len(scores)),
+               "tasks": len(ids), "solved": int(right.sum())}
         if k:
             before = scores[:, k - 1] >= 1.0
             rec["net_corrections"] = int((~before & right).sum() - (before & ~right).sum())
@@ -60,7 +70,8 @@ def curve(trajectories: Sequence[Trajectory]) -> list[dict]:
 
 def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, steps: int, samples: int,
             seed: int = 0, batch_size: int = 32) -> list[Trajectory]:
-    """Run ``steps`` improve steps after a first attempt, for ``samples`` chains per task."""
+    """Run ``steps`` improve steps after a first attempt, for ``samples`` chains per task. An attempt's
+    score is on the held-out checks (`score_held_out`); the next prompt shows its feedback only."""
     chains = [Instance(t) for t in tasks for _ in range(samples)]
     for k in range(steps + 1):
         kind = "first" if k == 0 else "improve"
@@ -68,7 +79,7 @@ def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, st
         texts: list[str] = []
         for i in range(0, len(chats), batch_size):
             texts += generate(chats[i:i + batch_size], seed + 1000 * k + i)
-        scored = domain.score_many(list(zip(chains, texts, strict=True)))
+        scored = score_held_out(domain, list(zip(chains, texts, strict=True)))
         chains = [c.child(Attempt(t, s, f)) for c, t, (s, f) in zip(chains, texts, scored, strict=True)]
     return [Trajectory(c.task.id, i % samples, [a.score for a in c.history], [a.feedback for a in c.history])
             for i, c in enumerate(chains)]

@@ -8,11 +8,14 @@ test_single. The untrained base (the README's 3-seed run, T=1.0, one chain per t
 0.60 after one improve step and 0.50 at K=16: asked to revise, it often breaks a right answer, so revising
 well is what there is to learn. Closed book (0% at every step) and test_multi (0%) have no signal.
 
-**The statement** (`statement`), computed from the per-task scores with the paired two-level bootstrap of
+**The statement** (`statement`), computed from the per-task scores with the crossed bootstrap of
 `selfevolve.micro.findings` over seeds and tasks: does ``exit`` improve beyond its mean training depth
-(its score at K minus its score at the step nearest that depth), and does it beat ``grpo`` at K (``exit``
-minus ``grpo``)? Verdict rule: *yes* when the 95% interval lies above zero; *no* when it lies below zero or
-within ±`findings.PRACTICALLY_ZERO` points of it; *inconclusive* otherwise.
+(its score at K minus its score at the first step strictly beyond that depth: step floor(depth) + 1, so a
+depth of 0.4 compares K with step 1, not with step 0 as rounding would; not computed when that step is K
+or later), and does it beat ``grpo`` at K (``exit`` minus ``grpo``)? The curve's scores are on the
+held-out tests of each task, never the ones its feedback showed (`selfevolve.exit.inference`). Verdict
+rule: *yes* when the 95% interval lies above zero; *no* when it lies below zero or within
+±`findings.PRACTICALLY_ZERO` points of it; *inconclusive* otherwise.
 
 DIR/
   bench/                      the bench with the base's subset as its tasks
@@ -156,7 +159,8 @@ class ExitWorld:
         s = self.scale
         out = self.out / f"seed{seed}" / name / "iterate"
         settings = {"model": str(model), "k": s.k, "samples": s.samples, "limit": s.eval_limit,
-                    "temperature": s.temperature, "max_tokens": MAX_TOKENS, "seed": seed}
+                    "temperature": s.temperature, "max_tokens": MAX_TOKENS, "seed": seed,
+                    "scored_on": inference.HELD_OUT}  # a stage scored on the tests its feedback showed is stale
         if not _finished(out, settings):
             backend = load_backend(str(model), backend="transformers")
 
@@ -175,6 +179,7 @@ class ExitWorld:
             write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
             atomic_write_text(out / "curve.json", json.dumps(
                 {"domain": "sebench", "model": str(model), "mean_training_depth": inference.training_depth(model),
+                 "scored_on": inference.scored_on(dom),
                  "steps": recs}, indent=1))
             atomic_write_text(out / STAGE_FILE, json.dumps(settings))
         by_step: dict[int, dict[str, list[float]]] = {}
@@ -204,7 +209,8 @@ class ExitWorld:
         results = {
             "config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale),
             "domain": {"name": "sebench", "mode": MODE, "doc_style": DOC_STYLE, "train": "train",
-                       "held_out": "test_single", "score": "fraction of tests passed"},
+                       "held_out": "test_single",
+                       "score": "fraction of the held-out tests passed (feedback from the others)"},
             "variants": {name: {"curve": curve(per_seed),
                                 "mean_training_depth": (sum(depths[name]) / len(depths[name])
                                                         if name in depths else None),
@@ -229,7 +235,7 @@ def _at(per_seed: list[dict[int, dict[str, float]]], k: int) -> list[dict[str, f
 
 
 def curve(per_seed: list[dict[int, dict[str, float]]]) -> list[dict]:
-    """Per step: the mean score over seeds and tasks, with the two-level bootstrap's 95% interval."""
+    """Per step: the mean score over seeds and tasks, with the crossed bootstrap's 95% interval."""
     out = []
     for k in sorted(per_seed[0]):
         at = _at(per_seed, k)
@@ -248,17 +254,23 @@ def _difference(a: list[dict[str, float]], b: list[dict[str, float]], what: str)
             "seeds": f["seeds"]}
 
 
+def beyond_depth(depth: float) -> int:
+    """The first step strictly beyond a mean training depth: 0.4 -> 1, 1.0 -> 2 (a step k answers after k
+    earlier attempts, as an instance of depth k does in training)."""
+    return math.floor(depth) + 1
+
+
 def statement(scores: dict[str, list[dict[int, dict[str, float]]]], depths: dict[str, list[float]], k: int) -> dict:
     """Whether ``exit`` improves beyond its mean training depth, and whether it beats ``grpo`` at step K;
     differences in points of score (percent), paired over seeds and tasks (module docstring)."""
     out: dict = {}
     if "exit" in scores:
         depth = sum(depths["exit"]) / len(depths["exit"])
-        near = min(k, max(0, math.floor(depth + 0.5)))
-        out["exit_beyond_training_depth"] = {
-            **_difference(_at(scores["exit"], k), _at(scores["exit"], near),
-                          f"exit at K={k} - exit at step {near} (nearest its mean training depth {depth:.2f})"),
-            "depth": round(depth, 3), "step_near_depth": near}
+        beyond = beyond_depth(depth)
+        what = f"exit at K={k} - exit at step {beyond} (the first beyond its mean training depth {depth:.2f})"
+        found = (_difference(_at(scores["exit"], k), _at(scores["exit"], beyond), what) if beyond < k
+                 else {"compares": what, "verdict": "not computed", "seeds": len(scores["exit"])})
+        out["exit_beyond_training_depth"] = {**found, "depth": round(depth, 3), "step_beyond_depth": beyond}
         if "grpo" in scores:
             out["exit_vs_grpo"] = _difference(_at(scores["exit"], k), _at(scores["grpo"], k),
                                               f"exit - grpo at K={k}")
@@ -266,6 +278,8 @@ def statement(scores: dict[str, list[dict[int, dict[str, float]]]], depths: dict
 
 
 def sentence(name: str, s: dict) -> str:
+    if s["verdict"] == "not computed":
+        return f"not computed: {s['compares']} needs K beyond step {s['step_beyond_depth']}."
     said = {"exit_beyond_training_depth": {"yes": "exit improves beyond its mean training depth",
                                            "no": "exit does not improve beyond its mean training depth",
                                            "inconclusive": "whether exit improves beyond its mean training depth "
@@ -301,8 +315,8 @@ def report_markdown(results: dict) -> str:
         lines.append("Not computed: the exit variant was not run.")
     for name, s in results["statement"].items():
         lines.append(f"* {sentence(name, s)}")
-    lines += ["", "Differences in points of score (percent), with a paired two-level bootstrap 95% interval over "
-              "seeds and tasks. Rule: *yes* when the interval lies above zero; *no* when it lies below zero or "
+    lines += ["", "Differences in points of score (percent), with a paired crossed bootstrap 95% interval over "
+              "seeds and tasks (tasks drawn once per replicate for every seed). Rule: *yes* when the interval lies above zero; *no* when it lies below zero or "
               f"within ±{F.PRACTICALLY_ZERO:g} points of it; *inconclusive* otherwise."]
     if seeds == 1:
         lines.append("With one seed the interval covers the tasks only, not the variation between training runs.")

@@ -3,11 +3,12 @@
 A recipe's result on a split is, per seed, each task's pass@1 (a fraction in [0, 1]). A finding is a
 difference between two recipes (A - B) in closed-book test_single pass@1, in percentage points.
 
-**Interval.** A paired two-level bootstrap: resample seeds with replacement, then, within each drawn
-seed, resample tasks with replacement; both recipes are resampled with the same draws (they ran on the
-same tasks with the same seeds), so what they share cancels. The 95% interval is the 2.5th-97.5th
-percentile of 2000 resampled differences, drawn from a fixed generator, so the same scores give the same
-interval. With one seed only the task level is resampled: the interval then says nothing about the
+**Interval.** The design is crossed (every seed scores the same tasks), and so is the bootstrap
+(`selfevolve.evaluate.intervals.crossed`): each replicate resamples seeds and draws tasks once, shared by
+every seed, with two pseudo-tasks at the ends of the range so that rare passes do not collapse the
+interval to a point. A difference is resampled per cell (seed, task) of A - B, so both recipes get the
+same draws and what they share cancels. 2000 replicates from a fixed generator: the same scores give the
+same interval. With one seed only tasks are resampled: the interval then says nothing about the
 variation between training runs, and the report says so.
 
 **Verdict rule**, stated in the report:
@@ -19,12 +20,14 @@ variation between training runs, and the report says so.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from selfevolve.evaluate.intervals import RESAMPLES, crossed
 
 Scores = Sequence[Mapping[str, float]]  # per seed: task id -> pass@1
 PRACTICALLY_ZERO = 5.0  # percentage points
-RESAMPLES = 2000
 
 # What the paper reports, as (A, B): the finding is A - B > 0 in closed-book test_single pass@1.
 FINDINGS: dict[str, tuple[str, str, str]] = {
@@ -45,41 +48,29 @@ def _task_mean(scores: Mapping[str, float]) -> float:
     return sum(scores.values()) / len(scores) if scores else 0.0
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    i = q * (len(sorted_values) - 1)
-    lo, frac = int(i), i - int(i)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] * (1 - frac) + sorted_values[hi] * frac
-
-
 def _check(a: Scores, b: Scores | None) -> None:
     if not a:
         raise ValueError("no seeds")
+    if any(set(s) != set(a[0]) for s in a):
+        raise ValueError("every seed needs the same tasks (the design is crossed)")
     if b is not None:
         if len(a) != len(b):
             raise ValueError(f"paired recipes need the same seeds ({len(a)} vs {len(b)})")
-        for sa, sb in zip(a, b, strict=True):
-            if set(sa) != set(sb):
-                raise ValueError("paired recipes need the same tasks in every seed")
+        if any(set(s) != set(a[0]) for s in b):
+            raise ValueError("paired recipes need the same tasks in every seed")
 
 
 def bootstrap(a: Scores, b: Scores | None = None, *, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """95% interval of mean(a) - mean(b) (or of mean(a) alone) by the paired two-level bootstrap above."""
+    """95% interval of mean(a) - mean(b) (or of mean(a) alone), in percent, by the crossed bootstrap above."""
     _check(a, b)
-    rng = random.Random(seed)
-    tasks = [sorted(s) for s in a]
-    stats = []
-    for _ in range(resamples):
-        total = 0.0
-        for _ in range(len(a)):
-            k = rng.randrange(len(a)) if len(a) > 1 else 0
-            ids = [tasks[k][rng.randrange(len(tasks[k]))] for _ in tasks[k]] if tasks[k] else []
-            da = sum(a[k][t] for t in ids) / len(ids) if ids else 0.0
-            db = (sum(b[k][t] for t in ids) / len(ids) if ids else 0.0) if b is not None else 0.0
-            total += da - db
-        stats.append(100 * total / len(a))
-    stats.sort()
-    return _percentile(stats, 0.025), _percentile(stats, 0.975)
+    tasks = sorted(a[0])
+    if not tasks:  # an empty split: its mean is reported as 0 (`mean`), with nothing to resample
+        return 0.0, 0.0
+    x = np.array([[s[t] for t in tasks] for s in a], dtype=np.float64)
+    if b is not None:
+        x = x - np.array([[s[t] for t in tasks] for s in b], dtype=np.float64)
+    lo, hi = crossed(x, low=-1.0 if b is not None else 0.0, high=1.0, resamples=resamples, seed=seed)
+    return 100 * lo, 100 * hi
 
 
 def summary(per_seed: Scores) -> dict:

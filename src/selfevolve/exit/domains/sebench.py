@@ -4,6 +4,11 @@ Feedback is the judge's status, and for a wrong answer the first failing input w
 actual output, or the error. The score is the fraction of tests passed (continuous, the default) or the
 pass itself (``verifiable=True``). The judge's own pieces are used (precheck, the sandbox run, `score`),
 so a response is judged exactly as an evaluation judges it; the run's outcomes give the actual output.
+
+Training (`score_many`) scores and gives feedback on all of a task's tests. K-step inference on held-out
+tasks (`score_held_out`) splits them by index (`split_tests`): the feedback comes from the shown tests,
+run on their own, and the score from the scored tests, so the curve never scores an expected output the
+feedback printed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ from selfevolve.sandbox.protocol import from_tagged
 
 SPLITS = {"train": "train", "test": "test_single"}
 SHOW = 300  # characters of any value shown in feedback
+
+
+def split_tests(n: int) -> tuple[list[int], list[int]]:
+    """(shown, scored) indices of a task's n tests: odd ones shown, even ones scored. A task with two or more
+    tests has at least one of each and never fewer scored than shown; a single test is scored and none is
+    shown (the feedback then says only what needs no test: no code, a syntax or usage error)."""
+    return list(range(1, n, 2)), list(range(0, n, 2))
 
 
 def _short(v: object) -> str:
@@ -69,26 +81,49 @@ class SEBenchDomain:
         return f"{head} Expected {_short(from_tagged(case.output))}, got {_short(from_tagged(out.value))}."
 
     def score_many(self, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
+        return self._judged(items, held_out=False)
+
+    def score_held_out(self, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
+        """The score on the scored tests, the feedback from the shown ones (`split_tests`)."""
+        return self._judged(items, held_out=True)
+
+    def _judged(self, items: list[tuple[Instance, str]], *, held_out: bool) -> list[tuple[float, str]]:
         judge = self.judge
         pending = []
         for idx, (inst, response) in enumerate(items):
             task = self._tasks[inst.task.data["task_id"]]
             code, early = judge.precheck(task, response or "", idx)
-            fut = None if early is not None else judge.pool.submit(
-                RunRequest(code, task.entry_point, [c.input for c in task.tests]))
-            pending.append((task, early, fut))
+            if early is not None:
+                pending.append((early, task, task, {}))
+                continue
+            # held out: the shown tests run on their own, so nothing the feedback says depends on the others
+            shown, scored = ([_subset(task, ix) for ix in split_tests(len(task.tests))] if held_out
+                             else (task, task))
+            runs = {id(t): judge.pool.submit(RunRequest(code, t.entry_point, [c.input for c in t.tests]))
+                    for t in (shown, scored) if t.tests}
+            pending.append((None, shown, scored, runs))
         results = []
-        for idx, (task, early, fut) in enumerate(pending):
+        for idx, (early, shown, scored, runs) in enumerate(pending):
             if early is not None:
                 results.append((0.0, f"{early.status}: {early.detail}"))
                 continue
-            run = fut.result()
-            verdict = judge_score(task, idx, run, {"run": run.wall_s})
-            frac = sum(r.passed for r in verdict.tests) / len(task.tests) if task.tests else 0.0
-            value = (1.0 if verdict.passed else 0.0) if self.verifiable else frac
-            results.append((value, self._feedback(task, verdict, run)))
+            value, feedback = 0.0, "sandbox_error: the task has no tests"
+            if scored.tests:
+                run = runs[id(scored)].result()
+                verdict = judge_score(scored, idx, run, {"run": run.wall_s})
+                passed = sum(r.passed for r in verdict.tests)
+                value = float(verdict.passed) if self.verifiable else passed / len(scored.tests)
+                feedback = "no visible tests: this task's only test is held out, and its result is not shown"
+            if shown.tests:
+                run = runs[id(shown)].result()
+                feedback = self._feedback(shown, judge_score(shown, idx, run, {"run": run.wall_s}), run)
+            results.append((value, feedback))
         return results
 
     def close(self) -> None:
         if self._judge is not None:
             self._judge.close()
+
+
+def _subset(task, indices: list[int]):
+    return task.model_copy(update={"tests": [task.tests[i] for i in indices]})
