@@ -220,3 +220,18 @@ def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str,
                 include_num_input_tokens_seen="non_padding")
     args.update(kw)
     return args
+
+
+def world_size() -> int:
+    """Training processes (torchrun/accelerate set WORLD_SIZE; one without them)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def require_steps(trainer: Any) -> None:
+    """A run that took no optimizer step has nothing to save as a trained model: fail instead of writing the
+    start model under RUN/model (transformers stops at step 0 without an error when its loader is empty)."""
+    if trainer.state.global_step < 1:
+        raise UserError(f"{trainer.args.output_dir}: 0 optimizer steps were taken (an empty or too small dataset); "
+                        f"nothing was trained")
