@@ -26,7 +26,8 @@ _RESUME = typer.Option(False, "--resume", help="Continue RUN from its last check
 _FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
 _DUMP = typer.Option(0, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
 _SAVE = typer.Option(50, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
-_BATCH = typer.Option(0, "--batch-size", help="Per-device micro-batch (0: the recipe's default).")
+_BATCH = typer.Option(0, "--batch-size", help="0: the recipe's default. RL: completions per forward pass on one "
+                      "device; SFT: the global batch.")
 _VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
 _VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
 

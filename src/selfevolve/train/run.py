@@ -3,6 +3,7 @@
 ```
 RUN/
   config.json        the recipe, its hyperparameters and the common options (a resume must match it)
+  stats.json         SFT: its examples, and how many max_length truncated or dropped
   metrics.jsonl      one record per optimizer step (names in METRIC_KEYS; null where a recipe has none)
   batches.jsonl      with --dump-batches N: one record per trained sample of the first N steps
   checkpoints/       Trainer checkpoints (model, optimizer, scheduler, RNG states); the last ones are kept
@@ -42,7 +43,7 @@ class CommonOptions:
     force: bool = False
     dump_batches: int = 0
     save_steps: int = 50
-    batch_size: int | None = None  # per device; None: the recipe's default
+    batch_size: int | None = None  # SFT: the global batch; RL: completions per forward pass; None: the default
     progress: bool = True
     use_vllm: bool = False
     vllm_mode: str = "colocate"

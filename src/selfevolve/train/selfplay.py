@@ -215,6 +215,10 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
     return kept, pairs, stats
 
 
+class TooFewTasks(UserError):
+    """A round kept too few tasks for its learner to take one optimizer step."""
+
+
 def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: CommonOptions,
                    hp: SelfPlayHyper | None = None, sft_hyper: Any = None, rl_hyper: Any = None) -> dict:
     from selfevolve.bench import Bench
@@ -250,7 +254,7 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
                 stats.update(trained=False, steps=0, error=str(e))
                 (rdir / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
                 (run.root / "stats.json").write_text(json.dumps(history, indent=1) + "\n")
-                raise UserError(f"self-play round {k}: {e}") from None
+                raise TooFewTasks(f"self-play round {k}: {e}") from None
             if learner == "sft":
                 from selfevolve.train.sft import train_sft
 
