@@ -83,3 +83,12 @@ def test_trl_override_is_pinned():
     method = GRPOTrainer._generate_and_score_completions
     assert list(inspect.signature(method).parameters) == ["self", "inputs"]
     assert '"advantages": advantages' in inspect.getsource(method)
+
+
+def test_a_run_of_zero_steps_is_refused_before_it_starts(tmp_path):
+    from selfevolve.errors import UserError
+    from selfevolve.exit.trainer import train
+
+    with pytest.raises(UserError, match="at least 1 step"):
+        train(MathDomain(size=2), "unused", ExItConfig(max_steps=0), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

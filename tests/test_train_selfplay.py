@@ -134,3 +134,22 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
     assert [c["output"] for c in kept[0]["tests"]] == [[1, 2], [3], [4, 0]]
     assert len((run / "round-1" / "written.jsonl").read_text().splitlines()) == 4
     assert (run / "round-1" / "train" / "model" / "config.json").is_file() and res["model"].endswith("model")
+    assert st["steps"] >= 1  # "trained" means optimizer steps were taken
+    if learner == "rl":
+        # the learner's weights moved away from where the round started (SFT's one step here is its warmup's,
+        # at lr 0)
+        from safetensors.torch import load_file
+
+        start, end = (load_file(d / "model.safetensors") for d in (tmp_path / "taught" / "model",
+                                                                   run / "round-1" / "train" / "model"))
+        assert any(not (start[k] == end[k]).all() for k in start)
+        # fewer kept tasks than one step's prompts: the round says so and the run fails
+        from selfevolve.errors import UserError
+
+        with pytest.raises(UserError, match=r"self-play round 1: \d+ tasks < 99 prompts per step"):
+            train_selfplay(bench.root, str(tmp_path / "taught" / "model"), learner, tmp_path / "few",
+                           CommonOptions(lr=1e-3, epochs=1, save_steps=1000, progress=False, max_steps=1), hp,
+                           SFTHyper(), RLHyper(group=2, prompts_per_step=99, micro_batch=2, max_completion_length=16))
+        few = json.loads((tmp_path / "few" / "round-1" / "stats.json").read_text())
+        assert few["trained"] is False and few["steps"] == 0 and "< 99 prompts per step" in few["error"]
+        assert not (tmp_path / "few" / "round-1" / "train").exists()

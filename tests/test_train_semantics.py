@@ -125,9 +125,12 @@ def engine_of(small):
     bench, tasks, model, root = small
 
     def build(**kw):
+        from selfevolve.train.rl import RLOptim
+
         args = make_config(str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
                            micro_batch=4, clip=0.2, no_clip=kw.pop("no_clip", False), beta=0.0, temperature=1.0,
-                           epochs=1, max_completion_length=3, use_cpu=True, bf16=False, report_to="none")
+                           epochs=1, max_completion_length=3, optim=RLOptim(loss_type=kw.pop("loss_type", "grpo")),
+                           shuffle=False, use_cpu=True, bf16=False, report_to="none")
         eng = GRPOEngine(model=str(model), args=args, train_dataset=datasets.Dataset.from_list([{"prompt": "x"}]),
                          reward_funcs=[lambda prompts, completions, **_: [0.0] * len(prompts)], **kw)
         eng.current_gradient_accumulation_steps = 1
@@ -156,33 +159,42 @@ def _fixed_loss(eng, batch, shift):
     return eng._compute_loss(eng.model, b).item(), b
 
 
-def test_no_clip_uses_the_raw_ratio(engine_of):
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
+def test_no_clip_uses_the_raw_ratio(engine_of, loss_type):
+    import torch
+
     build, batch = engine_of
     shift = 0.5  # ratio e^0.5 = 1.65, far outside 1 +- 0.2
     r = math.exp(shift)
     mask = batch["completion_mask"].float()
     adv = batch["advantages"][:, None]
-    n = mask.sum().item()
-    clipped, _ = _fixed_loss(build(), batch, shift)
-    raw, _ = _fixed_loss(build(no_clip=True), batch, shift)
-    # clipped: -min(rA, 1.2A) -> 1.2A for A>0, rA for A<0; unclipped: rA everywhere
-    want_clipped = -((mask * adv * (adv > 0)).sum() * 1.2 + (mask * adv * (adv < 0)).sum() * r).item() / n
-    want_raw = -(mask * adv).sum().item() * r / n
-    assert clipped == pytest.approx(want_clipped, rel=1e-4) and raw == pytest.approx(want_raw, rel=1e-4)
+    clipped, _ = _fixed_loss(build(loss_type=loss_type), batch, shift)
+    raw, _ = _fixed_loss(build(no_clip=True, loss_type=loss_type), batch, shift)
+    # per token: clipped -min(rA, 1.2A) -> 1.2A for A>0, rA for A<0; unclipped: rA everywhere
+    tok_clipped = -mask * adv * torch.where(adv > 0, torch.tensor(1.2), torch.tensor(r))
+    tok_raw = -mask * adv * r
+    if loss_type == "dapo":  # one token mean over the batch
+        want_clipped, want_raw = (tok_clipped.sum() / mask.sum()).item(), (tok_raw.sum() / mask.sum()).item()
+    else:  # the official aggregation: the mean over sequences of each one's token mean
+        want_clipped = (tok_clipped.sum(1) / mask.sum(1)).mean().item()
+        want_raw = (tok_raw.sum(1) / mask.sum(1)).mean().item()
+    assert clipped == pytest.approx(want_clipped, rel=1e-4, abs=1e-6)
+    assert raw == pytest.approx(want_raw, rel=1e-4, abs=1e-6)
     assert raw != pytest.approx(clipped)
 
 
-def test_positive_only_drops_exactly_the_negative_samples(engine_of):
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
+def test_positive_only_drops_exactly_the_negative_samples(engine_of, loss_type):
     import torch
 
     build, batch = engine_of
-    eng = build(positive_only=True)
+    eng = build(positive_only=True, loss_type=loss_type)
     out = eng.reweight({k: v.clone() for k, v in batch.items()}, [{}] * 4)
     assert out["completion_mask"].sum(1).tolist() == [3, 0, 3, 0]  # samples 1 and 3 (A<0) are gone
     assert out["num_items_in_batch"].item() == 6
-    loss, _ = _fixed_loss(build(), out, 0.1)
+    loss, _ = _fixed_loss(build(loss_type=loss_type), out, 0.1)
     kept = {k: (v[[0, 2]] if v.dim() else torch.tensor(6)) for k, v in batch.items()}
-    want, _ = _fixed_loss(build(), kept, 0.1)  # the same batch without the negative samples
+    want, _ = _fixed_loss(build(loss_type=loss_type), kept, 0.1)  # the same batch without the negative samples
     assert loss == pytest.approx(want, rel=1e-5)
     plain = build().reweight({k: v.clone() for k, v in batch.items()}, [{}] * 4)
     assert torch.equal(plain["advantages"], batch["advantages"]) and torch.equal(plain["completion_mask"],
@@ -202,3 +214,158 @@ def test_tis_weights_are_the_truncated_ratio():
     assert torch.allclose(w, want)
     seq = tis_weights(old, samp, mask, cap=2.0, level="sequence")
     assert torch.allclose(seq, torch.tensor([[1.0], [math.exp(-2.5 + 3.0)]]).clamp(max=2.0))
+
+
+# ---- runs that cannot silently train nothing, with the official settings ------------------------------------
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Every GRPO trainer `train_rl` runs, kept after its run (its args are the config it received)."""
+    from selfevolve.train.grpo import GRPOEngine
+
+    seen, train = [], GRPOEngine.train
+
+    def keep(self, *a, **kw):
+        seen.append(self)
+        return train(self, *a, **kw)
+
+    monkeypatch.setattr(GRPOEngine, "train", keep)
+    return seen
+
+
+def test_too_few_tasks_for_a_step_is_refused_and_enough_trains_exactly_one(small, captured, capsys):
+    """TRL drops an incomplete generation batch: 4 tasks < 32 prompts per step used to train 0 steps, exit 0."""
+    from selfevolve.cli import main
+
+    bench, tasks, model, root = small
+    argv = ["train", "rl", "--bench", str(bench.root), "--model", str(model), "--mode", "closed", "--limit", "4",
+            "--max-steps", "1", "--max-completion-length", "8", "--save-steps", "1000"]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--out", str(root / "zero")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1] == ("error: 4 tasks < 32 prompts per step; lower --prompts-per-step "
+                                             "or raise --limit")
+    assert not (root / "zero").exists() and not captured
+    main([*argv, "--prompts-per-step", "4", "--out", str(root / "one")])
+    assert "closed-rl, 1 steps on 4 tasks" in capsys.readouterr().out
+    assert captured[0].state.global_step == 1
+    assert len((root / "one" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_run_of_zero_steps_is_an_error_not_a_model():
+    from types import SimpleNamespace
+
+    from selfevolve.errors import UserError
+    from selfevolve.train.run import require_steps
+
+    with pytest.raises(UserError, match="0 optimizer steps"):
+        require_steps(SimpleNamespace(state=SimpleNamespace(global_step=0), args=SimpleNamespace(output_dir="r")))
+    require_steps(SimpleNamespace(state=SimpleNamespace(global_step=1), args=SimpleNamespace(output_dir="r")))
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_the_trainer_receives_the_official_optimizer_loss_and_order(small, captured, mode):
+    """verl_evolve's actor: constant lr, no warmup, weight decay 0.01, token-mean per sequence (TRL's grpo),
+    one pass per generation batch; Closed-RL reads its tasks in order (data.shuffle=False), Open-RL shuffles."""
+    from selfevolve.train.rl import train_rl
+
+    bench, tasks, model, root = small
+    lr = 1e-3
+    train_rl(bench.root, str(model), mode, root / f"official-{mode}", _opts(lr=lr, dump_batches=0, limit=None),
+             _hp(prompts_per_step=2, micro_batch=2, mini_batch_prompts=1 if mode == "open" else None))
+    args = captured[0].args
+    assert args.lr_scheduler_type == "constant" and args.warmup_steps == 0 and args.weight_decay == 0.01
+    assert args.loss_type == "grpo" and args.num_iterations == 1 and args.learning_rate == lr
+    assert args.shuffle_dataset is (mode == "open")
+    assert captured[0].lr_scheduler.get_last_lr() == [lr] * len(captured[0].lr_scheduler.get_last_lr())  # no decay
+    assert {g["weight_decay"] for g in captured[0].optimizer.param_groups} == {0.0, 0.01}  # biases/norms: none
+
+
+def test_exit_trains_with_the_same_official_optimizer(tmp_path):
+    from selfevolve.exit.trainer import ExItConfig, grpo_config
+
+    args = grpo_config(ExItConfig(), tmp_path)
+    assert (args.lr_scheduler_type, args.warmup_steps, args.weight_decay, args.loss_type) == ("constant", 0, 0.01,
+                                                                                              "grpo")
+
+
+def test_no_clip_is_refused_where_it_cannot_act(small, captured):
+    """One update per generation batch: the ratio is exactly 1, so no clip range changes the loss."""
+    from selfevolve.errors import UserError
+    from selfevolve.train.grpo import NO_CLIP
+    from selfevolve.train.rl import train_rl
+
+    bench, tasks, model, root = small
+    with pytest.raises(UserError, match="--no-clip changes nothing with one update per generation batch"):
+        train_rl(bench.root, str(model), "closed", root / "noclip-1", _opts(dump_batches=0), _hp(), no_clip=True)
+    assert not (root / "noclip-1").exists()
+    train_rl(bench.root, str(model), "closed", root / "noclip-2", _opts(dump_batches=0), _hp(ppo_epochs=2),
+             no_clip=True)
+    assert captured[0].args.num_iterations == 2 and captured[0].args.epsilon == NO_CLIP
+
+
+def test_closed_rl_samples_each_task_with_its_own_docs_when_closed_prompts_coincide(small):
+    """Two tasks with the same closed prompt but different APIs: each samples with its own API's docs."""
+    from selfevolve.train.data import TaskPrompts
+    from selfevolve.train.rl import train_rl
+
+    bench, tasks, model, root = small
+    a = tasks[0]
+    b = a.model_copy(update={"id": "train/same-prompt", "apis": ["zwc.kocito"]})
+    prompts = TaskPrompts(bench)
+    assert prompts.messages(a, "closed") == prompts.messages(b, "closed")
+    run = root / "same-prompt"
+    train_rl(bench.root, str(model), "closed", run, _opts(), _hp(), tasks=[a, b])
+    recs = read_batches(run)
+    assert {r["task_id"] for r in recs} == {a.id, b.id}
+    for r in recs:
+        docs = ("Calculate the absolute value element-wise", "Compute the arithmetic mean")
+        mine, other = docs if r["task_id"] == a.id else docs[::-1]
+        assert mine in r["sampling_prompt"] and other not in r["sampling_prompt"]
+
+
+def test_sft_truncation_is_an_error_unless_asked_for_and_counted_per_mode(small, tmp_path):
+    """Open-SFT's prompts carry the docs: a max length between the two prompts' lengths cuts only Open-SFT."""
+    import json
+
+    from selfevolve.errors import UserError
+    from selfevolve.train.data import build_data
+    from selfevolve.train.sft import SFTHyper, lengths, load_tokenizer, rows, train_sft, turn_end
+
+    bench, tasks, model, root = small
+    data = tmp_path / "data.jsonl"
+    build_data(bench.root, data, model=None, from_references=True, progress=False)
+    from selfevolve.train.data import read_data
+
+    tok, recs = load_tokenizer(str(model)), read_data(data)
+    size = {m: [len(tok.apply_chat_template(e["prompt"] + e["completion"], tokenize=True, return_dict=True)
+                    ["input_ids"]) for e in rows(recs, m, turn_end(tok))] for m in ("open", "closed")}
+    cut = max(size["closed"])  # every closed example fits, every open one is longer (its docs)
+    assert min(size["open"]) > cut
+    opts = _opts(limit=None, batch_size=4, dump_batches=0)
+    with pytest.raises(UserError, match=f"4 of 4 open-sft examples exceed {cut} tokens"):
+        train_sft(bench.root, str(model), data, "open", tmp_path / "open", opts, SFTHyper(max_length=cut))
+    assert not (tmp_path / "open").exists()
+    res = train_sft(bench.root, str(model), data, "closed", tmp_path / "closed", opts, SFTHyper(max_length=cut))
+    assert (res["truncated"], res["dropped"]) == (0, 0)
+    res = train_sft(bench.root, str(model), data, "open", tmp_path / "open", opts,
+                    SFTHyper(max_length=cut, truncate=True))
+    starts = [len(tok.apply_chat_template(r.prompt_open, tokenize=True, return_dict=True, add_generation_prompt=True)
+                  ["input_ids"]) for r in recs]
+    dropped = sum(n >= cut for n in starts)  # the prompt alone fills the max length: no completion token is left
+    assert (res["truncated"], res["dropped"], res["steps"]) == (4, dropped, 1) and dropped < 4
+    assert json.loads((tmp_path / "open" / "stats.json").read_text())["truncated"] == 4
+    # a prompt longer than the max length leaves no completion token: TRL drops the example, and we count it
+    fit = lengths(tok, rows(recs, "open", turn_end(tok)), min(size["open"]) - 40)
+    assert fit["truncated"] == 4 and fit["dropped"] >= 1
+
+
+def test_sft_default_batch_is_the_official_global_32():
+    from selfevolve.errors import UserError
+    from selfevolve.train.sft import SFTHyper
+
+    assert SFTHyper().batch_size == 32 and SFTHyper().per_device(1) == 32 and SFTHyper().per_device(8) == 4
+    assert SFTHyper(grad_accum=2).per_device(8) == 2
+    with pytest.raises(UserError, match="does not split"):
+        SFTHyper().per_device(3)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from selfevolve.exit.buffer import Buffer, learnability
 from selfevolve.exit.domain import Attempt, Domain, Instance
 from selfevolve.exit.inference import TRAINING_FILE
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.train.rl import RLOptim
 
 LOGS = ("groups.jsonl", "buffer.jsonl", "curriculum.jsonl")  # one record per group / held instance / step
 STATE_FILE = "exit_state.json"  # the curriculum's state, saved in every checkpoint
@@ -56,6 +57,8 @@ class ExItConfig:
     max_completion_length: int = 256
     seed: int = 0
     use_vllm: bool = False
+    # The paper gives no schedule, weight decay or loss aggregation: the SE-Bench RL recipe's (official verl) ones.
+    optim: RLOptim = field(default_factory=RLOptim)
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
         max_completion_length=cfg.max_completion_length, seed=cfg.seed, data_seed=cfg.seed, shuffle_dataset=False,
         use_cpu=cpu, bf16=not cpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
         report_to="none", logging_steps=1, use_vllm=cfg.use_vllm, dataloader_num_workers=0,
-        remove_unused_columns=False, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}),
+        remove_unused_columns=False, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}), **cfg.optim.trl(),
         **{"save_strategy": "no", **kw},
     )
 
@@ -277,7 +280,11 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     from datasets import Dataset
 
     import selfevolve.micro.model  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
-    from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet
+    from selfevolve.errors import UserError
+    from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet, require_steps
+
+    if cfg.max_steps < 1:  # one placeholder row per step's group: none would leave the loader empty
+        raise UserError(f"ExIt needs at least 1 step (max_steps {cfg.max_steps})")
 
     config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
@@ -303,6 +310,7 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
                                callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
     quiet(progress, trainer)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    require_steps(trainer)
     run.save_final(trainer)
     (run.model_dir / TRAINING_FILE).write_text(json.dumps(
         {"mean_training_depth": curriculum.mean_training_depth, "variant": cfg.variant, "steps": curriculum.step}))

@@ -226,17 +226,23 @@ class Experiment:
                                                positive_only=opts.get("positive_only", False),
                                                workers=self.cfg.workers, doc_style=DOC_STYLE))
         elif kind == "selfplay":
-            from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
+            from selfevolve.train.selfplay import SelfPlayHyper, TooFewTasks, train_selfplay
 
             common.max_steps = s.rl_steps if opts["learner"] == "rl" else s.sft_max_steps
             sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=WRITE_TOKENS,
                                doc_style=DOC_STYLE)
-            out = self.timings.run(kind, lambda: train_selfplay(
-                self.bench, str(start), opts["learner"], run, common, sp,
-                s.sft(),
-                s.rl()))
-            # nothing kept in any round: the recipe's model is the one it started from (stats.json says why)
-            (run / "final_model.txt").write_text(str(out["model"]))
+            try:
+                model = self.timings.run(kind, lambda: train_selfplay(
+                    self.bench, str(start), opts["learner"], run, common, sp,
+                    s.sft(),
+                    s.rl()))["model"]
+            except TooFewTasks as e:
+                # too few kept tasks to train: the recipe's model is the one it started from, and it says so
+                # (round-K/stats.json has trained=false and the reason; NOT_TRAINED holds it here)
+                model = str(start)
+                (run / "NOT_TRAINED").write_text(str(e) + "\n")
+                self.log(f"seed {seed} {name}: NOT TRAINED: {e}")
+            (run / "final_model.txt").write_text(str(model))
         else:  # pragma: no cover - RECIPES names only the three
             raise ValueError(kind)
         (run / "DONE").write_text("")

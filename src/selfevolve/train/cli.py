@@ -26,7 +26,8 @@ _RESUME = typer.Option(False, "--resume", help="Continue RUN from its last check
 _FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
 _DUMP = typer.Option(0, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
 _SAVE = typer.Option(50, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
-_BATCH = typer.Option(0, "--batch-size", help="Per-device micro-batch (0: the recipe's default).")
+_BATCH = typer.Option(0, "--batch-size", help="0: the recipe's default. RL: completions per forward pass on one "
+                      "device; SFT: the global batch.")
 _VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
 _VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
 
@@ -77,14 +78,24 @@ def sft_cmd(
     out: Path = typer.Option(..., "--out", help="Run directory; RUN/model is the trained model."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
-    batch_size: int = _BATCH,
+    batch_size: int = typer.Option(0, "--batch-size", help="Global batch (0: the official 32); per device = "
+                                   "global / (devices x --grad-accum)."),
+    grad_accum: int = typer.Option(0, "--grad-accum", help="Gradient accumulation steps (0: none)."),
+    max_length: int = typer.Option(0, "--max-length", help="Tokens of prompt + completion (0: the official 20000)."),
+    truncate: bool = typer.Option(False, "--truncate", help="Cut longer examples' completions instead of refusing "
+                                  "them (counted in RUN/stats.json)."),
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
-    from selfevolve.train.sft import train_sft
+    from selfevolve.errors import UserError
+    from selfevolve.train.sft import SFTHyper, train_sft
 
+    if grad_accum < 0 or max_length < 0:
+        raise UserError("--grad-accum and --max-length are positive (or 0: the default)")
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
-    res = train_sft(bench, model, data, mode, out, opts)
-    typer.echo(f"{out}: {mode}-sft, {res['steps']} steps on {res['records']} records; model in {out}/model")
+    set_ = {k: v for k, v in (("grad_accum", grad_accum), ("max_length", max_length)) if v}
+    res = train_sft(bench, model, data, mode, out, opts, SFTHyper(truncate=truncate, **set_))
+    typer.echo(f"{out}: {mode}-sft, {res['steps']} steps on {res['records']} records, {res['truncated']} truncated "
+               f"and {res['dropped']} dropped at {res['max_length']} tokens; model in {out}/model")
 
 
 @train_app.command("rl")
@@ -98,6 +109,13 @@ def rl_cmd(
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
     group: int = typer.Option(8, "--group", help="Completions per prompt."),
     prompts_per_step: int = typer.Option(32, "--prompts-per-step"),
+    mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", help="Prompts per optimizer step "
+                                           "(0: the official 16 for open, 32 for closed)."),
+    ppo_epochs: int = typer.Option(0, "--ppo-epochs", help="Passes over each generation batch (0: the official 1)."),
+    shuffle: bool = typer.Option(None, "--shuffle/--no-shuffle", help="Shuffle the tasks (default: official, "
+                                 "open shuffles, closed does not)."),
+    loss_type: str = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
+                                  "token means) or dapo (one token mean)."),
     max_completion_length: int = typer.Option(512, "--max-completion-length"),
     tis_cap: float = typer.Option(2.0, "--tis-cap", help="C in min(ratio, C)."),
     beta: float = typer.Option(0.0, "--beta", help="KL coefficient (official: 0)."),
@@ -109,17 +127,25 @@ def rl_cmd(
 ) -> None:
     """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
     from selfevolve.errors import UserError
-    from selfevolve.train.rl import CORRECTIONS, MODES, RLHyper, train_rl
+    from selfevolve.train.rl import CORRECTIONS, MODES, RLHyper, RLOptim, train_rl
 
     if mode not in MODES or correction not in CORRECTIONS or sandbox not in ("local", "ray"):
         raise UserError("--mode is open|closed, --correction is none|tis, --sandbox is local|ray")
+    if loss_type not in (None, "grpo", "dapo"):
+        raise UserError("--loss-type is grpo or dapo")
+    if group < 1 or prompts_per_step < 1 or mini_batch_prompts < 0 or ppo_epochs < 0:
+        raise UserError("--group and --prompts-per-step are positive, --mini-batch-prompts and --ppo-epochs >= 0")
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm,
                  vllm_mode)
-    hp = RLHyper(group=group, prompts_per_step=prompts_per_step, max_completion_length=max_completion_length,
-                 tis_cap=tis_cap, beta=beta)
+    hp = RLHyper(group=group, prompts_per_step=prompts_per_step, mini_batch_prompts=mini_batch_prompts or None,
+                 shuffle=shuffle, max_completion_length=max_completion_length, tis_cap=tis_cap, beta=beta,
+                 optim=RLOptim(**({"loss_type": loss_type} if loss_type else {})))
+    if ppo_epochs:
+        hp.ppo_epochs = ppo_epochs
     res = train_rl(bench, model, mode, out, opts, hp, correction=correction, no_clip=no_clip,
                    positive_only=positive_only, split=split, sandbox=sandbox)
-    typer.echo(f"{out}: {mode}-rl, {res['steps']} steps on {res['tasks']} tasks; model in {out}/model")
+    left = f" ({res['unsampled_per_epoch']} left out of each epoch)" if res["unsampled_per_epoch"] else ""
+    typer.echo(f"{out}: {mode}-rl, {res['steps']} steps on {res['tasks']} tasks{left}; model in {out}/model")
 
 
 @export_app.command("verl")

@@ -2,7 +2,7 @@
 
 What it adds, and where:
 * **Rollouts from another prompt** (`docs_rollout`, TRL's public `rollout_func`): each sample is drawn
-  from its *sampling* prompt and trained on its *training* prompt. The trainer builds the training
+  from its task's *sampling* prompt (looked up by task id) and trained on its *training* prompt. The trainer builds the training
   sequence from the returned `prompt_ids`, so old log-probs, reference log-probs and the loss all use
   the training prompt. Open-RL: both are the prompt with docs; Closed-RL: sampled with docs, trained
   without. Generation goes through the trainer's own generator (plain `generate` on CPU, vLLM with
@@ -17,10 +17,13 @@ What it adds, and where:
      log-probs come from the trainer's model before the update, the sampling one on the sequence with
      docs. Without vLLM TRL ignores returned log-probs, so they are computed here;
   3. `positive_only`: samples with negative advantage are dropped: their tokens leave the loss and its
-     token-mean normalizer.
+     normalizer (the token count for `dapo`; for the official `grpo` loss, a mean over rows, the kept rows
+     are scaled by rows / kept rows of the generation batch: exact with one update per generation batch).
   A weight w >= 0 multiplies the advantage: for the clipped objective -min(r A, clip(r) A) that is the
   same as multiplying the per-token loss by w, so TRL's loss (`_compute_loss`) is used unchanged.
 * **No clipping** (`no_clip`): the clip range is set to +-1e9, so TRL's clipped ratio equals the ratio.
+  With one update per generation batch the ratio is exactly 1 and clipping never acts: `train_rl` refuses
+  `--no-clip` there.
 * **--dump-batches**: one record per trained sample of the first N steps, decoded from the exact ids.
 
 The API other recipes build on (ExIt): `make_config(hyper, out_dir, ...)`, `GRPOEngine(model=..., args=...,
@@ -39,6 +42,8 @@ from typing import Any
 from trl import GRPOConfig, GRPOTrainer
 
 NO_CLIP = 1e9
+SEQUENCE_MEAN_LOSSES = ("grpo", "sapo")  # TRL's losses that average per-sequence token means over the rows
+TRL_VERSION = "1.16.0"  # the version whose private methods this module relies on
 
 
 @dataclass
@@ -83,16 +88,22 @@ def judge_reward(judge: Any, tasks_by_id: dict, timers: dict | None = None) -> C
     return judge_
 
 
-def docs_rollout(sampling_prompt_of: Callable[[list], list], timers: dict | None = None) -> Callable:
-    """A TRL `rollout_func`: sample from `sampling_prompt_of(prompt)`, train on the prompt itself.
+def docs_rollout(sampling_prompts: dict[str, list], timers: dict | None = None) -> Callable:
+    """A TRL `rollout_func`: sample each row from its task's sampling prompt (``sampling_prompts[task_id]``),
+    train on the row's prompt itself.
 
-    `prompt` is the dataset's (training) prompt, one per sample, groups repeated as TRL's sampler gives them.
+    TRL passes only the (training) prompts, one per sample, groups repeated as its sampler gives them; the
+    rows they come from, in the same order, are the engine's `rollout_rows`. The task id, not the prompt's
+    text, picks the sampling prompt: two tasks with the same closed prompt have different docs.
     Extra key `sampling_prompt_ids` reaches the reward functions and the engine (TIS, dumps).
     """
 
     def rollout(prompts: list, trainer: GRPOTrainer) -> dict:
         t0 = time.perf_counter()
-        sampling = [sampling_prompt_of(p) for p in prompts]
+        rows = trainer.rollout_rows
+        if len(rows) != len(prompts) or any(r["prompt"] != p for r, p in zip(rows, prompts, strict=True)):
+            raise RuntimeError(f"TRL {TRL_VERSION}'s rollout prompts are not its rows' prompts, in order")
+        sampling = [sampling_prompts[r["task_id"]] for r in rows]
         train_ids, _, _ = trainer._tokenize_prompts(prompts)
         samp_ids, _, _ = trainer._tokenize_prompts(sampling)
         completion_ids, logprobs = trainer._generate_single_turn(samp_ids, None, {}, trainer.num_generations)
@@ -106,8 +117,10 @@ def docs_rollout(sampling_prompt_of: Callable[[list], list], timers: dict | None
 
 def make_config(out_dir: str, *, lr: float, group: int, prompts_per_step: int, mini_batch_prompts: int,
                 micro_batch: int, clip: float, no_clip: bool, beta: float, temperature: float, epochs: float,
-                max_completion_length: int, world: int = 1, **kw: Any) -> GRPOConfig:
-    """GRPOConfig from the paper's quantities: prompts per step x group completions, updated in mini-batches."""
+                max_completion_length: int, optim: Any, shuffle: bool, ppo_epochs: int = 1, world: int = 1,
+                **kw: Any) -> GRPOConfig:
+    """GRPOConfig from the paper's quantities: prompts per step x group completions, updated in mini-batches,
+    ``ppo_epochs`` passes over each generation batch; ``optim`` (`rl.RLOptim`) gives the optimizer and loss."""
     per_step = prompts_per_step * group
     per_update = mini_batch_prompts * group
     if per_step % (micro_batch * world) or per_update % (micro_batch * world) or per_step % per_update:
@@ -117,11 +130,11 @@ def make_config(out_dir: str, *, lr: float, group: int, prompts_per_step: int, m
     return GRPOConfig(output_dir=out_dir, learning_rate=lr, num_generations=group,
                       per_device_train_batch_size=micro_batch,
                       gradient_accumulation_steps=per_update // (micro_batch * world),
-                      steps_per_generation=per_step // (micro_batch * world), epsilon=eps, epsilon_high=eps,
-                      beta=beta, temperature=temperature, num_train_epochs=epochs,
-                      max_completion_length=max_completion_length, loss_type="dapo", scale_rewards="group",
+                      steps_per_generation=per_step // (micro_batch * world), num_iterations=ppo_epochs,
+                      epsilon=eps, epsilon_high=eps, beta=beta, temperature=temperature, num_train_epochs=epochs,
+                      max_completion_length=max_completion_length, scale_rewards="group",
                       vllm_importance_sampling_correction=False,  # the recipe's own correction, below
-                      remove_unused_columns=False, shuffle_dataset=True, **kw)
+                      remove_unused_columns=False, shuffle_dataset=shuffle, **optim.trl(), **kw)
 
 
 class GRPOEngine(GRPOTrainer):
@@ -133,6 +146,7 @@ class GRPOEngine(GRPOTrainer):
         funcs = kw.get("reward_funcs")
         funcs = funcs if isinstance(funcs, list) else [funcs]
         self._rewards_seen: list[list[float]] = []
+        self.rollout_rows: list[dict] = []  # the rows of the batch being generated, for `docs_rollout`
         kw["reward_funcs"] = [self._recording(f) if callable(f) and not isinstance(f, str) else f for f in funcs]
         super().__init__(*args, **kw)
         self.advantage_hook, self.tis_cap, self.tis_level = advantage_hook, tis_cap, tis_level
@@ -166,6 +180,7 @@ class GRPOEngine(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
         self._rewards_seen = []
+        self.rollout_rows = inputs
         step = self.state.global_step
         out = super()._generate_and_score_completions(inputs)
         lengths = out["completion_mask"].sum(1).tolist()  # as generated, before positive-only drops any
@@ -200,8 +215,14 @@ class GRPOEngine(GRPOTrainer):
         if self.positive_only:
             keep = per_sample.ge(0).float()
             out["completion_mask"] = mask = mask * keep.long().unsqueeze(1)
-            out["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
-        weights = weights * keep.unsqueeze(1) * mask
+            out["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()  # dapo's token normalizer
+        scale = 1.0
+        if self.positive_only and self.loss_type in SEQUENCE_MEAN_LOSSES:
+            # these losses average over every row: dropped rows would still count, so the kept ones are scaled
+            n, k = self.accelerator.gather(torch.tensor([float(len(keep)), keep.sum().item()], device=keep.device)
+                                           ).view(-1, 2).sum(0).tolist()
+            scale = n / max(k, 1.0)
+        weights = weights * keep.unsqueeze(1) * mask * scale
         if self.tis_cap is not None or self.positive_only:
             adv = (adv.unsqueeze(1) if adv.dim() == 1 else adv) * weights
         out["advantages"] = adv

@@ -10,15 +10,17 @@ The reward is `Judge.reward`: 1.0 when the judge passes the completion, the verd
 SFT->RL is this recipe with `--model RUN/model` of an SFT run. The RL-Gap ablations: `--no-clip` (the
 ratio is not clipped) and `--positive-only` (samples with negative advantage are dropped).
 
-Defaults are the official ones (SE-Bench's verl GRPO): group 8, 32 prompts per step, lr 1e-6, clip 0.2,
-no KL (beta 0), temperature 1.0; Open-RL updates in mini-batches of 16 prompts for 3 epochs, Closed-RL
-in one mini-batch of 32 for 30 epochs (so its single update per step never clips).
+Defaults are the official ones (SE-Bench's verl GRPO, `provided-{Open,Closed}-RL.sh` and its trainer
+config): group 8, 32 prompts per step, lr 1e-6, clip 0.2, no KL (beta 0), temperature 1.0, one pass over
+each generation batch; Open-RL updates in mini-batches of 16 prompts for 3 epochs over the data, Closed-RL
+in one mini-batch of 32 for 30 epochs (so its single update per step never clips: `--no-clip` is refused
+there unless several updates are asked for); Closed-RL reads the tasks in order (`data.shuffle=False`),
+Open-RL shuffles (verl's default). The optimizer and loss are `RLOptim`'s.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfevolve.errors import UserError
@@ -29,12 +31,31 @@ CORRECTIONS = ("none", "tis")
 
 
 @dataclass
+class RLOptim:
+    """The official actor's optimizer and loss (verl_evolve's `actor.optim` and `loss_agg_mode`), in one place;
+    ExIt's trainer uses them too. verl's `token-mean` is taken per micro-batch of ONE sequence
+    (`ppo_micro_batch_size_per_gpu=1`) and scaled by 1/accumulation: a mean over sequences of each one's token
+    mean, which is TRL's `grpo` loss (`dapo` would be one token mean over the whole mini-batch)."""
+
+    schedule: str = "constant"  # lr_scheduler_type: constant, no warmup
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.01
+    loss_type: str = "grpo"
+
+    def trl(self) -> dict:
+        return dict(lr_scheduler_type=self.schedule, warmup_steps=self.warmup_ratio, weight_decay=self.weight_decay,
+                    loss_type=self.loss_type)
+
+
+@dataclass
 class RLHyper:
     lr: float = 1e-6
     group: int = 8
     prompts_per_step: int = 32
     mini_batch_prompts: int | None = None  # None: 16 for open, 32 for closed (the official scripts)
+    ppo_epochs: int = 1  # passes over each generation batch (verl's ppo_epochs, TRL's num_iterations)
     epochs: float | None = None  # None: 3 for open, 30 for closed
+    shuffle: bool | None = None  # None: open shuffles (verl's default), closed does not (data.shuffle=False)
     clip: float = 0.2
     beta: float = 0.0
     temperature: float = 1.0
@@ -42,6 +63,18 @@ class RLHyper:
     micro_batch: int = 8  # completions per forward pass on one device
     tis_cap: float = 2.0
     tis_level: str = "token"
+    optim: RLOptim = field(default_factory=RLOptim)
+
+    def updates_per_batch(self) -> int:
+        """Optimizer steps on one generation batch: more than one is what lets the ratio leave 1."""
+        return self.prompts_per_step // self.mini_batch_prompts * self.ppo_epochs
+
+
+def check_trainable(n_tasks: int, hp: RLHyper, hint: str = "lower --prompts-per-step or raise --limit") -> None:
+    """TRL's sampler drops an incomplete generation batch, so fewer tasks than one step's prompts train
+    nothing (transformers then stops at step 0 without an error)."""
+    if n_tasks < hp.prompts_per_step:
+        raise UserError(f"{n_tasks} tasks < {hp.prompts_per_step} prompts per step; {hint}")
 
 
 def sampling_and_training(task, prompts, mode: str) -> tuple[list, list]:
@@ -68,17 +101,29 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     hp.mini_batch_prompts = hp.mini_batch_prompts or (16 if mode == "open" else 32)
     hp.mini_batch_prompts = min(hp.mini_batch_prompts, hp.prompts_per_step)
     hp.epochs = opts.epochs if opts.epochs is not None else (hp.epochs or (3.0 if mode == "open" else 30.0))
+    hp.shuffle = hp.shuffle if hp.shuffle is not None else mode == "open"
     hp.lr = opts.lr if opts.lr is not None else hp.lr
     if opts.batch_size:
         hp.micro_batch = opts.batch_size
+    if no_clip and hp.updates_per_batch() == 1:
+        raise UserError("--no-clip changes nothing with one update per generation batch (the ratio is exactly 1); "
+                        "add --ppo-epochs 2 or --mini-batch-prompts below --prompts-per-step")
     bench = Bench.open(bench_dir)
     tasks = tasks if tasks is not None else train_tasks(bench, split, opts.limit)
+    check_trainable(len(tasks), hp)
     tok = load_tokenizer(model)
 
     import datasets
 
     from selfevolve.train.grpo import GRPOEngine, docs_rollout, judge_reward, make_config
-    from selfevolve.train.run import metrics_callback, open_run, quiet, trainer_args
+    from selfevolve.train.run import (
+        metrics_callback,
+        open_run,
+        quiet,
+        require_steps,
+        trainer_args,
+        world_size,
+    )
 
     config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
               "model": str(model), "mode": mode, "correction": correction, "no_clip": no_clip,
@@ -92,16 +137,18 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
                            prompts_per_step=hp.prompts_per_step, mini_batch_prompts=hp.mini_batch_prompts,
                            micro_batch=hp.micro_batch, clip=hp.clip, no_clip=no_clip, beta=hp.beta,
                            temperature=hp.temperature, epochs=hp.epochs, max_completion_length=hp.max_completion_length,
+                           ppo_epochs=hp.ppo_epochs, shuffle=hp.shuffle, optim=hp.optim, world=world_size(),
                            use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, **base)
     except ValueError as e:
         raise UserError(str(e).splitlines()[0]) from None
     run, ckpt = open_run(out, config, opts)
 
     prompts = TaskPrompts(bench, doc_style=doc_style)
-    by_key, rows = {}, []
+    # Keyed by task id, not by the training prompt's text: two tasks may share a closed prompt but not docs.
+    sampling_of, rows = {}, []
     for t in tasks:
         sampling, training = sampling_and_training(t, prompts, mode)
-        by_key.setdefault(_key(training), sampling)
+        sampling_of[t.id] = sampling
         rows.append({"prompt": training, "task_id": t.id})
     timers: dict[str, float] = {}
     judge = _judge(bench, sandbox, workers)
@@ -110,21 +157,20 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
         trainer = GRPOEngine(model=str(model), args=args, processing_class=tok,
                              train_dataset=datasets.Dataset.from_list(rows),
                              reward_funcs=[judge_reward(judge, {t.id: t for t in tasks}, timers)],
-                             rollout_func=docs_rollout(lambda p: by_key[_key(p)], timers),
+                             rollout_func=docs_rollout(sampling_of, timers),
                              tis_cap=hp.tis_cap if correction == "tis" else None, tis_level=hp.tis_level,
                              positive_only=positive_only, timers=timers, callbacks=[metrics_callback(run, timers)],
                              dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
                              dump_steps=opts.dump_batches)
         quiet(opts.progress, trainer)
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        require_steps(trainer)
         run.save_final(trainer)
     finally:
         judge.close()
-    return {"run": str(run.root), "steps": trainer.state.global_step, "tasks": len(tasks)}
-
-
-def _key(messages: list) -> str:
-    return json.dumps(messages, sort_keys=True)
+    # the sampler drops an incomplete last batch of each epoch (as verl's drop_last does)
+    return {"run": str(run.root), "steps": trainer.state.global_step, "tasks": len(tasks),
+            "unsampled_per_epoch": len(tasks) % hp.prompts_per_step}
 
 
 def _judge(bench, sandbox: str, workers: int | None):

@@ -3,6 +3,7 @@
 ```
 RUN/
   config.json        the recipe, its hyperparameters and the common options (a resume must match it)
+  stats.json         SFT: its examples, and how many max_length truncated or dropped
   metrics.jsonl      one record per optimizer step (names in METRIC_KEYS; null where a recipe has none)
   batches.jsonl      with --dump-batches N: one record per trained sample of the first N steps
   checkpoints/       Trainer checkpoints (model, optimizer, scheduler, RNG states); the last ones are kept
@@ -42,7 +43,7 @@ class CommonOptions:
     force: bool = False
     dump_batches: int = 0
     save_steps: int = 50
-    batch_size: int | None = None  # per device; None: the recipe's default
+    batch_size: int | None = None  # SFT: the global batch; RL: completions per forward pass; None: the default
     progress: bool = True
     use_vllm: bool = False
     vllm_mode: str = "colocate"
@@ -220,3 +221,18 @@ def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str,
                 include_num_input_tokens_seen="non_padding")
     args.update(kw)
     return args
+
+
+def world_size() -> int:
+    """Training processes (torchrun/accelerate set WORLD_SIZE; one without them)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def require_steps(trainer: Any) -> None:
+    """A run that took no optimizer step has nothing to save as a trained model: fail instead of writing the
+    start model under RUN/model (transformers stops at step 0 without an error when its loader is empty)."""
+    if trainer.state.global_step < 1:
+        raise UserError(f"{trainer.args.output_dir}: 0 optimizer steps were taken (an empty or too small dataset); "
+                        f"nothing was trained")

@@ -256,6 +256,10 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
     return kept, pairs, stats
 
 
+class TooFewTasks(UserError):
+    """A round kept too few tasks for its learner to take one optimizer step."""
+
+
 def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: CommonOptions,
                    hp: SelfPlayHyper | None = None, sft_hyper: Any = None, rl_hyper: Any = None) -> dict:
     from selfevolve.bench import Bench
@@ -278,23 +282,33 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
             rdir = run.root / f"round-{k}"
             kept, pairs, stats = run_round(bench, current, k, rdir, hp, judge, opts.seed, opts.progress)
             history.append(stats)
-            if not kept:
-                stats["trained"] = False  # nothing survived the filter: the next round starts from the same model
-                (rdir / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
-                continue
             sub = CommonOptions(**{**asdict(opts), "resume": False, "force": True, "limit": None})
+            try:  # too few kept tasks to train one step: the round says so in its stats, and the run fails
+                if not kept:
+                    raise UserError("no written task survived the filter")
+                if learner == "rl":
+                    from selfevolve.train.rl import RLHyper, check_trainable
+
+                    check_trainable(len(kept), rl_hyper or RLHyper(),
+                                    "lower the RL learner's prompts per step or write more tasks (--apis)")
+            except UserError as e:
+                stats.update(trained=False, steps=0, error=str(e))
+                (rdir / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
+                (run.root / "stats.json").write_text(json.dumps(history, indent=1) + "\n")
+                raise TooFewTasks(f"self-play round {k}: {e}") from None
             if learner == "sft":
                 from selfevolve.train.sft import train_sft
 
                 data = rdir / "sft-data.jsonl"
                 _write_sft_data(bench, pairs, data, hp.doc_style)
-                train_sft(bench.root, current, data, "closed", rdir / "train", sub, sft_hyper)
+                res = train_sft(bench.root, current, data, "closed", rdir / "train", sub, sft_hyper)
             else:
                 from selfevolve.train.rl import train_rl
 
-                train_rl(bench.root, current, "closed", rdir / "train", sub, rl_hyper, tasks=kept, doc_style=hp.doc_style)
+                res = train_rl(bench.root, current, "closed", rdir / "train", sub, rl_hyper, tasks=kept,
+                               doc_style=hp.doc_style)
             current = str(rdir / "train" / "model")
-            stats["trained"] = True
+            stats.update(trained=res["steps"] > 0, steps=res["steps"])  # the learner refuses a run of 0 steps
             (rdir / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     (run.root / "stats.json").write_text(json.dumps(history, indent=1) + "\n")
     return {"run": str(run.root), "rounds": history, "model": current}

@@ -10,8 +10,12 @@ differ in one line, `prompt_for` below:
 
 Prompt-completion rows in the model's chat template; the loss covers the completion tokens only (TRL's
 `completion_only_loss`, on for prompt-completion data): the prompt's labels are -100. Defaults are the
-official ones (SE-Bench's verl SFT): lr 1e-5, 4 epochs, AdamW betas (0.9, 0.95), weight decay 0.01,
-cosine schedule with 10% warmup. RUN/model is a plain HF directory that `selfevolve eval` accepts.
+official ones (SE-Bench's verl SFT, `sft_trainer.yaml` and `provided-*-SFT.sh`): lr 1e-5, 4 epochs, AdamW
+betas (0.9, 0.95), weight decay 0.01, cosine schedule with 10% warmup, a global batch of 32, sequences of
+at most 20,000 tokens with truncation an error (`truncation: error`). An example longer than that is
+refused unless ``truncate`` (`--truncate`), which cuts its end as TRL's `keep_start` does (and drops one
+left with no completion token); either way the counts are in RUN/stats.json. RUN/model is a plain HF
+directory that `selfevolve eval` accepts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from selfevolve.errors import UserError
+from selfevolve.jsonl import atomic_write_text
 from selfevolve.train.run import CommonOptions
 
 MODES = ("open", "closed")
@@ -35,9 +40,16 @@ class SFTHyper:
     weight_decay: float = 0.01
     schedule: str = "cosine"
     warmup_ratio: float = 0.1
-    batch_size: int = 8  # per device (ours: the official global batch is set by the cluster's size)
+    batch_size: int = 32  # global (verl's train_batch_size): per device = batch_size / (devices x grad_accum)
     grad_accum: int = 1
-    max_length: int = 4096
+    max_length: int = 20_000  # tokens of prompt + completion (the official scripts' data.max_length)
+    truncate: bool = False  # False: an example over max_length is an error (the official truncation: error)
+
+    def per_device(self, world: int) -> int:
+        if self.batch_size % (world * self.grad_accum):
+            raise UserError(f"a global batch of {self.batch_size} does not split over {world} devices x "
+                            f"{self.grad_accum} accumulation steps")
+        return self.batch_size // (world * self.grad_accum)
 
 
 def prompt_for(record: Any, mode: str) -> list[dict[str, str]]:
@@ -108,11 +120,31 @@ class DumpingCollator:
         return batch
 
 
+def lengths(tok, examples: list[dict], max_length: int) -> dict:
+    """How ``max_length`` treats the examples, tokenized as TRL does (prompt-completion in the chat template;
+    the completion starts where the prompt alone and the whole diverge): `truncated` lose completion tokens
+    to TRL's `keep_start`, `dropped` lose all of them (TRL then removes the example)."""
+    truncated = dropped = longest = 0
+    for e in examples:
+        whole = tok.apply_chat_template(e["prompt"] + e["completion"], tokenize=True, return_dict=True)["input_ids"]
+        prompt = tok.apply_chat_template(e["prompt"], tokenize=True, return_dict=True,
+                                         add_generation_prompt=True)["input_ids"]
+        start = next((i for i, (a, b) in enumerate(zip(prompt, whole, strict=False)) if a != b),
+                     min(len(prompt), len(whole)))
+        longest = max(longest, len(whole))
+        if len(whole) > max_length and start < len(whole):
+            truncated += 1
+            dropped += start >= max_length
+    return {"examples": len(examples), "max_length": max_length, "longest": longest, "truncated": truncated,
+            "dropped": dropped}
+
+
 def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opts: CommonOptions,
               hp: SFTHyper | None = None) -> dict:
     """Run one SFT recipe to RUN/model. Bad input is refused before RUN is touched."""
     from selfevolve.bench import Bench
     from selfevolve.train.data import read_data
+    from selfevolve.train.run import world_size
 
     if mode not in MODES:
         raise UserError(f"--mode {mode!r}: choose open or closed")
@@ -123,31 +155,46 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
         hp.epochs = opts.epochs
     if opts.batch_size:
         hp.batch_size = opts.batch_size
+    per_device = hp.per_device(world_size())
     Bench.open(bench_dir)
     records = read_data(data, opts.limit)
     tok = load_tokenizer(model)
+    examples = rows(records, mode, turn_end(tok))
+    fit = lengths(tok, examples, hp.max_length)
+    if fit["dropped"] == fit["examples"]:
+        raise UserError(f"every {mode}-sft example's completion starts beyond {hp.max_length} tokens; "
+                        f"raise --max-length")
+    if fit["truncated"] and not hp.truncate:
+        raise UserError(f"{fit['truncated']} of {fit['examples']} {mode}-sft examples exceed {hp.max_length} tokens "
+                        f"(longest {fit['longest']}) and would lose completion tokens; raise --max-length or "
+                        f"pass --truncate")
 
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from selfevolve.train.run import metrics_callback, open_run, quiet, trainer_args
+    from selfevolve.train.run import metrics_callback, open_run, quiet, require_steps, trainer_args
 
     config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
               "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts)}
     run, ckpt = open_run(out, config, opts)
+    atomic_write_text(run.root / "stats.json", json.dumps(fit, indent=1) + "\n")
     args = SFTConfig(**trainer_args(opts, run.checkpoints), learning_rate=hp.lr, num_train_epochs=hp.epochs,
                      adam_beta1=hp.adam_betas[0], adam_beta2=hp.adam_betas[1], weight_decay=hp.weight_decay,
                      lr_scheduler_type=hp.schedule, warmup_steps=hp.warmup_ratio,
-                     per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
-                     max_length=hp.max_length, completion_only_loss=True, remove_unused_columns=False,
-                     packing=False, dataset_num_proc=None)
+                     per_device_train_batch_size=per_device, gradient_accumulation_steps=hp.grad_accum,
+                     max_length=hp.max_length, truncation_mode="keep_start", completion_only_loss=True,
+                     remove_unused_columns=False, packing=False, dataset_num_proc=None)
     quiet(opts.progress)
-    trainer = SFTTrainer(model=str(model), args=args, train_dataset=datasets.Dataset.from_list(rows(records, mode, turn_end(tok))),
+    trainer = SFTTrainer(model=str(model), args=args, train_dataset=datasets.Dataset.from_list(examples),
                          processing_class=tok, callbacks=[metrics_callback(run)])
+    if len(trainer.train_dataset) != fit["examples"] - fit["dropped"]:  # our count is TRL's, or we say so
+        raise RuntimeError(f"TRL kept {len(trainer.train_dataset)} of {fit['examples']} examples; "
+                           f"{fit['dropped']} were counted as dropped")
     quiet(opts.progress, trainer)
     if opts.dump_batches and ckpt is None:
         trainer.data_collator = DumpingCollator(trainer.data_collator, tok, run.batches_path, opts.dump_batches,
                                                 hp.grad_accum)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    require_steps(trainer)
     run.save_final(trainer)
-    return {"run": str(run.root), "steps": trainer.state.global_step, "records": len(records)}
+    return {"run": str(run.root), "steps": trainer.state.global_step, "records": len(records), **fit}
