@@ -99,3 +99,18 @@ def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_every_ablation_can_act_at_the_micro_scale():
+    """--no-clip changes nothing with one update per generation batch (and the trainer refuses it): the
+    micro-world's no-clip ablation and the clipped run it is compared with take several."""
+    from dataclasses import replace
+
+    from selfevolve.micro.experiment import ABLATIONS, Scale
+
+    for name, stages in ABLATIONS.items():
+        for kind, opts in stages:
+            hp = replace(Scale().rl(), ppo_epochs=opts.get("ppo_epochs", 1))
+            if opts.get("no_clip"):
+                assert hp.updates_per_batch() > 1, name
+    assert ABLATIONS["closed_rl_2_passes"][0][1]["ppo_epochs"] == ABLATIONS["closed_rl_no_clip"][0][1]["ppo_epochs"]
