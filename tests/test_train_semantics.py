@@ -288,6 +288,8 @@ def test_exit_trains_with_the_same_official_optimizer(tmp_path):
     args = grpo_config(ExItConfig(), tmp_path)
     assert (args.lr_scheduler_type, args.warmup_steps, args.weight_decay, args.loss_type) == ("constant", 0, 0.01,
                                                                                               "grpo")
+    # with vLLM: no TRL importance correction of its sampling, which the paper does not have
+    assert grpo_config(ExItConfig(use_vllm=True), tmp_path).vllm_importance_sampling_correction is False
 
 
 def test_no_clip_is_refused_where_it_cannot_act(small, captured):

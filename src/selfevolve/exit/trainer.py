@@ -251,7 +251,10 @@ def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
         max_completion_length=cfg.max_completion_length, seed=cfg.seed, data_seed=cfg.seed, shuffle_dataset=False,
         use_cpu=cpu, bf16=not cpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
         report_to="none", logging_steps=1, use_vllm=cfg.use_vllm, dataloader_num_workers=0,
-        remove_unused_columns=False, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}), **cfg.optim.trl(),
+        remove_unused_columns=False, **cfg.optim.trl(),
+        # vLLM colocated; without TRL's importance correction of vLLM's sampling (sequence mask, cap 3), which
+        # the ExIt paper does not have
+        **({"vllm_mode": "colocate", "vllm_importance_sampling_correction": False} if cfg.use_vllm else {}),
         **{"save_strategy": "no", **kw},
     )
 
