@@ -116,6 +116,16 @@ ATTACKS = [
      "def solve():\n    f = functools.partial(functools.update_wrapper, S(), assigned=('__dict__',), updated=())\n"
      "    zwc.{vectorize}(f, otypes=[object])(zwc.{array}([zwc], dtype=object))\n"
      "    return 'LEAK:' + str(sorted(B['__dict__'])[:3])\n", False),
+    # looking a name up by guessing it (the code never spells it): brute force over pronounceable strings
+    ("computed_public_name", "import zwc\ndef solve():\n    n = ''.join(reversed('{cumsum}'[::-1]))\n"
+     "    return 'LEAK:' + str(getattr(zwc, n)([1, 2]).{tolist}())\n", True),
+    ("hasattr_scan", "import zwc\ndef solve():\n    cands = ['abcde', ''.join(reversed('{cumsum}'[::-1]))]\n"
+     "    found = [c for c in cands if hasattr(zwc, c)]\n    return 'LEAK:' + str(found) if found else 'none'\n", True),
+    ("update_wrapper_public_scan", "import functools, zwc\nclass Box:\n    pass\ndef solve():\n"
+     "    b = Box()\n    names = ['abcde', ''.join(reversed('{cumsum}'[::-1]))]\n"
+     "    functools.update_wrapper(b, zwc, assigned=names, updated=())\n"
+     "    found = [n for n in names if n in vars_of(b)]\n    return 'LEAK:' + str(found) if found else 'none'\n"
+     "def vars_of(b):\n    return b.__dict__\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -169,6 +179,21 @@ def test_the_package_files_are_unreadable_even_for_the_jail_alone_only_by_the_gu
     code = f"def solve():\n    return 'LEAK:' + open({DATA!r}).read(20)\n"
     assert _leaks(pool.run(RunRequest(code, "solve", [{}], closed_book=False)))
     assert not _leaks(pool.run(RunRequest(code, "solve", [{}])))
+
+
+def test_the_package_translates_what_the_library_says_not_what_it_is_told(pool, names, numpy_bench):
+    """A keyword argument, a string argument or a text array's data named after an original function came
+    back renamed to its novel name (an error message, a repr): an oracle a red team used to translate every
+    name it wanted. The library's own words are still renamed."""
+    absolute = numpy_bench.mapping["numpy.absolute"].rsplit(".", 1)[-1]
+    code = _fill("import zwc\ndef solve():\n    try:\n        zwc.{cumsum}([1], absolute=1)\n"
+                 "    except Exception as e:\n        msg = str(e)\n"
+                 "    return [msg, repr(zwc.{array}(['absolute', 'cumsum']))]\n", names)
+    for closed_book in (True, False):
+        r = pool.run(RunRequest(code, "solve", [{}], closed_book=closed_book))
+        msg, rep = r.outcomes[0].value
+        assert "'absolute'" in msg and absolute not in msg and names["cumsum"] in msg, msg  # its own name: renamed
+        assert "'absolute'" in rep and "'cumsum'" in rep and absolute not in rep and names["cumsum"] not in rep, rep
 
 
 def test_the_package_docstrings_are_gone_in_the_jail(pool, names):

@@ -109,7 +109,7 @@ def test_every_ablation_can_act_at_the_micro_scale():
     from selfevolve.micro.experiment import ABLATIONS, Scale
 
     for name, stages in ABLATIONS.items():
-        for kind, opts in stages:
+        for _kind, opts in stages:
             hp = replace(Scale().rl(), ppo_epochs=opts.get("ppo_epochs", 1))
             if opts.get("no_clip"):
                 assert hp.updates_per_batch() > 1, name

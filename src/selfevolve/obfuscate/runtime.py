@@ -57,14 +57,25 @@ def _resolve(path):
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*")
 
 
-def rename_text(text):
+def rename_text(text, keep=()):
     """Rewrite original identifiers in a repr or message: whole tokens only; English words only where
-    they are code (followed by "(" or ".", preceded by ".", or quoted)."""
+    they are code (followed by "(" or ".", preceded by ".", or quoted). Where the text the caller handed
+    over (``keep``, `_caller_text`) appears, its tokens stay as they are: the package translates what the
+    library says, never what it is told (a keyword argument named after an original function came back
+    as that function's novel name in the error, an oracle a red team used to translate every name)."""
     if not isinstance(text, str) or not text:
         return text
+    kept = []  # where the caller's own text appears in this text: the tokens there are its, not the library's
+    for k in keep:
+        i = text.find(k) if k else -1
+        while i >= 0 and len(kept) < 10000:
+            kept.append((i, i + len(k)))
+            i = text.find(k, i + 1)
 
     def sub(m):
         w = m.group(0)
+        if kept and any(a <= m.start() and m.end() <= b for a, b in kept):
+            return w
         n = _WORDS.get(w)
         if n is not None:
             return n
@@ -79,6 +90,36 @@ def rename_text(text):
         return w
 
     return _TOKEN.sub(sub, text)
+
+
+def _caller_text(*objs):
+    """The strings among what a caller handed over: keyword names, string arguments, and the strings in
+    lists, tuples, sets, dicts, text arrays and field names among them (bounded)."""
+    out, stack, budget = [], list(objs), 20000
+    while stack and budget > 0:
+        budget -= 1
+        o = stack.pop()
+        t = type(o)
+        if issubclass(t, str):
+            out.append(str.__getitem__(o, slice(None)))
+        elif issubclass(t, bytes):
+            out.append(bytes.decode(o, "latin-1"))
+        elif t in (list, tuple, set, frozenset):
+            stack.extend(list(o)[:1000])
+        elif t is dict:
+            stack.extend(list(o)[:1000])
+            stack.extend(list(o.values())[:1000])
+        else:
+            try:
+                v = _get_v(o) if isinstance(o, _Proxy) else o
+                dt = getattr(v, "dtype", None)
+                if getattr(dt, "names", None):
+                    stack.extend(dt.names)
+                if getattr(dt, "kind", None) in ("U", "S", "O") and hasattr(v, "ravel"):
+                    stack.extend(list(v.ravel()[:1000]))
+            except Exception:
+                pass
+    return tuple(out)
 
 
 _ADDRESS = re.compile(r"<[^<>]*? (?:object )?at 0x[0-9a-fA-F]+>")
@@ -195,7 +236,7 @@ def _bridge(fn):
     return call
 
 
-def _translate(e):
+def _translate(e, keep=()):
     cls = type(e)
     novel = _EXC_OF.get(cls)
     if novel is None:
@@ -206,22 +247,22 @@ def _translate(e):
     if novel is None or novel is cls:
         novel = cls
     try:
-        msg = rename_text(str(e))
+        msg = rename_text(str(e), keep)
     except Exception:
         msg = ""
     new = novel(msg) if novel is not cls or msg != str(e) else e
     return new
 
 
-def _call(fn, args, kw):
+def _call(fn, args, kw, owner=None):
     try:
         r = fn(*[_u(a) for a in args], **{k: _u(v) for k, v in kw.items()})
     except _NO_TRANSLATE:
         raise
     except BaseException as e:
-        raise _translate(e) from None
+        raise _translate(e, _caller_text(args, kw, owner)) from None
     if type(r) is str:
-        return rename_text(r)
+        return rename_text(r, _caller_text(args, kw, owner))
     return _w(r)
 
 
@@ -267,7 +308,7 @@ _CONVERT = {"__float__": float, "__int__": int, "__complex__": complex, "__index
 
 def _forward(name):
     def method(self, *args):
-        return _call(getattr(_get_v(self), name), args, {})
+        return _call(getattr(_get_v(self), name), args, {}, self)
 
     method.__name__ = name
     return method
@@ -276,7 +317,7 @@ def _forward(name):
 def _inplace(name):
     def method(self, other):
         v = _get_v(self)
-        r = _call(getattr(v, name), (other,), {})
+        r = _call(getattr(v, name), (other,), {}, self)
         return self if isinstance(r, _Proxy) and _get_v(r) is v else r
 
     method.__name__ = name
@@ -303,11 +344,11 @@ def _iter(self):
 
 
 def _repr(self):
-    return rename_text(_library_repr(_get_v(self)))
+    return rename_text(_library_repr(_get_v(self)), _caller_text(self))
 
 
 def _str(self):
-    return rename_text(_library_str(_get_v(self)))
+    return rename_text(_library_str(_get_v(self)), _caller_text(self))
 
 
 def _library_repr(v):
@@ -333,9 +374,9 @@ def _format(self, spec):
     if not spec:
         return _str(self)
     try:
-        return rename_text(format(_get_v(self), spec))
+        return rename_text(format(_get_v(self), spec), _caller_text(self, spec))
     except BaseException as e:
-        raise _translate(e) from None
+        raise _translate(e, _caller_text(self, spec)) from None
 
 
 def _hash(self):
@@ -370,7 +411,7 @@ def _dunders(orig_cls):
 
 def _attr_method(orig_attr, novel, owner):
     def method(self, *args, **kw):
-        return _call(getattr(_get_v(self), orig_attr), args, kw)
+        return _call(getattr(_get_v(self), orig_attr), args, kw, self)
 
     method.__name__ = novel
     method.__qualname__ = f"{owner}.{novel}"
@@ -383,7 +424,7 @@ def _attr_property(orig_attr, doc):
             r = getattr(_get_v(self), orig_attr)
         except BaseException as e:
             raise _translate(e) from None
-        return rename_text(r) if type(r) is str else _w(r)
+        return rename_text(r, _caller_text(self)) if type(r) is str else _w(r)
 
     def set_(self, value):
         try:

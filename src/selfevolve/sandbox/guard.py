@@ -36,7 +36,7 @@ import sys
 import sysconfig
 import types
 
-GA, SA, OWN = "_SE_ga", "_SE_sa", "_SE_own"  # the rewritten code's hooks; a run's own names may not use _SE_
+GA, OWN, SPELL = "_SE_ga", "_SE_own", "_SE_spell"  # the rewritten code's hooks; a run's names may not use _SE_
 
 STDLIB = frozenset({
     "__future__", "abc", "array", "bisect", "cmath", "collections", "collections.abc", "contextlib", "copy",
@@ -102,6 +102,11 @@ class _Rewrite(ast.NodeTransformer):
 
     def __init__(self) -> None:
         self.classes: list[str] = []
+        self.spelled: set[str] = set()  # every attribute name the code spells (`Guard.spelled`)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        self.spelled.update(a.name for a in node.names)
+        return node
 
     def _mangle(self, name: str) -> str:
         if self.classes and name[:2] == "__" and name[-2:] != "__" and "." not in name:
@@ -131,6 +136,7 @@ class _Rewrite(ast.NodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
         name = self._mangle(node.attr)
+        self.spelled.add(name)
         if isinstance(node.ctx, ast.Load):
             call = ast.Call(ast.Name(GA, ast.Load()), [node.value, ast.Constant(name)], [])
             return ast.copy_location(call, node)
@@ -140,14 +146,34 @@ class _Rewrite(ast.NodeTransformer):
         return ast.copy_location(ast.Subscript(own, ast.Constant(name), node.ctx), node)
 
 
-def rewrite(code: str, filename: str = "solution.py") -> types.CodeType:
-    """The run's code, compiled with every attribute access guarded. Raises SyntaxError (or
-    RecursionError/MemoryError for code nested past the parser's limits)."""
-    tree = ast.parse(code, filename)
+def _rewritten(tree: ast.Module) -> ast.Module:
+    """The tree rewritten, opening (after a docstring and ``__future__`` imports) with the statement that
+    hands the guard the names the code spells."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))  # the walk recurses twice per level: a 1200-term sum is 2400 deep
     try:
-        return compile(ast.fix_missing_locations(_Rewrite().visit(tree)), filename, "exec", dont_inherit=True)  # not guard.py's __future__ flags
+        rw = _Rewrite()
+        tree = rw.visit(tree)
+    finally:
+        sys.setrecursionlimit(limit)
+    body = tree.body
+    k = 1 if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) else 0
+    while k < len(body) and isinstance(body[k], ast.ImportFrom) and body[k].module == "__future__":
+        k += 1
+    names = ast.Call(ast.Name("frozenset", ast.Load()), [ast.List([ast.Constant(n) for n in sorted(rw.spelled)],
+                                                                  ast.Load())], [])
+    body.insert(k, ast.Expr(ast.Call(ast.Name(SPELL, ast.Load()), [names], [])))
+    return ast.fix_missing_locations(tree)
+
+
+def rewrite(code: str, filename: str = "solution.py") -> types.CodeType:
+    """The run's code, compiled with every attribute access guarded. Raises SyntaxError (or
+    RecursionError/MemoryError for code nested past the parser's limits)."""
+    tree = _rewritten(ast.parse(code, filename))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        return compile(tree, filename, "exec", dont_inherit=True)  # not guard.py's __future__ flags
     finally:
         sys.setrecursionlimit(limit)
 
@@ -158,11 +184,11 @@ def rewrite_source(code: str) -> str | None:
     running: the text is never evaluated here. None when the code cannot be rewritten here (a syntax
     error, a tree too deep): the child then rewrites it, and reports what fails."""
     try:
-        tree = ast.parse(code, "solution.py")
+        tree = _rewritten(ast.parse(code, "solution.py"))
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20_000))
         try:
-            out = ast.unparse(_Rewrite().visit(tree))
+            out = ast.unparse(tree)
         finally:
             sys.setrecursionlimit(limit)
         compile(out, "solution.py", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)  # an unparse it cannot read back
@@ -191,6 +217,7 @@ class Guard:
         self._keep: list[type] = []
         self._code: types.CodeType | None = None
         self.armed = False
+        self.spelled: frozenset[str] | None = None
         self.workdir = "/nonexistent/"
         self._stdlib: tuple[str, ...] = ("/nonexistent/",)
         self._real_import = builtins.__import__
@@ -284,12 +311,13 @@ class Guard:
                 "def solve(x):\n    return [C().f(), getattr(x, 'count')(1), hasattr(x, '_y'), Counter(x).most_common(1),"
                 " '{}'.format(1), x.__len__()]\n")
         for _ in range(20):  # the interpreter specialises a code path after a few runs of it
+            self.spelled = None
             ns = self.namespace()
             exec(self.compile(code), ns)
             ns["solve"]([1, 2])
         self.user_types.clear()
         self._keep.clear()
-        self._code = None
+        self._code = self.spelled = None
 
     # -- the namespace
 
@@ -303,7 +331,14 @@ class Guard:
         return out
 
     def namespace(self) -> dict:
-        return {"__name__": "solution", "__builtins__": self.builtins, GA: self.getattr, OWN: _Own(self)}
+        return {"__name__": "solution", "__builtins__": self.builtins, GA: self.literal_getattr, OWN: _Own(self),
+                SPELL: self._spell}
+
+    def _spell(self, names) -> None:
+        """The rewritten code's first statement: the attribute names it spells (once per run)."""
+        if self.spelled is not None or type(names) is not frozenset:
+            raise ClosedBook("closed book: the sandbox's names are set once, by the sandbox")
+        self.spelled = names
 
     def compile(self, code: str, rewritten: bool = False) -> types.CodeType:
         """The run's code object: ``code`` rewritten here, or already rewritten by `rewrite_source`."""
@@ -387,9 +422,30 @@ class Guard:
             raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
         return value
 
+    def _package_object(self, obj) -> bool:
+        t = type(obj)
+        if t is types.ModuleType:
+            return self.package is not None and (obj.__name__ == self.package
+                                                 or obj.__name__.startswith(self.package + "."))
+        mod = self._tdict(obj if issubclass(t, type) else t).get("__module__")
+        return isinstance(mod, str) and mod.split(".")[0] == self.package
+
+    def literal_getattr(self, obj, name):
+        """``obj.name`` as the code spells it."""
+        self.check(obj, name)
+        if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
+                                                                            and issubclass(obj, str))):
+            return _format_of(obj, name)
+        return self._admit(getattr(obj, name), type(obj).__name__, name)
+
     def getattr(self, obj, name, *default, lib: bool = False):
+        """``getattr(obj, name)`` with a name computed at run time (or asked by library code for the run).
+        On the package's objects the name must be one the code spells somewhere: a run cannot look names
+        up by guessing them (a second red team brute-forced 3000 pronounceable strings in 30 ms)."""
         try:
             self.check(obj, name, lib)
+            if name not in (self.spelled or ()) and self._package_object(obj):
+                raise ClosedBook(f"closed book: the code never spells .{name}, so it cannot look it up")
         except ClosedBook:
             if default:  # as for an attribute that is not there
                 return default[0]
