@@ -157,8 +157,9 @@ def judge_once(bench_dir: str, tasks: int, samples: int) -> None:
         first = t.reference.replace(f"def {t.entry_point}(", "def first(", 1)
         return f"{first}\ndef {t.entry_point}(*args, **kw):\n    return [first(*args, **kw)]\n"
 
-    items = [(t, t.reference, k) for t in chosen for k in range(samples)]
-    items += [(t, wrong(t), samples + k) for t in chosen for k in range(samples)]
+    # every sample a distinct program (a comment apart): no judge can reuse one probe run for another
+    items = [(t, f"{t.reference}\n# sample {k}\n", k) for t in chosen for k in range(samples)]
+    items += [(t, f"{wrong(t)}\n# sample {k}\n", samples + k) for t in chosen for k in range(samples)]
     with Judge(bench, workers=os.cpu_count() or 1) as judge:
         judge.judge(chosen[0], chosen[0].reference)  # the pool's start is not the judge's cost
         t = time.perf_counter()
@@ -187,8 +188,8 @@ def against(bench_dir: str, rev: str, tasks: int, samples: int, rounds: int) -> 
     finally:
         subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
     new, old = (statistics.median(times[k]) for k in srcs)
-    print(f"judging {got['n']} samples ({tasks} test_single tasks: the reference and a wrong answer, {samples} "
-          f"times each), a fresh judge per round; medians of {rounds} alternating rounds")
+    print(f"judging {got['n']} distinct samples ({tasks} test_single tasks: the reference and a wrong answer, "
+          f"{samples} variants each), a fresh judge per round; medians of {rounds} alternating rounds")
     for name in srcs:
         print(f"{name:>15}: {1e3 * statistics.median(times[name]):7.2f} ms/sample  {statuses[name]}")
     print(f"this checkout / {rev}: {new / old:.2f}x per sample (limit 2.0x)")
