@@ -231,7 +231,7 @@ class Guard:
         """Give every standard-library module guarded ``getattr``/``setattr``/``delattr``/``hasattr``/
         ``vars``/``dir`` (module globals shadow the builtins): an admitted function that reads or writes an
         attribute by a name its caller chose (``functools.update_wrapper(sink, obj, assigned=(name,))``, the
-        second red team's door to everything) obeys the run's rule whenever the run's code is on the stack.
+        red team's door to everything) obeys the run's rule whenever the run's code is on the stack.
         Installed in the worker once: until a run arms the guard, and for the worker's own code after it,
         they are plain calls."""
         stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]) + "/"
@@ -441,7 +441,7 @@ class Guard:
     def getattr(self, obj, name, *default, lib: bool = False):
         """``getattr(obj, name)`` with a name computed at run time (or asked by library code for the run).
         On the package's objects the name must be one the code spells somewhere: a run cannot look names
-        up by guessing them (a second red team brute-forced 3000 pronounceable strings in 30 ms)."""
+        up by guessing them (a red team brute-forced 3000 pronounceable strings in 30 ms)."""
         try:
             self.check(obj, name, lib)
             if name not in (self.spelled or ()) and self._package_object(obj):
