@@ -126,6 +126,15 @@ ATTACKS = [
      "    functools.update_wrapper(b, zwc, assigned=names, updated=())\n"
      "    found = [n for n in names if n in vars_of(b)]\n    return 'LEAK:' + str(found) if found else 'none'\n"
      "def vars_of(b):\n    return b.__dict__\n", True),
+    ("computed_submodule_import", "import zwc\ndef solve():\n    sub = '{fft_module}'[::-1][::-1]\n"
+     "    return 'LEAK:' + __import__('zwc.' + sub).__name__\n", True),
+    # code the run writes, evaluated by library code: dataclasses pasted field names into its generated code
+    ("dataclass_field_injection", "import zwc, dataclasses\n"
+     "INJ = 'x)if(self.f(self.m.__dict' + '__))else(self.x'\nclass K:\n    __annotations__ = {INJ: int}\n"
+     "def solve():\n    got = []\n"
+     "    C = dataclasses.dataclass(init=False, repr=False, eq=False, unsafe_hash=True)(K)\n    o = C()\n"
+     "    o.x, o.m, o.f = 1, zwc, lambda d: got.append(d)\n    hash(o)\n"
+     "    return 'LEAK:' + str(sorted(got[0])[:3])\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -146,6 +155,7 @@ def names(numpy_bench):
     short = {k: m[v].rsplit(".", 1)[-1] for k, v in {"cumsum": "numpy.cumsum", "fromfile": "numpy.fromfile",
                                                      "tolist": "numpy.ndarray.tolist", "array": "numpy.array",
                                                      "Array": "numpy.ndarray", "vectorize": "numpy.vectorize"}.items()}
+    short["fft_module"] = m["numpy.fft.fft"].split(".")[1]
     return short
 
 
@@ -215,13 +225,14 @@ HONEST = [
     ("own_class_private", "import zwc\nclass Acc:\n    def __init__(self):\n        self._n = 0\n        self.__m = 1\n"
      "    def add(self, v):\n        self._n += v\n        self.__m *= 2\n        return self._n + self.__m\n"
      "def solve(x):\n    a = Acc()\n    for v in zwc.{cumsum}(x).{tolist}():\n        r = a.add(v)\n    return r\n", 18),
-    ("stdlib_decorators", "import functools, contextlib, dataclasses, copy, zwc\n@dataclasses.dataclass\nclass P:\n"
-     "    a: int\n    b: float = 0.5\n@functools.lru_cache(None)\ndef sq(v):\n    return v * v\n"
+    ("stdlib_decorators", "import functools, contextlib, copy, zwc\nfrom typing import NamedTuple\n"
+     "class P(NamedTuple):\n    a: int\n    b: float = 0.5\nclass Q:\n    def __init__(self, v):\n        self.v = v\n"
+     "@functools.lru_cache(None)\ndef sq(v):\n    return v * v\n"
      "@contextlib.contextmanager\ndef ctx():\n    yield 2\ndef deco(f):\n    @functools.wraps(f)\n"
      "    def g(*a):\n        return f(*a)\n    return g\n@deco\ndef twice(v):\n    return 2 * v\n"
-     "def solve(x):\n    with ctx() as k:\n        p = copy.deepcopy(P(k))\n"
-     "    return [sq(p.a), twice(p.b), twice.__name__, dataclasses.asdict(p), zwc.{cumsum}(x).{tolist}()[-1]]\n",
-     [4, 1.0, "twice", {"a": 2, "b": 0.5}, 6.0]),
+     "def solve(x):\n    with ctx() as k:\n        p = copy.deepcopy(P(k))\n        q = copy.deepcopy(Q([k]))\n"
+     "    return [sq(p.a), twice(p.b), twice.__name__, p._asdict(), q.v, zwc.{cumsum}(x).{tolist}()[-1]]\n",
+     [4, 1.0, "twice", {"a": 2, "b": 0.5}, [2], 6.0]),
     ("own_subclass_super", "import zwc\nclass B:\n    def __init__(self, k):\n        self.k = k\nclass C(B):\n"
      "    def __init__(self):\n        super().__init__(3)\ndef solve(x):\n"
      "    return C().k + int(zwc.{cumsum}(x).{tolist}()[-1]) + len(type(C()).__name__)\n", 10),

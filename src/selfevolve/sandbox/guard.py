@@ -40,7 +40,7 @@ GA, OWN, SPELL = "_SE_ga", "_SE_own", "_SE_spell"  # the rewritten code's hooks;
 
 STDLIB = frozenset({
     "__future__", "abc", "array", "bisect", "cmath", "collections", "collections.abc", "contextlib", "copy",
-    "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "heapq", "io", "itertools", "json",
+    "datetime", "decimal", "enum", "fractions", "functools", "heapq", "io", "itertools", "json",
     "math", "numbers", "operator", "random", "re", "statistics", "string", "struct", "textwrap", "time",
     "typing", "unicodedata", "warnings",
 })
@@ -74,7 +74,9 @@ BUILTIN_NAMES = frozenset({
     "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "None", "True", "False", "Ellipsis",
     "NotImplemented", "__debug__",
 })
-_EXEC_OK = {"namedtuple": "/collections/__init__.py", "_create_fn": "/dataclasses.py"}
+# Code evaluated from a string is refused but for namedtuple's, which it builds from names it checks are
+# identifiers (dataclasses pastes its field names into code unchecked: a red team ran code of its own there).
+_EXEC_OK = {"namedtuple": "/collections/__init__.py"}
 _AUDIT_DENIED = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
     "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.call_function",
@@ -106,6 +108,11 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
         self.spelled.update(a.name for a in node.names)
+        self.spelled.update((node.module or "").split("."))
+        return node
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        self.spelled.update(p for a in node.names for p in a.name.split("."))
         return node
 
     def _mangle(self, name: str) -> str:
@@ -362,6 +369,9 @@ class Guard:
             raise ClosedBookImport(f"import of {name!r} is not allowed in the sandbox (closed book): only "
                                    f"{self.package + ' and ' if self.package else ''}these standard modules: "
                                    f"{', '.join(sorted(STDLIB))}")
+        pkg = self.package is not None and (name == self.package or name.startswith(self.package + "."))
+        if pkg and not set(name.split(".")[1:]) <= (self.spelled or set()):
+            raise ClosedBookImport(f"the code never spells {name!r}, so it cannot import it")  # no guessing
         top = self._real_import(name, None, None, (), 0)
         if not fromlist:
             return top
@@ -370,7 +380,7 @@ class Guard:
             f = str(f)
             if f == "*":
                 raise ClosedBookImport(f"'from {name} import *' is not allowed in the sandbox")
-            if f.startswith("_") or f in HIDDEN.get(name, ()):
+            if f.startswith("_") or f in HIDDEN.get(name, ()) or (pkg and f not in (self.spelled or ())):
                 raise ClosedBookImport(f"cannot import {f!r} from {name!r} in the sandbox")
             if f"{name}.{f}" in self.modules and not hasattr(mod, f):
                 self._real_import(f"{name}.{f}", None, None, (), 0)
@@ -472,7 +482,9 @@ class Guard:
         delattr(obj, name)
 
     def _check_write(self, obj, name, lib: bool = False) -> None:
-        self.check(obj, name, lib)
+        if lib and type(obj) is not types.ModuleType and not self._foreign(obj):
+            return  # library code building an object for the run (typing.NamedTuple copies the class body)
+        self.check(obj, name)
         if type(obj) is types.ModuleType or (issubclass(type(obj), type) and id(obj) not in self.user_types):
             raise ClosedBook(f"closed book: the sandbox does not let a run change .{name} of {obj!r}")
 
