@@ -135,6 +135,9 @@ ATTACKS = [
      "    C = dataclasses.dataclass(init=False, repr=False, eq=False, unsafe_hash=True)(K)\n    o = C()\n"
      "    o.x, o.m, o.f = 1, zwc, lambda d: got.append(d)\n    hash(o)\n"
      "    return 'LEAK:' + str(sorted(got[0])[:3])\n", True),
+    # the run's own memory, where the package's table and the guard's state are
+    ("proc_self_mem", "import io, zwc\ndef solve():\n    with io.open('/proc/self/mem', 'rb') as f:\n"
+     "        f.seek(id(zwc))\n        return 'LEAK:' + f.read(16).hex()\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

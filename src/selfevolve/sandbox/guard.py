@@ -219,7 +219,8 @@ class Guard:
         if package:
             self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
                              and not any(p.startswith("_") for p in m.split("."))}
-        self.deny_dirs = tuple(os.path.realpath(d).rstrip("/") + "/" for d in deny_dirs if d)
+        # and /proc: /proc/self/mem would read (and write) the run's own memory, the guard's state included
+        self.deny_dirs = tuple(os.path.realpath(d).rstrip("/") + "/" for d in [*deny_dirs, "/proc"] if d)
         self.user_types: set[int] = set()
         self._keep: list[type] = []
         self._code: types.CodeType | None = None
