@@ -137,7 +137,7 @@ ATTACKS = [
      "    return 'LEAK:' + str(sorted(got[0])[:3])\n", True),
     # the run's own memory, where the package's table and the guard's state are
     ("proc_self_mem", "import io, zwc\ndef solve():\n    with io.open('/proc/self/mem', 'rb') as f:\n"
-     "        f.seek(id(zwc))\n        return 'LEAK:' + f.read(16).hex()\n", True),
+     "        f.seek(id(zwc))\n        return 'LEAK:' + f.read(16).hex()\n", False),  # the jail refuses it too
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
