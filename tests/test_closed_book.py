@@ -117,16 +117,16 @@ ATTACKS = [
      "    zwc.{vectorize}(f, otypes=[object])(zwc.{array}([zwc], dtype=object))\n"
      "    return 'LEAK:' + str(sorted(B['__dict__'])[:3])\n", False),
     # looking a name up by guessing it (the code never spells it): brute force over pronounceable strings
-    ("computed_public_name", "import zwc\ndef solve():\n    n = ''.join(reversed('{cumsum}'[::-1]))\n"
+    ("computed_public_name", "import zwc\ndef solve():\n    n = ''.join(map(chr, {cumsum_ords}))\n"
      "    return 'LEAK:' + str(getattr(zwc, n)([1, 2]).{tolist}())\n", True),
-    ("hasattr_scan", "import zwc\ndef solve():\n    cands = ['abcde', ''.join(reversed('{cumsum}'[::-1]))]\n"
+    ("hasattr_scan", "import zwc\ndef solve():\n    cands = ['abcde', ''.join(map(chr, {cumsum_ords}))]\n"
      "    found = [c for c in cands if hasattr(zwc, c)]\n    return 'LEAK:' + str(found) if found else 'none'\n", True),
     ("update_wrapper_public_scan", "import functools, zwc\nclass Box:\n    pass\ndef solve():\n"
-     "    b = Box()\n    names = ['abcde', ''.join(reversed('{cumsum}'[::-1]))]\n"
+     "    b = Box()\n    names = ['abcde', ''.join(map(chr, {cumsum_ords}))]\n"
      "    functools.update_wrapper(b, zwc, assigned=names, updated=())\n"
      "    found = [n for n in names if n in vars_of(b)]\n    return 'LEAK:' + str(found) if found else 'none'\n"
      "def vars_of(b):\n    return b.__dict__\n", True),
-    ("computed_submodule_import", "import zwc\ndef solve():\n    sub = '{fft_module}'[::-1][::-1]\n"
+    ("computed_submodule_import", "import zwc\ndef solve():\n    sub = ''.join(map(chr, {fft_module_ords}))\n"
      "    return 'LEAK:' + __import__('zwc.' + sub).__name__\n", True),
     # code the run writes, evaluated by library code: dataclasses pasted field names into its generated code
     ("dataclass_field_injection", "import zwc, dataclasses\n"
@@ -138,6 +138,14 @@ ATTACKS = [
     # the run's own memory, where the package's table and the guard's state are
     ("proc_self_mem", "import io, zwc\ndef solve():\n    with io.open('/proc/self/mem', 'rb') as f:\n"
      "        f.seek(id(zwc))\n        return 'LEAK:' + f.read(16).hex()\n", False),  # the jail refuses it too
+    # attribute reads in C, by a name the run chooses: a class pattern's __match_args__, and objects that
+    # forward a lookup to what they wrap
+    ("match_args_getattr", "import zwc\ndef ga(obj, name):\n    class M(type):\n"
+     "        def __instancecheck__(cls, o):\n            return True\n    class S(metaclass=M):\n"
+     "        __match_args__ = (name,)\n    match obj:\n        case S(v):\n            return v\n"
+     "def solve():\n    return 'LEAK:' + str(sorted(ga(zwc, '__di' + 'ct__'))[:3])\n", True),
+    ("generic_alias_forwards", "import zwc\ndef solve():\n    ga = type(list[int])(zwc, ())\n"
+     "    return 'LEAK:' + str(getattr(ga, ''.join(map(chr, {cumsum_ords})))([1, 2]).{tolist}())\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -159,6 +167,8 @@ def names(numpy_bench):
                                                      "tolist": "numpy.ndarray.tolist", "array": "numpy.array",
                                                      "Array": "numpy.ndarray", "vectorize": "numpy.vectorize"}.items()}
     short["fft_module"] = m["numpy.fft.fft"].split(".")[1]
+    # a name the code computes without spelling it (a guess, as a brute force makes them)
+    short.update({f"{k}_ords": str([ord(c) for c in short[k]]) for k in ("cumsum", "fft_module")})
     return short
 
 

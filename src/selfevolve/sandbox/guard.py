@@ -104,11 +104,16 @@ class _Rewrite(ast.NodeTransformer):
 
     def __init__(self) -> None:
         self.classes: list[str] = []
-        self.spelled: set[str] = set()  # every attribute name the code spells (`Guard.spelled`)
+        self.spelled: set[str] = set()  # every name the code spells, as attribute, import or string (`Guard.spelled`)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
         self.spelled.update(a.name for a in node.names)
         self.spelled.update((node.module or "").split("."))
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, str) and node.value.isidentifier():  # getattr(x, "shape", None) spells it
+            self.spelled.add(node.value)
         return node
 
     def visit_Import(self, node: ast.Import) -> ast.AST:
@@ -135,10 +140,10 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
     def visit_MatchClass(self, node: ast.AST) -> ast.AST:
-        for a in node.kwd_attrs:  # type: ignore[attr-defined]  (a class pattern reads these attributes)
-            if a.startswith("_"):
-                raise SyntaxError(f"a class pattern may not read the attribute {a!r} in the sandbox")
-        return self.generic_visit(node)
+        # A class pattern reads attributes in C, by the names in its keywords or in the class's
+        # __match_args__ (which the run can make anything): nothing the guard could check.
+        raise SyntaxError("class patterns (case C(...)) are not allowed in the sandbox: they read attributes "
+                          "past its checks")
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
@@ -276,10 +281,12 @@ class Guard:
     def _lib_getattr(self, obj, name, *default):
         if not self._for_run():
             return getattr(obj, name, *default)
-        return self.getattr(obj, name, *default, lib=True)
+        return self.getattr(obj, name, *default, lib=sys._getframe(1).f_code.co_consts or (None,))
 
     def _lib_hasattr(self, obj, name):
-        return self.hasattr(obj, name, lib=True) if self._for_run() else hasattr(obj, name)
+        if not self._for_run():
+            return hasattr(obj, name)
+        return self.hasattr(obj, name, lib=sys._getframe(1).f_code.co_consts or (None,))
 
     def _lib_setattr(self, obj, name, value):
         if self._for_run():
@@ -415,7 +422,7 @@ class Guard:
         mod = self._tdict(cls).get("__module__")
         return not isinstance(mod, str) or mod.split(".")[0] in self.foreign
 
-    def check(self, obj, name, lib: bool = False) -> str:
+    def check(self, obj, name, lib=()) -> str:
         """Refuse what the rule refuses (`lib`: asked by admitted library code for the run)."""
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
@@ -449,13 +456,19 @@ class Guard:
             return _format_of(obj, name)
         return self._admit(getattr(obj, name), type(obj).__name__, name)
 
-    def getattr(self, obj, name, *default, lib: bool = False):
-        """``getattr(obj, name)`` with a name computed at run time (or asked by library code for the run).
-        On the package's objects the name must be one the code spells somewhere: a run cannot look names
-        up by guessing them (a red team brute-forced 3000 pronounceable strings in 30 ms)."""
+    def _made_by_run(self, obj) -> bool:
+        return id(obj if issubclass(type(obj), type) else type(obj)) in self.user_types
+
+    def getattr(self, obj, name, *default, lib=()):
+        """``getattr(obj, name)`` with a name computed at run time, or asked by library code for the run
+        (``lib``: the constants of the library function asking, the names it may ask by itself). On what
+        the run did not make, the name must be one the code spells somewhere or the library's own: a run
+        cannot look names up by guessing them (a red team brute-forced 3000 pronounceable strings in 30 ms),
+        whatever object forwards the lookup (a ``types.GenericAlias`` forwards to its origin)."""
         try:
             self.check(obj, name, lib)
-            if name not in (self.spelled or ()) and self._package_object(obj):
+            if (name[:1] != "_" and name not in (self.spelled or ()) and not self._made_by_run(obj)
+                    and name not in (lib or ())):  # (_names: `check`'s rule)
                 raise ClosedBook(f"closed book: the code never spells .{name}, so it cannot look it up")
         except ClosedBook:
             if default:  # as for an attribute that is not there
@@ -467,7 +480,7 @@ class Guard:
         value = getattr(obj, name, *default)
         return self._admit(value, type(obj).__name__, name)
 
-    def hasattr(self, obj, name, lib: bool = False):
+    def hasattr(self, obj, name, lib=()):
         try:
             self.getattr(obj, name, lib=lib)
         except AttributeError:
