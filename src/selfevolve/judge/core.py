@@ -1,7 +1,8 @@
 """The judge: (task, completion text) -> Verdict. Evaluation and RL reward both call this, nothing else.
 
-Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox
--> compare each result -> if every test passed, the **usage rule** on a probe run of the code.
+Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox,
+closed book (`selfevolve.sandbox.guard`: what the code may import and reach, enforced at run time) ->
+compare each result -> if every test passed, the **usage rule** on a probe run of the code.
 
 The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
 the way the task's reference answer does. When every test passed, the code runs once more in a fresh
