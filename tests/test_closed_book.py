@@ -146,6 +146,16 @@ ATTACKS = [
      "def solve():\n    return 'LEAK:' + str(sorted(ga(zwc, '__di' + 'ct__'))[:3])\n", True),
     ("generic_alias_forwards", "import zwc\ndef solve():\n    ga = type(list[int])(zwc, ())\n"
      "    return 'LEAK:' + str(getattr(ga, ''.join(map(chr, {cumsum_ords})))([1, 2]).{tolist}())\n", True),
+    # library code that reads or writes a module's namespace by the module's name (enum's _convert_ and
+    # global_enum), and a standard-library class's private methods copied out of its __dict__
+    ("enum_convert_lists_a_module", "import enum\ndef solve():\n    got = []\n"
+     "    enum.IntEnum._convert_('X', 'zwc._core', lambda n: got.append(n) or False)\n"
+     "    return 'LEAK:' + str(sorted(got)[:5])\n", True),
+    ("update_wrapper_class_dict", "import functools\nclass W:\n    def __init__(self):\n        self.d = {}\n"
+     "    @property\n    def __dict__(self):\n        return self.d\ndef solve():\n    w = W()\n"
+     "    functools.update_wrapper(w, functools.partialmethod, assigned=(), updated=('__dict__',))\n"
+     "    private = [k for k in w.d if k.startswith('_') and not k.endswith('__')]\n"
+     "    return 'LEAK:' + str(private) if private else 'none'\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

@@ -310,7 +310,9 @@ def test_leak_lint_catches_exception_messages(numpy_bench, tmp_path):
     shutil.copytree(numpy_bench.root, bench)
     core = bench / "package" / "zwc" / "_core.py"
     # sabotage the runtime: messages are no longer rewritten
-    core.write_text(core.read_text().replace("msg = rename_text(str(e))", "msg = str(e) + ' ndarray'"))
+    sabotaged = core.read_text().replace("msg = rename_text(str(e), keep)", "msg = str(e) + ' ndarray'")
+    assert sabotaged != core.read_text()  # the line this sabotages is still there
+    core.write_text(sabotaged)
     findings = lint_bench(bench)
     assert any(f.where.startswith("error:") and "ndarray" in f.detail for f in findings)
 

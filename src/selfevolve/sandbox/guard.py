@@ -40,7 +40,7 @@ GA, OWN, SPELL = "_SE_ga", "_SE_own", "_SE_spell"  # the rewritten code's hooks;
 
 STDLIB = frozenset({
     "__future__", "abc", "array", "bisect", "cmath", "collections", "collections.abc", "contextlib", "copy",
-    "datetime", "decimal", "enum", "fractions", "functools", "heapq", "io", "itertools", "json",
+    "datetime", "decimal", "fractions", "functools", "heapq", "io", "itertools", "json",
     "math", "numbers", "operator", "random", "re", "statistics", "string", "struct", "textwrap", "time",
     "typing", "unicodedata", "warnings",
 })
@@ -166,13 +166,17 @@ def _rewritten(tree: ast.Module) -> ast.Module:
     try:
         rw = _Rewrite()
         tree = rw.visit(tree)
+        return _spelling_first(tree, rw.spelled)
     finally:
         sys.setrecursionlimit(limit)
+
+
+def _spelling_first(tree: ast.Module, spelled: set[str]) -> ast.Module:
     body = tree.body
     k = 1 if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) else 0
     while k < len(body) and isinstance(body[k], ast.ImportFrom) and body[k].module == "__future__":
         k += 1
-    names = ast.Call(ast.Name("frozenset", ast.Load()), [ast.List([ast.Constant(n) for n in sorted(rw.spelled)],
+    names = ast.Call(ast.Name("frozenset", ast.Load()), [ast.List([ast.Constant(n) for n in sorted(spelled)],
                                                                   ast.Load())], [])
     body.insert(k, ast.Expr(ast.Call(ast.Name(SPELL, ast.Load()), [names], [])))
     return ast.fix_missing_locations(tree)
@@ -427,7 +431,8 @@ class Guard:
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
         if name[:1] == "_" and name not in SAFE_DUNDERS and not self._own(obj, name) and not (
-                lib and name in LIB_META and not self._foreign(obj)):
+                lib and name in LIB_META and not self._foreign(obj)
+                and not (name == "__dict__" and issubclass(type(obj), type))):  # a class's: its private methods
             raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
         if issubclass(type(obj), _OPAQUE) or (issubclass(type(obj), _GEN_TYPES) and name not in _GEN_OK):
             raise ClosedBook(f"closed book: the attributes of {type(obj).__name__} objects are not reachable")
@@ -512,6 +517,11 @@ class Guard:
     # -- the audit hook (library code acting for the run)
 
     def install(self, workdir: str) -> None:
+        # Library code that finds a module by name (enum.global_enum wrote into sys.modules[cls.__module__])
+        # finds none of the sandbox's: the worker holds them by reference.
+        for name in ("guard", "protocol", "perturb"):
+            sys.modules.pop(name, None)
+        sys.modules["__main__"] = types.ModuleType("__main__")
         self.workdir = os.path.realpath(workdir).rstrip("/") + "/"
         sys.addaudithook(self._audit)
         self.armed = True
