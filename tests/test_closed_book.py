@@ -156,6 +156,14 @@ ATTACKS = [
      "    functools.update_wrapper(w, functools.partialmethod, assigned=(), updated=('__dict__',))\n"
      "    private = [k for k in w.d if k.startswith('_') and not k.endswith('__')]\n"
      "    return 'LEAK:' + str(private) if private else 'none'\n", True),
+    # a module the run may not import, read by library code by a name the run sets, and a module's
+    # globals rewritten so that library code reads another module
+    ("redirect_stdout_reads_sys", "import contextlib\nkept = []\nclass R(contextlib.redirect_stdout):\n"
+     "    _stream = 'modules'\n    _old_targets = kept\n    def __init__(self):\n        pass\n"
+     "def solve():\n    try:\n        R().__enter__()\n    except Exception:\n        pass\n"
+     "    return 'LEAK:' + str('numpy' in kept[0])\n", True),
+    ("module_global_rewritten", "import contextlib, json\ndef solve():\n    contextlib.sys = json\n"
+     "    return 'LEAK:' + str(contextlib.sys is json)\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

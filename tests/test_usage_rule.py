@@ -106,11 +106,11 @@ HACKS = [
      "not_using_package"),
     ("u/abs", "import zwc\ndef solve(x):\n    r = zwc.{abs}(x)\n    return [abs(v) for v in x] if len(r) else []\n",
      "not_using_package"),
-    # monkeypatching the package, at import and inside the entry point
+    # monkeypatching the package, at import and inside the entry point (no module may be written: refused)
     ("u/abs", "import zwc\nzwc.{abs} = lambda a: zwc.{array}([abs(v) for v in a])\ndef solve(x):\n"
-     "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
+     "    return zwc.{abs}(x).{tolist}()\n", "runtime_error"),
     ("u/abs", "import zwc\ndef solve(x):\n    zwc.{abs} = lambda a: zwc.{array}([abs(v) for v in a])\n"
-     "    return zwc.{abs}(x).{tolist}()\n", "not_using_package"),
+     "    return zwc.{abs}(x).{tolist}()\n", "runtime_error"),
     # the original library reached through doors the static check does not see
     # (sys and os are outside the sandbox's allowlist: refused before anything runs, and at run time)
     ("u/abs", "import sys, zwc\ndef solve(x):\n    zwc.{abs}(x)\n    return (sys,)[0].modules['num' + 'py'].abs(x).tolist()\n",

@@ -98,8 +98,8 @@ class ClosedBookImport(ImportError):
 
 
 class _Rewrite(ast.NodeTransformer):
-    """Attribute reads -> ``_SE_ga(obj, "name")``; writes and deletes of ``_names`` -> a subscript of
-    ``_SE_own(obj)``, which applies the same rule (so every target form works: tuples, ``for``, ``+=``).
+    """Attribute reads -> ``_SE_ga(obj, "name")``; writes and deletes -> a subscript of ``_SE_own(obj)``,
+    which applies the same rule (so every target form works: tuples, ``for``, ``+=``).
     Private names are mangled here as the compiler would (``self.__x`` in class ``C`` is ``_C__x``)."""
 
     def __init__(self) -> None:
@@ -152,8 +152,7 @@ class _Rewrite(ast.NodeTransformer):
         if isinstance(node.ctx, ast.Load):
             call = ast.Call(ast.Name(GA, ast.Load()), [node.value, ast.Constant(name)], [])
             return ast.copy_location(call, node)
-        if not name.startswith("_"):
-            return node
+        # every write and delete too: `contextlib.sys = ...` changed what library code reads
         own = ast.Call(ast.Name(OWN, ast.Load()), [node.value], [])
         return ast.copy_location(ast.Subscript(own, ast.Constant(name), node.ctx), node)
 
@@ -475,6 +474,10 @@ class Guard:
             if (name[:1] != "_" and name not in (self.spelled or ()) and not self._made_by_run(obj)
                     and name not in (lib or ())):  # (_names: `check`'s rule)
                 raise ClosedBook(f"closed book: the code never spells .{name}, so it cannot look it up")
+            if type(obj) is types.ModuleType and obj.__name__ not in self.modules and name not in (lib or ()):
+                # a module the run may not import, held by library code (contextlib.redirect_stdout reads
+                # getattr(sys, self._stream), a name the run can set): only the library's own names
+                raise ClosedBook(f"closed book: {obj.__name__}.{name} is not reachable in the sandbox")
         except ClosedBook:
             if default:  # as for an attribute that is not there
                 return default[0]
