@@ -164,6 +164,15 @@ ATTACKS = [
      "    return 'LEAK:' + str('numpy' in kept[0])\n", True),
     ("module_global_rewritten", "import contextlib, json\ndef solve():\n    contextlib.sys = json\n"
      "    return 'LEAK:' + str(contextlib.sys is json)\n", True),
+    # library code reading or writing a module's __dict__ in plain attribute syntax: copy's _reconstruct
+    # wrote into a module, abc.update_abstractmethods listed one (the seventh red team's translator)
+    ("update_abstractmethods_lists_a_module", "import abc, copy, zwc\nSEEN = []\n"
+     "def spy(obj, name, default=None):\n    SEEN.append(obj)\n    return default\n"
+     "def poke(mod, state):\n    class W:\n        def __reduce_ex__(self, proto):\n"
+     "            return (lambda: mod, (), state)\n    copy.copy(W())\n"
+     "def solve():\n    poke(abc, {'getattr': spy, 'hasattr': lambda o, n: True})\n    poke(zwc, {'__bases__': ()})\n"
+     "    try:\n        abc.update_abstractmethods(zwc)\n    except BaseException:\n        pass\n"
+     "    return 'LEAK:' + str(len(SEEN)) if len(SEEN) > 10 else 'none'\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

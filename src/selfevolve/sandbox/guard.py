@@ -234,6 +234,7 @@ class Guard:
         self._code: types.CodeType | None = None
         self.armed = False
         self.spelled: frozenset[str] | None = None
+        self._facades: dict[str, _Facade] = {}
         self.workdir = "/nonexistent/"
         self._stdlib: tuple[str, ...] = ("/nonexistent/",)
         self._real_import = builtins.__import__
@@ -385,7 +386,7 @@ class Guard:
             raise ClosedBookImport(f"the code never spells {name!r}, so it cannot import it")  # no guessing
         top = self._real_import(name, None, None, (), 0)
         if not fromlist:
-            return top
+            return self.facade(top)
         mod = sys.modules[name]
         for f in fromlist:
             f = str(f)
@@ -396,7 +397,7 @@ class Guard:
             if f"{name}.{f}" in self.modules and not hasattr(mod, f):
                 self._real_import(f"{name}.{f}", None, None, (), 0)
             self._admit(getattr(mod, f, None), name, f)
-        return mod
+        return self.facade(mod)
 
     # -- attributes
 
@@ -415,7 +416,7 @@ class Guard:
         """A module, or a function, class or instance of the package, the library or the sandbox (a
         function by where its code is, anything else by its class's module)."""
         t = type(obj)
-        if t is types.ModuleType:
+        if issubclass(t, types.ModuleType):
             return True
         if t is types.FunctionType:
             where = obj.__code__.co_filename
@@ -435,18 +436,28 @@ class Guard:
             raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
         if issubclass(type(obj), _OPAQUE) or (issubclass(type(obj), _GEN_TYPES) and name not in _GEN_OK):
             raise ClosedBook(f"closed book: the attributes of {type(obj).__name__} objects are not reachable")
-        if type(obj) is types.ModuleType and name in HIDDEN.get(obj.__name__, ()):
+        if issubclass(type(obj), types.ModuleType) and name in HIDDEN.get(obj.__name__, ()):
             raise ClosedBook(f"closed book: {obj.__name__}.{name} is not available in the sandbox")
         return name
 
     def _admit(self, value, owner, name):
-        if type(value) is types.ModuleType and value.__name__ not in self.modules:
-            raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
+        """A value a run is handed: a module only as its facade (`_Facade`), and only an admitted one."""
+        if issubclass(type(value), types.ModuleType) and type(value) is not _Facade:
+            if value.__name__ not in self.modules:
+                raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
+            return self.facade(value)
         return value
+
+    def facade(self, module) -> _Facade:
+        f = self._facades.get(module.__name__)
+        if f is None:
+            f = self._facades[module.__name__] = _Facade(module.__name__)
+            _REAL[id(f)] = (module, self)
+        return f
 
     def _package_object(self, obj) -> bool:
         t = type(obj)
-        if t is types.ModuleType:
+        if issubclass(t, types.ModuleType):
             return self.package is not None and (obj.__name__ == self.package
                                                  or obj.__name__.startswith(self.package + "."))
         mod = self._tdict(obj if issubclass(t, type) else t).get("__module__")
@@ -474,7 +485,8 @@ class Guard:
             if (name[:1] != "_" and name not in (self.spelled or ()) and not self._made_by_run(obj)
                     and name not in (lib or ())):  # (_names: `check`'s rule)
                 raise ClosedBook(f"closed book: the code never spells .{name}, so it cannot look it up")
-            if type(obj) is types.ModuleType and obj.__name__ not in self.modules and name not in (lib or ()):
+            if (issubclass(type(obj), types.ModuleType) and obj.__name__ not in self.modules
+                    and name not in (lib or ())):
                 # a module the run may not import, held by library code (contextlib.redirect_stdout reads
                 # getattr(sys, self._stream), a name the run can set): only the library's own names
                 raise ClosedBook(f"closed book: {obj.__name__}.{name} is not reachable in the sandbox")
@@ -504,10 +516,10 @@ class Guard:
         delattr(obj, name)
 
     def _check_write(self, obj, name, lib: bool = False) -> None:
-        if lib and type(obj) is not types.ModuleType and not self._foreign(obj):
+        if lib and not issubclass(type(obj), types.ModuleType) and not self._foreign(obj):
             return  # library code building an object for the run (typing.NamedTuple copies the class body)
         self.check(obj, name)
-        if type(obj) is types.ModuleType or (issubclass(type(obj), type) and id(obj) not in self.user_types):
+        if issubclass(type(obj), types.ModuleType) or (issubclass(type(obj), type) and id(obj) not in self.user_types):
             raise ClosedBook(f"closed book: the sandbox does not let a run change .{name} of {obj!r}")
 
     def open(self, file, *args, **kw):
@@ -549,6 +561,23 @@ class Guard:
             raise PermissionError("closed book: evaluating code is not allowed in the sandbox")
         elif event in _AUDIT_DENIED or event.startswith(("ctypes.", "os.exec", "os.spawn")):
             raise PermissionError(f"closed book: {event} is not allowed in the sandbox")
+
+
+_REAL: dict[int, tuple[types.ModuleType, Guard]] = {}  # facade id -> (its module, the guard): out of reach
+
+
+class _Facade(types.ModuleType):
+    """What a run holds for a module: its attributes are read through the class (the module's own, a
+    submodule or an admitted module as its facade), while the facade's ``__dict__`` holds nothing of the
+    module's. Library code that reads or writes a module's ``__dict__`` in plain attribute syntax
+    (``copy``'s ``y.__dict__.update(state)``, ``abc.update_abstractmethods``'s ``cls.__dict__.items()``: a
+    red team listed the package's namespace and wrote into ``abc``'s globals so) sees and changes only this."""
+
+    def __getattr__(self, name):
+        if name[:1] == "_":  # whoever asks, in C or in library code: no private name, no __builtins__
+            raise AttributeError(name)
+        module, guard = _REAL[id(self)]
+        return guard._admit(getattr(module, name), module.__name__, name)
 
 
 class _Own:
