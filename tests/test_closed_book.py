@@ -173,6 +173,18 @@ ATTACKS = [
      "def solve():\n    poke(abc, {'getattr': spy, 'hasattr': lambda o, n: True})\n    poke(zwc, {'__bases__': ()})\n"
      "    try:\n        abc.update_abstractmethods(zwc)\n    except BaseException:\n        pass\n"
      "    return 'LEAK:' + str(len(SEEN)) if len(SEEN) > 10 else 'none'\n", True),
+    # guessing with the guesses spelled as string constants (7,000 in one run), and the library's dispatch
+    # hooks, which hand the run's object the library's own function (its __name__ the original name)
+    ("spelled_guesses", "import functools, zwc\nfound = {}\nclass S:\n    def __setattr__(self, k, v):\n"
+     "        found[k] = v\nC = [" + ", ".join(repr(f"q{i:03d}x") for i in range(100)) + ", '{cumsum}']\n"
+     "def solve():\n    functools.update_wrapper(S(), zwc, assigned=C, updated=())\n"
+     "    hits = [k for k in found if not k.startswith('_')]\n"
+     "    return 'LEAK:' + str(hits) if hits else 'none'\n", True),
+    ("array_function_spy", "import zwc\nseen = []\nclass Spy:\n"
+     "    def __array_function__(self, func, types, args, kwargs):\n        seen.append(func.__name__)\n"
+     "        return 0\n    def __array_ufunc__(self, ufunc, method, *a, **k):\n        seen.append(ufunc.__name__)\n"
+     "        return 0\ndef solve():\n    try:\n        zwc.{cumsum}(Spy())\n    except Exception:\n        pass\n"
+     "    return 'LEAK:' + str(seen) if seen else 'none'\n", False),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

@@ -254,7 +254,26 @@ def _translate(e, keep=()):
     return new
 
 
+# The library's dispatch hooks: the library calls them with its own functions (whose names are the
+# original ones) and its raw objects. The package passes the library no caller's object that has one.
+_DISPATCH = ("__array_function__", "__array_ufunc__", "__array_wrap__", "__array_prepare__", "__array_finalize__")
+
+
+def _no_dispatch(objs, depth=0):
+    for o in objs:
+        t = type(o)
+        if t in (list, tuple) and depth < 3:
+            _no_dispatch(o[:1000], depth + 1)
+        elif t is dict and depth < 3:
+            _no_dispatch(list(o.values())[:1000], depth + 1)
+        elif not isinstance(o, _Proxy) and str(getattr(t, "__module__", "")).split(".")[0] != T["lib"] and any(
+                getattr(t, h, None) is not None for h in _DISPATCH):
+            raise TypeError(f"{PKG} takes no object of a class with the library's dispatch hooks ({t.__name__})")
+
+
 def _call(fn, args, kw, owner=None):
+    _no_dispatch(args)
+    _no_dispatch(kw.values())
     try:
         r = fn(*[_u(a) for a in args], **{k: _u(v) for k, v in kw.items()})
     except _NO_TRANSLATE:

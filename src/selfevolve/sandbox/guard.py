@@ -77,6 +77,7 @@ BUILTIN_NAMES = frozenset({
 # Code evaluated from a string is refused but for namedtuple's, which it builds from names it checks are
 # identifiers (dataclasses pastes its field names into code unchecked: a red team ran code of its own there).
 _EXEC_OK = {"namedtuple": "/collections/__init__.py"}
+GUESSES = 64  # names a run may look up that the package does not have (an honest one misspells a few)
 _AUDIT_DENIED = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
     "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof", "ctypes.call_function",
@@ -234,6 +235,7 @@ class Guard:
         self._code: types.CodeType | None = None
         self.armed = False
         self.spelled: frozenset[str] | None = None
+        self.misses = 0
         self._facades: dict[str, _Facade] = {}
         self.workdir = "/nonexistent/"
         self._stdlib: tuple[str, ...] = ("/nonexistent/",)
@@ -337,6 +339,7 @@ class Guard:
         self.user_types.clear()
         self._keep.clear()
         self._code = self.spelled = None
+        self.misses = 0
 
     # -- the namespace
 
@@ -463,13 +466,28 @@ class Guard:
         mod = self._tdict(obj if issubclass(t, type) else t).get("__module__")
         return isinstance(mod, str) and mod.split(".")[0] == self.package
 
+    def _lookup(self, obj, name, *default):
+        """The raw lookup, counting the names the package turns out not to have: past `GUESSES`, no lookup on
+        the package's objects answers (a red team spelled 7,000 guesses as string constants in one run)."""
+        if not self._package_object(obj):
+            return getattr(obj, name, *default)
+        if self.misses > GUESSES:
+            raise ClosedBook("closed book: too many names the package does not have were looked up (guessing)")
+        try:
+            return getattr(obj, name)
+        except AttributeError:
+            self.misses += 1
+            if default:
+                return default[0]
+            raise
+
     def literal_getattr(self, obj, name):
         """``obj.name`` as the code spells it."""
         self.check(obj, name)
         if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
                                                                             and issubclass(obj, str))):
             return _format_of(obj, name)
-        return self._admit(getattr(obj, name), type(obj).__name__, name)
+        return self._admit(self._lookup(obj, name), type(obj).__name__, name)
 
     def _made_by_run(self, obj) -> bool:
         return id(obj if issubclass(type(obj), type) else type(obj)) in self.user_types
@@ -497,7 +515,7 @@ class Guard:
         if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
                                                                     and issubclass(obj, str))):
             return _format_of(obj, name)
-        value = getattr(obj, name, *default)
+        value = self._lookup(obj, name, *default)
         return self._admit(value, type(obj).__name__, name)
 
     def hasattr(self, obj, name, lib=()):
@@ -577,7 +595,7 @@ class _Facade(types.ModuleType):
         if name[:1] == "_":  # whoever asks, in C or in library code: no private name, no __builtins__
             raise AttributeError(name)
         module, guard = _REAL[id(self)]
-        return guard._admit(getattr(module, name), module.__name__, name)
+        return guard._admit(guard._lookup(module, name), module.__name__, name)
 
 
 class _Own:
