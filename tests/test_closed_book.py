@@ -185,6 +185,16 @@ ATTACKS = [
      "        return 0\n    def __array_ufunc__(self, ufunc, method, *a, **k):\n        seen.append(ufunc.__name__)\n"
      "        return 0\ndef solve():\n    try:\n        zwc.{cumsum}(Spy())\n    except Exception:\n        pass\n"
      "    return 'LEAK:' + str(seen) if seen else 'none'\n", False),
+    ("import_from_falls_back_to_the_real_submodule", "import zwc\n" + "".join(
+        f"try:\n    from zwc import qq{i}\nexcept ImportError:\n    pass\n" for i in range(70))
+     + "def solve():\n    try:\n        from zwc import {fft_module} as sub\n    except Exception:\n"
+     "        return 'none'\n    return 'LEAK:' + type(sub).__name__ if type(sub).__name__ != '_Facade' else 'none'\n",
+     True),
+    ("array_function_spy_posing_as_the_library", "import zwc\nseen = []\nclass Spy:\n    __module__ = 'numpy'\n"
+     "    def __array_function__(self, func, types, args, kwargs):\n        seen.append(func.__name__)\n"
+     "        return 0\n    def __array_ufunc__(self, ufunc, method, *a, **k):\n        seen.append(ufunc.__name__)\n"
+     "        return 0\ndef solve():\n    try:\n        zwc.{cumsum}(Spy())\n    except Exception:\n        pass\n"
+     "    return 'LEAK:' + str(seen) if seen else 'none'\n", False),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]

@@ -23,6 +23,7 @@ import inspect
 import json
 import operator
 import re
+import sys
 import types
 import zlib
 
@@ -259,6 +260,14 @@ def _translate(e, keep=()):
 _DISPATCH = ("__array_function__", "__array_ufunc__", "__array_wrap__", "__array_prepare__", "__array_finalize__")
 
 
+def _library_type(t):
+    """The library's own class: found under its name in its module (a class the caller makes can say
+    ``__module__ = "<library>"``, but it is not the class its module holds under that name)."""
+    mod = sys.modules.get(str(getattr(t, "__module__", "")))
+    return mod is not None and str(mod.__name__).split(".")[0] == T["lib"] and getattr(
+        mod, str(getattr(t, "__name__", "")), None) is t
+
+
 def _no_dispatch(objs, depth=0):
     for o in objs:
         t = type(o)
@@ -266,7 +275,7 @@ def _no_dispatch(objs, depth=0):
             _no_dispatch(o[:1000], depth + 1)
         elif t is dict and depth < 3:
             _no_dispatch(list(o.values())[:1000], depth + 1)
-        elif not isinstance(o, _Proxy) and str(getattr(t, "__module__", "")).split(".")[0] != T["lib"] and any(
+        elif not isinstance(o, _Proxy) and not _library_type(t) and any(
                 getattr(t, h, None) is not None for h in _DISPATCH):
             raise TypeError(f"{PKG} takes no object of a class with the library's dispatch hooks ({t.__name__})")
 

@@ -471,8 +471,9 @@ class Guard:
         the package's objects answers (a red team spelled 7,000 guesses as string constants in one run)."""
         if not self._package_object(obj):
             return getattr(obj, name, *default)
-        if self.misses > GUESSES:
-            raise ClosedBook("closed book: too many names the package does not have were looked up (guessing)")
+        if self.misses > GUESSES:  # not an AttributeError: `from pkg import sub` would then fall back to
+            # sys.modules and hand the run the real submodule
+            raise PermissionError("closed book: too many names the package does not have were looked up (guessing)")
         try:
             return getattr(obj, name)
         except AttributeError:
