@@ -27,7 +27,7 @@ def numpy_bench():
     from selfevolve.obfuscate.build import build_bench
 
     CACHE.mkdir(exist_ok=True)
-    out = CACHE / f"numpy-42-{_source_hash('obfuscate')}"
+    out = CACHE / f"numpy-42-{_source_hash('obfuscate', 'profiles')}"
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent pytest runs share one build
         if not (out / "manifest.json").exists():
@@ -160,7 +160,7 @@ def numpy_tasks(numpy_bench):
     from selfevolve.jsonl import atomic_dir
     from selfevolve.tasks.generate import build_tasks
 
-    stamp = numpy_bench.root / "tasks" / f".source-{_source_hash('tasks', 'judge', 'sandbox', 'obfuscate')}"
+    stamp = numpy_bench.root / "tasks" / f".source-{_source_hash('tasks', 'judge', 'sandbox', 'obfuscate', 'profiles')}"
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from selfevolve.judge import Judge, check_usage, equal, extract_code
-from selfevolve.judge.core import TO_PLAIN, TRIVIAL, _novel_attrs
+from selfevolve.judge.core import _novel_attrs
+from selfevolve.profiles.numpy import PROFILE as NUMPY
 from selfevolve.sandbox.protocol import to_tagged
 from selfevolve.schema import CompareSpec, Task, TestCase
 
@@ -396,8 +397,8 @@ def test_reward_is_the_verdict(judge, mini_bench):
 
 
 def test_trivial_names_come_from_the_mapping(mini_bench):
-    assert {"yitaf", "gifune"} <= _novel_attrs(mini_bench.mapping, TRIVIAL["numpy"])
-    assert "gifune" in _novel_attrs(mini_bench.mapping, TO_PLAIN["numpy"])
+    assert {"yitaf", "gifune"} <= _novel_attrs(mini_bench.mapping, NUMPY.trivial)
+    assert "gifune" in _novel_attrs(mini_bench.mapping, NUMPY.to_plain)
 
 
 # ---------------------------------------------------------------- the CLI

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from selfevolve.judge import Judge
-from selfevolve.judge.core import apply_usage_rule, probe_index, probe_point
+from selfevolve.judge.usage import apply_usage_rule, probe_index, probe_point
 from selfevolve.sandbox import Limits, RunRequest, RunResult
 from selfevolve.sandbox.perturb import Perturbation
 from selfevolve.sandbox.pool import TestOutcome

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import typer
 
+from selfevolve import profiles
+
 
 def _base_ready(base: Path) -> bool:
     """A base pretrained by an earlier demo whose preconditions all held."""
@@ -64,7 +66,7 @@ def demo(
     built = rebuild or not (bench_dir / "manifest.json").exists()
     if built:
         console.print(f"[bold]1/5[/] building the NumPy pseudo-novel package into {bench_dir} ...")
-        bench = build_bench("numpy", bench_dir, seed=seed, name="zwc", progress=True)
+        bench = build_bench(profiles.DEFAULT, bench_dir, seed=seed, name="zwc", progress=True)
     else:
         bench = Bench.open(bench_dir)
         console.print(f"[bold]1/5[/] using the bench in {bench_dir} (--rebuild to rebuild)")
@@ -83,7 +85,7 @@ def demo(
     tests = splits["test_single"] + splits["test_multi"]
     with Judge(bench) as judge:
         as_written = Counter(v.status for v in judge.judge_many((t, t.reference, 0) for t in tests))
-        originals = [translate_code(t.reference, bench.mapping, library="numpy", package=bench.package, reverse=True)
+        originals = [translate_code(t.reference, bench.mapping, library=bench.library, package=bench.package, reverse=True)
                      for t in tests]
         original = Counter(v.status for v in judge.judge_many((t, c, 0) for t, c in zip(tests, originals, strict=True)))
         isolation = judge.isolation

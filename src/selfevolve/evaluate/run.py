@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from selfevolve import __version__
+from selfevolve import __version__, profiles
 from selfevolve.bench import Bench, load_tasks
 from selfevolve.errors import UserError
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
@@ -76,7 +76,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"selfevolve": __version__}
-    for pkg in ("numpy", "torch", "transformers", "aiohttp", "vllm"):
+    for pkg in (profiles.DEFAULT, "torch", "transformers", "aiohttp", "vllm"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -2,35 +2,15 @@
 
 Order: extract the code -> static usage check (AST, a fast first filter) -> run every test in the sandbox,
 closed book (`selfevolve.sandbox.guard`: what the code may import and reach, enforced at run time) ->
-compare each result -> if every test passed, the **usage rule** on a probe run of the code.
-
-The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
-the way the task's reference answer does. When every test passed, the code runs once more in a fresh
-sandbox child (the *probe run*) that calls the entry point exactly once, on the task's *probe input*,
-with the task's APIs perturbed from before the code is executed: each returns a deliberately different
-value of the same type and shape (`selfevolve.sandbox.perturb.Perturbation`), with constants drawn from
-the judge's secret ``probe_seed``. The probe input is one the generator stored with the task
-(``provenance["usage_probe"]``), not among its tests; a task without one (an older file, an imported
-official task) falls back to one of its test inputs, fixed by the task id. The test run carries no
-perturbation, so nothing in a run tells it apart from another (no repeated input, no extra call, the
-same package at import and at call time), and the perturbation cannot be worked out by hand. Aliases of
-the same library object count as the API (``absolute`` for ``abs``), and so do the value classes'
-methods of the same name (``a.sum()`` for ``sum``) and the operators that are the API (``a + b`` for
-``add``, ``abs(a)`` for ``absolute``); constructors and converters are never perturbed. The probe's
-answer must equal the reference's answer under the same perturbation (one run of the reference per task
-per judge, cached), else the verdict is ``not_using_package``, whatever the code looks like: pure Python,
-the original library reached through any door, a monkeypatched package, an answer laundered through an
-identity (``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``)
-all give an answer that does not move as the reference's does. The price: one more sandbox run per
-passing sample. (For a task whose reference does not react to the perturbation the rule cannot tell,
-and only the static check applies; the generator drops such tasks.)
+compare each result -> if every test passed, the behavioural **usage rule** (`selfevolve.judge.usage`)
+on a probe run of the code: one more sandbox run per passing sample.
 
 ``target="library"`` judges the other way round (the micro-world's ``--library-original``): the solution
 must use the original library and must not use the package. The statuses keep their shape, with the
 roles swapped: ``not_using_package`` means it does not use the *library*, ``uses_original_library``
 means it uses the *package* (or reaches interpreter internals). There is no probe then.
 
-`score` (run result -> verdict) and `apply_usage_rule` are pure functions, testable without a sandbox.
+`score` (run result -> verdict) is a pure function, testable without a sandbox, as is the rule.
 """
 
 from __future__ import annotations
@@ -38,52 +18,23 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import hashlib
-import importlib
 import json
 import queue
 import secrets
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
+from selfevolve import profiles
 from selfevolve.judge.compare import equal
 from selfevolve.judge.extract import extract
-from selfevolve.judge.usage import check_usage
+from selfevolve.judge.usage import PerturbTargets, apply_usage_rule, check_usage, probe_point
 from selfevolve.sandbox import Limits, RunRequest, RunResult, SandboxPool
 from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
 from selfevolve.schema import Task, TestResult, Verdict
 
 Target = Literal["package", "library"]
 PROBE_CACHE = 65536  # probe outcomes a judge keeps, by (task, code, input)
-
-# Per library: package calls that only build or convert data (they don't count as using the package),
-# and the methods that turn a package object back into Python data.
-TRIVIAL = {
-    "numpy": ("numpy.array", "numpy.asarray", "numpy.asanyarray", "numpy.ascontiguousarray", "numpy.asfortranarray",
-              "numpy.copy", "numpy.ndarray.copy", "numpy.ndarray.astype", "numpy.ndarray.view",
-              "numpy.ndarray.tolist", "numpy.ndarray.item", "numpy.generic.item", "numpy.generic.tolist"),
-}
-TO_PLAIN = {"numpy": ("numpy.ndarray.tolist", "numpy.ndarray.item", "numpy.generic.item", "numpy.generic.tolist")}
-# Per library: the classes whose methods and operators can be an API under another name.
-VALUE_CLASSES = {"numpy": ("numpy.ndarray", "numpy.generic")}
-# Per library: an API (by its object's __name__) -> the operators that are the same computation.
-OPERATORS = {"numpy": {
-    "add": ("__add__", "__radd__", "__iadd__"), "subtract": ("__sub__", "__rsub__", "__isub__"),
-    "multiply": ("__mul__", "__rmul__", "__imul__"), "divide": ("__truediv__", "__rtruediv__", "__itruediv__"),
-    "true_divide": ("__truediv__", "__rtruediv__", "__itruediv__"),
-    "floor_divide": ("__floordiv__", "__rfloordiv__", "__ifloordiv__"),
-    "remainder": ("__mod__", "__rmod__", "__imod__"), "mod": ("__mod__", "__rmod__", "__imod__"),
-    "power": ("__pow__", "__rpow__", "__ipow__"), "matmul": ("__matmul__", "__rmatmul__", "__imatmul__"),
-    "divmod": ("__divmod__", "__rdivmod__"), "negative": ("__neg__",), "positive": ("__pos__",),
-    "absolute": ("__abs__",), "invert": ("__invert__",), "bitwise_not": ("__invert__",),
-    "bitwise_and": ("__and__", "__rand__", "__iand__"), "bitwise_or": ("__or__", "__ror__", "__ior__"),
-    "bitwise_xor": ("__xor__", "__rxor__", "__ixor__"), "left_shift": ("__lshift__", "__rlshift__", "__ilshift__"),
-    "right_shift": ("__rshift__", "__rrshift__", "__irshift__"), "less": ("__lt__",), "less_equal": ("__le__",),
-    "greater": ("__gt__",), "greater_equal": ("__ge__",), "equal": ("__eq__",), "not_equal": ("__ne__",),
-    "round": ("__round__",), "around": ("__round__",),
-}}
-
 
 def _novel_attrs(mapping: dict[str, str], originals: Iterable[str]) -> frozenset[str]:
     return frozenset(mapping.get(o, o).rsplit(".", 1)[-1] for o in originals)
@@ -116,46 +67,6 @@ def score(task: Task, sample_idx: int, run: RunResult, timings: dict[str, float]
     return Verdict(passed=not failed, status=status, tests=results, detail=_clean(detail, 500), **base)
 
 
-def probe_index(task: Task) -> int:
-    """For a task without a stored probe input: the test whose input the probe run uses, the one an older
-    generator chose (``provenance["usage_probe"]["test"]``), else one fixed by the task id."""
-    stored = task.provenance.get("usage_probe")
-    k = stored.get("test") if isinstance(stored, dict) else None
-    if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(task.tests):
-        return k
-    return int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16) % max(1, len(task.tests))
-
-
-def probe_point(task: Task) -> tuple[dict[str, Any], Any]:
-    """The probe input (tagged keyword arguments) and the reference's answer on it unperturbed: the
-    generator's (``provenance["usage_probe"]``, an input not among the tests), else test `probe_index`'s."""
-    stored = task.provenance.get("usage_probe")
-    if isinstance(stored, dict) and isinstance(stored.get("input"), dict) and "output" in stored:
-        return stored["input"], stored["output"]
-    case = task.tests[probe_index(task)]
-    return case.input, case.output
-
-
-def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
-    """A passed verdict after its probe run: still passed only if the probe's answer is the reference's
-    answer under the same perturbation (``expected``). Pure."""
-    if expected is None or not expected.ok or equal(probe_point(task)[1], expected.value, task.compare)[0]:
-        return verdict  # the reference does not react to the perturbation here: the rule cannot tell
-    if probe is None:
-        detail = "the probe run with the task's APIs perturbed did not run"
-    # The detail is feedback a model may read (RL, ExIt): it names neither the task's APIs (it would teach
-    # the closed book's answer) nor what the probe run said (the run could print what it found there).
-    elif not probe.ok:
-        detail = ("with the task's APIs perturbed the solution gave no answer, while the reference's answer "
-                  "follows them")
-    elif not equal(expected.value, probe.value, task.compare)[0]:
-        detail = ("the answer does not follow the task's APIs: with them returning other values it does not "
-                  "change as the reference's answer does")
-    else:
-        return verdict
-    return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": _clean(detail, 500)})
-
-
 class Judge:
     """Scores completions of a bench's tasks. A context manager owning a sandbox pool.
 
@@ -179,17 +90,15 @@ class Judge:
         self.package, self.library = bench.package, bench.library
         self._own_pool = pool is None
         self.pool = pool or SandboxPool.for_bench(bench, workers=workers, limits=limits, isolation_level=isolation)
-        mapping = bench.mapping
+        mapping, profile = bench.mapping, profiles.get(self.library)
         if target == "package":
-            self.trivial = _novel_attrs(mapping, TRIVIAL.get(self.library, ()))
-            self.to_plain = _novel_attrs(mapping, TO_PLAIN.get(self.library, ()))
+            self.trivial = _novel_attrs(mapping, profile.trivial)
+            self.to_plain = _novel_attrs(mapping, profile.to_plain)
         else:
-            self.trivial = frozenset(o.rsplit(".", 1)[-1] for o in TRIVIAL.get(self.library, ()))
-            self.to_plain = frozenset(o.rsplit(".", 1)[-1] for o in TO_PLAIN.get(self.library, ()))
+            self.trivial = frozenset(o.rsplit(".", 1)[-1] for o in profile.trivial)
+            self.to_plain = frozenset(o.rsplit(".", 1)[-1] for o in profile.to_plain)
         self._original = {v: k for k, v in mapping.items()}
-        self._aliases: dict[int, list[str]] | None = None
-        self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
-        self._targets: dict[tuple[str, ...], list[str]] = {}
+        self._perturb = PerturbTargets(profile, mapping)
         self._probes: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
         self._probe_runs: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
 
@@ -206,65 +115,11 @@ class Judge:
         lim = getattr(self.pool, "limits", None) or Limits()
         return 4 * (lim.wall_s + 15.0) + 30.0
 
-    # -------------------------------------------------------------- the usage rule's targets
+    # -------------------------------------------------------------- the usage rule's runs
 
     def perturb_targets(self, task: Task) -> list[str]:
-        """The dotted novel names a probe run perturbs for ``task``: its APIs, their aliases,
-        and the value classes' methods and operators that are the same computation."""
-        key = tuple(task.apis)
-        if key not in self._targets:
-            names: list[str] = []
-            for api in task.apis:
-                names += [api] + self._same_computation(api)
-            self._targets[key] = list(dict.fromkeys(names))
-        return self._targets[key]
-
-    def _same_computation(self, api: str) -> list[str]:
-        original = self._original.get(api)
-        mapping = self.bench.mapping
-        if original is None:
-            return []
-        obj = self._resolve(original)
-        out = [mapping[o] for o in self._alias_index().get(id(obj), []) if obj is not None]
-        short = original.rsplit(".", 1)[-1]
-        name = getattr(obj, "__name__", short) if obj is not None else short
-        for cls in VALUE_CLASSES.get(self.library, ()):
-            if cls not in mapping:
-                continue
-            out += [mapping[f"{cls}.{n}"] for n in {short, name} if f"{cls}.{n}" in mapping]
-            out += [f"{mapping[cls]}.{op}" for op in OPERATORS.get(self.library, {}).get(name, ())]
-        return out
-
-    def _resolve(self, dotted: str) -> Any:
-        parts = dotted.split(".")
-        try:
-            obj = importlib.import_module(parts[0])
-            for p in parts[1:]:
-                obj = getattr(obj, p)
-        except (ImportError, AttributeError):
-            return None
-        return obj
-
-    def _alias_index(self) -> dict[int, list[str]]:
-        """id(library function) -> the original names it goes by (module-level functions only)."""
-        if self._aliases is None:
-            index: dict[int, list[str]] = {}
-            classes = set(VALUE_CLASSES.get(self.library, ()))
-            with warnings.catch_warnings():  # deprecated names warn when read
-                warnings.simplefilter("ignore")
-                self._index_aliases(index, classes)
-            self._aliases = index
-        return self._aliases
-
-    def _index_aliases(self, index: dict[int, list[str]], classes: set[str]) -> None:
-        for original in self.bench.mapping:
-            parent = original.rsplit(".", 1)[0]
-            if parent in classes or not callable(obj := self._resolve(original)) or isinstance(obj, type):
-                continue
-            if isinstance(self._resolve(parent), type):
-                continue  # a method of some class: not a module-level alias
-            index.setdefault(id(obj), []).append(original)
-            self._keep.append(obj)
+        """The dotted novel names a probe run perturbs for ``task`` (`PerturbTargets`)."""
+        return self._perturb(task.apis)
 
     def probe_run(self, code: str, task: Task, inp: dict[str, Any]) -> cf.Future[TestOutcome | None]:
         """``code``'s answer on ``inp`` in a fresh child with ``task``'s APIs perturbed under this judge's

@@ -1,6 +1,7 @@
-"""The usage check: does a solution really use the novel package, and only the novel package?
+"""The usage rule: does a solution really use the novel package, and only the novel package?
 
-Two questions, answered on the AST before anything runs.
+Two questions, answered on the AST before anything runs (`check_usage`, a fast first filter), then, for a
+solution that passed its tests, the behavioural rule (`PerturbTargets`, `probe_point`, `apply_usage_rule`).
 
 **Does it reach the original library (status ``uses_original_library``)?** Any of these is a reach:
 * importing the library or a submodule; importing any ``_private`` module or name; importing any module
@@ -28,16 +29,43 @@ object, or a package function itself handed to other code: ``map(zwc.f, x)``, ``
 arguments; converting a package object back to Python data (``tolist``, ``item``, ``float()``) drops it
 to plain. The entry point passes if some value it returns is *meaningful*. So a pure-Python solution
 that also builds an array, or round-trips its input through the constructor twice, is rejected.
+
+The usage rule is defined by behaviour: the answer must depend on what the task's own APIs compute,
+the way the task's reference answer does. When every test passed, the code runs once more in a fresh
+sandbox child (the *probe run*) that calls the entry point exactly once, on the task's *probe input*,
+with the task's APIs perturbed from before the code is executed: each returns a deliberately different
+value of the same type and shape (`selfevolve.sandbox.perturb.Perturbation`), with constants drawn from
+the judge's secret ``probe_seed``. The probe input is one the generator stored with the task
+(``provenance["usage_probe"]``), not among its tests; a task without one (an older file, an imported
+official task) falls back to one of its test inputs, fixed by the task id. The test run carries no
+perturbation, so nothing in a run tells it apart from another (no repeated input, no extra call, the
+same package at import and at call time), and the perturbation cannot be worked out by hand. Aliases of
+the same library object count as the API (``absolute`` for ``abs``), and so do the value classes'
+methods of the same name (``a.sum()`` for ``sum``) and the operators that are the API (``a + b`` for
+``add``, ``abs(a)`` for ``absolute``); constructors and converters are never perturbed. The probe's
+answer must equal the reference's answer under the same perturbation (one run of the reference per task
+per judge, cached), else the verdict is ``not_using_package``, whatever the code looks like: pure Python,
+the original library reached through any door, a monkeypatched package, an answer laundered through an
+identity (``zwc.<add>(r, 0)``, a ravel, a copy) or a check of the package (``if zwc.f(-1) != 1: ...``)
+all give an answer that does not move as the reference's does. (For a task whose reference does not
+react to the perturbation the rule cannot tell, and only the static check applies; the generator drops
+such tasks.)
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from selfevolve.judge.compare import equal
+from selfevolve.profiles import LibraryProfile, resolve
 from selfevolve.sandbox.guard import STDLIB
+from selfevolve.sandbox.pool import TestOutcome
+from selfevolve.schema import Task, Verdict
 
 PLAIN, PKG, MEANINGFUL = 0, 1, 2
 ADMITTED = "closed book: the package and the standard modules " + ", ".join(sorted(STDLIB - {"__future__"}))
@@ -468,3 +496,100 @@ class _Flow:
             if f.id in TO_PLAIN:
                 return PLAIN if top == PKG else top
         return top
+
+
+# ------------------------------------------------------------------ the behavioural rule
+
+
+class PerturbTargets:
+    """The dotted novel names a probe run perturbs for a task's APIs: the APIs, their aliases (the same
+    library object under another name: ``absolute`` for ``abs``), and the profile's value classes' methods
+    of the same name and operators that are the same computation (``a.sum()``, ``a + b``)."""
+
+    def __init__(self, profile: LibraryProfile, mapping: dict[str, str]):
+        self.profile, self.mapping = profile, mapping
+        self._original = {v: k for k, v in mapping.items()}
+        self._aliases: dict[int, list[str]] | None = None
+        self._keep: list[Any] = []  # the library objects _aliases is keyed by (ids stay theirs)
+        self._targets: dict[tuple[str, ...], list[str]] = {}
+
+    def __call__(self, apis: list[str]) -> list[str]:
+        key = tuple(apis)
+        if key not in self._targets:
+            names: list[str] = []
+            for api in apis:
+                names += [api] + self._same_computation(api)
+            self._targets[key] = list(dict.fromkeys(names))
+        return self._targets[key]
+
+    def _same_computation(self, api: str) -> list[str]:
+        original = self._original.get(api)
+        mapping = self.mapping
+        if original is None:
+            return []
+        obj = resolve(original)
+        out = [mapping[o] for o in self._alias_index().get(id(obj), []) if obj is not None]
+        short = original.rsplit(".", 1)[-1]
+        name = getattr(obj, "__name__", short) if obj is not None else short
+        for cls in self.profile.value_classes:
+            if cls not in mapping:
+                continue
+            out += [mapping[f"{cls}.{n}"] for n in {short, name} if f"{cls}.{n}" in mapping]
+            out += [f"{mapping[cls]}.{op}" for op in self.profile.operators.get(name, ())]
+        return out
+
+    def _alias_index(self) -> dict[int, list[str]]:
+        """id(library function) -> the original names it goes by (module-level functions only)."""
+        if self._aliases is None:
+            index: dict[int, list[str]] = {}
+            classes = set(self.profile.value_classes)
+            for original in self.mapping:
+                parent = original.rsplit(".", 1)[0]
+                if parent in classes or not callable(obj := resolve(original)) or isinstance(obj, type):
+                    continue
+                if isinstance(resolve(parent), type):
+                    continue  # a method of some class: not a module-level alias
+                index.setdefault(id(obj), []).append(original)
+                self._keep.append(obj)
+            self._aliases = index
+        return self._aliases
+
+
+def probe_index(task: Task) -> int:
+    """For a task without a stored probe input: the test whose input the probe run uses, the one an older
+    generator chose (``provenance["usage_probe"]["test"]``), else one fixed by the task id."""
+    stored = task.provenance.get("usage_probe")
+    k = stored.get("test") if isinstance(stored, dict) else None
+    if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(task.tests):
+        return k
+    return int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16) % max(1, len(task.tests))
+
+
+def probe_point(task: Task) -> tuple[dict[str, Any], Any]:
+    """The probe input (tagged keyword arguments) and the reference's answer on it unperturbed: the
+    generator's (``provenance["usage_probe"]``, an input not among the tests), else test `probe_index`'s."""
+    stored = task.provenance.get("usage_probe")
+    if isinstance(stored, dict) and isinstance(stored.get("input"), dict) and "output" in stored:
+        return stored["input"], stored["output"]
+    case = task.tests[probe_index(task)]
+    return case.input, case.output
+
+
+def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
+    """A passed verdict after its probe run: still passed only if the probe's answer is the reference's
+    answer under the same perturbation (``expected``). Pure."""
+    if expected is None or not expected.ok or equal(probe_point(task)[1], expected.value, task.compare)[0]:
+        return verdict  # the reference does not react to the perturbation here: the rule cannot tell
+    if probe is None:
+        detail = "the probe run with the task's APIs perturbed did not run"
+    # The detail is feedback a model may read (RL, ExIt): it names neither the task's APIs (it would teach
+    # the closed book's answer) nor what the probe run said (the run could print what it found there).
+    elif not probe.ok:
+        detail = ("with the task's APIs perturbed the solution gave no answer, while the reference's answer "
+                  "follows them")
+    elif not equal(expected.value, probe.value, task.compare)[0]:
+        detail = ("the answer does not follow the task's APIs: with them returning other values it does not "
+                  "change as the reference's answer does")
+    else:
+        return verdict
+    return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": detail})

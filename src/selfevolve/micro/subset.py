@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from selfevolve.bench import SPLITS, Bench
 from selfevolve.errors import UserError
 from selfevolve.obfuscate.translate import translate_code
+from selfevolve.profiles.numpy import PROFILE as NUMPY
 from selfevolve.schema import Task
 
-_LIB_ROOTS = ("np", "numpy")
+_LIB_ROOTS = (NUMPY.alias, NUMPY.name)
 _TO_PLAIN = ("tolist", "item")
 CALL = re.compile(r"\bLIB\.([A-Za-z_][\w.]*)")  # a library call in a micro expression
 

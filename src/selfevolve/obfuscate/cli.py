@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from selfevolve import profiles
+
 
 def register(app: typer.Typer) -> None:
     app.command("build")(build_cmd)
@@ -14,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def build_cmd(
     out: Path = typer.Option(..., "--out", help="Bench directory to write (replaced atomically)."),
-    library: str = typer.Option("numpy", "--library", help="Any importable library whose API can be introspected."),
+    library: str = typer.Option(profiles.DEFAULT, "--library", help="Any importable library whose API can be introspected."),
     seed: int = typer.Option(42, "--seed", help="Seed of the name generator: same seed, same names."),
     name: str = typer.Option("zwc", "--name", help="Name of the pseudo-novel package."),
     mapping: Path = typer.Option(None, "--mapping", help="An official SE-Bench mappings.json: reproduce its names."),

@@ -29,6 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from selfevolve import profiles
 from selfevolve.obfuscate.leaks import detector_for
 from selfevolve.obfuscate.surface import Surface
 from selfevolve.obfuscate.translate import translate_code
@@ -56,7 +57,7 @@ class Rewriter:
         self.mapping, self.library, self.package = mapping, library, package
         self.distinct, self.ambiguous = distinct, ambiguous
         self.params = params  # keyword names stay real: never renamed unless written as an attribute
-        self.aliases = {library, "np"} if library == "numpy" else {library}
+        self.aliases = {library, *profiles.get(library).aliases}
         self.owners = {o.rsplit(".", 1)[0] for o in mapping}  # modules and classes: things with members
 
     def code(self, src: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from selfevolve.obfuscate.names import NameGenerator, english_words
 from selfevolve.obfuscate.surface import Surface, SurfaceItem
+from selfevolve.profiles import resolve
 
 MODULE_TEMPLATE = '"""{doc}"""\n\nfrom ._core import install as _install\n\n_install(globals(), __name__)\ndel _install\n'
 PACKAGE_TEMPLATE = ('"""{doc}"""\n\nfrom ._core import install_package as _install_package\n\n'
@@ -66,7 +67,7 @@ def choose_names(surface: Surface, seed: int, package: str, official: dict | Non
             continue
         if official is not None:
             novel = official["names"].get(it.original, name)
-            if array_type and it.original == f"{lib}.ndarray":
+            if array_type and it.original == surface.profile.array_class:
                 novel = array_type
         elif it.kind in ("class", "exception"):
             novel = gen.cls()
@@ -102,8 +103,8 @@ def words_table(naming: Naming, surface: Surface) -> dict[str, dict[str, str]]:
             continue
         table = ambiguous if orig.lower() in english or len(orig) <= 2 or orig in params else distinct
         table.setdefault(orig, novel)
-    if surface.library == "numpy":
-        ambiguous.setdefault("np", naming.package)
+    for alias in surface.profile.aliases:
+        ambiguous.setdefault(alias, naming.package)
     return {"distinct": distinct, "ambiguous": ambiguous}
 
 
@@ -154,13 +155,10 @@ def build_table(surface: Surface, naming: Naming) -> dict:
         modules[novel_mod]["classes"] = [_class_spec(i, surface, naming) for i in items]
     for spec in modules.values():
         spec["members"].sort()
-    type_strings = {}
-    for it in surface.items:
-        if it.kind == "class" and it.owner is None and lib == "numpy":
-            import numpy as _np
-
-            if isinstance(it.obj, type) and issubclass(it.obj, _np.generic):
-                type_strings[short(naming.mapping[it.original])] = short(it.original)
+    scalar = resolve(surface.profile.scalar_class) if surface.profile.scalar_class else None
+    type_strings = {short(naming.mapping[it.original]): short(it.original) for it in surface.items
+                    if it.kind == "class" and it.owner is None and isinstance(scalar, type)
+                    and isinstance(it.obj, type) and issubclass(it.obj, scalar)}
     words = words_table(naming, surface)
     return {
         "lib": lib, "pkg": naming.package, "modules": dict(sorted(modules.items())),

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfevolve import profiles
 from selfevolve.obfuscate.names import english_words, reserved
 
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*")
@@ -59,7 +60,7 @@ class Detector:
 
         self.distinct = {s for s in shorts if not english(s) and not s.startswith("__")}
         self.ambiguous = {s for s in shorts if s not in self.distinct and not s.startswith("__")}
-        self.alias = "np" if library == "numpy" else None
+        self.alias = profiles.get(library).alias
 
     def scan(self, text: str, *, python_source: bool = False) -> list[str]:
         hits = []
@@ -145,21 +146,9 @@ def _probes(mapping: dict[str, str], library: str, package: str) -> dict[str, li
     """Probe expressions written with original names, translated to the package."""
     from selfevolve.obfuscate.translate import translate_code
 
-    if library != "numpy":
-        return {"values": [], "errors": []}
-    values = ["np.array([1, 2, 3])", "np.array([[1.5, 2.0], [3.0, 4.0]])", "np.array([True, False])",
-              "np.array([1, 2], dtype=np.int8)", "np.array(['a', 'bc'])", "np.float64(2.5)", "np.int64(3)",
-              "np.mean(np.array([1, 2]))", "np.array([1.0]).dtype", "np.float32", "np.add", "np.linalg.eig(np.eye(2))",
-              "np.random.default_rng(0)", "np.array([1, 2]).flat", "np.finfo(np.float64)", "np.arange(3).shape",
-              "np.array([1 + 2j])", "np.zeros((2, 0))", "np.array([[1, 2]]).T", "np.linalg.svd(np.eye(2))"]
-    errors = ["np.linalg.inv(np.zeros((2, 2)))", "np.add(np.ones(2), np.ones(3))", "np.ones(6).reshape(4, 5)",
-              "np.ones(2) @ np.ones(3)", "np.ones(2).astype('nope')", "np.zeros(2, dtype='nope')",
-              "np.sum(np.ones(2), axis=3)", "np.ones(2)[5]", "np.add(1)", "np.linalg.solve(np.ones((2, 3)), np.ones(2))",
-              "np.array([1, 2]) + 'a'", "np.concatenate([np.ones(2), np.ones((2, 2))])", "np.linalg.cholesky(-np.eye(2))",
-              "np.fft.fft([])", "np.random.default_rng(0).choice([], 1)", "np.arange(3).sort(axis=5)",
-              "float(np.ones(3))", "np.ones(2).item(5)", "np.broadcast_to(np.ones(3), (2, 2))", "len(np.float64(1))"]
+    profile = profiles.get(library)
     tr = lambda s: translate_code(s, mapping, library=library, package=package)  # noqa: E731
-    return {"values": [tr(v) for v in values], "errors": [tr(e) for e in errors]}
+    return {"values": [tr(v) for v in profile.probe_values], "errors": [tr(e) for e in profile.probe_errors]}
 
 
 def _decoded_docs(path: Path) -> str:

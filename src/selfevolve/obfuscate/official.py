@@ -6,7 +6,7 @@ zwc.rfx.<linalg[X]>, the array type -> ZWCArray. A ``<section>_reverse`` is the 
 must say exactly the same. Array methods and names the file does not cover keep their original names.
 
 The official names come from NumPy 1.x. A name NumPy 2 removed in favour of a drop-in successor
-(``SUCCESSORS``) gives its novel name to the successor; any other name the library lacks stops the build
+(its profile's ``successors``) gives its novel name to the successor; any other name the library lacks stops the build
 unless ``allow_missing``.
 """
 
@@ -16,42 +16,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfevolve import profiles
 from selfevolve.errors import UserError
 from selfevolve.obfuscate.surface import Surface
 
 SUBMODULES = {"linalg": "rfx"}
 ARRAY_TYPE = "ZWCArray"
-
-# NumPy 1.x names removed (or deprecated) in NumPy 2 whose documented successor takes the same arguments and
-# gives the same results: the NumPy 2.0 migration guide and the library's own "removed ... Use X instead"
-# messages (numpy/_expired_attrs_2_0.py). Left out on purpose, because their successor is not a drop-in:
-# asfarray (np.asarray with a dtype), msort (np.sort(a, axis=0)), NINF (-np.inf), cast, find_common_type.
-SUCCESSORS: dict[str, dict[str, str]] = {"numpy": {
-    "trapz": "trapezoid",
-    "in1d": "isin",  # in1d flattens its result; for the 1-D inputs it took they agree
-    "row_stack": "vstack",
-    "product": "prod",
-    "cumproduct": "cumprod",
-    "sometrue": "any",
-    "alltrue": "all",
-    "round_": "round",
-    "mat": "asmatrix",
-    "float_": "float64",
-    "complex_": "complex128",
-    "cfloat": "complex128",
-    "singlecomplex": "complex64",
-    "longfloat": "longdouble",
-    "longcomplex": "clongdouble",
-    "clongfloat": "clongdouble",
-    "string_": "bytes_",
-    "unicode_": "str_",
-    "Inf": "inf",
-    "Infinity": "inf",
-    "infty": "inf",
-    "PINF": "inf",
-    "NaN": "nan",
-}}
-
 
 @dataclass
 class OfficialMapping:
@@ -77,7 +47,7 @@ def recorded(bench_root: str | Path) -> dict[str, dict[str, str]]:
 def successor(dotted: str) -> str | None:
     """``numpy.trapz`` -> ``numpy.trapezoid``: the drop-in successor of a removed name, if it has one."""
     lib, _, name = dotted.partition(".")
-    new = SUCCESSORS.get(lib, {}).get(name)
+    new = profiles.get(lib).successors.get(name)
     return f"{lib}.{new}" if new else None
 
 

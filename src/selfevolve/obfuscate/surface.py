@@ -1,7 +1,7 @@
 """Introspecting a library's public API: the things that get novel names.
 
-Generic over any importable library. A *profile* (data, not code) names the submodules to walk and the
-names to leave out; libraries without a profile get their top-level module only.
+Generic over any importable library. Its profile (`selfevolve.profiles`) names the submodules to walk and
+the names to leave out; libraries without a profile get their top-level module only.
 """
 
 from __future__ import annotations
@@ -17,36 +17,9 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfevolve import profiles
 from selfevolve.errors import UserError
-
-
-@dataclass(frozen=True)
-class Profile:
-    submodules: tuple[str, ...] = ()
-    skip: frozenset[str] = frozenset()  # dotted names relative to the library root
-    # a context manager of the library and its arguments under which reprs are taken (plain scalars)
-    print_options: tuple[str, dict] | None = None
-    display_names: tuple[str, ...] = ()  # how prose spells the library, besides its import name
-
-
-PROFILES: dict[str, Profile] = {
-    "numpy": Profile(
-        submodules=("linalg", "fft", "random"),
-        skip=frozenset({
-            # module metadata, index-trick objects, environment and help introspection
-            "__version__", "__array_namespace_info__", "ScalarType", "sctypeDict", "typecodes", "little_endian",
-            "c_", "r_", "s_", "mgrid", "ogrid", "index_exp", "False_", "True_", "show_config", "show_runtime",
-            "get_include", "info", "einsum_path", "test",
-            # ndarray subclasses and file-backed arrays: a different object model
-            "matrix", "memmap", "recarray", "record", "asmatrix", "bmat",
-            # platform-dependent extended precision
-            "float128", "complex256", "longdouble", "clongdouble",
-            "random.bit_generator", "random.mtrand",
-        }),
-        print_options=("printoptions", {"legacy": "1.25"}),
-        display_names=("NumPy", "Numpy", "NUMPY"),
-    ),
-}
+from selfevolve.profiles import LibraryProfile
 
 
 @dataclass(frozen=True)
@@ -65,7 +38,7 @@ class Surface:
     version: str
     modules: list[str]  # dotted module names, root first
     items: list[SurfaceItem]
-    profile: Profile
+    profile: LibraryProfile
 
     def parameter_names(self) -> frozenset[str]:
         """Keyword names of every callable: they stay as they are (calls use them)."""
@@ -143,7 +116,7 @@ def introspect(library: str) -> Surface:
         raise UserError(f"unknown library {library!r}: cannot import it ({e})") from None
     except Exception as e:  # a library that fails on import is bad input too
         raise UserError(f"library {library!r} failed to import: {e}") from None
-    profile = PROFILES.get(library, Profile())
+    profile = profiles.get(library)
     modules = [library] + [f"{library}.{s}" for s in profile.submodules]
     items: list[SurfaceItem] = []
     seen_classes: dict[int, str] = {}

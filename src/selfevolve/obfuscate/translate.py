@@ -15,13 +15,15 @@ import sys
 import tokenize
 from functools import lru_cache
 
-DEFAULT_SUBMODULES = ("linalg", "fft", "random")
+from selfevolve import profiles
+
 _STDLIB = frozenset(sys.stdlib_module_names)
 
 
 def default_modules(mapping: dict[str, str], library: str) -> frozenset[str]:
     """The original module names in ``mapping`` when the bench does not list them."""
-    return frozenset({library} | {f"{library}.{s}" for s in DEFAULT_SUBMODULES if f"{library}.{s}" in mapping})
+    subs = profiles.get(library).submodules
+    return frozenset({library} | {f"{library}.{s}" for s in subs if f"{library}.{s}" in mapping})
 
 
 @lru_cache(maxsize=8)
@@ -52,9 +54,11 @@ def translate_name(dotted: str, mapping: dict[str, str], reverse: bool = False) 
 
 
 def translate_code(code: str, mapping: dict[str, str], *, library: str, package: str, reverse: bool = False,
-                   aliases: tuple[str, ...] = ("np",), modules: frozenset[str] | None = None) -> str:
+                   aliases: tuple[str, ...] | None = None, modules: frozenset[str] | None = None) -> str:
     """Rename the library's names in ``code`` (see the module docstring). Code that does not tokenize
-    is returned unchanged. ``modules``: the original module names (default: guessed from the mapping)."""
+    is returned unchanged. ``aliases``: the library's import aliases (default: its profile's);
+    ``modules``: the original module names (default: guessed from the mapping)."""
+    aliases = profiles.get(library).aliases if aliases is None else aliases
     mods = frozenset(modules) if modules is not None else default_modules(mapping, library)
     full, src, dst, attrs = _tables(tuple(sorted(mapping.items())), library, package, reverse, mods)
     try:

@@ -224,7 +224,7 @@ class Guard:
         self.package = package
         # whose functions, classes and instances admitted library code may not read metadata of for the run
         self.foreign = {m for m in (package, library, "guard", "worker", "protocol", "perturb") if m}
-        self.modules = set(STDLIB)
+        self.modules = set(STDLIB) - {library}  # a standard module can be the library (statistics)
         if package:
             self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
                              and not any(p.startswith("_") for p in m.split("."))}
@@ -383,7 +383,7 @@ class Guard:
         if name not in self.modules:
             raise ClosedBookImport(f"import of {name!r} is not allowed in the sandbox (closed book): only "
                                    f"{self.package + ' and ' if self.package else ''}these standard modules: "
-                                   f"{', '.join(sorted(STDLIB))}")
+                                   f"{', '.join(sorted(STDLIB & self.modules))}")
         pkg = self.package is not None and (name == self.package or name.startswith(self.package + "."))
         if pkg and not set(name.split(".")[1:]) <= (self.spelled or set()):
             raise ClosedBookImport(f"the code never spells {name!r}, so it cannot import it")  # no guessing

@@ -1,4 +1,4 @@
-"""The usage rule's perturbation (see ``selfevolve.judge.core``): package APIs that return deliberately
+"""The usage rule's perturbation (see ``selfevolve.judge.usage``): package APIs that return deliberately
 different values of the same type and shape.
 
 Loaded by path inside the jail like ``protocol.py``, so it imports only the standard library. The

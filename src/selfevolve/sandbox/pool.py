@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from selfevolve import profiles
 from selfevolve.sandbox import isolation, protocol
 from selfevolve.sandbox.guard import rewrite_source
 
@@ -54,7 +55,7 @@ class RunRequest:
     entry_point: str
     inputs: list[dict[str, Any]]  # tagged-JSON keyword arguments, one dict per test
     limits: Limits | None = None
-    # A probe run of the usage rule (see `selfevolve.judge.core`): these package functions and class
+    # A probe run of the usage rule (see `selfevolve.judge.usage`): these package functions and class
     # members (dotted novel names) are perturbed for the whole run, with constants drawn from ``seed``
     # (`sandbox.perturb.Perturbation`).
     perturb: list[str] | None = None
@@ -153,14 +154,11 @@ def _interpret(reply: dict, n_inputs: int, lim: Limits, level: str) -> RunResult
     return RunResult(status, outcomes, detail=detail, **base)
 
 
-ARRAY_TYPES = {"numpy": ("numpy.ndarray", "numpy.generic")}  # per library: results are encoded from these
-
-
 def bench_pool_kwargs(bench: Any, kw: dict[str, Any]) -> dict[str, Any]:
     """Pool arguments for a Bench (package dir, preloads, array types), ``kw`` taking precedence."""
-    array_type, scalar_type = ARRAY_TYPES.get(bench.library, (None, None))
+    profile = profiles.get(bench.library)  # results are encoded from its value classes
     return {"package_dir": bench.package_dir, "package": bench.package, "preload": [bench.library, bench.package],
-            "array_type": array_type, "scalar_type": scalar_type, **kw}
+            "array_type": profile.array_class, "scalar_type": profile.scalar_class, **kw}
 
 
 def _frame(obj: dict) -> bytes:

@@ -22,7 +22,7 @@ before the code runs: only the worker's side can then say the sandbox failed. Wh
 pipe is the code's to forge, so the trusted side believes only the statuses a run may claim of itself.
 
 A request may name package APIs to *perturb* and a seed (a probe run of the judge's usage rule, see
-``judge/core.py`` and ``perturb.py``): before the code runs, each named function or method of the package
+``judge/usage.py`` and ``perturb.py``): before the code runs, each named function or method of the package
 is replaced by one that returns a deliberately different value of the same type and shape, drawn from the
 seed, for the whole run. The trusted side compares the answer with the reference's under the same
 perturbation; undoing or dodging the perturbation only makes the two disagree.

@@ -34,6 +34,7 @@ from selfevolve.bench import Bench
 from selfevolve.obfuscate.leaks import Detector
 from selfevolve.obfuscate.surface import introspect
 from selfevolve.obfuscate.translate import translate_code
+from selfevolve.profiles import LibraryProfile
 from selfevolve.sandbox.protocol import to_tagged
 from selfevolve.schema import Task, TestCase
 from selfevolve.tasks import specs as S
@@ -106,10 +107,11 @@ class Draft:
     body: str
     inputs: list[dict[str, Any]]
     seed: int
+    imports: str  # how the reference imports its library: its profile's import line
     probes: list[dict[str, Any]] = field(default_factory=list)  # probe inputs, none among ``inputs``
 
     def reference(self, entry: str = "solve") -> str:
-        return f"import numpy as np\n\n\ndef {entry}({', '.join(self.args)}):\n    return {self.body}\n"
+        return f"{self.imports}\n\n\ndef {entry}({', '.join(self.args)}):\n    return {self.body}\n"
 
 
 def _prompt(rng: random.Random, template: str, summary: str, inputs: str, value: Any, args: tuple[str, ...]) -> str:
@@ -128,6 +130,7 @@ def draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
 
 def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
     surface = introspect(bench.library)
+    profile = surface.profile
     mapping = bench.mapping
     detector = Detector(bench.library, set(mapping), set())
     rng = random.Random(seed)
@@ -139,7 +142,7 @@ def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
             continue
         novel = mapping[it.original]
         summary = summary_line(it.doc)
-        spec, why = S.find_spec(it.original, it.obj, summary)
+        spec, why = S.find_spec(it.original, it.obj, summary, profile)
         if spec is None:
             report.uncovered[novel] = why
             continue
@@ -167,13 +170,13 @@ def _draft_tasks(bench: Bench, seed: int, report: Report) -> list[Draft]:
                     continue
             probes = _probe_inputs(lambda r=r, spec=spec: S.sample_inputs(spec, r, 1)[0], inputs)
             drafts.append(Draft(split, "single", [it.original], prompt, spec.args, spec.body, inputs, task_seed,
-                                probes))
+                                profile.import_line, probes))
         if spec.pattern in ("floats", "positive", "unit") and isinstance(value, list) and value and \
                 isinstance(value[0], float) and not isinstance(value[0], list):
             unary.append((spec, text))
         elif spec.pattern in ("floats", "positive") and isinstance(value, (int, float)) and not isinstance(value, bool):
             reducers.append((spec, text))
-    drafts += _compose(rng, unary, reducers, report)
+    drafts += _compose(rng, unary, reducers, report, profile)
     return drafts
 
 
@@ -213,14 +216,14 @@ def _strip_plain(body: str) -> str:
         body[: -len(".item()")] if body.endswith(".item()") else body)
 
 
-def _compose(rng: random.Random, unary: list, reducers: list, report: Report) -> list[Draft]:
+def _compose(rng: random.Random, unary: list, reducers: list, report: Report, profile: LibraryProfile) -> list[Draft]:
     """Chains of 2 to 4 APIs: element-wise steps, optionally ending in a reduction."""
     out: list[Draft] = []
     seen: set[tuple[str, ...]] = set()
     attempts = 0
     while len(out) < N_MULTI and attempts < N_MULTI * 20 and len(unary) >= 2:
         attempts += 1
-        n = rng.randint(2, 4)
+        n = rng.randint(2, min(4, len(unary)))  # a library with few element-wise APIs
         end_with_reduction = reducers and rng.random() < 0.5
         steps = rng.sample(unary, n - (1 if end_with_reduction else 0))
         if end_with_reduction:
@@ -228,12 +231,11 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
         names = tuple(s.api for s, _ in steps)
         if names in seen:
             continue
-        expr = "np.array(x)"
+        expr = x = profile.wrap.format("x")
         for spec, _ in steps:
-            call = _strip_plain(spec.body)
-            expr = call.replace("np.array(x)", expr, 1)
+            expr = _strip_plain(spec.body).replace(x, expr, 1)
         try:
-            body = S.to_plain_expr(expr, S.evaluate(expr, {"x": [0.5, 0.25]}))
+            body = S.to_plain_expr(expr, S.evaluate(expr, {"x": [0.5, 0.25]}, profile), profile)
         except (Exception, S._Timeout):
             report.dropped["chain fails on its inputs"] += 1
             continue
@@ -243,7 +245,7 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
         inputs = [{"x": gen(r)} for _ in range(N_TESTS)]
         probes = _probe_inputs(lambda r=r, gen=gen: {"x": gen(r)}, inputs)
         try:
-            values = [S.plain(S.evaluate(body, kw)) for kw in inputs]
+            values = [S.plain(S.evaluate(body, kw, profile), profile) for kw in inputs]
         except (Exception, S._Timeout):
             report.dropped["chain fails on its inputs"] += 1
             continue
@@ -256,7 +258,8 @@ def _compose(rng: random.Random, unary: list, reducers: list, report: Report) ->
         text = f"First, {lc[0]}. " + " ".join(f"Then, on that result, {p}." for p in lc[1:])
         prompt = (f"Write a function `solve(x)` that takes a list of numbers `x` and applies these steps in order. "
                   f"{text} {output_phrase(values[0])}")
-        out.append(Draft("test_multi", "multi", list(names), prompt, ("x",), body, inputs, task_seed, probes))
+        out.append(Draft("test_multi", "multi", list(names), prompt, ("x",), body, inputs, task_seed,
+                         profile.import_line, probes))
     return out
 
 

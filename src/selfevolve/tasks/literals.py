@@ -19,6 +19,8 @@ import tokenize
 from dataclasses import dataclass
 from typing import Any
 
+from selfevolve.profiles.numpy import PROFILE as NUMPY
+
 MAX_DEPTH = 60  # nesting of the values themselves; deeper input is refused, not recursed into
 MAX_TEXT = 1 << 20
 
@@ -29,7 +31,7 @@ _NUMPY_TYPES = frozenset({
     "float16", "float32", "float64", "longdouble", "complex64", "complex128", "clongdouble", "bool_",
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "intp", "uintp", "str_", "bytes_",
 })
-_NUMPY_MODULES = frozenset({"np", "numpy"})
+_NUMPY_MODULES = frozenset({NUMPY.name, *NUMPY.aliases})
 _ARRAYS = frozenset({"array", "asarray"})
 _CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
 

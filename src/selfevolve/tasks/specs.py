@@ -3,7 +3,8 @@
 A spec is found by trial: each argument *pattern* (a list of numbers, two matrices, a seed and a size,
 ...) is tried against the real library, in this trusted process, on seeded inputs. The first pattern
 that works on every input, gives JSON-safe outputs that are deterministic and not all the same, is the
-API's spec. Hand-written overrides (a table, not code paths) cover APIs no pattern fits.
+API's spec. The library's profile (`selfevolve.profiles`) says how a reference turns a plain input into the
+library's value, and holds the overrides (a table, not code paths) for APIs no pattern fits.
 
 References are written in the *original* library (``np.<name>``), like the paper's, and translated to
 the novel package afterwards; the untranslated text is the "original names" variant the judge rejects.
@@ -12,56 +13,19 @@ the novel package afterwards; the untranslated text is the "original names" vari
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
 import math
 import random
 import signal
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Gen = Callable[[random.Random], Any]
-
-
-def floats(lo: float = -10, hi: float = 10, n: tuple[int, int] = (3, 8)) -> Gen:
-    return lambda r: [round(r.uniform(lo, hi), 2) for _ in range(r.randint(*n))]
-
-
-def ints(lo: int = -20, hi: int = 20, n: tuple[int, int] = (3, 8)) -> Gen:
-    return lambda r: [r.randint(lo, hi) for _ in range(r.randint(*n))]
-
-
-def bools(n: tuple[int, int] = (3, 8)) -> Gen:
-    return lambda r: [r.random() < 0.5 for _ in range(r.randint(*n))]
-
-
-def matrix(square: bool = True, lo: float = -5, hi: float = 5) -> Gen:
-    def g(r: random.Random) -> list[list[float]]:
-        k = r.randint(2, 4)
-        c = k if square else r.randint(2, 4) + (1 if k == 4 else 0)
-        m = [[round(r.uniform(lo, hi), 1) for _ in range(c)] for _ in range(k)]
-        if square:
-            for i in range(k):
-                m[i][i] = round(m[i][i] + (k * hi if m[i][i] >= 0 else -k * hi), 1)  # well conditioned
-        return m
-
-    return g
-
-
-def spd(r: random.Random) -> list[list[float]]:
-    k = r.randint(2, 4)
-    a = [[round(r.uniform(-2, 2), 1) for _ in range(k)] for _ in range(k)]
-    return [[round(sum(a[i][t] * a[j][t] for t in range(k)) + (k if i == j else 0), 2) for j in range(k)]
-            for i in range(k)]
-
-
-def small_int(lo: int = 1, hi: int = 6) -> Gen:
-    return lambda r: r.randint(lo, hi)
-
-
-CODES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16", "b1", "<i2", ">i4", "<f8",
-         ">f4", "=i8", "=u2", "<u4", ">c8", "<c16", "=f2"]
+from selfevolve import profiles
+from selfevolve.profiles import LibraryProfile
+from selfevolve.profiles.inputs import Gen, bools, dates, floats, ints, matrix, small_int, spd
 
 
 @dataclass(frozen=True)
@@ -102,340 +66,6 @@ PATTERNS: list[Pattern] = [
 ]
 PATTERN_BY_NAME = {p.name: p for p in PATTERNS}
 
-# Legacy seeded random functions: keyword arguments that make each distribution valid.
-RANDOM_KW: dict[str, str] = {
-    "beta": "a=2.0, b=3.0", "binomial": "n=10, p=0.3", "chisquare": "df=3", "dirichlet": "alpha=[1.0, 2.0, 3.0]",
-    "exponential": "scale=2.0", "f": "dfnum=3, dfden=5", "gamma": "shape=2.0", "geometric": "p=0.3",
-    "gumbel": "loc=0.0", "hypergeometric": "ngood=5, nbad=7, nsample=4", "laplace": "loc=0.0",
-    "logistic": "loc=0.0", "lognormal": "mean=0.0", "logseries": "p=0.5", "multinomial": "n=10, pvals=[0.2, 0.3, 0.5]",
-    "negative_binomial": "n=5, p=0.5", "noncentral_chisquare": "df=3, nonc=1.5", "noncentral_f": "dfnum=3, dfden=5, nonc=1.0",
-    "normal": "loc=0.0", "pareto": "a=3.0", "poisson": "lam=4.0", "power": "a=2.0", "rayleigh": "scale=1.0",
-    "standard_cauchy": "", "standard_exponential": "", "standard_gamma": "shape=2.0", "standard_normal": "",
-    "standard_t": "df=4", "triangular": "left=0.0, mode=1.0, right=3.0", "uniform": "low=0.0", "vonmises": "mu=0.0, kappa=2.0",
-    "wald": "mean=1.0, scale=2.0", "weibull": "a=2.0", "zipf": "a=2.0", "random": "", "random_sample": "", "ranf": "",
-    "sample": "", "rand": None, "randn": None, "randint": "low=0, high=10", "random_integers": "low=1, high=6",
-    "choice": "a=10", "permutation": None, "bytes": None,
-    "multivariate_normal": "mean=[0.0, 0.0], cov=[[1.0, 0.0], [0.0, 1.0]]",
-}
-
-
-@dataclass(frozen=True)
-class Override:
-    args: tuple[str, ...]
-    gens: tuple[Gen, ...]
-    body: str  # the return expression, in original names; inputs are plain lists
-    describe: str
-    summary: str = ""  # behaviour, when the doc's summary line does not say it
-    constant_ok: bool = False  # an API whose answer does not depend on the input (configuration getters)
-
-
-def _dates(r: random.Random) -> list[str]:
-    return [f"2024-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}" for _ in range(r.randint(3, 6))]
-
-
-OVERRIDES: dict[str, Override] = {
-    "einsum": Override(("a", "b"), (matrix(), None), "np.einsum('ij,jk->ik', np.array(a), np.array(b))",
-                       "two square matrices `a` and `b`", "Compute the matrix product of `a` and `b` written as an "
-                       "Einstein summation over the shared index"),
-    "apply_along_axis": Override(("m",), (matrix(),), "np.apply_along_axis(lambda row: row.max() - row.min(), 1, np.array(m))",
-                                 "a matrix `m` (a list of rows)", "For every row of `m`, compute the range (maximum minus minimum)"),
-    "apply_over_axes": Override(("m",), (matrix(),), "np.apply_over_axes(np.sum, np.array(m), [0])",
-                                "a matrix `m`", "Sum `m` over its first axis, keeping the dimension"),
-    "fromfunction": Override(("n",), (small_int(2, 20),), "np.fromfunction(lambda i, j: i * 10 + j, (n, n))",
-                             "a small integer `n`", "Build an n-by-n table whose entry (i, j) is 10*i + j"),
-    "vectorize": Override(("x",), (floats(),), "np.vectorize(lambda v: v * v if v > 0 else -v)(np.array(x))",
-                          "a list of numbers `x`", "Apply, element by element, the rule: square positive values, "
-                          "negate the others"),
-    "frompyfunc": Override(("x",), (ints(0, 9),), "np.frompyfunc(lambda v: v * 3 + 1, 1, 1)(np.array(x)).astype(int)",
-                           "a list of digits `x`", "Turn a Python function (3*v + 1) into an element-wise function "
-                           "and apply it"),
-    "piecewise": Override(("x",), (floats(),), "np.piecewise(np.array(x), [np.array(x) < 0, np.array(x) >= 0], [-1, 1])",
-                          "a list of numbers `x`", "Map negative values to -1 and the others to 1, defined by cases"),
-    "select": Override(("x",), (floats(),), "np.select([np.array(x) < -2, np.array(x) > 2], [np.array(x) * 0, np.array(x) * 10], default=1.0)",
-                       "a list of numbers `x`", "Choose per element: 0 where x < -2, 10*x where x > 2, else 1"),
-    "busday_count": Override(("start", "end"), (_dates, None), "np.busday_count(start, end)",
-                             "two lists of dates `start` and `end` ('YYYY-MM-DD' strings)",
-                             "Count the weekdays between each pair of dates"),
-    "is_busday": Override(("dates",), (_dates,), "np.is_busday(dates)", "a list of dates ('YYYY-MM-DD' strings)",
-                          "Tell which dates are weekdays"),
-    "busday_offset": Override(("dates", "k"), (_dates, small_int(1, 9)), "np.busday_offset(dates, k, roll='forward').astype(str)",
-                              "a list of dates and a number of weekdays `k`",
-                              "Move each date forward by k weekdays (rolling weekends forward first)"),
-    "datetime_as_string": Override(("dates",), (_dates,), "np.datetime_as_string(np.array(dates, dtype='M8[D]'), unit='M')",
-                                   "a list of dates ('YYYY-MM-DD' strings)", "Format each date at month precision"),
-    "datetime_data": Override(("unit",), (lambda r: f"{r.randint(1, 5)}{r.choice(['D', 'h', 'm', 's', 'ms', 'us', 'W'])}",), "list(np.datetime_data(np.dtype(f'M8[{unit}]')))",
-                              "a time unit code `unit` ('D', 'h', ...)", "Return the unit and count of a date-time type "
-                              "with that unit"),
-    "histogram_bin_edges": Override(("x", "n"), (floats(), small_int(2, 5)), "np.histogram_bin_edges(np.array(x), bins=n)",
-                                    "a list of numbers `x` and a number of bins `n`", "Compute the edges of n equal bins "
-                                    "spanning the data"),
-    "histogram": Override(("x", "n"), (floats(), small_int(2, 5)), "[part.tolist() for part in np.histogram(np.array(x), bins=n)]",
-                          "a list of numbers `x` and a number of bins `n`", "Count the values in n equal bins; return "
-                          "the counts and the bin edges"),
-    "histogram2d": Override(("x", "y"), (floats(n=(6, 6)), floats(n=(6, 6))), "np.histogram2d(np.array(x), np.array(y), bins=2)[0]",
-                            "two lists of numbers `x` and `y` of equal length", "Count the points (x, y) in a 2-by-2 grid "
-                            "of equal bins"),
-    "histogramdd": Override(("x", "y"), (floats(n=(6, 6)), floats(n=(6, 6))), "np.histogramdd(np.array([x, y]).T, bins=2)[0]",
-                            "two lists of numbers `x` and `y` of equal length", "Count the points in a 2-by-2 grid"),
-    "meshgrid": Override(("x", "y"), (floats(n=(2, 4)), floats(n=(2, 4))), "[g.tolist() for g in np.meshgrid(np.array(x), np.array(y))]",
-                         "two lists of coordinates `x` and `y`", "Build the coordinate grids of x and y"),
-    "ix_": Override(("x", "y"), (ints(0, 2, (2, 3)), ints(0, 2, (2, 3))), "np.arange(9).reshape(3, 3)[np.ix_(x, y)]",
-                    "two lists of indices `x`, `y` (0 to 2)", "From the 3-by-3 table 0..8, take the sub-table of rows x "
-                    "and columns y"),
-    "nditer": Override(("m",), (matrix(),), "[float(v) for v in np.nditer(np.array(m))]", "a matrix `m`",
-                       "List the entries of m in memory order with an iterator"),
-    "ndenumerate": Override(("m",), (matrix(),), "[[list(i), float(v)] for i, v in np.ndenumerate(np.array(m))]",
-                            "a matrix `m`", "List every (index, value) pair of m"),
-    "ndindex": Override(("n",), (small_int(1, 3),), "[list(i) for i in np.ndindex(n, 2)]", "a small integer `n`",
-                        "List every index of an n-by-2 table"),
-    "broadcast": Override(("x", "y"), (floats(n=(3, 3)), floats(n=(1, 1))), "list(np.broadcast(np.array(x), np.array(y)).shape)",
-                          "two lists `x` and `y`", "The shape of the result of broadcasting x against y"),
-    "shares_memory": Override(("x",), (floats(),), "[np.shares_memory(np.array(x), np.array(x)), "
-                              "np.shares_memory(a := np.array(x), a[1:])]", "a list of numbers `x`",
-                              "Tell whether two separately built arrays share memory, and whether an array and its "
-                              "slice do"),
-    "may_share_memory": Override(("x",), (floats(),), "np.may_share_memory(a := np.array(x), a[::2])",
-                                 "a list of numbers `x`", "Tell whether an array and a strided slice of it may share memory"),
-    "any": Override(("x",), (bools((1, 6)),), "np.any(np.array(x))", "a short list of booleans `x`"),
-    "full": Override(("n", "c"), (small_int(), lambda r: round(r.uniform(-9, 9), 1)), "np.full(n, c)",
-                     "a length `n` and a value `c`"),
-    "expand_dims": Override(("x",), (floats(),), "np.expand_dims(np.array(x), 0)", "a list of numbers `x`",
-                            "Insert a new leading axis"),
-    "reshape": Override(("x",), (floats(n=(6, 6)),), "np.reshape(np.array(x), (2, 3))", "a list of six numbers `x`",
-                        "Give the values the shape of 2 rows by 3 columns"),
-    "swapaxes": Override(("m",), (matrix(square=False),), "np.swapaxes(np.array(m), 0, 1)", "a matrix `m`"),
-    "moveaxis": Override(("m",), (matrix(square=False),), "np.moveaxis(np.array(m), 0, -1)", "a matrix `m`"),
-    "rollaxis": Override(("m",), (matrix(square=False),), "np.rollaxis(np.array(m), 1)", "a matrix `m`"),
-    "broadcast_to": Override(("x",), (floats(),), "np.broadcast_to(np.array(x), (2, len(x)))", "a list of numbers `x`",
-                             "Repeat the row twice by broadcasting it to two rows"),
-    "digitize": Override(("x",), (floats(),), "np.digitize(np.array(x), np.array([-5.0, 0.0, 5.0]))",
-                         "a list of numbers `x`", "Give the index of the bin each value falls in, for bin edges -5, 0, 5"),
-    "insert": Override(("x", "c"), (floats(), lambda r: round(r.uniform(-9, 9), 1)), "np.insert(np.array(x), 1, c)",
-                       "a list of numbers `x` and a value `c`", "Insert c before the element at index 1"),
-    "interp": Override(("x",), (floats(),), "np.interp(np.array(x), [-10.0, 0.0, 10.0], [0.0, 1.0, 0.0])",
-                       "a list of numbers `x`", "Linearly interpolate the points (-10, 0), (0, 1), (10, 0) at x"),
-    "put": Override(("x", "c"), (floats(), lambda r: round(r.uniform(-9, 9), 1)),
-                    "(a := np.array(x), np.put(a, [0, 2], c), a)[2]", "a list of numbers `x` and a value `c`",
-                    "Replace the elements at indices 0 and 2 with c, in place, and return the array"),
-    "place": Override(("x",), (floats(),), "(a := np.array(x), np.place(a, a < 0, [0.0]), a)[2]",
-                      "a list of numbers `x`", "Set every negative element to 0 in place and return the array"),
-    "putmask": Override(("x",), (floats(),), "(a := np.array(x), np.putmask(a, a > 0, a * 2), a)[2]",
-                        "a list of numbers `x`", "Double the positive elements in place and return the array"),
-    "copyto": Override(("x", "c"), (floats(), lambda r: round(r.uniform(-9, 9), 1)),
-                       "(a := np.array(x), np.copyto(a, c, where=a > 0), a)[2]", "a list of numbers `x` and a value `c`",
-                       "Copy c into the positive positions of the array and return it"),
-    "fill_diagonal": Override(("m", "c"), (matrix(), lambda r: round(r.uniform(-9, 9), 1)),
-                              "(a := np.array(m), np.fill_diagonal(a, c), a)[2]", "a square matrix `m` and a value `c`",
-                              "Set the main diagonal to c in place and return the matrix"),
-    "take_along_axis": Override(("m",), (matrix(),), "np.take_along_axis(np.array(m), np.argsort(np.array(m), axis=1), axis=1)",
-                                "a matrix `m`", "Reorder each row by the indices that sort it"),
-    "put_along_axis": Override(("m",), (matrix(),), "(a := np.array(m), np.put_along_axis(a, np.argmax(a, axis=1)[:, None], 0.0, axis=1), a)[2]",
-                               "a matrix `m`", "Set the largest entry of each row to 0 in place and return the matrix"),
-    "ravel_multi_index": Override(("i", "j"), (ints(0, 9, (3, 6)), ints(0, 9, (3, 6))),
-                                  "np.ravel_multi_index((np.array(i[:len(j)]), np.array(j[:len(i)])), (10, 10))",
-                                  "two lists of row and column indices `i` and `j` (0 to 9)",
-                                  "Turn each (row, column) pair of a 10-by-10 grid into a flat index"),
-    "unravel_index": Override(("x",), (ints(0, 62),), "[part.tolist() for part in np.unravel_index(np.array(x), (7, 9))]",
-                              "a list of flat indices `x` (0 to 62)", "Turn flat indices into (row, column) of a 7-by-9 grid"),
-    "indices": Override(("n", "k"), (small_int(1, 5), small_int(1, 5)), "np.indices((n, k))", "two small integers `n` and `k`",
-                        "The grid of row indices and column indices of an n-by-k table"),
-    "mask_indices": Override(("n",), (small_int(2, 20),), "[part.tolist() for part in np.mask_indices(n, np.triu)]",
-                             "a small integer `n`", "The row and column indices of the upper triangle of an n-by-n table"),
-    "vsplit": Override(("n",), (small_int(1, 16),), "[part.tolist() for part in np.vsplit(np.arange(n * 4).reshape(2 * n, 2), 2)]",
-                       "a small integer `n`", "Split the table of 0 .. 4n-1 with 2 columns into top and bottom halves"),
-    "dsplit": Override(("n",), (small_int(1, 3),), "[part.tolist() for part in np.dsplit(np.arange(n * 4).reshape(1, n, 4), 2)]",
-                       "a small integer `n`", "Split a 1-by-n-by-4 block of 0 .. 4n-1 in two along the depth axis"),
-    "polyfit": Override(("y",), (floats(n=(4, 8)),), "np.polyfit(np.arange(len(y)), np.array(y), 1)",
-                        "a list of numbers `y`", "Fit a straight line to the points (0, y0), (1, y1), ...; return the "
-                        "slope and intercept"),
-    "kaiser": Override(("n",), (small_int(2, 24),), "np.kaiser(n, 5.0)", "a window length `n`",
-                       "A window of length n with shape parameter 5"),
-    "typename": Override(("c",), (lambda r: r.choice(list("bhilqpBHILQPefdgFDGSUVOMm?")),),
-                         "np.typename(c)", "a one-letter type code `c`", "Describe a data type code in words"),
-    "promote_types": Override(("a", "b"), (lambda r: r.choice(CODES), lambda r: r.choice(CODES)), "np.promote_types(a, b).str",
-                              "two type codes `a` and `b` (like 'i1', 'f4')", "The code of the smallest type both can be "
-                              "converted to safely"),
-    "result_type": Override(("a", "b"), (lambda r: r.choice(CODES), lambda r: r.choice(CODES)), "np.result_type(a, b).str",
-                            "two type codes `a` and `b`", "The code of the type an operation on both would produce"),
-    "can_cast": Override(("a", "b"), (lambda r: r.choice(CODES), lambda r: r.choice(CODES)), "np.can_cast(a, b)",
-                         "two type codes `a` and `b`", "Whether type a converts to type b safely"),
-    "min_scalar_type": Override(("v",), (lambda r: r.choice([1, -1, 1.5]) * r.randint(1, 10 ** 6),), "np.min_scalar_type(v).str",
-                                "a number `v`", "The code of the smallest type that holds v"),
-    "linalg.matrix_power": Override(("m", "k"), (matrix(lo=-2, hi=2), small_int(0, 3)), "np.linalg.matrix_power(np.array(m), k)",
-                                    "a square matrix `m` and a small power `k`", "Raise m to the k-th matrix power"),
-    "linalg.multi_dot": Override(("a", "b"), (matrix(), None), "np.linalg.multi_dot([np.array(a), np.array(b), np.array(a)])",
-                                 "two square matrices `a` and `b`", "The chained matrix product a b a"),
-    "random.default_rng": Override(("seed", "n"), (small_int(0, 10 ** 6), small_int(2, 6)), "np.random.default_rng(seed).random(n)",
-                                   "a seed `seed` and a count `n`", "Draw n uniform numbers from a new generator seeded "
-                                   "with seed"),
-    "random.shuffle": Override(("seed", "n"), (small_int(0, 10 ** 6), small_int(3, 8)),
-                               "(a := np.arange(n), np.random.seed(seed), np.random.shuffle(a), a)[3]",
-                               "a seed `seed` and a count `n`", "Seed the global generator, then shuffle 0 .. n-1 in place"),
-    "unpackbits": Override(("x",), (ints(0, 255),), "np.unpackbits(np.array(x, dtype=np.uint8))",
-                           "a list of bytes `x` (0 to 255)", "Expand each byte into its 8 bits"),
-    "packbits": Override(("x",), (ints(0, 1, (8, 16)),), "np.packbits(np.array(x, dtype=np.uint8))",
-                         "a list of bits `x`", "Pack the bits into bytes"),
-    "sort_complex": Override(("x",), (floats(),), "np.sort_complex(np.array(x))", "a list of numbers `x`",
-                             "Sort by real part, then imaginary part"),
-    "roots": Override(("c",), (floats(1, 5, (3, 3)),), "np.sort_complex(np.roots(np.array(c)))",
-                      "the coefficients `c` of a quadratic", "The roots of the polynomial, sorted"),
-}
-_ROUND_TRIP = "a list of numbers `x`"
-OVERRIDES.update({
-    # Files live in the run's private working directory inside the sandbox.
-    "save": Override(("x",), (floats(),), "(np.save('a.npy', np.array(x)), np.load('a.npy'))[1]", _ROUND_TRIP,
-                     "Save the values to a binary file named a.npy, read them back and return them"),
-    "load": Override(("x",), (floats(),), "(np.save('b.npy', np.array(x)), np.load('b.npy'))[1]", _ROUND_TRIP,
-                     "Write the values to b.npy in the binary array format, then load that file and return it"),
-    "savez": Override(("x",), (floats(),), "(np.savez('c.npz', v=np.array(x)), np.load('c.npz')['v'])[1]", _ROUND_TRIP,
-                      "Store the values under the key v in an archive c.npz, read the key back and return it"),
-    "savez_compressed": Override(("x",), (floats(),), "(np.savez_compressed('d.npz', v=np.array(x)), np.load('d.npz')['v'])[1]",
-                                 _ROUND_TRIP, "Store the values under the key v in a compressed archive d.npz, read "
-                                 "them back and return them"),
-    "savetxt": Override(("x",), (floats(),), "(np.savetxt('e.txt', np.array(x), fmt='%.2f'), open('e.txt').read())[1]",
-                        _ROUND_TRIP, "Write the values to a text file e.txt, one per line with two decimals, and "
-                        "return the file's text"),
-    "loadtxt": Override(("x",), (floats(),), "(open('f.txt', 'w').write(' '.join(map(str, x))), np.loadtxt('f.txt'))[1]",
-                        _ROUND_TRIP, "Write the values space-separated to f.txt with plain Python, then parse the "
-                        "file as numbers and return them"),
-    "genfromtxt": Override(("x",), (floats(),), "(open('g.txt', 'w').write(','.join(map(str, x)) + ',nan'), "
-                           "np.genfromtxt('g.txt', delimiter=',', filling_values=0.0))[1][:-1]", _ROUND_TRIP,
-                           "Write the values comma-separated to g.txt, parse the file as numbers and return all "
-                           "but the last field"),
-    "fromfile": Override(("x",), (floats(),), "(np.array(x).tofile('h.bin'), np.fromfile('h.bin'))[1]", _ROUND_TRIP,
-                         "Dump the values as raw 64-bit floats to h.bin, read the raw file back and return it"),
-    "fromregex": Override(("x",), (ints(0, 99),), "(open('i.txt', 'w').write(' '.join(f'n{v}' for v in x)), "
-                          "np.fromregex('i.txt', r'n(\\d+)', [('v', np.int64)])['v'])[1]", "a list of integers `x` "
-                          "(0 to 99)", "Write each value as 'n<value>' to i.txt, then extract the numbers with a "
-                          "regular expression and return them"),
-    "frombuffer": Override(("x",), (ints(0, 255),), "np.frombuffer(bytes(x), dtype=np.uint8)",
-                           "a list of bytes `x` (0 to 255)", "Interpret the raw bytes as unsigned 8-bit integers"),
-    "fromiter": Override(("x",), (floats(),), "np.fromiter((v * 2 for v in x), dtype=float)", _ROUND_TRIP,
-                         "Build an array from a generator that doubles each value"),
-    "fromstring": Override(("x",), (ints(-99, 99),), "np.fromstring(' '.join(map(str, x)), sep=' ')",
-                           "a list of integers `x`", "Join the values into one space-separated string and parse it "
-                           "back into numbers"),
-    "set_printoptions": Override(("x", "p"), (floats(), small_int(0, 3)),
-                                 "(np.set_printoptions(precision=p), np.array2string(np.array(x)), np.set_printoptions(precision=8))[1]",
-                                 "a list of numbers `x` and a precision `p`", "Set the global print precision to p, "
-                                 "render the values as text, then restore a precision of 8"),
-    "printoptions": Override(("x", "p"), (floats(), small_int(0, 3)),
-                             "(lambda: [np.array2string(np.array(x)) for _ in [np.printoptions(precision=p).__enter__()]][0])()",
-                             "a list of numbers `x` and a precision `p`", "Render the values as text with print "
-                             "precision p, within a temporary print setting"),
-    "get_printoptions": Override(("p",), (small_int(0, 16),), "(np.set_printoptions(precision=p), np.get_printoptions()['precision'], "
-                                 "np.set_printoptions(precision=8))[1]", "a precision `p`", "Set the print precision "
-                                 "to p, read the current precision setting back, restore 8, and return what was read"),
-    "seterr": Override(("x",), (floats(),), "(old := np.seterr(divide='ignore', invalid='ignore'), np.log(np.array(x)), "
-                       "np.seterr(**old))[1]", _ROUND_TRIP, "Silence division and invalid-value warnings, take the "
-                       "natural logarithm of each value, then restore the previous settings"),
-    "geterr": Override(("m", "u"), (lambda r: r.choice(["ignore", "warn", "raise", "print", "log"]),
-                                   lambda r: r.choice(["ignore", "warn", "raise", "print", "log"])),
-                       "(old := np.seterr(over=m, under=u), [np.geterr()['over'], np.geterr()['under']], np.seterr(**old))[1]",
-                       "two modes `m` and `u`", "Set the overflow mode to m and the underflow mode to u, read both "
-                       "settings back and restore the previous settings"),
-    "setbufsize": Override(("n",), (small_int(1, 30),), "(old := np.setbufsize(n * 8192), np.getbufsize(), np.setbufsize(old))[1]",
-                           "a small integer `n`", "Set the buffer size of element-wise operations to 8192*n, read it back, "
-                           "then restore the old size"),
-    "getbufsize": Override(("n",), (small_int(1, 30),), "(old := np.setbufsize(n * 8192), np.getbufsize(), np.setbufsize(old))[1]",
-                           "a small integer `n`", "After setting the buffer size of element-wise operations to 8192*n, "
-                           "report the current buffer size (then restore it)"),
-    "random.seed": Override(("seed", "n"), (small_int(0, 10 ** 6), small_int(2, 6)), "(np.random.seed(seed), np.random.rand(n))[1]",
-                            "a seed `seed` and a count `n`", "Seed the global random generator with seed and draw n "
-                            "uniform numbers"),
-    "random.get_state": Override(("seed", "n"), (small_int(0, 10 ** 6), small_int(2, 6)),
-                                 "(np.random.seed(seed), st := np.random.get_state(), np.random.rand(n), "
-                                 "np.random.set_state(st), np.random.rand(n))[4]", "a seed `seed` and a count `n`",
-                                 "Seed the global generator, save its state, draw n numbers, restore the saved state "
-                                 "and draw n numbers again; return the second draw"),
-    "random.set_state": Override(("seed", "n"), (small_int(0, 10 ** 6), small_int(2, 6)),
-                                 "(np.random.seed(seed), st := np.random.get_state(), np.random.rand(3), "
-                                 "np.random.set_state(st), np.random.rand(n))[4]", "a seed `seed` and a count `n`",
-                                 "Seed the global generator, remember its state, draw 3 numbers, rewind to the "
-                                 "remembered state and return n fresh draws"),
-})
-
-def _flag(r: random.Random) -> bool:
-    return r.random() < 0.5
-
-
-def _codes(r: random.Random) -> str:
-    return r.choice(CODES)
-
-
-OVERRIDES.update({
-    "ndim": Override(("x", "k"), (floats(), small_int(1, 3)), "np.ndim(np.array(x).reshape((1,) * (k - 1) + (-1,)))",
-                     "a list of numbers `x` and a small integer `k`", "Give the values k axes (all but the last of "
-                     "length one) and report the number of axes"),
-    "iscomplexobj": Override(("x", "k"), (floats(), _flag), "np.iscomplexobj(np.array(x) * (1j if k else 1))",
-                             "a list of numbers `x` and a flag `k`", "Multiply by the imaginary unit when k is true, "
-                             "then tell whether the array's type is complex"),
-    "isrealobj": Override(("x", "k"), (floats(), _flag), "np.isrealobj(np.array(x) * (1j if k else 1))",
-                          "a list of numbers `x` and a flag `k`", "Multiply by the imaginary unit when k is true, then "
-                          "tell whether the array's type is not complex"),
-    "isscalar": Override(("x", "k"), (floats(), _flag), "np.isscalar(x[0] if k else x)",
-                         "a list of numbers `x` and a flag `k`", "Tell whether the first value (when k is true) or the "
-                         "whole list (otherwise) is a scalar"),
-    "iterable": Override(("x", "k"), (floats(), _flag), "np.iterable(x if k else x[0])",
-                         "a list of numbers `x` and a flag `k`", "Tell whether the list (when k is true) or its first "
-                         "value (otherwise) can be iterated over"),
-    "isfortran": Override(("m", "k"), (matrix(square=False), _flag),
-                          "np.isfortran(np.asfortranarray(np.array(m)) if k else np.array(m))",
-                          "a matrix `m` and a flag `k`", "Lay the matrix out column by column when k is true, then "
-                          "tell whether it is column-major and not row-major"),
-    "isnat": Override(("dates", "k"), (_dates, small_int(0, 2)),
-                      "np.isnat(np.array(dates[:k] + ['NaT'] + dates[k:], dtype='M8[D]'))",
-                      "a list of dates and a position `k`", "Insert a not-a-time entry at position k and tell which "
-                      "entries are not-a-time"),
-    "astype": Override(("x",), (floats(),), "np.astype(np.array(x), np.int64)", "a list of numbers `x`",
-                       "Convert the values to 64-bit integers"),
-    "issubdtype": Override(("a",), (_codes,), "np.issubdtype(np.dtype(a), np.floating)", "a type code `a`",
-                           "Tell whether the type with that code is a floating-point type"),
-    "isdtype": Override(("a",), (_codes,), "np.isdtype(np.dtype(a), 'real floating')", "a type code `a`",
-                        "Tell whether the type with that code is a real floating-point type"),
-    "common_type": Override(("x", "a"), (floats(), lambda r: r.choice(["i2", "i8", "f2", "f4", "f8"])),
-                            "np.dtype(np.common_type(np.array(x, dtype=a))).str", "a list of numbers `x` and a type "
-                            "code `a`", "The code of the floating-point type an array of that type converts to"),
-    "mintypecode": Override(("codes",), (lambda r: r.sample(["f", "d", "F", "D"], r.randint(1, 3)),),
-                            "np.mintypecode(codes)", "a list of one-letter type codes", "The smallest common "
-                            "floating type code for the given codes"),
-    "linalg.tensorinv": Override(("m",), (matrix(),), "np.linalg.tensorinv(np.array(m), ind=1)", "a square matrix `m`",
-                                 "The inverse of m seen as a tensor with one index on each side"),
-})
-for _k in ("shares_memory", "may_share_memory", "any"):
-    OVERRIDES[_k] = Override(OVERRIDES[_k].args, OVERRIDES[_k].gens, OVERRIDES[_k].body, OVERRIDES[_k].describe,
-                             OVERRIDES[_k].summary, constant_ok=True)
-
-# Behaviour descriptions for APIs whose own summary names another API.
-SUMMARIES: dict[str, str] = {
-    "expm1": "Compute e raised to each value, minus one, accurately for small values",
-    "nan_to_num": "Replace not-a-number values with zero and infinities with very large finite numbers",
-    "quantile": "Compute the value below which the given fraction of the data falls (here the median fraction 0.5)",
-    "rad2deg": "Convert angles from radian measure to degree measure",
-    "degrees": "Convert angles from radian measure to degree measure",
-    "deg2rad": "Convert angles from degree measure to radian measure",
-    "radians": "Convert angles from degree measure to radian measure",
-    "signbit": "Tell, element by element, whether the sign bit is set", "require": "Return the values as an array "
-    "that satisfies the default memory requirements", "sinc": "Compute the normalized cardinal sine of each value",
-    "asanyarray": "Convert the input to an array", "asfortranarray": "Convert the input to an array laid out in "
-    "column-major order", "ascontiguousarray": "Convert the input to an array that is contiguous in memory",
-    "ifftshift": "Undo the shift that moves the zero-frequency term to the centre of a spectrum",
-    "irfft": "Compute the inverse of the real-input one-dimensional discrete Fourier transform",
-    "rfftfreq": "Return the sample frequencies of a real-input discrete Fourier transform of length n",
-    "irfftn": "Compute the inverse of the real-input N-dimensional discrete Fourier transform",
-    "irfft2": "Compute the inverse of the real-input two-dimensional discrete Fourier transform",
-    "nanquantile": "Compute the value below which half of the data falls, ignoring not-a-number values",
-    "nanpercentile": "Compute the 50th percentile of the data, ignoring not-a-number values",
-    "multinomial": "Draw, for 10 trials, how many land in each of three categories", "ranf": "Draw uniform random numbers in [0, 1)",
-    "sample": "Draw uniform random numbers in [0, 1)",
-}
-
-SKIP_REASON = {
-    "memmap": "files", "seterrcall": "global state", "geterrcall": "global state",
-    "from_dlpack": "needs a foreign array", "empty": "uninitialized memory", "empty_like": "uninitialized memory",
-    "nested_iters": "iterator protocol", "random_integers": "deprecated", "row_stack": "deprecated",
-}
-
 
 @dataclass
 class Spec:
@@ -469,16 +99,26 @@ def _limit(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def plain(v: Any) -> Any:
-    """The library result as plain JSON-safe Python (what references return after conversion)."""
-    import numpy as np
+def _profile(profile: LibraryProfile | None) -> LibraryProfile:
+    return profile or profiles.get(profiles.DEFAULT)
 
-    if isinstance(v, np.ndarray):
-        return plain(v.tolist())
-    if isinstance(v, np.generic):
-        return plain(v.item())
+
+@functools.cache
+def _class(dotted: str | None) -> type | None:
+    return profiles.resolve(dotted) if dotted else None
+
+
+def plain(v: Any, profile: LibraryProfile | None = None) -> Any:
+    """The library result as plain JSON-safe Python (what references return after conversion): the profile's
+    array class becomes a list by ``tolist()``, its scalar class a Python scalar by ``item()``."""
+    p = _profile(profile)
+    array, scalar = _class(p.array_class), _class(p.scalar_class)
+    if array is not None and isinstance(v, array):
+        return plain(v.tolist(), p)
+    if scalar is not None and isinstance(v, scalar):
+        return plain(v.item(), p)
     if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
+        return [plain(x, p) for x in v]
     if isinstance(v, float):  # NaN and infinities are fine: tagged JSON carries them
         return v
     if isinstance(v, (bool, int, str)) or v is None:
@@ -490,24 +130,25 @@ def plain(v: Any) -> Any:
     raise ValueError(f"not plain: {type(v).__name__}")
 
 
-def to_plain_expr(expr: str, value: Any) -> str:
+def to_plain_expr(expr: str, value: Any, profile: LibraryProfile | None = None) -> str:
     """Wrap a reference's return expression so it returns plain Python data."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
+    p = _profile(profile)
+    array, scalar = _class(p.array_class), _class(p.scalar_class)
+    if array is not None and isinstance(value, array):
         return f"{expr}.tolist()"
-    if isinstance(value, np.generic):
+    if scalar is not None and isinstance(value, scalar):
         return f"{expr}.item()"
-    if isinstance(value, tuple) and all(isinstance(x, np.ndarray) for x in value):
+    if array is not None and isinstance(value, tuple) and all(isinstance(x, array) for x in value):
         return f"[part.tolist() for part in {expr}]"
     return expr
 
 
-def evaluate(body: str, kwargs: dict[str, Any]) -> Any:
-    import numpy as np
-
-    ns = {"np": np, **kwargs}
-    with warnings.catch_warnings(), np.errstate(all="raise"), contextlib.redirect_stdout(io.StringIO()):
+def evaluate(body: str, kwargs: dict[str, Any], profile: LibraryProfile | None = None) -> Any:
+    p = _profile(profile)
+    lib = importlib.import_module(p.name)
+    ns = {p.prefix: lib, **kwargs}
+    errstate = getattr(lib, p.errstate[0])(**p.errstate[1]) if p.errstate else contextlib.nullcontext()
+    with warnings.catch_warnings(), errstate, contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ResourceWarning)  # file-writing specs; the directory is temporary
         with _limit(1.0):
@@ -527,7 +168,7 @@ def _inputs(args: tuple[str, ...], gens: tuple[Gen, ...], rng: random.Random, sa
         elif isinstance(prev[0], list):
             out[name] = [[round(rng.uniform(-5, 5), 1) for _ in row] for row in prev]
         else:
-            out[name] = [_dates(rng)[0] for _ in prev]
+            out[name] = [dates(rng)[0] for _ in prev]
     if same_length and len(args) == 2:
         k = min(len(out[args[0]]), len(out[args[1]]))
         out[args[0]], out[args[1]] = out[args[0]][:k], out[args[1]][:k]
@@ -538,73 +179,71 @@ def sample_inputs(spec: Spec, rng: random.Random, n: int) -> list[dict[str, Any]
     return [_inputs(spec.args, spec.gens, rng, spec.same_length, spec.pattern) for _ in range(n)]
 
 
-def _body_for(api: str, pattern: Pattern) -> str:
-    call = ", ".join(f"np.array({a})" if pattern.name not in ("size", "floats_int", "floats_scalar") or a == "x"
+def _body_for(api: str, pattern: Pattern, profile: LibraryProfile) -> str:
+    call = ", ".join(profile.wrap.format(a) if pattern.name not in ("size", "floats_int", "floats_scalar") or a == "x"
                      else a for a in pattern.args)
     if pattern.name == "size":
         call = "n"
-    return f"{api.replace('numpy.', 'np.', 1)}({call})"
+    return f"{profile.in_code(api)}({call})"
 
 
 def _works(body: str, args: tuple[str, ...], gens: tuple[Gen, ...], same_length: bool, pattern: str,
-           tries: int = 6, constant_ok: bool = False) -> tuple[bool, Any]:
+           profile: LibraryProfile, tries: int = 6) -> tuple[bool, Any]:
     rng = random.Random(1234)
     outs, first = [], None
     for _ in range(tries):
         kw = _inputs(args, gens, rng, same_length, pattern)
         try:
-            v = evaluate(body, kw)
-            p = plain(v)
-            if evaluate(body, kw) is None:
+            v = evaluate(body, kw, profile)
+            p = plain(v, profile)
+            if evaluate(body, kw, profile) is None:
                 return False, None
-            if plain(evaluate(body, kw)) != p:
+            if plain(evaluate(body, kw, profile), profile) != p:
                 return False, None  # not deterministic
         except (Exception, _Timeout):
             return False, None
         outs.append(repr(p))
         first = v if first is None else first
-    if len(set(outs)) == 1 and tries > 1 and not constant_ok:
+    if len(set(outs)) == 1 and tries > 1:
         return False, None  # the same answer for every input: not a test of anything
     return True, first
 
 
-def find_spec(api: str, obj: Any, summary: str) -> tuple[Spec | None, str]:
+def find_spec(api: str, obj: Any, summary: str, profile: LibraryProfile | None = None) -> tuple[Spec | None, str]:
     """The spec of one function API, or the reason there is none."""
+    pr = _profile(profile)
     short = api.rsplit(".", 1)[1]
-    if short in SKIP_REASON:
-        return None, SKIP_REASON[short]
+    if short in pr.skip_reason:
+        return None, pr.skip_reason[short]
     key = api.split(".", 1)[1]
-    summary = SUMMARIES.get(short, summary)
-    if key in OVERRIDES or short in OVERRIDES:
-        o = OVERRIDES.get(key) or OVERRIDES[short]
+    summary = pr.summaries.get(short, summary)
+    if key in pr.overrides or short in pr.overrides:
+        o = pr.overrides.get(key) or pr.overrides[short]
         if not o.args:
             return None, "no meaningful plain-data task"
-        ok, v = _works(o.body, o.args, o.gens, False, "override", constant_ok=o.constant_ok)
+        ok, v = _works(o.body, o.args, o.gens, False, "override", pr)
         if not ok:
             return None, "override does not run"
-        return Spec(api, o.args, o.gens, to_plain_expr(o.body, v), o.describe, o.summary or summary, "override",
-                    "override", example=plain(v)), ""
-    if api.startswith("numpy.random."):
-        if short not in RANDOM_KW:
+        return Spec(api, o.args, o.gens, to_plain_expr(o.body, v, pr), o.describe, o.summary or summary, "override",
+                    "override", example=plain(v, pr)), ""
+    rand = f"{pr.name}.{pr.random_module}."
+    if pr.random_module and api.startswith(rand):
+        if short not in pr.random_kw:
             return None, "no seeded form"
-        kw = RANDOM_KW[short]
-        name = api.replace("numpy.", "np.", 1)
-        if kw is None:
-            body = {"rand": f"{name}(n)", "randn": f"{name}(n)", "permutation": f"{name}(n)",
-                    "bytes": f"list({name}(n))"}[short]
-        else:
-            body = f"{name}({kw + ', ' if kw else ''}size=n)"
-        body = f"(np.random.seed(seed), {body})[1]"
+        kw, name = pr.random_kw[short], pr.in_code(api)
+        body = kw.format(name) if kw and "{}" in kw else f"{name}({kw + ', ' if kw else ''}size=n)"
+        body = f"({pr.in_code(rand)}seed(seed), {body})[1]"
         gens = (small_int(0, 10 ** 6), small_int(2, 6))
-        ok, v = _works(body, ("seed", "n"), gens, False, "random")
+        ok, v = _works(body, ("seed", "n"), gens, False, "random", pr)
         if not ok:
             return None, "seeded call does not run"
-        return Spec(api, ("seed", "n"), gens, to_plain_expr(body, v),
-                    "a random seed `seed` and a sample count `n`", summary, "random", "random", example=plain(v)), ""
+        return Spec(api, ("seed", "n"), gens, to_plain_expr(body, v, pr),
+                    "a random seed `seed` and a sample count `n`", summary, "random", "random",
+                    example=plain(v, pr)), ""
     for p in PATTERNS:
-        body = _body_for(api, p)
-        ok, v = _works(body, p.args, p.gens, p.same_length, p.name)
+        body = _body_for(api, p, pr)
+        ok, v = _works(body, p.args, p.gens, p.same_length, p.name, pr)
         if ok:
-            return Spec(api, p.args, p.gens, to_plain_expr(body, v), p.describe, summary, p.name,
-                        same_length=p.same_length, example=plain(v)), ""
+            return Spec(api, p.args, p.gens, to_plain_expr(body, v, pr), p.describe, summary, p.name,
+                        same_length=p.same_length, example=plain(v, pr)), ""
     return None, "no argument pattern fits"

@@ -38,7 +38,7 @@ DATASETS = {  # name -> (loader, kind, what a row is)
     "diabetes": ("load_diabetes", "regression", "a patient's baseline variables; predict disease progression"),
 }
 SEEDS = {"train": (0, 1, 2, 3), "test": (10, 11)}
-PRELOAD = ["numpy", "sklearn", "sklearn.linear_model", "sklearn.ensemble", "sklearn.neighbors", "sklearn.svm",
+PRELOAD = [np.__name__, "sklearn", "sklearn.linear_model", "sklearn.ensemble", "sklearn.neighbors", "sklearn.svm",
            "sklearn.tree", "sklearn.preprocessing", "sklearn.pipeline"]
 JITTER = 0.03  # of each column's standard deviation: no row matches a bundled one
 LIMITS = Limits(cpu_s=20.0, wall_s=30.0, memory_mb=3072, result_bytes=1 << 20)
