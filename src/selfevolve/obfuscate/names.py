@@ -60,6 +60,3 @@ class NameGenerator:
             name = "".join(self.rng.choice(MODULE_LETTERS) for _ in range(3))
             if self._ok(name):
                 return self._take(name)
-
-    def reserve(self, name: str) -> None:
-        self.used.add(name.lower())

@@ -49,12 +49,6 @@ class Surface:
                     out.add(m.group(1))
         return frozenset(out)
 
-    def by_kind(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for it in self.items:
-            out[it.kind] = out.get(it.kind, 0) + 1
-        return dict(sorted(out.items()))
-
 
 def _public_names(mod: types.ModuleType) -> list[str]:
     names = getattr(mod, "__all__", None)

@@ -35,7 +35,6 @@ class Pattern:
     gens: tuple[Gen, ...]
     describe: str  # how the prompt describes the inputs
     same_length: bool = False  # two lists share one length
-    call: str = ""  # argument expression template; default: the names in order
 
 
 PATTERNS: list[Pattern] = [
@@ -64,7 +63,6 @@ PATTERNS: list[Pattern] = [
     Pattern("floats_scalar", ("x", "c"), (floats(), lambda r: round(r.uniform(-5, 5), 1)),
             "a list of numbers `x` and a number `c`"),
 ]
-PATTERN_BY_NAME = {p.name: p for p in PATTERNS}
 
 
 @dataclass
@@ -76,7 +74,6 @@ class Spec:
     describe: str
     summary: str
     pattern: str
-    kind: str = "function"  # "function" | "random" | "override"
     same_length: bool = False
     example: Any = None  # a plain output seen in the trial, for the prompt's output phrase
 
@@ -225,7 +222,7 @@ def find_spec(api: str, obj: Any, summary: str, profile: LibraryProfile | None =
         if not ok:
             return None, "override does not run"
         return Spec(api, o.args, o.gens, to_plain_expr(o.body, v, pr), o.describe, o.summary or summary, "override",
-                    "override", example=plain(v, pr)), ""
+                    example=plain(v, pr)), ""
     rand = f"{pr.name}.{pr.random_module}."
     if pr.random_module and api.startswith(rand):
         if short not in pr.random_kw:
@@ -238,8 +235,7 @@ def find_spec(api: str, obj: Any, summary: str, profile: LibraryProfile | None =
         if not ok:
             return None, "seeded call does not run"
         return Spec(api, ("seed", "n"), gens, to_plain_expr(body, v, pr),
-                    "a random seed `seed` and a sample count `n`", summary, "random", "random",
-                    example=plain(v, pr)), ""
+                    "a random seed `seed` and a sample count `n`", summary, "random", example=plain(v, pr)), ""
     for p in PATTERNS:
         body = _body_for(api, p, pr)
         ok, v = _works(body, p.args, p.gens, p.same_length, p.name, pr)
