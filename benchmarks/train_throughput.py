@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from selfevolve.bench import Bench
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.rl import RLHyper, train_rl
     from selfevolve.train.run import CommonOptions
     from selfevolve.train.sft import train_sft

@@ -20,7 +20,7 @@ TOL = 1e-4
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import build_data, train_tasks
 
     root = tmp_path_factory.mktemp("train-resume")

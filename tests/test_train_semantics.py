@@ -13,7 +13,7 @@ DOCS_MARK = "Documentation of the `zwc` library"
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import train_tasks
 
     root = tmp_path_factory.mktemp("train-sem")

@@ -282,7 +282,7 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them)."""
     from datasets import Dataset
 
-    import selfevolve.micro.model  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
+    import selfevolve.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve.errors import UserError
     from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet, require_steps
 

@@ -18,9 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from selfevolve.micro.tiny import CHAT_TEMPLATE
-
-SPECIALS = ["<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
+from selfevolve.models import CHAT_TEMPLATE, SPECIALS
 
 
 @dataclass
@@ -67,7 +65,7 @@ def build_tokenizer(texts: list[str], vocab: int):
 def build_model(tok, cfg: PretrainConfig):
     import torch
 
-    from selfevolve.micro.model import MicroConfig, MicroForCausalLM
+    from selfevolve.models.micro import MicroConfig, MicroForCausalLM
 
     newline = [i for i in range(len(tok)) if "\n" in tok.decode([i])]
     torch.manual_seed(cfg.seed)

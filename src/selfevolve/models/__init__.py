@@ -12,6 +12,12 @@ from typing import Protocol
 from selfevolve.errors import UserError
 
 Messages = list[dict[str, str]]
+# The chat template and special tokens of the models this project builds (the micro base, the tests' tiny models)
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIALS = ["<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
 
 
 class Backend(Protocol):

@@ -1,13 +1,11 @@
-"""A tiny Llama-style model with a locally built tokenizer. Nothing is downloaded."""
+"""Test helpers: a tiny Llama-style model with a locally built tokenizer. Nothing is downloaded."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
+from selfevolve.models import CHAT_TEMPLATE, SPECIALS
+
 DEFAULT_CORPUS = [
     "import zwc\n\ndef solve(x):\n    return zwc.array(x).tolist()\n",
     "```python\ndef solve(x):\n    return [abs(v) for v in x]\n```",
@@ -24,11 +22,10 @@ def make_tiny_model(path: str | Path, *, corpus: list[str] | None = None, seed: 
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    specials = ["<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus or DEFAULT_CORPUS, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|eos|>")
