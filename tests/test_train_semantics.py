@@ -127,7 +127,7 @@ def engine_of(small):
     def build(**kw):
         from selfevolve.train.rl import RLOptim
 
-        args = make_config(str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
+        args = make_config(output_dir=str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
                            micro_batch=4, clip=0.2, no_clip=kw.pop("no_clip", False), beta=0.0, temperature=1.0,
                            epochs=1, max_completion_length=3, optim=RLOptim(loss_type=kw.pop("loss_type", "grpo")),
                            shuffle=False, use_cpu=True, bf16=False, report_to="none")

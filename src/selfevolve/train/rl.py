@@ -130,10 +130,8 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
               "positive_only": positive_only, "split": split, "tasks": [t.id for t in tasks], "hyper": asdict(hp),
               "sandbox": sandbox, **asdict(opts)}
     try:
-        base = trainer_args(opts, Path(out) / "checkpoints")
-        base.pop("output_dir")
-        base["include_num_input_tokens_seen"] = "no"  # GRPO counts its tokens itself
-        args = make_config(str(Path(out) / "checkpoints"), lr=hp.lr, group=hp.group,
+        base = trainer_args(opts, Path(out) / "checkpoints", include_num_input_tokens_seen="no")  # GRPO counts them
+        args = make_config(lr=hp.lr, group=hp.group,
                            prompts_per_step=hp.prompts_per_step, mini_batch_prompts=hp.mini_batch_prompts,
                            micro_batch=hp.micro_batch, clip=hp.clip, no_clip=no_clip, beta=hp.beta,
                            temperature=hp.temperature, epochs=hp.epochs, max_completion_length=hp.max_completion_length,
