@@ -95,9 +95,9 @@ def test_a_run_of_zero_steps_is_refused_before_it_starts(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [({"variant": "nope"}, "--variant is one of"),
-                                          ({"embedder": "nope"}, "--embedder is one of"),
+                                          ({"embedder": "nope"}, "--embedder of"),
                                           ({"group": 1}, "need --group >= 2"), ({"p_div": 1.5}, "p-div in"),
-                                          ({"buffer_min": 9, "buffer": 8}, "need 0 <= --buffer-min")])
+                                          ({"buffer_min": 9, "buffer": 8}, "0 <= --buffer-min <= --buffer")])
 def test_settings_no_run_can_take_are_one_line_errors(bad, message, tmp_path):
     from selfevolve.errors import UserError
     from selfevolve.exit.trainer import train

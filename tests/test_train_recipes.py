@@ -22,7 +22,7 @@ def test_each_rl_recipe_carries_its_official_mini_batches_epochs_and_order():
     assert (OPEN_RL.mini_batch_prompts, OPEN_RL.epochs, OPEN_RL.shuffle, OPEN_RL.ppo_epochs) == (16, 3.0, True, 1)
     assert (CLOSED_RL.mini_batch_prompts, CLOSED_RL.epochs, CLOSED_RL.shuffle, CLOSED_RL.ppo_epochs) == (32, 30.0,
                                                                                                         False, 1)
-    assert RL_RECIPES["closed_rl_tis"].correction == "tis" and RL_RECIPES["closed_rl_tis"].name == "closed-rl-tis"
+    assert RL_RECIPES["closed_rl_tis"].correction == "tis"
     for table, rl in ((RECIPES, RL_RECIPES), (ABLATIONS, RL_ABLATIONS)):  # the micro-world's rows are the same rows
         assert all(table[name] == (("rl", r),) for name, r in rl.items())
 
@@ -35,9 +35,7 @@ def test_a_recipe_is_read_by_name_or_mode_and_flags_override_it():
     assert rl_recipe("closed_rl", epochs=2.0).epochs == 2.0
 
 
-@pytest.mark.parametrize("args, message", [((None, None), "give --recipe"), (("nope", None), "--recipe 'nope'"),
-                                           ((None, "half"), "--mode 'half'"),
-                                           (("closed_rl_tis", "open"), "the recipe closed_rl_tis is closed")])
-def test_a_recipe_that_is_not_in_the_table_is_a_one_line_error(args, message):
-    with pytest.raises(UserError, match=message):
+@pytest.mark.parametrize("args", [(None, None), ("nope", None), (None, "half"), ("closed_rl_tis", "open")])
+def test_a_recipe_that_is_not_in_the_table_is_a_one_line_error(args):
+    with pytest.raises(UserError, match="--recipe is one of open_rl, closed_rl, closed_rl_tis, closed_rl_2_passes"):
         rl_recipe(*args)

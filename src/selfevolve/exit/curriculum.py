@@ -49,14 +49,11 @@ class ExItConfig:
         """One-line errors for settings no run can take (named as the CLI's flags)."""
         if self.max_steps < 1:  # one placeholder row per step's group: none would leave the loader empty
             raise UserError(f"ExIt needs at least 1 step (max_steps {self.max_steps})")
-        if self.variant not in VARIANTS:
-            raise UserError(f"--variant is one of {', '.join(VARIANTS)}")
-        if self.embedder not in diversity.EMBEDDERS:
-            raise UserError(f"--embedder is one of {', '.join(diversity.EMBEDDERS)}")
-        if self.group < 2 or self.prompts < 1 or not 0 <= self.p <= 1 or not 0 <= self.p_div <= 1:
-            raise UserError("need --group >= 2, --prompts >= 1, --max-steps >= 1 and p, p-div in [0, 1]")
-        if not 0 <= self.buffer_min <= self.buffer:
-            raise UserError("need 0 <= --buffer-min <= --buffer")
+        if self.variant not in VARIANTS or self.embedder not in diversity.EMBEDDERS:
+            raise UserError(f"--variant is one of {', '.join(VARIANTS)}, --embedder of {', '.join(diversity.EMBEDDERS)}")
+        if self.group < 2 or self.prompts < 1 or not 0 <= self.p <= 1 or not 0 <= self.p_div <= 1 or not (
+                0 <= self.buffer_min <= self.buffer):
+            raise UserError("need --group >= 2, --prompts >= 1, p, p-div in [0, 1] and 0 <= --buffer-min <= --buffer")
 
 
 @dataclass(frozen=True)

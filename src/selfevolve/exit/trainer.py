@@ -1,10 +1,8 @@
-"""ExIt training: the curriculum (`curriculum`) run on the project's GRPO engine (`selfevolve.train.grpo`:
-TRL's GRPOTrainer, pinned). The engine's `prompt_hook` fills each group of placeholder rows with a freshly
-drawn instance's prompt before generating, so priorities are never stale; its `advantage_hook` receives each
-scored batch's advantages: there the group's returns update the buffer and the diversity bonus multiplies
-them. Everything else (generation with or without vLLM, the loss, accelerate) is the engine's. Single
-process: with several, each would draw its own instances.
-"""
+"""ExIt training: the `curriculum` on the project's GRPO engine (`selfevolve.train.grpo`). Its `prompt_hook`
+fills each group of placeholder rows with a freshly drawn instance's prompt before generating (priorities are
+never stale); its `advantage_hook` gets each scored batch's advantages, which update the buffer and take the
+diversity bonus. The rest (vLLM or not, the loss, accelerate) is the engine's. Single process: with several,
+each would draw its own instances."""
 
 from __future__ import annotations
 
@@ -14,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from selfevolve.exit import diversity, prompts
-from selfevolve.exit.curriculum import VARIANTS, Curriculum, ExItConfig
+from selfevolve.exit.curriculum import VARIANTS, Curriculum, ExItConfig  # noqa: F401  (VARIANTS: for callers)
 from selfevolve.exit.domain import Domain
 from selfevolve.exit.inference import TRAINING_FILE
 from selfevolve.jsonl import atomic_write_text
 
-__all__ = ["VARIANTS", "Curriculum", "ExItConfig", "train"]
 STATE_FILE = "exit_state.json"  # the curriculum's state, saved in every checkpoint
 
 

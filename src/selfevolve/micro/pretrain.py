@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from selfevolve.models import CHAT_TEMPLATE, SPECIALS
+from selfevolve.models import build_tokenizer
 
 
 @dataclass
@@ -45,21 +45,6 @@ class PretrainConfig:
     threads: int = 2
     log_every: int = 25
     doc_style: str = "summary"
-
-
-def build_tokenizer(texts: list[str], vocab: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|eos|>")
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
 
 
 def build_model(tok, cfg: PretrainConfig):

@@ -103,10 +103,9 @@ def rl_cmd(
     bench: Path = typer.Option(..., "--bench"),
     model: str = typer.Option(..., "--model", help="A local model directory (an SFT run's RUN/model: SFT->RL)."),
     out: Path = typer.Option(..., "--out"),
-    recipe: str = typer.Option(None, "--recipe", help="A row of the recipe table (`selfevolve.train.recipes`): "
-                               "open_rl, closed_rl, closed_rl_tis or an ablation; the flags below override it."),
-    mode: str = typer.Option(None, "--mode", help="open: sample and train with docs (open_rl); closed: sample with, "
-                             "train without (closed_rl)."),
+    recipe: str = typer.Option(None, "--recipe", help="open_rl, closed_rl, closed_rl_tis or an ablation "
+                               "(`selfevolve.train.recipes`); the flags below override it."),
+    mode: str = typer.Option(None, "--mode", help="open (open_rl: with docs) or closed (closed_rl)."),
     correction: str = typer.Option(None, "--correction", help="none (official Closed-RL) or tis."),
     no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),

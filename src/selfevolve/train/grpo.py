@@ -1,6 +1,5 @@
-"""The GRPO engine every RL recipe (and ExIt) runs on: TRL's `GRPOTrainer`, pinned at trl==1.16.0 (asserted on
-import), plus what SE-Bench needs. The one module that touches TRL's internals: `TRL_PRIVATE` lists the private
-names it uses, `tests/test_train_grpo.py` pins each on the pinned version and checks no other file names one.
+"""The GRPO engine every RL recipe and ExIt run on: TRL's `GRPOTrainer` (trl==1.16.0, asserted) plus what SE-Bench
+needs; the one module naming TRL's internals (`TRL_PRIVATE`, each pinned by `tests/test_train_grpo.py`).
 
 What it adds, and where:
 * **Rollouts from another prompt** (`docs_rollout`, TRL's public `rollout_func`): each sample is drawn
@@ -9,12 +8,10 @@ What it adds, and where:
   the training prompt. Open-RL: both are the prompt with docs; Closed-RL: sampled with docs, trained
   without. Generation goes through the trainer's own generator (plain `generate` on CPU, vLLM with
   `use_vllm`), so the laptop and the cluster run the same code.
-* **Hooks on a training batch** (`GRPOEngine._generate_and_score_completions`, TRL's private method: it has
-  no public hook to choose prompts at generation time or to reshape advantages):
-  0. `prompt_hook(n_groups) -> [columns of each group]` before generation: a curriculum (ExIt) draws each
-     group's prompt then, so priorities are never stale (TRL's RepeatSampler puts a prompt's
-     `num_generations` copies next to each other; checked on every batch).
-  After TRL scores the batch, in order:
+* **Hooks on a training batch** (`_generate_and_score_completions`: TRL has no public hook to choose prompts
+  at generation time or to reshape advantages): `prompt_hook(n_groups) -> [columns of each group]` before
+  generation (ExIt's curriculum draws prompts then; TRL puts a prompt's copies next to each other, checked),
+  and after TRL scores the batch, in order:
   1. `advantage_hook(advantages, view) -> advantages`, for callers such as ExIt's diversity bonus;
   2. truncated importance sampling (`tis_cap`): w_t = min(pi_old(y_t | no docs) / pi_sample(y_t | docs), C),
      per token by default (`tis_level="sequence"`: one weight exp(sum_t log-ratio), truncated). Both
@@ -30,8 +27,8 @@ What it adds, and where:
   `--no-clip` there.
 * **--dump-batches**: one record per trained sample of the first N steps, decoded from the exact ids.
 
-The API other recipes build on (ExIt): `make_config(...)`, `GRPOEngine(model=..., args=...,
-train_dataset=..., reward_funcs=[...], rollout_func=..., prompt_hook=..., advantage_hook=..., ...)`, `judge_reward`.
+The API: `make_config(...)`, `GRPOEngine(model=..., args=..., train_dataset=..., reward_funcs=[...],
+rollout_func=..., prompt_hook=..., advantage_hook=..., ...)`, `judge_reward`.
 """
 
 from __future__ import annotations
@@ -52,7 +49,7 @@ TRL_VERSION = "1.16.0"  # the version whose private methods this module relies o
 TRL_PRIVATE = ("_generate_and_score_completions", "_tokenize_prompts", "_generate_single_turn",
                "_get_per_token_logps_and_entropies")
 if trl.__version__ != TRL_VERSION:
-    raise ImportError(f"selfevolve's GRPO engine needs trl=={TRL_VERSION} (its private methods); found {trl.__version__}")
+    raise ImportError(f"selfevolve's GRPO engine needs trl=={TRL_VERSION}; found {trl.__version__}")
 
 
 @dataclass
@@ -148,11 +145,11 @@ def make_config(*, lr: float, group: int, prompts_per_step: int, mini_batch_prom
 
 
 class GRPOEngine(GRPOTrainer):
-    """TRL's GRPOTrainer with prompt and advantage hooks, TIS weights, positive-only and batch dumps. The hooks
-    act on training batches only (TRL scores evaluation batches through the same method)."""
+    """TRL's GRPOTrainer with prompt and advantage hooks (on training batches only), TIS weights, positive-only
+    and batch dumps."""
 
-    def __init__(self, *args: Any, prompt_hook: PromptHook | None = None,
-                 advantage_hook: AdvantageHook | None = None, tis_cap: float | None = None,
+    def __init__(self, *args: Any, prompt_hook: PromptHook | None = None, advantage_hook: AdvantageHook | None = None,
+                 tis_cap: float | None = None,
                  tis_level: str = "token", positive_only: bool = False, dump_path: Path | None = None,
                  dump_steps: int = 0, timers: dict | None = None, **kw: Any):
         funcs = kw.get("reward_funcs")

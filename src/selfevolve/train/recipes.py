@@ -1,12 +1,18 @@
-"""Every training recipe and ablation, in one table: `selfevolve train rl --recipe NAME` and `selfevolve micro
-run` read it.
+"""Every training recipe and ablation, in one table: `selfevolve train rl --recipe NAME` and `micro run` read it.
 
-A recipe is a chain of stages, each training from the model the previous stage left (the first from the
-base): ("sft", mode), ("rl", Recipe) or ("selfplay", learner). An RL `Recipe` is what it samples from and
-trains on, its switches, and its official defaults (SE-Bench's verl scripts `provided-{Open,Closed}-RL.sh`):
-Open-RL updates in mini-batches of 16 prompts for 3 epochs over shuffled tasks, Closed-RL in one mini-batch of
-32 for 30 epochs over the tasks in order (so its single update per step never clips); one pass over each
-generation batch. Flags (and the micro-world's scale) override them.
+A recipe is a chain of stages, each training from the model the previous one left (the first from the base):
+("sft", mode), ("rl", Recipe) or ("selfplay", learner). The RL recipes:
+
+| recipe          | samples from     | trains on (old / ref log-probs, loss)  | weight                                                    |
+|-----------------|------------------|----------------------------------------|-----------------------------------------------------------|
+| `open_rl`       | prompt with docs | prompt with docs                       | 1                                                         |
+| `closed_rl` (official) | prompt with docs | prompt *without* docs (same response tokens) | 1                                           |
+| `closed_rl_tis` | prompt with docs | prompt without docs                    | min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C) per token, C=2 |
+
+each with its official defaults (SE-Bench's verl scripts `provided-{Open,Closed}-RL.sh`): Open-RL updates in
+mini-batches of 16 prompts for 3 epochs over shuffled tasks, Closed-RL in one mini-batch of 32 for 30 epochs
+over the tasks in order (so its single update per step never clips); one pass over each generation batch.
+Flags (and the micro-world's scale) override them.
 """
 
 from __future__ import annotations
@@ -25,14 +31,10 @@ class Recipe:
     mini_batch_prompts: int  # prompts per optimizer step
     epochs: float
     shuffle: bool
-    correction: str = "none"  # tis: min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C) per token
+    correction: str = "none"  # or tis
     no_clip: bool = False  # the RL Gap's ablations: the ratio is not clipped / negative advantages dropped
     positive_only: bool = False
     ppo_epochs: int = 1  # passes over each generation batch
-
-    @property
-    def name(self) -> str:
-        return f"{self.mode}-rl" + ("-tis" if self.correction == "tis" else "")
 
     def switches(self) -> dict:
         """The mode and every switch set away from its default (a micro-world stage's run name)."""
@@ -69,13 +71,8 @@ def options(stage: Stage) -> dict:
 def rl_recipe(name: str | None = None, mode: str | None = None, **flags) -> Recipe:
     """A row of the RL table (``name``, or ``mode``'s plain recipe) with the flags that were given set on it."""
     table = {**RL_RECIPES, **RL_ABLATIONS}
-    if mode is not None and mode not in MODES:
-        raise UserError(f"--mode {mode!r}: choose open or closed")
-    if name is None and mode is None:
-        raise UserError(f"give --recipe ({', '.join(table)}) or --mode")
-    if name is not None and name not in table:
-        raise UserError(f"--recipe {name!r}: choose from {', '.join(table)}")
-    recipe = table[name or f"{mode}_rl"]
-    if mode not in (None, recipe.mode):
-        raise UserError(f"--mode {mode}: the recipe {name} is {recipe.mode}")
-    return replace(recipe, **{k: v for k, v in flags.items() if v is not None})
+    key = name or (mode in MODES and f"{mode}_rl")
+    if key not in table or mode not in (None, table[key].mode):
+        raise UserError(f"--recipe is one of {', '.join(table)} (or --mode open|closed for open_rl|closed_rl; "
+                        f"with --recipe, --mode must be its mode)")
+    return replace(table[key], **{k: v for k, v in flags.items() if v is not None})

@@ -1,19 +1,10 @@
-"""Open-RL and Closed-RL: GRPO with the judge as the reward (`selfevolve train rl`).
-
-| recipe                    | samples from        | trains on (old / ref log-probs, loss) | weight                               |
-|---------------------------|---------------------|---------------------------------------|--------------------------------------|
-| Open-RL (`--recipe open_rl`) | prompt with docs | prompt with docs                      | 1                                    |
-| Closed-RL (`closed_rl`, the official one) | prompt with docs | prompt *without* docs (same response tokens) | 1 (no correction) |
-| Closed-RL + TIS (`closed_rl_tis`) | prompt with docs | prompt without docs               | min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C), per token, C=2 |
+"""GRPO with the judge as the reward (`selfevolve train rl`): the RL recipes of `recipes` on the engine of `grpo`.
 
 The reward is `Judge.reward`: 1.0 when the judge passes the completion, the verdict evaluation reports.
-SFT->RL is this recipe with `--model RUN/model` of an SFT run. The RL-Gap ablations (`recipes.RL_ABLATIONS`):
-`--no-clip` (the ratio is not clipped) and `--positive-only` (samples with negative advantage are dropped).
-
-Defaults are the official ones (SE-Bench's verl GRPO, `provided-{Open,Closed}-RL.sh` and its trainer
-config): group 8, 32 prompts per step, lr 1e-6, clip 0.2, no KL (beta 0), temperature 1.0; each recipe's
-mini-batches, epochs, order and passes are its row of `recipes` (`--no-clip` is refused where one update per
-generation batch leaves the ratio at 1). The optimizer and loss are `RLOptim`'s.
+SFT->RL is a recipe run with `--model RUN/model` of an SFT run. Defaults a recipe does not set are the official
+ones (SE-Bench's verl GRPO and its trainer config): group 8, 32 prompts per step, lr 1e-6, clip 0.2, no KL
+(beta 0), temperature 1.0. `--no-clip` is refused where one update per generation batch leaves the ratio at 1.
+The optimizer and loss are `RLOptim`'s.
 """
 
 from __future__ import annotations
@@ -122,7 +113,7 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
         world_size,
     )
 
-    config = {"recipe": recipe.name, "bench": str(bench.root), "model": str(model), "mode": mode,
+    config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root), "model": str(model), "mode": mode,
               "correction": correction, "no_clip": recipe.no_clip, "positive_only": recipe.positive_only,
               "split": split, "tasks": [t.id for t in tasks], "hyper": asdict(hp),
               "sandbox": sandbox, **asdict(opts)}

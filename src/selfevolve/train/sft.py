@@ -27,9 +27,8 @@ from typing import Any
 
 from selfevolve.errors import UserError
 from selfevolve.jsonl import atomic_write_text
+from selfevolve.train.recipes import MODES
 from selfevolve.train.run import CommonOptions
-
-MODES = ("open", "closed")
 
 
 @dataclass
