@@ -289,7 +289,8 @@ def test_the_trainer_receives_the_official_optimizer_loss_and_order(small, captu
 
     bench, tasks, model, root = small
     lr = 1e-3
-    train_rl(bench.root, str(model), RL_RECIPES[f"{mode}_rl"], root / f"official-{mode}", _opts(lr=lr, dump_batches=0, limit=None),
+    train_rl(bench.root, str(model), RL_RECIPES[f"{mode}_rl"], root / f"official-{mode}",
+             _opts(lr=lr, dump_batches=0, limit=None),
              _hp(prompts_per_step=2, micro_batch=2, mini_batch_prompts=1 if mode == "open" else None))
     args = captured[0].args
     assert args.lr_scheduler_type == "constant" and args.warmup_steps == 0 and args.weight_decay == 0.01

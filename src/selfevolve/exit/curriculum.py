@@ -50,7 +50,8 @@ class ExItConfig:
         if self.max_steps < 1:  # one placeholder row per step's group: none would leave the loader empty
             raise UserError(f"ExIt needs at least 1 step (max_steps {self.max_steps})")
         if self.variant not in VARIANTS or self.embedder not in diversity.EMBEDDERS:
-            raise UserError(f"--variant is one of {', '.join(VARIANTS)}, --embedder of {', '.join(diversity.EMBEDDERS)}")
+            raise UserError(f"--variant is one of {', '.join(VARIANTS)}, --embedder of "
+                            f"{', '.join(diversity.EMBEDDERS)}")
         if self.group < 2 or self.prompts < 1 or not 0 <= self.p <= 1 or not 0 <= self.p_div <= 1 or not (
                 0 <= self.buffer_min <= self.buffer):
             raise UserError("need --group >= 2, --prompts >= 1, p, p-div in [0, 1] and 0 <= --buffer-min <= --buffer")

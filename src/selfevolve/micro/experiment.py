@@ -97,13 +97,10 @@ class RunConfig:
 
 
 def recipes_for(cfg: RunConfig) -> dict[str, tuple[Stage, ...]]:
-    table = {**RECIPES, **({} if cfg.quick else ABLATIONS)}
-    if not cfg.recipes:
-        return table
-    unknown = [r for r in cfg.recipes if r not in {**RECIPES, **ABLATIONS}]
-    if unknown:
-        raise UserError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join({**RECIPES, **ABLATIONS})}")
-    return {r: {**RECIPES, **ABLATIONS}[r] for r in cfg.recipes}
+    every = {**RECIPES, **ABLATIONS}
+    if unknown := [r for r in cfg.recipes if r not in every]:
+        raise UserError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(every)}")
+    return {r: every[r] for r in cfg.recipes} if cfg.recipes else {**RECIPES, **({} if cfg.quick else ABLATIONS)}
 
 
 def micro_bench(bench_dir: Path, base: Path, out: Path) -> Path:

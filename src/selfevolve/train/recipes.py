@@ -3,11 +3,11 @@
 A recipe is a chain of stages, each training from the model the previous one left (the first from the base):
 ("sft", mode), ("rl", Recipe) or ("selfplay", learner). The RL recipes:
 
-| recipe          | samples from     | trains on (old / ref log-probs, loss)  | weight                                                    |
-|-----------------|------------------|----------------------------------------|-----------------------------------------------------------|
-| `open_rl`       | prompt with docs | prompt with docs                       | 1                                                         |
-| `closed_rl` (official) | prompt with docs | prompt *without* docs (same response tokens) | 1                                           |
-| `closed_rl_tis` | prompt with docs | prompt without docs                    | min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C) per token, C=2 |
+| recipe                 | samples from     | trains on (old / ref log-probs, loss) | weight per token              |
+|------------------------|------------------|---------------------------------------|-------------------------------|
+| `open_rl`              | prompt with docs | the prompt with docs                  | 1                             |
+| `closed_rl` (official) | prompt with docs | the prompt *without* docs             | 1                             |
+| `closed_rl_tis`        | prompt with docs | the prompt without docs               | min(pi_old / pi_sample, C=2)  |
 
 each with its official defaults (SE-Bench's verl scripts `provided-{Open,Closed}-RL.sh`): Open-RL updates in
 mini-batches of 16 prompts for 3 epochs over shuffled tasks, Closed-RL in one mini-batch of 32 for 30 epochs
