@@ -23,7 +23,7 @@ import numpy as np
 
 
 def sample_groups(base: str, bench: str, tasks: int, group: int) -> list[list[str]]:
-    import selfevolve.micro.model  # noqa: F401  registers the micro model class
+    import selfevolve.models.micro  # noqa: F401  registers the micro model class
     from selfevolve.exit import prompts
     from selfevolve.exit.domain import Attempt, Instance
     from selfevolve.micro.exit_world import MAX_TOKENS, ExitConfig, ExitScale, ExitWorld

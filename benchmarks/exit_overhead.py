@@ -159,7 +159,7 @@ def main() -> None:
 
     from selfevolve.exit.diversity import Cached, make_embedder
     from selfevolve.exit.trainer import ExItConfig
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
 
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # all work on the timed thread
     torch.set_num_threads(1)
@@ -168,7 +168,7 @@ def main() -> None:
     cfg = ExItConfig(variant="exit", max_steps=a.steps, prompts=a.prompts, group=a.group, buffer=512,
                      buffer_min=a.prompts, max_completion_length=a.max_tokens, p=0.5)
     if a.bench:
-        import selfevolve.micro.model  # noqa: F401  registers the micro model class, so TRL loads a micro base
+        import selfevolve.models.micro  # noqa: F401  registers the micro model class, so TRL loads a micro base
         from selfevolve.micro.exit_world import ExitConfig, ExitScale, ExitWorld
 
         if not a.model:

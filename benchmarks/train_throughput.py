@@ -65,7 +65,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from selfevolve.bench import Bench
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
+    from selfevolve.train.recipes import CLOSED_RL
     from selfevolve.train.rl import RLHyper, train_rl
     from selfevolve.train.run import CommonOptions
     from selfevolve.train.sft import train_sft
@@ -109,7 +110,7 @@ def main() -> None:
         return
     # 2. Closed-RL steps, split.
     hp = RLHyper(group=8, prompts_per_step=4, micro_batch=32, max_completion_length=64)
-    train_rl(bench.root, str(model), "closed", work / "rl", CommonOptions(lr=1e-6, max_steps=args.rl_steps,
+    train_rl(bench.root, str(model), CLOSED_RL, work / "rl", CommonOptions(lr=1e-6, max_steps=args.rl_steps,
                                                                         save_steps=10_000, progress=False), hp,
              tasks=tasks[:8])
     ms = [json.loads(line) for line in (work / "rl" / "metrics.jsonl").read_text().splitlines()]

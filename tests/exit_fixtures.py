@@ -44,7 +44,7 @@ def taught_model(path: Path, answers: list[str], *, steps: int = 60, seed: int =
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
 
     torch.set_num_threads(1)  # a model this small runs several times faster on one thread of a busy machine
     make_tiny_model(path, seed=seed)

@@ -27,7 +27,7 @@ def _cli(*args, **kw):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

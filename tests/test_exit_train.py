@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from selfevolve.exit import diversity
+from selfevolve.exit.curriculum import VARIANTS, Curriculum, ExItConfig
 from selfevolve.exit.domains.math import MathDomain
-from selfevolve.exit.trainer import TRL_VERSION, VARIANTS, Curriculum, ExItConfig
 from selfevolve.jsonl import read_jsonl
 
 TABLE = {"a": [0.0, 0.0], "b": [3.0, 0.0], "c": [0.0, 4.0], "d": [1.0, 1.0]}
@@ -69,17 +69,17 @@ def test_diverge_only_in_variants_that_diverge(tmp_path):
 
 
 def test_trl_override_is_pinned():
-    """ExItEngine overrides _generate_and_score_completions to set each group's prompt before TRL generates
-    (no public hook chooses prompts at generation time) and rescales advantages through the engine's
-    advantage_hook. A TRL upgrade must re-check it: the version, the method's signature, that it returns
-    the advantages, and the engine's hook."""
+    """ExIt sets each group's prompt before TRL generates through the engine's prompt_hook (the engine's
+    override of _generate_and_score_completions: no public hook chooses prompts at generation time) and
+    rescales advantages through its advantage_hook. A TRL upgrade must re-check it: the version, the method's
+    signature, that it returns the advantages, and the engine's hooks."""
     import trl
     from trl import GRPOTrainer
 
-    from selfevolve.train.grpo import GRPOEngine
+    from selfevolve.train.grpo import TRL_VERSION, GRPOEngine
 
     assert trl.__version__ == TRL_VERSION
-    assert "advantage_hook" in inspect.signature(GRPOEngine.__init__).parameters
+    assert {"prompt_hook", "advantage_hook"} <= set(inspect.signature(GRPOEngine.__init__).parameters)
     method = GRPOTrainer._generate_and_score_completions
     assert list(inspect.signature(method).parameters) == ["self", "inputs"]
     assert '"advantages": advantages' in inspect.getsource(method)
@@ -91,4 +91,17 @@ def test_a_run_of_zero_steps_is_refused_before_it_starts(tmp_path):
 
     with pytest.raises(UserError, match="at least 1 step"):
         train(MathDomain(size=2), "unused", ExItConfig(max_steps=0), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("bad, message", [({"variant": "nope"}, "--variant is one of"),
+                                          ({"embedder": "nope"}, "--embedder of"),
+                                          ({"group": 1}, "need --group >= 2"), ({"p_div": 1.5}, "p-div in"),
+                                          ({"buffer_min": 9, "buffer": 8}, "0 <= --buffer-min <= --buffer")])
+def test_settings_no_run_can_take_are_one_line_errors(bad, message, tmp_path):
+    from selfevolve.errors import UserError
+    from selfevolve.exit.trainer import train
+
+    with pytest.raises(UserError, match=message):
+        train(MathDomain(size=2), "unused", ExItConfig(**bad), tmp_path / "run")
     assert not (tmp_path / "run").exists()

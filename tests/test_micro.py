@@ -18,7 +18,7 @@ def _cli(*args, **kw):
 def _tiny_micro(vocab: int = 40):
     import torch
 
-    from selfevolve.micro.model import MicroConfig, MicroForCausalLM
+    from selfevolve.models.micro import MicroConfig, MicroForCausalLM
 
     cfg = MicroConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=4, newline_ids=[3, 7], pad_token_id=0,
@@ -147,7 +147,7 @@ def test_micro_pretrain_smoke_and_bad_input(numpy_tasks, tmp_path):
     assert (out / "subset" / "test_single.jsonl").read_text().count("\n") == 6
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import selfevolve.micro.model  # noqa: F401
+    import selfevolve.models.micro  # noqa: F401
 
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)

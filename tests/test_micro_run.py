@@ -109,8 +109,8 @@ def test_every_ablation_can_act_at_the_micro_scale():
     from selfevolve.micro.experiment import ABLATIONS, Scale
 
     for name, stages in ABLATIONS.items():
-        for _kind, opts in stages:
-            hp = replace(Scale().rl(), ppo_epochs=opts.get("ppo_epochs", 1))
-            if opts.get("no_clip"):
+        for _kind, recipe in stages:
+            hp = replace(Scale().rl(), ppo_epochs=recipe.ppo_epochs)
+            if recipe.no_clip:
                 assert hp.updates_per_batch() > 1, name
-    assert ABLATIONS["closed_rl_2_passes"][0][1]["ppo_epochs"] == ABLATIONS["closed_rl_no_clip"][0][1]["ppo_epochs"]
+    assert ABLATIONS["closed_rl_2_passes"][0][1].ppo_epochs == ABLATIONS["closed_rl_no_clip"][0][1].ppo_epochs

@@ -16,7 +16,7 @@ def _cli(*args):
 
 
 def test_closed_sft_from_references_internalizes_20_train_tasks(numpy_tasks, tmp_path):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import train_tasks
 
     tasks = train_tasks(numpy_tasks, limit=20)
@@ -58,7 +58,7 @@ def _pass_rate(model_dir, bench, tasks, n: int, seed: int) -> float:
 
 
 def test_rl_raises_the_pass_rate_of_a_model_that_solves_half(mini_bench, tmp_path):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import train_tasks
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
@@ -90,7 +90,7 @@ def test_rl_raises_the_pass_rate_of_a_model_that_solves_half(mini_bench, tmp_pat
 @pytest.mark.parametrize("case", ["no-passing", "no-passing-sample", "no-tokenizer", "no-train", "bad-mode",
                                   "bad-correction"])
 def test_bad_input_is_one_line_and_exit_2(mini_bench, tmp_path, case, capsys):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import train_tasks
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")

@@ -20,7 +20,7 @@ TOL = 1e-4
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import build_data, train_tasks
 
     root = tmp_path_factory.mktemp("train-resume")
@@ -75,6 +75,7 @@ def test_sft_resumes_after_kill_9(small):
 
 
 def test_rl_resumes_after_kill_9(small):
+    from selfevolve.train.recipes import CLOSED_RL
     from selfevolve.train.rl import RLHyper, train_rl
     from selfevolve.train.run import CommonOptions
 
@@ -84,11 +85,11 @@ def test_rl_resumes_after_kill_9(small):
               "--save-steps", "2", "--seed", "3"]
     hp = RLHyper(group=2, prompts_per_step=2, max_completion_length=8)
     opts = dict(lr=1e-3, batch_size=4, max_steps=8, save_steps=2, seed=3, progress=False)
-    train_rl(bench.root, str(model), "closed", root / "rl-a", CommonOptions(**opts), hp)
+    train_rl(bench.root, str(model), CLOSED_RL, root / "rl-a", CommonOptions(**opts), hp)
     run = root / "rl-b"
     logged = _kill_after_checkpoint(["train", "rl", *map(str, common), "--out", str(run)], run, 4)
     assert 4 <= logged < 8
-    train_rl(bench.root, str(model), "closed", run, CommonOptions(**opts, resume=True),
+    train_rl(bench.root, str(model), CLOSED_RL, run, CommonOptions(**opts, resume=True),
              RLHyper(group=2, prompts_per_step=2, max_completion_length=8))
     _same(root / "rl-a", run)
     # `selfevolve report RUN` plots the training curves

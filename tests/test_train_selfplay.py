@@ -95,8 +95,8 @@ def test_self_play_writes_from_the_train_split_only(bench, tmp_path):
 @pytest.mark.parametrize("learner", ["sft", "rl"])
 def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
     """A tiny model taught to write one task from falekef's doc and to solve it; the other API's text is garbage."""
-    from selfevolve.micro.tiny import make_tiny_model
     from selfevolve.schema import Verdict
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import SFTRecord
     from selfevolve.train.run import CommonOptions
     from selfevolve.train.selfplay import (

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
+from selfevolve.train.recipes import CLOSED_RL, RL_RECIPES
 from train_fixtures import corpus_of, make_small_bench, one_torch_thread, read_batches  # noqa: F401
 
 DOCS_MARK = "Documentation of the `zwc` library"
@@ -13,7 +15,7 @@ DOCS_MARK = "Documentation of the `zwc` library"
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.micro.tiny import make_tiny_model
+    from selfevolve.testing import make_tiny_model
     from selfevolve.train.data import train_tasks
 
     root = tmp_path_factory.mktemp("train-sem")
@@ -41,7 +43,7 @@ def test_closed_rl_samples_with_docs_and_trains_without(small):
 
     bench, tasks, model, root = small
     run = root / "closed-tis"
-    train_rl(bench.root, str(model), "closed", run, _opts(), _hp(), correction="tis")
+    train_rl(bench.root, str(model), RL_RECIPES["closed_rl_tis"], run, _opts(), _hp())
     recs = read_batches(run)
     assert len(recs) == 4 and {r["step"] for r in recs} == {1}
     by_id = {t.id: t for t in tasks}
@@ -77,7 +79,7 @@ def test_open_rl_samples_and_trains_with_docs(small):
 
     bench, tasks, model, root = small
     run = root / "open"
-    train_rl(bench.root, str(model), "open", run, _opts(), _hp())
+    train_rl(bench.root, str(model), RL_RECIPES["open_rl"], run, _opts(), _hp())
     recs = read_batches(run)
     assert len(recs) == 4
     for r in recs:
@@ -127,7 +129,7 @@ def engine_of(small):
     def build(**kw):
         from selfevolve.train.rl import RLOptim
 
-        args = make_config(str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
+        args = make_config(output_dir=str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
                            micro_batch=4, clip=0.2, no_clip=kw.pop("no_clip", False), beta=0.0, temperature=1.0,
                            epochs=1, max_completion_length=3, optim=RLOptim(loss_type=kw.pop("loss_type", "grpo")),
                            shuffle=False, use_cpu=True, bf16=False, report_to="none")
@@ -253,6 +255,21 @@ def test_too_few_tasks_for_a_step_is_refused_and_enough_trains_exactly_one(small
     assert len((root / "one" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_train_rl_reads_its_recipe_from_the_table_and_flags_override_it(small, captured):
+    import json
+
+    from selfevolve.cli import main
+
+    bench, tasks, model, root = small
+    main(["train", "rl", "--bench", str(bench.root), "--model", str(model), "--limit", "4", "--prompts-per-step", "4",
+          "--max-steps", "1", "--max-completion-length", "8", "--save-steps", "1000", "--recipe", "closed_rl_tis",
+          "--ppo-epochs", "2", "--out", str(root / "recipe")])
+    cfg = json.loads((root / "recipe" / "config.json").read_text())
+    assert (cfg["recipe"], cfg["mode"], cfg["correction"]) == ("closed-rl-tis", "closed", "tis")
+    assert cfg["hyper"]["epochs"] == 30.0 and cfg["hyper"]["shuffle"] is False  # the recipe's official defaults
+    assert captured[0].tis_cap == 2.0 and captured[0].args.num_iterations == 2  # the flag overrode its one pass
+
+
 def test_a_run_of_zero_steps_is_an_error_not_a_model():
     from types import SimpleNamespace
 
@@ -272,7 +289,8 @@ def test_the_trainer_receives_the_official_optimizer_loss_and_order(small, captu
 
     bench, tasks, model, root = small
     lr = 1e-3
-    train_rl(bench.root, str(model), mode, root / f"official-{mode}", _opts(lr=lr, dump_batches=0, limit=None),
+    train_rl(bench.root, str(model), RL_RECIPES[f"{mode}_rl"], root / f"official-{mode}",
+             _opts(lr=lr, dump_batches=0, limit=None),
              _hp(prompts_per_step=2, micro_batch=2, mini_batch_prompts=1 if mode == "open" else None))
     args = captured[0].args
     assert args.lr_scheduler_type == "constant" and args.warmup_steps == 0 and args.weight_decay == 0.01
@@ -300,10 +318,11 @@ def test_no_clip_is_refused_where_it_cannot_act(small, captured):
 
     bench, tasks, model, root = small
     with pytest.raises(UserError, match="--no-clip changes nothing with one update per generation batch"):
-        train_rl(bench.root, str(model), "closed", root / "noclip-1", _opts(dump_batches=0), _hp(), no_clip=True)
+        train_rl(bench.root, str(model), replace(CLOSED_RL, no_clip=True), root / "noclip-1", _opts(dump_batches=0),
+                 _hp())
     assert not (root / "noclip-1").exists()
-    train_rl(bench.root, str(model), "closed", root / "noclip-2", _opts(dump_batches=0), _hp(ppo_epochs=2),
-             no_clip=True)
+    train_rl(bench.root, str(model), replace(CLOSED_RL, no_clip=True), root / "noclip-2", _opts(dump_batches=0),
+             _hp(ppo_epochs=2))
     assert captured[0].args.num_iterations == 2 and captured[0].args.epsilon == NO_CLIP
 
 
@@ -318,7 +337,7 @@ def test_closed_rl_samples_each_task_with_its_own_docs_when_closed_prompts_coinc
     prompts = TaskPrompts(bench)
     assert prompts.messages(a, "closed") == prompts.messages(b, "closed")
     run = root / "same-prompt"
-    train_rl(bench.root, str(model), "closed", run, _opts(), _hp(), tasks=[a, b])
+    train_rl(bench.root, str(model), CLOSED_RL, run, _opts(), _hp(), tasks=[a, b])
     recs = read_batches(run)
     assert {r["task_id"] for r in recs} == {a.id, b.id}
     for r in recs:

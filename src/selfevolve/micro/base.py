@@ -1,7 +1,7 @@
 """The micro-world's base: built into a HF model directory, and checked against its preconditions.
 
 A base directory holds the model and tokenizer (``AutoModelForCausalLM`` loads it once
-``selfevolve.micro.model`` is imported), ``subset/{train,test_single,test_multi}.jsonl`` (the subset's tasks,
+``selfevolve.models.micro`` is imported), ``subset/{train,test_single,test_multi}.jsonl`` (the subset's tasks,
 which ``selfevolve eval --tasks`` takes), ``pretrain.json`` (config, timings, sha256) and, once measured,
 ``preconditions.json``.
 """
@@ -84,7 +84,7 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
     """The three preconditions on the subset's test_single, each through the real eval (greedy): open and
     closed book with summary docs, and the original library (``--library-original``: the prompt asks for the
     library, the judge requires it and forbids the package). Written to preconditions.json."""
-    import selfevolve.micro.model  # noqa: F401  (registers the model class with the Auto classes)
+    import selfevolve.models.micro  # noqa: F401  (registers the model class with the Auto classes)
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
     open_base(base)

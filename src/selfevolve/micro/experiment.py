@@ -1,7 +1,7 @@
 """`selfevolve micro run`: every SE-Bench recipe from the micro base, scored closed- and open-book over
 seeds, and the paper's three findings as differences with 95% intervals (`selfevolve.micro.findings`).
 
-What each recipe is, in the product's own trainers (`selfevolve.train`), is the table ``RECIPES``: a
+What each recipe is, in the product's own trainers, is their table (`selfevolve.train.recipes`): a
 recipe is a chain of stages, each training from the model the previous stage left (the first from the
 base). A stage's run directory is keyed by the chain up to it, so Closed-SFT->RL starts from the very
 Closed-SFT model that the Closed-SFT row scores, and a second `micro run` reuses every finished stage.
@@ -20,34 +20,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfevolve.errors import UserError
 from selfevolve.jsonl import atomic_write_text, read_jsonl
 from selfevolve.micro import findings as F
+from selfevolve.train.recipes import ABLATIONS, RECIPES, Stage, options
 
-# A stage: (trainer, options). Options are the recipe's semantics only; sizes come from Scale.
-Stage = tuple[str, dict]
-RECIPES: dict[str, tuple[Stage, ...]] = {
-    "base": (),
-    "open_sft": (("sft", {"mode": "open"}),),
-    "closed_sft": (("sft", {"mode": "closed"}),),
-    "open_rl": (("rl", {"mode": "open"}),),
-    "closed_rl": (("rl", {"mode": "closed"}),),
-    "closed_rl_tis": (("rl", {"mode": "closed", "correction": "tis"}),),
-    "closed_sft_rl": (("sft", {"mode": "closed"}), ("rl", {"mode": "closed"})),
-    "selfplay_sft": (("selfplay", {"learner": "sft"}),),
-    "selfplay_rl": (("selfplay", {"learner": "rl"}),),
-}
-# The RL Gap's explanation (clipping, negative gradients), tested by ablations of Closed-RL. With one update
-# per generation batch the ratio is exactly 1 and no clip range acts, so the no-clip ablation and the clipped
-# run it is compared with both take 2 passes over each generation batch.
-ABLATIONS: dict[str, tuple[Stage, ...]] = {
-    "closed_rl_2_passes": (("rl", {"mode": "closed", "ppo_epochs": 2}),),
-    "closed_rl_no_clip": (("rl", {"mode": "closed", "no_clip": True, "ppo_epochs": 2}),),
-    "closed_rl_positive_only": (("rl", {"mode": "closed", "positive_only": True}),),
-}
 LABELS = {"base": "base", "open_sft": "Open-SFT", "closed_sft": "Closed-SFT", "open_rl": "Open-RL",
           "closed_rl": "Closed-RL", "closed_rl_tis": "Closed-RL (TIS)", "closed_sft_rl": "Closed-SFT→RL",
           "selfplay_sft": "self-play+SFT", "selfplay_rl": "self-play+RL", "closed_rl_2_passes": "Closed-RL, 2 passes",
@@ -117,13 +97,10 @@ class RunConfig:
 
 
 def recipes_for(cfg: RunConfig) -> dict[str, tuple[Stage, ...]]:
-    table = {**RECIPES, **({} if cfg.quick else ABLATIONS)}
-    if not cfg.recipes:
-        return table
-    unknown = [r for r in cfg.recipes if r not in {**RECIPES, **ABLATIONS}]
-    if unknown:
-        raise UserError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join({**RECIPES, **ABLATIONS})}")
-    return {r: {**RECIPES, **ABLATIONS}[r] for r in cfg.recipes}
+    every = {**RECIPES, **ABLATIONS}
+    if unknown := [r for r in cfg.recipes if r not in every]:
+        raise UserError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(every)}")
+    return {r: every[r] for r in cfg.recipes} if cfg.recipes else {**RECIPES, **({} if cfg.quick else ABLATIONS)}
 
 
 def micro_bench(bench_dir: Path, base: Path, out: Path) -> Path:
@@ -205,8 +182,8 @@ class Experiment:
         """Train the last stage of ``chain`` from ``start``; returns its model directory."""
         from selfevolve.train.run import CommonOptions
 
-        kind, opts = chain[-1]
-        name = "+".join(k + "".join(f"-{k2}={v}" for k2, v in sorted(o.items())) for k, o in chain)
+        kind, what = chain[-1]
+        name = "+".join(st[0] + "".join(f"-{k}={v}" for k, v in sorted(options(st).items())) for st in chain)
         run = self.out / f"seed{seed}" / name
         if _done(run):
             return _final(run)
@@ -218,26 +195,22 @@ class Experiment:
             hp = s.sft()
             common.max_steps = s.sft_max_steps
             data = self.data(seed)
-            self.timings.run(kind, lambda: train_sft(self.bench, str(start), data, opts["mode"], run, common, hp))
+            self.timings.run(kind, lambda: train_sft(self.bench, str(start), data, what, run, common, hp))
         elif kind == "rl":
             from selfevolve.train.rl import train_rl
 
             common.max_steps = s.rl_steps
-            hp = replace(s.rl(), ppo_epochs=opts.get("ppo_epochs", 1))
-            self.timings.run(kind, lambda: train_rl(self.bench, str(start), opts["mode"], run, common, hp,
-                                               correction=opts.get("correction", "none"),
-                                               no_clip=opts.get("no_clip", False),
-                                               positive_only=opts.get("positive_only", False),
+            self.timings.run(kind, lambda: train_rl(self.bench, str(start), what, run, common, s.rl(),
                                                workers=self.cfg.workers, doc_style=DOC_STYLE))
         elif kind == "selfplay":
             from selfevolve.train.selfplay import SelfPlayHyper, TooFewTasks, train_selfplay
 
-            common.max_steps = s.rl_steps if opts["learner"] == "rl" else s.sft_max_steps
+            common.max_steps = s.rl_steps if what == "rl" else s.sft_max_steps
             sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=WRITE_TOKENS,
                                doc_style=DOC_STYLE)
             try:
                 model = self.timings.run(kind, lambda: train_selfplay(
-                    self.bench, str(start), opts["learner"], run, common, sp,
+                    self.bench, str(start), what, run, common, sp,
                     s.sft(),
                     s.rl()))["model"]
             except TooFewTasks as e:

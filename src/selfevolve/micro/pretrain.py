@@ -18,9 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from selfevolve.micro.tiny import CHAT_TEMPLATE
-
-SPECIALS = ["<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
+from selfevolve.models import build_tokenizer
 
 
 @dataclass
@@ -49,25 +47,10 @@ class PretrainConfig:
     doc_style: str = "summary"
 
 
-def build_tokenizer(texts: list[str], vocab: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|eos|>")
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
-
-
 def build_model(tok, cfg: PretrainConfig):
     import torch
 
-    from selfevolve.micro.model import MicroConfig, MicroForCausalLM
+    from selfevolve.models.micro import MicroConfig, MicroForCausalLM
 
     newline = [i for i in range(len(tok)) if "\n" in tok.decode([i])]
     torch.manual_seed(cfg.seed)

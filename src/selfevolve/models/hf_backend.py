@@ -17,7 +17,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        import selfevolve.micro.model  # noqa: F401  (registers the micro-world's model class with the Auto classes)
+        import selfevolve.models.micro  # noqa: F401  (registers the micro-world's model class with the Auto classes)
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

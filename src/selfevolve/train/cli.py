@@ -102,18 +102,20 @@ def sft_cmd(
 def rl_cmd(
     bench: Path = typer.Option(..., "--bench"),
     model: str = typer.Option(..., "--model", help="A local model directory (an SFT run's RUN/model: SFT->RL)."),
-    mode: str = typer.Option(..., "--mode", help="open: sample and train with docs; closed: sample with, train without."),
     out: Path = typer.Option(..., "--out"),
-    correction: str = typer.Option("none", "--correction", help="none (official Closed-RL) or tis."),
+    recipe: str = typer.Option(None, "--recipe", help="open_rl, closed_rl, closed_rl_tis or an ablation "
+                               "(`selfevolve.train.recipes`); the flags below override it."),
+    mode: str = typer.Option(None, "--mode", help="open (open_rl: with docs) or closed (closed_rl)."),
+    correction: str = typer.Option(None, "--correction", help="none (official Closed-RL) or tis."),
     no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
     group: int = typer.Option(8, "--group", help="Completions per prompt."),
     prompts_per_step: int = typer.Option(32, "--prompts-per-step"),
     mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", help="Prompts per optimizer step "
-                                           "(0: the official 16 for open, 32 for closed)."),
-    ppo_epochs: int = typer.Option(0, "--ppo-epochs", help="Passes over each generation batch (0: the official 1)."),
-    shuffle: bool = typer.Option(None, "--shuffle/--no-shuffle", help="Shuffle the tasks (default: official, "
-                                 "open shuffles, closed does not)."),
+                                           "(0: the recipe's, officially 16 for open, 32 for closed)."),
+    ppo_epochs: int = typer.Option(0, "--ppo-epochs", help="Passes over each generation batch (0: the recipe's)."),
+    shuffle: bool = typer.Option(None, "--shuffle/--no-shuffle", help="Shuffle the tasks (default: the recipe's, "
+                                 "officially open shuffles, closed does not)."),
     loss_type: str = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
                                   "token means) or dapo (one token mean)."),
     max_completion_length: int = typer.Option(512, "--max-completion-length"),
@@ -127,10 +129,11 @@ def rl_cmd(
 ) -> None:
     """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
     from selfevolve.errors import UserError
-    from selfevolve.train.rl import CORRECTIONS, MODES, RLHyper, RLOptim, train_rl
+    from selfevolve.train.recipes import rl_recipe
+    from selfevolve.train.rl import RLHyper, RLOptim, train_rl
 
-    if mode not in MODES or correction not in CORRECTIONS or sandbox not in ("local", "ray"):
-        raise UserError("--mode is open|closed, --correction is none|tis, --sandbox is local|ray")
+    if sandbox not in ("local", "ray"):
+        raise UserError("--sandbox is local or ray")
     if loss_type not in (None, "grpo", "dapo"):
         raise UserError("--loss-type is grpo or dapo")
     if group < 1 or prompts_per_step < 1 or mini_batch_prompts < 0 or ppo_epochs < 0:
@@ -139,13 +142,11 @@ def rl_cmd(
                  vllm_mode)
     hp = RLHyper(group=group, prompts_per_step=prompts_per_step, mini_batch_prompts=mini_batch_prompts or None,
                  shuffle=shuffle, max_completion_length=max_completion_length, tis_cap=tis_cap, beta=beta,
-                 optim=RLOptim(**({"loss_type": loss_type} if loss_type else {})))
-    if ppo_epochs:
-        hp.ppo_epochs = ppo_epochs
-    res = train_rl(bench, model, mode, out, opts, hp, correction=correction, no_clip=no_clip,
-                   positive_only=positive_only, split=split, sandbox=sandbox)
+                 ppo_epochs=ppo_epochs or None, optim=RLOptim(**({"loss_type": loss_type} if loss_type else {})))
+    rl = rl_recipe(recipe, mode, correction=correction, no_clip=no_clip or None, positive_only=positive_only or None)
+    res = train_rl(bench, model, rl, out, opts, hp, split=split, sandbox=sandbox)
     left = f" ({res['unsampled_per_epoch']} left out of each epoch)" if res["unsampled_per_epoch"] else ""
-    typer.echo(f"{out}: {mode}-rl, {res['steps']} steps on {res['tasks']} tasks{left}; model in {out}/model")
+    typer.echo(f"{out}: {rl.mode}-rl, {res['steps']} steps on {res['tasks']} tasks{left}; model in {out}/model")
 
 
 @export_app.command("verl")

@@ -1,4 +1,5 @@
-"""The GRPO engine every RL recipe runs on: TRL's `GRPOTrainer` (pinned, trl==1.16.0) plus what SE-Bench needs.
+"""The GRPO engine every RL recipe and ExIt run on: TRL's `GRPOTrainer` (trl==1.16.0, asserted) plus what SE-Bench
+needs; the one module naming TRL's internals (`TRL_PRIVATE`, each pinned by `tests/test_train_grpo.py`).
 
 What it adds, and where:
 * **Rollouts from another prompt** (`docs_rollout`, TRL's public `rollout_func`): each sample is drawn
@@ -7,10 +8,10 @@ What it adds, and where:
   the training prompt. Open-RL: both are the prompt with docs; Closed-RL: sampled with docs, trained
   without. Generation goes through the trainer's own generator (plain `generate` on CPU, vLLM with
   `use_vllm`), so the laptop and the cluster run the same code.
-* **Per-token weights and advantage post-processing** (`GRPOEngine._generate_and_score_completions`):
-  TRL has no public hook to reshape advantages, so this one private method is overridden (here, and
-  nowhere else; `tests/test_train_grpo.py` pins its behaviour on trl 1.16.0). After TRL scores a
-  generation batch it applies, in order:
+* **Hooks on a training batch** (`_generate_and_score_completions`: TRL has no public hook to choose prompts
+  at generation time or to reshape advantages): `prompt_hook(n_groups) -> [columns of each group]` before
+  generation (ExIt's curriculum draws prompts then; TRL puts a prompt's copies next to each other, checked),
+  and after TRL scores the batch, in order:
   1. `advantage_hook(advantages, view) -> advantages`, for callers such as ExIt's diversity bonus;
   2. truncated importance sampling (`tis_cap`): w_t = min(pi_old(y_t | no docs) / pi_sample(y_t | docs), C),
      per token by default (`tis_level="sequence"`: one weight exp(sum_t log-ratio), truncated). Both
@@ -26,8 +27,8 @@ What it adds, and where:
   `--no-clip` there.
 * **--dump-batches**: one record per trained sample of the first N steps, decoded from the exact ids.
 
-The API other recipes build on (ExIt): `make_config(hyper, out_dir, ...)`, `GRPOEngine(model=..., args=...,
-train_dataset=..., reward_funcs=[...], rollout_func=..., advantage_hook=..., ...)`, `judge_reward`.
+The API: `make_config(...)`, `GRPOEngine(model=..., args=..., train_dataset=..., reward_funcs=[...],
+rollout_func=..., prompt_hook=..., advantage_hook=..., ...)`, `judge_reward`.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import trl
 from trl import GRPOConfig, GRPOTrainer
 
 NO_CLIP = 1e9
 SEQUENCE_MEAN_LOSSES = ("grpo", "sapo")  # TRL's losses that average per-sequence token means over the rows
 TRL_VERSION = "1.16.0"  # the version whose private methods this module relies on
+TRL_PRIVATE = ("_generate_and_score_completions", "_tokenize_prompts", "_generate_single_turn",
+               "_get_per_token_logps_and_entropies")
+if trl.__version__ != TRL_VERSION:
+    raise ImportError(f"selfevolve's GRPO engine needs trl=={TRL_VERSION}; found {trl.__version__}")
 
 
 @dataclass
@@ -59,6 +65,7 @@ class RolloutView:
 
 
 AdvantageHook = Callable[[Any, RolloutView], Any]
+PromptHook = Callable[[int], list[dict]]  # groups in the batch -> the columns (prompt included) of each group
 
 
 def tis_weights(old_logps, sampling_logps, mask, cap: float, level: str = "token"):
@@ -115,7 +122,7 @@ def docs_rollout(sampling_prompts: dict[str, list], timers: dict | None = None) 
     return rollout
 
 
-def make_config(out_dir: str, *, lr: float, group: int, prompts_per_step: int, mini_batch_prompts: int,
+def make_config(*, lr: float, group: int, prompts_per_step: int, mini_batch_prompts: int,
                 micro_batch: int, clip: float, no_clip: bool, beta: float, temperature: float, epochs: float,
                 max_completion_length: int, optim: Any, shuffle: bool, ppo_epochs: int = 1, world: int = 1,
                 **kw: Any) -> GRPOConfig:
@@ -127,7 +134,7 @@ def make_config(out_dir: str, *, lr: float, group: int, prompts_per_step: int, m
         raise ValueError(f"{prompts_per_step} prompts x {group} per step, mini-batches of {mini_batch_prompts} "
                          f"prompts and micro-batches of {micro_batch} x {world} devices do not divide")
     eps = NO_CLIP if no_clip else clip
-    return GRPOConfig(output_dir=out_dir, learning_rate=lr, num_generations=group,
+    return GRPOConfig(learning_rate=lr, num_generations=group,
                       per_device_train_batch_size=micro_batch,
                       gradient_accumulation_steps=per_update // (micro_batch * world),
                       steps_per_generation=per_step // (micro_batch * world), num_iterations=ppo_epochs,
@@ -138,9 +145,11 @@ def make_config(out_dir: str, *, lr: float, group: int, prompts_per_step: int, m
 
 
 class GRPOEngine(GRPOTrainer):
-    """TRL's GRPOTrainer with advantage post-processing, TIS weights, positive-only and batch dumps."""
+    """TRL's GRPOTrainer with prompt and advantage hooks (on training batches only), TIS weights, positive-only
+    and batch dumps."""
 
-    def __init__(self, *args: Any, advantage_hook: AdvantageHook | None = None, tis_cap: float | None = None,
+    def __init__(self, *args: Any, prompt_hook: PromptHook | None = None, advantage_hook: AdvantageHook | None = None,
+                 tis_cap: float | None = None,
                  tis_level: str = "token", positive_only: bool = False, dump_path: Path | None = None,
                  dump_steps: int = 0, timers: dict | None = None, **kw: Any):
         funcs = kw.get("reward_funcs")
@@ -149,7 +158,8 @@ class GRPOEngine(GRPOTrainer):
         self.rollout_rows: list[dict] = []  # the rows of the batch being generated, for `docs_rollout`
         kw["reward_funcs"] = [self._recording(f) if callable(f) and not isinstance(f, str) else f for f in funcs]
         super().__init__(*args, **kw)
-        self.advantage_hook, self.tis_cap, self.tis_level = advantage_hook, tis_cap, tis_level
+        self.prompt_hook, self.advantage_hook = prompt_hook, advantage_hook
+        self.tis_cap, self.tis_level = tis_cap, tis_level
         self.positive_only, self.dump_path, self.dump_steps = positive_only, dump_path, dump_steps
         self.timers = timers if timers is not None else {}
 
@@ -168,7 +178,7 @@ class GRPOEngine(GRPOTrainer):
         from trl.trainer.utils import pad
 
         device = completion_ids.device
-        p = pad([torch.tensor(x) for x in prompt_ids_list], padding_value=self._tokenizer.pad_token_id,
+        p = pad([torch.tensor(x) for x in prompt_ids_list], padding_value=self.processing_class.pad_token_id,
                 padding_side="left").to(device)
         pm = pad([torch.ones(len(x), dtype=torch.long) for x in prompt_ids_list], padding_value=0,
                  padding_side="left").to(device)
@@ -181,6 +191,13 @@ class GRPOEngine(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
         self._rewards_seen = []
         self.rollout_rows = inputs
+        if self.prompt_hook is not None and self.model.training:
+            g = self.num_generations
+            if len(inputs) % g or any(inputs[i] != inputs[i - i % g] for i in range(len(inputs))):
+                raise RuntimeError(f"TRL {TRL_VERSION} puts a prompt's copies next to each other; this one does not")
+            columns = self.prompt_hook(len(inputs) // g)
+            for i, row in enumerate(inputs):
+                row.update(columns[i // g])
         step = self.state.global_step
         out = super()._generate_and_score_completions(inputs)
         lengths = out["completion_mask"].sum(1).tolist()  # as generated, before positive-only drops any
@@ -197,7 +214,7 @@ class GRPOEngine(GRPOTrainer):
         mask = out["completion_mask"]
         adv = out["advantages"]
         rewards = [sum(v) for v in zip(*self._rewards_seen, strict=True)] if self._rewards_seen else [None] * len(adv)
-        if self.advantage_hook is not None:
+        if self.advantage_hook is not None and self.model.training:
             texts = self.processing_class.batch_decode(out["completion_ids"], skip_special_tokens=True)
             adv = self.advantage_hook(adv, RolloutView(rows=inputs, completions=texts, rewards=rewards,
                                                        completion_ids=out["completion_ids"], completion_mask=mask))

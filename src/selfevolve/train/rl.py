@@ -1,21 +1,10 @@
-"""Open-RL and Closed-RL: GRPO with the judge as the reward (`selfevolve train rl`).
-
-| recipe                    | samples from        | trains on (old / ref log-probs, loss) | weight                               |
-|---------------------------|---------------------|---------------------------------------|--------------------------------------|
-| Open-RL (`--mode open`)   | prompt with docs    | prompt with docs                      | 1                                    |
-| Closed-RL (`--mode closed`, the official one) | prompt with docs | prompt *without* docs (same response tokens) | 1 (no correction) |
-| Closed-RL + TIS (`--correction tis`) | prompt with docs | prompt without docs            | min(pi_old(y_t|no docs) / pi_sample(y_t|docs), C), per token, C=2 |
+"""GRPO with the judge as the reward (`selfevolve train rl`): the RL recipes of `recipes` on the engine of `grpo`.
 
 The reward is `Judge.reward`: 1.0 when the judge passes the completion, the verdict evaluation reports.
-SFT->RL is this recipe with `--model RUN/model` of an SFT run. The RL-Gap ablations: `--no-clip` (the
-ratio is not clipped) and `--positive-only` (samples with negative advantage are dropped).
-
-Defaults are the official ones (SE-Bench's verl GRPO, `provided-{Open,Closed}-RL.sh` and its trainer
-config): group 8, 32 prompts per step, lr 1e-6, clip 0.2, no KL (beta 0), temperature 1.0, one pass over
-each generation batch; Open-RL updates in mini-batches of 16 prompts for 3 epochs over the data, Closed-RL
-in one mini-batch of 32 for 30 epochs (so its single update per step never clips: `--no-clip` is refused
-there unless several updates are asked for); Closed-RL reads the tasks in order (`data.shuffle=False`),
-Open-RL shuffles (verl's default). The optimizer and loss are `RLOptim`'s.
+SFT->RL is a recipe run with `--model RUN/model` of an SFT run. Defaults a recipe does not set are the official
+ones (SE-Bench's verl GRPO and its trainer config): group 8, 32 prompts per step, lr 1e-6, clip 0.2, no KL
+(beta 0), temperature 1.0. `--no-clip` is refused where one update per generation batch leaves the ratio at 1.
+The optimizer and loss are `RLOptim`'s.
 """
 
 from __future__ import annotations
@@ -24,10 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfevolve.errors import UserError
+from selfevolve.train.recipes import CORRECTIONS, MODES, Recipe
 from selfevolve.train.run import CommonOptions
-
-MODES = ("open", "closed")
-CORRECTIONS = ("none", "tis")
 
 
 @dataclass
@@ -52,10 +39,11 @@ class RLHyper:
     lr: float = 1e-6
     group: int = 8
     prompts_per_step: int = 32
-    mini_batch_prompts: int | None = None  # None: 16 for open, 32 for closed (the official scripts)
-    ppo_epochs: int = 1  # passes over each generation batch (verl's ppo_epochs, TRL's num_iterations)
-    epochs: float | None = None  # None: 3 for open, 30 for closed
-    shuffle: bool | None = None  # None: open shuffles (verl's default), closed does not (data.shuffle=False)
+    # None: the recipe's (`recipes.Recipe`); ppo_epochs is verl's ppo_epochs, TRL's num_iterations
+    mini_batch_prompts: int | None = None
+    ppo_epochs: int | None = None
+    epochs: float | None = None
+    shuffle: bool | None = None
     clip: float = 0.2
     beta: float = 0.0
     temperature: float = 1.0
@@ -83,14 +71,14 @@ def sampling_and_training(task, prompts, mode: str) -> tuple[list, list]:
     return with_docs, (with_docs if mode == "open" else prompts.messages(task, "closed"))
 
 
-def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOptions, hp: RLHyper | None = None, *,
-             correction: str = "none", no_clip: bool = False, positive_only: bool = False, split: str = "train",
-             tasks: list | None = None, workers: int | None = None, sandbox: str = "local",
+def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: CommonOptions, hp: RLHyper | None = None,
+             *, split: str = "train", tasks: list | None = None, workers: int | None = None, sandbox: str = "local",
              doc_style: str = "full") -> dict:
     from selfevolve.bench import Bench
     from selfevolve.train.data import TaskPrompts, train_tasks
     from selfevolve.train.sft import load_tokenizer
 
+    mode, correction = recipe.mode, recipe.correction
     if mode not in MODES:
         raise UserError(f"--mode {mode!r}: choose open or closed")
     if correction not in CORRECTIONS:
@@ -98,14 +86,14 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     if correction == "tis" and mode != "closed":
         raise UserError("--correction tis corrects Closed-RL's sampling prompt; it needs --mode closed")
     hp = hp or RLHyper()
-    hp.mini_batch_prompts = hp.mini_batch_prompts or (16 if mode == "open" else 32)
-    hp.mini_batch_prompts = min(hp.mini_batch_prompts, hp.prompts_per_step)
-    hp.epochs = opts.epochs if opts.epochs is not None else (hp.epochs or (3.0 if mode == "open" else 30.0))
-    hp.shuffle = hp.shuffle if hp.shuffle is not None else mode == "open"
+    hp.mini_batch_prompts = min(hp.mini_batch_prompts or recipe.mini_batch_prompts, hp.prompts_per_step)
+    hp.ppo_epochs = hp.ppo_epochs or recipe.ppo_epochs
+    hp.epochs = opts.epochs if opts.epochs is not None else (hp.epochs or recipe.epochs)
+    hp.shuffle = recipe.shuffle if hp.shuffle is None else hp.shuffle
     hp.lr = opts.lr if opts.lr is not None else hp.lr
     if opts.batch_size:
         hp.micro_batch = opts.batch_size
-    if no_clip and hp.updates_per_batch() == 1:
+    if recipe.no_clip and hp.updates_per_batch() == 1:
         raise UserError("--no-clip changes nothing with one update per generation batch (the ratio is exactly 1); "
                         "add --ppo-epochs 2 or --mini-batch-prompts below --prompts-per-step")
     bench = Bench.open(bench_dir)
@@ -126,17 +114,15 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
     )
 
     config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
-              "model": str(model), "mode": mode, "correction": correction, "no_clip": no_clip,
-              "positive_only": positive_only, "split": split, "tasks": [t.id for t in tasks], "hyper": asdict(hp),
-              "sandbox": sandbox, **asdict(opts)}
+              "model": str(model), "mode": mode, "correction": correction, "no_clip": recipe.no_clip,
+              "positive_only": recipe.positive_only, "split": split, "tasks": [t.id for t in tasks],
+              "hyper": asdict(hp), "sandbox": sandbox, **asdict(opts)}
     try:
-        base = trainer_args(opts, Path(out) / "checkpoints")
-        base.pop("output_dir")
-        base["include_num_input_tokens_seen"] = "no"  # GRPO counts its tokens itself
-        args = make_config(str(Path(out) / "checkpoints"), lr=hp.lr, group=hp.group,
-                           prompts_per_step=hp.prompts_per_step, mini_batch_prompts=hp.mini_batch_prompts,
-                           micro_batch=hp.micro_batch, clip=hp.clip, no_clip=no_clip, beta=hp.beta,
-                           temperature=hp.temperature, epochs=hp.epochs, max_completion_length=hp.max_completion_length,
+        base = trainer_args(opts, Path(out) / "checkpoints", include_num_input_tokens_seen="no")  # GRPO counts them
+        args = make_config(lr=hp.lr, group=hp.group, prompts_per_step=hp.prompts_per_step,
+                           mini_batch_prompts=hp.mini_batch_prompts, micro_batch=hp.micro_batch, clip=hp.clip,
+                           no_clip=recipe.no_clip, beta=hp.beta, temperature=hp.temperature, epochs=hp.epochs,
+                           max_completion_length=hp.max_completion_length,
                            ppo_epochs=hp.ppo_epochs, shuffle=hp.shuffle, optim=hp.optim, world=world_size(),
                            use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, **base)
     except ValueError as e:
@@ -159,7 +145,8 @@ def train_rl(bench_dir: Path, model: str, mode: str, out: Path, opts: CommonOpti
                              reward_funcs=[judge_reward(judge, {t.id: t for t in tasks}, timers)],
                              rollout_func=docs_rollout(sampling_of, timers),
                              tis_cap=hp.tis_cap if correction == "tis" else None, tis_level=hp.tis_level,
-                             positive_only=positive_only, timers=timers, callbacks=[metrics_callback(run, timers)],
+                             positive_only=recipe.positive_only, timers=timers,
+                             callbacks=[metrics_callback(run, timers)],
                              dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
                              dump_steps=opts.dump_batches)
         quiet(opts.progress, trainer)

@@ -303,9 +303,10 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
                 _write_sft_data(bench, pairs, data, hp.doc_style)
                 res = train_sft(bench.root, current, data, "closed", rdir / "train", sub, sft_hyper)
             else:
+                from selfevolve.train.recipes import CLOSED_RL
                 from selfevolve.train.rl import train_rl
 
-                res = train_rl(bench.root, current, "closed", rdir / "train", sub, rl_hyper, tasks=kept,
+                res = train_rl(bench.root, current, CLOSED_RL, rdir / "train", sub, rl_hyper, tasks=kept,
                                doc_style=hp.doc_style)
             current = str(rdir / "train" / "model")
             stats.update(trained=res["steps"] > 0, steps=res["steps"])  # the learner refuses a run of 0 steps

@@ -27,9 +27,8 @@ from typing import Any
 
 from selfevolve.errors import UserError
 from selfevolve.jsonl import atomic_write_text
+from selfevolve.train.recipes import MODES
 from selfevolve.train.run import CommonOptions
-
-MODES = ("open", "closed")
 
 
 @dataclass
@@ -75,7 +74,7 @@ def load_tokenizer(model: str):
     """The model's tokenizer, or one line of bad input."""
     from transformers import AutoTokenizer
 
-    import selfevolve.micro.model  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
+    import selfevolve.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
 
     if not Path(model).is_dir():
         raise UserError(f"model {model}: no such local directory")

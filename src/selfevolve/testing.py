@@ -1,13 +1,11 @@
-"""A tiny Llama-style model with a locally built tokenizer. Nothing is downloaded."""
+"""Test helpers: a tiny Llama-style model with a locally built tokenizer. Nothing is downloaded."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
+from selfevolve.models import build_tokenizer
+
 DEFAULT_CORPUS = [
     "import zwc\n\ndef solve(x):\n    return zwc.array(x).tolist()\n",
     "```python\ndef solve(x):\n    return [abs(v) for v in x]\n```",
@@ -19,20 +17,11 @@ def make_tiny_model(path: str | Path, *, corpus: list[str] | None = None, seed: 
                     layers: int = 2, vocab_size: int = 512) -> Path:
     """Build and save a randomly initialised Llama model and a byte-level BPE tokenizer trained on ``corpus``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    specials = ["<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus or DEFAULT_CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|eos|>")
-    fast.chat_template = CHAT_TEMPLATE
+    fast = build_tokenizer(corpus or DEFAULT_CORPUS, vocab_size)
     fast.save_pretrained(path)
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,
