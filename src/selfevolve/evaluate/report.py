@@ -34,28 +34,29 @@ def per_api(run: dict, tasks_by_id: dict) -> dict[str, float]:
     return {a: sum(v) / len(v) for a, v in sorted(hits.items())}
 
 
-def is_train_run(rundir: Path) -> bool:
-    return (rundir / "metrics.jsonl").is_file() and not (rundir / "results.json").is_file()
-
-
-def is_curve_run(rundir: Path) -> bool:
-    return (rundir / "curve.json").is_file() and not (rundir / "results.json").is_file()
+def run_kind(rundir: Path) -> str:
+    """eval (results.json), curve (`exit iterate`: curve.json) or train (metrics.jsonl)."""
+    if not (rundir / "results.json").is_file():
+        for kind, marker in (("curve", "curve.json"), ("train", "metrics.jsonl")):
+            if (rundir / marker).is_file():
+                return kind
+    return "eval"  # load_run says what a directory without results.json lacks
 
 
 def build_report(rundirs: list[Path], out: Path) -> dict:
+    """The report of one kind of run, by `REPORTS`."""
+    kinds = {run_kind(Path(r)) for r in rundirs}
+    if len(kinds) > 1:
+        raise UserError(f"report runs of one kind, not both at once: {' and '.join(sorted(kinds))} runs given")
+    return REPORTS[kinds.pop()]([Path(r) for r in rundirs], out)
+
+
+def eval_report(rundirs: list[Path], out: Path) -> dict:
+    """pass@k, statuses and per-API pass rates of evaluation runs: report.md/json, runs.png, status.png,
+    per_api.png."""
     from selfevolve.bench import Bench
     from selfevolve.schema import Task
 
-    curves = [Path(r) for r in rundirs if is_curve_run(Path(r))]
-    if curves:
-        if len(curves) != len(rundirs):
-            raise UserError("report either `exit iterate` runs (curve.json) or other runs, not both at once")
-        return curve_report(curves, out)
-    train = [Path(r) for r in rundirs if is_train_run(Path(r))]
-    if train:
-        if len(train) != len(rundirs):
-            raise UserError("report either evaluation runs or training runs, not both at once")
-        return train_report(train, out)
     runs = [load_run(Path(r)) for r in rundirs]
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
@@ -224,20 +225,14 @@ def _labels(rundirs: list[Path]) -> list[str]:
 def curve_report(rundirs: list[Path], out: Path) -> dict:
     """`exit iterate` runs' K-step curves on one plot (curves.png; the first known mean training depth as a
     line) and a table of each run's score at step 0, at its last step, and at its best step."""
-    from selfevolve.exit.inference import plot
+    from selfevolve.exit.inference import load, plot
 
     out.mkdir(parents=True, exist_ok=True)
     runs, depth = {}, None
     for label, r in zip(_labels(rundirs), rundirs, strict=True):
-        try:
-            data = json.loads((r / "curve.json").read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{r}: unreadable curve.json ({e})") from None
-        steps = data.get("steps") if isinstance(data, dict) else None
-        if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
-            raise UserError(f"{r}: curve.json needs steps with step, mean and ci95")
+        data = load(r)
         runs[label] = {"model": data.get("model"), "mean_training_depth": data.get("mean_training_depth"),
-                       "steps": steps}
+                       "steps": data["steps"]}
         depth = depth if depth is not None else data.get("mean_training_depth")
     plot([(label, v["steps"]) for label, v in runs.items()], out / "curves.png", depth=depth,
          title="K-step self-improvement")
@@ -255,3 +250,6 @@ def curve_report(rundirs: list[Path], out: Path) -> dict:
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return {"markdown": md, "summary": summary, "files": ["curves.png"]}
+
+
+REPORTS = {"eval": eval_report, "train": train_report, "curve": curve_report}

@@ -7,8 +7,9 @@ what that feedback never showed (the held-out tests). curve.json's ``scored_on``
 Per step: the mean score with a 95% interval that resamples tasks (the chains of one task are one
 cluster: `selfevolve.evaluate.intervals.crossed` over the task means, inside [0, 1]), and the net
 corrections from the step before (wrong -> right minus right -> wrong; "right" is a score of 1). The curve
-goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` and to a
-plot, with the mean training depth of the model's ExIt run as a vertical line when it is known.
+goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` (`run` writes it,
+`load` reads it) and to a plot, with the mean training depth of the model's ExIt run as a vertical line when
+it is known.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from selfevolve.errors import UserError
 from selfevolve.evaluate.intervals import crossed
 from selfevolve.exit import prompts
 from selfevolve.exit.domain import Attempt, BaseTask, Domain, HeldOut, Instance, score_held_out
+from selfevolve.jsonl import atomic_write_text, write_jsonl
 
 Generate = Callable[[list[list[dict[str, str]]], int], list[str]]  # (chats, seed) -> one text per chat
 TRAINING_FILE = "exit_training.json"  # written beside a model trained by `exit train`
+CURVE_FILE = "curve.json"
 HELD_OUT = "held-out checks; feedback from the others"
 SAME = "the checks the feedback reports (the domain has no held-out split)"
 
@@ -83,6 +87,50 @@ def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, st
         chains = [c.child(Attempt(t, s, f)) for c, t, (s, f) in zip(chains, texts, scored, strict=True)]
     return [Trajectory(c.task.id, i % samples, [a.score for a in c.history], [a.feedback for a in c.history])
             for i, c in enumerate(chains)]
+
+
+def run(domain: Domain, generate: Generate, out: str | Path, *, name: str, model: str | Path, steps: int,
+        samples: int, limit: int | None = None, seed: int = 0, depth: float | None = None) -> tuple[list[Trajectory], dict]:
+    """An `iterate` run on the first ``limit`` held-out tasks (None or 0: all), saved in ``out``
+    (trajectories.jsonl, curve.json); returns the trajectories and curve.json's record. ``depth``: the
+    training depth to mark (None: the one recorded beside ``model``)."""
+    tasks = domain.tasks("test")[: limit or None]
+    trajs = iterate(domain, generate, tasks, steps=steps, samples=samples, seed=seed)
+    rec = {"domain": name, "model": str(model), "mean_training_depth": training_depth(model) if depth is None else depth,
+           "scored_on": scored_on(domain), "steps": curve(trajs)}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_jsonl(Path(out) / "trajectories.jsonl", [t.__dict__ for t in trajs])
+    atomic_write_text(Path(out) / CURVE_FILE, json.dumps(rec, indent=1))
+    return trajs, rec
+
+
+def load(run_dir: str | Path) -> dict:
+    """A run's curve.json; a UserError when it is unreadable or its steps lack step, mean and ci95."""
+    try:
+        data = json.loads((Path(run_dir) / CURVE_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run_dir}: unreadable curve.json ({e})") from None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
+        raise UserError(f"{run_dir}: curve.json needs steps with step, mean and ci95")
+    return data
+
+
+def generator(model: str, backend: str, temperature: float, max_tokens: int) -> Generate:
+    """The model's sampler: local transformers in one batched call, a server in concurrent requests."""
+    import asyncio
+
+    from selfevolve.models import load_backend
+
+    b = load_backend(model, backend=backend)
+    if hasattr(b, "generate"):
+        return lambda chats, seed: b.generate(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+    async def many(chats, seed):
+        return await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
+                                      for i, c in enumerate(chats)))
+
+    return lambda chats, seed: asyncio.run(many(chats, seed))
 
 
 def training_depth(model: str | Path) -> float | None:
