@@ -21,8 +21,9 @@ from selfevolve.micro.pretrain import PretrainConfig, build_model, config_json, 
 
 # (minimum or maximum, value) per precondition, on the subset's test_single (issue 14)
 PRECONDITIONS = {"original_library": (">=", 0.80), "open_book": (">=", 0.60), "closed_book": ("<=", 0.02)}
-DOC_STYLE = "summary"
+DOC_STYLE = PretrainConfig.doc_style  # the docs the base learned to read: signature + first paragraph
 MAX_TOKENS = 96  # a micro reply is about 40 tokens
+DEFAULT_BASE = Path(__file__).resolve().parents[3] / "micro-base"  # the committed base, in a source checkout
 
 
 def sha256_file(path: Path) -> str:
@@ -103,6 +104,25 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
         out[key] = {"value": v, "ok": v >= bound if op == ">=" else v <= bound, "needs": f"{op} {bound:.0%}"}
     atomic_write_text(base / "preconditions.json", json.dumps(out, indent=1) + "\n")
     return out
+
+
+def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, check: bool = True,
+             log: Callable[[str], None] = print) -> dict | None:
+    """`micro pretrain`: the base built into ``out`` and its card written; with ``check``, its preconditions
+    measured first (returned)."""
+    info = build_base(bench, out, cfg, log=log)
+    log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
+        f"model sha256 {info['sha256'][:16]}")
+    pre = measure_preconditions(bench, out, log=log) if check else None
+    write_card(out)
+    return pre
+
+
+def preconditions_met(pre: dict) -> tuple[str, list[str]]:
+    """The preconditions in one line, and the names of those that fail."""
+    line = " ".join(f"{k} {100 * v['value']:.1f}% ({'ok' if v['ok'] else 'FAILS: needs ' + v['needs']})"
+                    for k, v in pre.items())
+    return line, [k for k, v in pre.items() if not v["ok"]]
 
 
 def rebuild_command(info: dict) -> str:
