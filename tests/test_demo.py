@@ -33,17 +33,18 @@ def test_demo_reuses_the_bench_checks_it_and_runs_the_micro_experiments_through_
     for name, module, cls in (("run", experiment, "Experiment"), ("exit", exit_world, "ExitWorld")):
         def world(cfg, log, name=name):
             calls[name] = cfg
-            return type("Ran", (), {"run": lambda self: {"ran": name}})()
+            (tmp_path / cfg.out).mkdir(parents=True, exist_ok=True)
+            (tmp_path / cfg.out / "report.md").write_text(f"report of {name}")
+            return type("Ran", (), {"run": lambda self: {}})()
 
         monkeypatch.setattr(module, cls, world)
-        monkeypatch.setattr(module, "summary", lambda results: [f"summary of {results['ran']}"])
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--pretrain"])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "using the bench" in out and "using the task sets" in out  # nothing rebuilt
     assert "references pass (novel package) │ 100.0%" in out
     assert "same solutions with NumPy's names pass │ 0.0%" in out
-    assert "summary of run" in out and "summary of exit" in out
+    assert "report of run" in out and "report of exit" in out
     base = tmp_path / "base"
     assert calls["pretrain"] == (base, PretrainConfig(threads=1))
     assert calls["run"] == experiment.MicroRunConfig(bench=calls["run"].bench, base=str(base), out=str(tmp_path / "micro"),

@@ -108,39 +108,24 @@ def demo(
     table.add_row("total time", f"{time.perf_counter() - t0:.1f} s")
     console.print(table)
     console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")
-    if micro:
-        _micro(bench, out, pretrain, console.print)
-
-
-def _micro(bench, out: Path, pretrain: bool, say) -> None:
-    """The micro-world's quick experiments, through their APIs (what `micro run --quick` and `micro exit --quick`
-    run), from the committed base or one pretrained into OUT/base."""
+    if not micro:
+        return
     from selfevolve.micro import exit_world, experiment
-    from selfevolve.micro.base import DEFAULT_BASE, preconditions_met
+    from selfevolve.micro.base import DEFAULT_BASE
     from selfevolve.micro.base import pretrain as pretrain_base
     from selfevolve.micro.pretrain import PretrainConfig
 
-    base = DEFAULT_BASE
-    if pretrain:
-        base = out / "base"
-        if _base_ready(base):
-            say(f"[bold]3b[/] using the base pretrained in {base} (delete it to pretrain again)")
-        else:
-            say(f"[bold]3b[/] pretraining the micro base into {base} (the committed recipe) ...")
-            line, failed = preconditions_met(pretrain_base(bench, base, PretrainConfig(threads=1), log=say))
-            say(line)
-            if failed:
-                say(f"[bold red]error:[/] preconditions not met: {', '.join(failed)} (see {base}/preconditions.json)")
-                raise typer.Exit(1)
-
-    def log(m: str) -> None:
-        say(f"[dim]{m}[/]")
-
-    say("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
-    results = experiment.Experiment(experiment.MicroRunConfig(
-        bench=str(bench.root), base=str(base), out=str(out / "micro"), seeds=1, quick=True), log=log).run()
-    say("\n".join([*experiment.summary(results), f"report: {out / 'micro' / 'report.md'}"]))
-    say("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
-    results = exit_world.ExitWorld(exit_world.MicroExitConfig(
-        bench=str(bench.root), base=str(base), out=str(out / "micro-exit"), seeds=1, quick=True), log=log).run()
-    say("\n".join([*exit_world.summary(results), f"report: {out / 'micro-exit' / 'report.md'}"]))
+    base = out / "base" if pretrain else DEFAULT_BASE
+    if pretrain and _base_ready(base):
+        console.print(f"[bold]3b[/] using the base pretrained in {base} (delete it to pretrain again)")
+    elif pretrain:
+        console.print(f"[bold]3b[/] pretraining the micro base into {base} (the committed recipe) ...")
+        pretrain_base(bench, base, PretrainConfig(threads=1), log=console.print)  # exit 1 when a precondition fails
+    console.print("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
+    experiment.Experiment(experiment.MicroRunConfig(bench=str(bench.root), base=str(base), out=str(out / "micro"),
+                                                    seeds=1, quick=True), log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    typer.echo((out / "micro" / "report.md").read_text())
+    console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
+    exit_world.ExitWorld(exit_world.MicroExitConfig(bench=str(bench.root), base=str(base), out=str(out / "micro-exit"),
+                                                    seeds=1, quick=True), log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    typer.echo((out / "micro-exit" / "report.md").read_text())

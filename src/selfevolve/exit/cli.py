@@ -133,6 +133,7 @@ def iterate_cmd(
     doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
+    from selfevolve.evaluate.report import plot_curves
     from selfevolve.exit import inference
 
     if steps < 0 or samples < 1:
@@ -145,7 +146,7 @@ def iterate_cmd(
     finally:
         dom.close()
     recs = rec["steps"]
-    inference.plot([(Path(model).name or model, recs)], out / "curve.png", depth=rec["mean_training_depth"],
+    plot_curves([(Path(model).name or model, recs)], out / "curve.png", depth=rec["mean_training_depth"],
                    title=f"ExIt {domain}")
     for r in recs:
         net = f", net corrections {r['net_corrections']:+d}" if "net_corrections" in r else ""
@@ -161,9 +162,9 @@ def plot_cmd(
     out: Path = typer.Option(..., "--out", help="PNG file."),
 ) -> None:
     """Several runs' K-step curves on one plot (the first known training depth marked)."""
-    from selfevolve.exit import inference
+    from selfevolve.evaluate.report import load_curve, plot_curves
 
-    curves = [inference.load(r) for r in runs]
+    curves = [load_curve(r) for r in runs]
     depth = next((c["mean_training_depth"] for c in curves if c.get("mean_training_depth") is not None), None)
-    inference.plot([(r.name, c["steps"]) for r, c in zip(runs, curves, strict=True)], out, depth=depth)
+    plot_curves([(r.name, c["steps"]) for r, c in zip(runs, curves, strict=True)], out, depth=depth)
     typer.echo(str(out))

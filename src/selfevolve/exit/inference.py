@@ -8,8 +8,8 @@ Per step: the mean score with a 95% interval that resamples tasks (the chains of
 cluster: `selfevolve.evaluate.intervals.crossed` over the task means, inside [0, 1]), and the net
 corrections from the step before (wrong -> right minus right -> wrong; "right" is a score of 1). The curve
 goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` (`run` writes it,
-`load` reads it) and to a plot, with the mean training depth of the model's ExIt run as a vertical line when
-it is known.
+`selfevolve.evaluate.report` reads and plots it, with the mean training depth of the model's ExIt run as a
+vertical line when it is known).
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from selfevolve.errors import UserError
 from selfevolve.evaluate.intervals import crossed
+from selfevolve.evaluate.report import save_curve
 from selfevolve.exit import prompts
 from selfevolve.exit.domain import Attempt, BaseTask, Domain, HeldOut, Instance, score_held_out
-from selfevolve.jsonl import atomic_write_text, write_jsonl
+from selfevolve.jsonl import write_jsonl
 
 Generate = Callable[[list[list[dict[str, str]]], int], list[str]]  # (chats, seed) -> one text per chat
 TRAINING_FILE = "exit_training.json"  # written beside a model trained by `exit train`
-CURVE_FILE = "curve.json"
 HELD_OUT = "held-out checks; feedback from the others"
 SAME = "the checks the feedback reports (the domain has no held-out split)"
 
@@ -98,22 +97,9 @@ def run(domain: Domain, generate: Generate, out: str | Path, *, name: str, model
     trajs = iterate(domain, generate, tasks, steps=steps, samples=samples, seed=seed)
     rec = {"domain": name, "model": str(model), "mean_training_depth": training_depth(model) if depth is None else depth,
            "scored_on": scored_on(domain), "steps": curve(trajs)}
-    Path(out).mkdir(parents=True, exist_ok=True)
+    save_curve(out, rec)
     write_jsonl(Path(out) / "trajectories.jsonl", [t.__dict__ for t in trajs])
-    atomic_write_text(Path(out) / CURVE_FILE, json.dumps(rec, indent=1))
     return trajs, rec
-
-
-def load(run_dir: str | Path) -> dict:
-    """A run's curve.json; a UserError when it is unreadable or its steps lack step, mean and ci95."""
-    try:
-        data = json.loads((Path(run_dir) / CURVE_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{run_dir}: unreadable curve.json ({e})") from None
-    steps = data.get("steps") if isinstance(data, dict) else None
-    if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
-        raise UserError(f"{run_dir}: curve.json needs steps with step, mean and ci95")
-    return data
 
 
 def generator(model: str, backend: str, temperature: float, max_tokens: int) -> Generate:
@@ -140,28 +126,3 @@ def training_depth(model: str | Path) -> float | None:
         return float(json.loads(path.read_text())["mean_training_depth"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def plot(curves: Sequence[tuple[str, list[dict]]], out: str | Path, *, depth: float | None = None,
-         title: str = "") -> Path:
-    """The curves (label, curve records) on one plot, with intervals; ``depth``: a vertical line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, recs in curves:
-        k = [r["step"] for r in recs]
-        ax.plot(k, [r["mean"] for r in recs], marker="o", label=label)
-        ax.fill_between(k, [r["ci95"][0] for r in recs], [r["ci95"][1] for r in recs], alpha=0.2)
-    if depth is not None:
-        ax.axvline(depth, color="grey", linestyle="--", label=f"mean training depth {depth:.2f}")
-    ax.set_xlabel("self-improvement step k")
-    ax.set_ylabel("score (mean, 95% CI)")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return Path(out)

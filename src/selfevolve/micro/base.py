@@ -106,23 +106,28 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
     return out
 
 
-def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, check: bool = True,
-             log: Callable[[str], None] = print) -> dict | None:
-    """`micro pretrain`: the base built into ``out`` and its card written; with ``check``, its preconditions
-    measured first (returned)."""
-    info = build_base(bench, out, cfg, log=log)
-    log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
-        f"model sha256 {info['sha256'][:16]}")
-    pre = measure_preconditions(bench, out, log=log) if check else None
-    write_card(out)
+class PreconditionsFailed(UserError):
+    exit_code = 1  # not bad input: the base is there, and fails what the experiments need
+
+
+def check(bench: Bench, base: Path, log: Callable[[str], None] = print) -> dict:
+    """`micro check`: the preconditions measured and the card written; PreconditionsFailed when one fails."""
+    pre = measure_preconditions(bench, base, log=log)
+    write_card(base)
+    log(" ".join(f"{k} {100 * v['value']:.1f}% ({'ok' if v['ok'] else 'FAILS: needs ' + v['needs']})"
+                 for k, v in pre.items()))
+    if failed := [k for k, v in pre.items() if not v["ok"]]:
+        raise PreconditionsFailed(f"preconditions not met: {', '.join(failed)} (see {base}/preconditions.json)")
     return pre
 
 
-def preconditions_met(pre: dict) -> tuple[str, list[str]]:
-    """The preconditions in one line, and the names of those that fail."""
-    line = " ".join(f"{k} {100 * v['value']:.1f}% ({'ok' if v['ok'] else 'FAILS: needs ' + v['needs']})"
-                    for k, v in pre.items())
-    return line, [k for k, v in pre.items() if not v["ok"]]
+def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, checked: bool = True,
+             log: Callable[[str], None] = print) -> None:
+    """`micro pretrain`: the base built into ``out`` with its card, and with ``checked`` its preconditions."""
+    info = build_base(bench, out, cfg, log=log)
+    log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
+        f"model sha256 {info['sha256'][:16]}")
+    check(bench, out, log) if checked else write_card(out)
 
 
 def rebuild_command(info: dict) -> str:

@@ -57,9 +57,7 @@ def pretrain_cmd(
         raise UserError(f"--draft-seeds {draft_seeds!r}: expected comma-separated integers") from None
     cfg = P(apis=apis, subset_seed=subset_seed, seed=seed, steps=steps, hidden=hidden, layers=layers,
             examples=examples, draft_seeds=seeds, threads=threads)
-    pre = pretrain(b, out, cfg, check=check, log=lambda m: typer.echo(m, err=True))
-    if pre is not None:
-        _report(pre, out)
+    pretrain(b, out, cfg, checked=check, log=lambda m: typer.echo(m, err=True))
 
 
 @micro_app.command("check")
@@ -70,23 +68,11 @@ def check_cmd(
     """Measure a base's preconditions on its subset's test_single: original library >= 80%, open book
     (summary docs) >= 60%, closed book <= 2%. Exit 1 when one fails."""
     from selfevolve.bench import Bench
-    from selfevolve.micro.base import measure_preconditions, open_base, write_card
+    from selfevolve.micro.base import check, open_base
 
     b = Bench.open(bench)
     open_base(base)
-    pre = measure_preconditions(b, base, log=lambda m: typer.echo(m, err=True))
-    write_card(base)
-    _report(pre, base)
-
-
-def _report(pre: dict, base: Path) -> None:
-    from selfevolve.micro.base import preconditions_met
-
-    line, failed = preconditions_met(pre)
-    typer.echo(line)
-    if failed:
-        typer.echo(f"error: preconditions not met: {', '.join(failed)} (see {base}/preconditions.json)", err=True)
-        raise typer.Exit(1)
+    check(b, base, log=lambda m: typer.echo(m, err=True))
 
 
 BENCH = typer.Option(..., "--bench", help="Bench directory (the base's subset becomes its tasks).")
@@ -112,12 +98,12 @@ def run_cmd(
     Closed-SFT->RL, self-play+SFT/RL, and in the full run the RL-Gap ablations), each scored closed- and
     open-book on the subset's test_single and test_multi over the seeds; the three findings with 95%
     intervals. Finished stages are reused, so a second run resumes."""
-    from selfevolve.micro.experiment import Experiment, summary
+    from selfevolve.micro.experiment import Experiment
 
     cfg = R(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick, recipes=_names(recipes),
             workers=workers or None, jobs=jobs)
-    results = Experiment(cfg, log=lambda m: typer.echo(m, err=True)).run()
-    typer.echo("\n".join([*summary(results), f"report: {out / 'report.md'}"]))
+    Experiment(cfg, log=lambda m: typer.echo(m, err=True)).run()
+    typer.echo((out / "report.md").read_text())
 
 
 @micro_app.command("exit")
@@ -138,11 +124,11 @@ def exit_cmd(
     (sebench domain, open book), then K=16 self-improvement steps with `exit iterate` on the held-out tasks for
     each trained model and the base, over the seeds; the curves with 95% intervals and the mean training depth,
     and whether exit improves beyond that depth and beats grpo at K=16. Finished stages are reused."""
-    from selfevolve.micro.exit_world import ExitWorld, summary
+    from selfevolve.micro.exit_world import ExitWorld
 
     if threads < 1:
         raise UserError("--threads must be at least 1")
     cfg = E(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick, variants=_names(variants),
             workers=workers or None, threads=threads, embedder=embedder)
-    results = ExitWorld(cfg, log=lambda m: typer.echo(m, err=True)).run()
-    typer.echo("\n".join([*summary(results), f"report: {out / 'report.md'}"]))
+    ExitWorld(cfg, log=lambda m: typer.echo(m, err=True)).run()
+    typer.echo((out / "report.md").read_text())

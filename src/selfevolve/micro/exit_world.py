@@ -36,12 +36,13 @@ from pathlib import Path
 
 from selfevolve.errors import UserError
 from selfevolve.exit.diversity import EMBEDDERS
+from selfevolve.exit.trainer import VARIANTS
 from selfevolve.jsonl import read_jsonl
 from selfevolve.micro import findings as F
 from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS
 from selfevolve.micro.experiment import STAGE, MicroRunScale, MicroWorld, finished, mark
 
-ALL_VARIANTS = ("grpo", "curriculum", "improve", "diverge", "exit")  # exit.trainer.VARIANTS, without importing torch
+ALL_VARIANTS = tuple(VARIANTS)
 QUICK_VARIANTS = ("grpo", "exit")
 MODE = "open"
 
@@ -162,6 +163,7 @@ class ExitWorld(MicroWorld):
     def run(self) -> dict:
         import torch
 
+        from selfevolve.evaluate.report import plot_curves
         from selfevolve.exit import inference
 
         torch.set_num_threads(self.cfg.threads)
@@ -187,7 +189,7 @@ class ExitWorld(MicroWorld):
                       for name, per_seed in scores.items()},
             statement=statement(scores, depths, self.scale.k))
         exit_depth = results["variants"].get("exit", {}).get("mean_training_depth")
-        inference.plot([(name, r["curve"]) for name, r in results["variants"].items()], self.out / "curves.png",
+        plot_curves([(name, r["curve"]) for name, r in results["variants"].items()], self.out / "curves.png",
                        depth=exit_depth, title=f"ExIt in the micro-world: {self.cfg.seeds} seed(s), open book, "
                                                "test_single")
         return results
@@ -252,13 +254,6 @@ def sentence(name: str, s: dict) -> str:
                              "inconclusive": "whether exit beats grpo at K is inconclusive"}}[name][s["verdict"]]
     return (f"{said}: {s['compares']} = {s['difference']:+.1f} points "
             f"[{s['ci95'][0]:+.1f}, {s['ci95'][1]:+.1f}] ({s['seeds']} seed(s)).")
-
-
-def summary(results: dict) -> list[str]:
-    """What `micro exit` prints: each curve's first and last step, and the statement."""
-    lines = [f"{name}: step 0 {r['curve'][0]['mean']:.3f} -> step {r['curve'][-1]['step']} {r['curve'][-1]['mean']:.3f} "
-             f"[{r['curve'][-1]['ci95'][0]:.3f}, {r['curve'][-1]['ci95'][1]:.3f}]" for name, r in results["variants"].items()]
-    return lines + [sentence(name, s) for name, s in results["statement"].items()]
 
 
 def report_markdown(results: dict) -> str:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from selfevolve.errors import UserError
+from selfevolve.evaluate.report import save, subplots
 from selfevolve.jsonl import atomic_write_text, read_jsonl
 from selfevolve.micro import findings as F
 from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS
@@ -366,15 +367,6 @@ def _seed_in_process(job: tuple[MicroRunConfig, int, int]) -> tuple[dict, dict[s
     return exp.seed(seed), exp.timings
 
 
-def summary(results: dict) -> list[str]:
-    """What `micro run` prints: each recipe's test_single pass@1, closed and open book, and the findings."""
-    lines = [f"pass@1 on test_single (%), closed / open book, {results['config']['seeds']} seed(s)"]
-    lines += [f"  {LABELS.get(r, r)}: {m['closed']['test_single']['mean']:.1f} / {m['open']['test_single']['mean']:.1f}"
-              for r, m in results["recipes"].items()]
-    return lines + [f"{name}: {f['difference']:+.1f} [{f['ci95'][0]:+.1f}, {f['ci95'][1]:+.1f}] -> {f['verdict']}"
-                    for name, f in results["findings"].items()]
-
-
 def report_markdown(results: dict) -> str:
     lines = ["# SE-Bench in the micro-world", ""]
     pre = results.get("preconditions") or {}
@@ -412,13 +404,8 @@ def report_markdown(results: dict) -> str:
 
 
 def plots(results: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     recipes = list(results["recipes"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         for j, mode in enumerate(MODES):
             xs = [i + (j - 0.5) * 0.38 for i in range(len(recipes))]
@@ -431,12 +418,10 @@ def plots(results: dict, out: Path) -> None:
         ax.set_ylim(0, 100)
     axes[0].set_ylabel("pass@1 (%), 95% interval")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "recipes.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "recipes.png")
     runs = sorted(p.parent for p in out.glob("seed*/*/metrics.jsonl"))
     if runs:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        fig, axes = subplots(1, 2, figsize=(12, 4))
         for run in runs:
             rows = read_jsonl(run / "metrics.jsonl", tolerate_torn_tail=True)
             label = f"{run.parent.name}/{run.name}"
@@ -451,6 +436,4 @@ def plots(results: dict, out: Path) -> None:
         for ax in axes:
             ax.set_xlabel("step")
             ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(out / "curves.png", dpi=120)
-        plt.close(fig)
+        save(fig, out / "curves.png")
