@@ -127,7 +127,10 @@ def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, checked: bool = Tr
     info = build_base(bench, out, cfg, log=log)
     log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
         f"model sha256 {info['sha256'][:16]}")
-    check(bench, out, log) if checked else write_card(out)
+    if checked:
+        check(bench, out, log)
+    else:
+        write_card(out)
 
 
 def rebuild_command(info: dict) -> str:

@@ -29,7 +29,7 @@ from selfevolve.errors import UserError
 from selfevolve.evaluate.report import save, subplots
 from selfevolve.jsonl import atomic_write_text, read_jsonl
 from selfevolve.micro import findings as F
-from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS
+from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS, open_base
 
 # A stage: (trainer, options). Options are the recipe's semantics only; sizes come from Scale.
 Stage = tuple[str, dict]
@@ -186,8 +186,6 @@ class MicroWorld:
     results writer."""
 
     def __init__(self, cfg, scale, log: Callable[[str], None]):  # cfg: MicroRunConfig or MicroExitConfig
-        from selfevolve.micro.base import open_base
-
         if cfg.seeds < 1:
             raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
         self.cfg, self.scale, self.log = cfg, scale, log
@@ -322,8 +320,6 @@ class Experiment(MicroWorld):
         return out
 
     def run(self) -> dict:
-        from selfevolve.micro.base import open_base
-
         seeds = list(range(self.cfg.seeds))
         if self.cfg.jobs > 1 and len(seeds) > 1:
             by_seed = self._parallel(seeds)
