@@ -140,7 +140,7 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
 
     def stage(scale):
         cfg = X.MicroRunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path), seeds=1, scale=scale)
-        return X.Experiment(cfg, log=lambda m: None).stage(0, (("sft", {"mode": "closed"}),), BASE)
+        return X.Experiment(cfg, log=lambda m: None).stage(0, X.RECIPES["closed_sft"], BASE)
 
     assert stage(TINY) == stage(TINY) == tmp_path / "seed0" / "sft-mode=closed" / "model"
     assert ran == ["data", TINY.sft_lr]  # the second run reused both stages

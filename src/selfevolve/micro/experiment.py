@@ -241,8 +241,8 @@ class Experiment(MicroWorld):
         name = "+".join(k + "".join(f"-{k2}={v}" for k2, v in sorted(o.items())) for k, o in chain)
         run = self.out / f"seed{seed}" / name
         s = self.scale
-        # every training setting of the scale (only eval_limit is not one): another value is another stage
-        settings = {"start": str(start), "stage": name, "seed": seed,
+        # the stage as the table has it, and every training setting of the scale (all but eval_limit)
+        settings = {"start": str(start), "stage": repr(chain[-1]), "seed": seed,
                     "scale": {k: v for k, v in asdict(s).items() if k != "eval_limit"}}
         if finished(run / STAGE, settings) and (_final(run) / "config.json").is_file():
             return _final(run)
