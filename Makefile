@@ -23,8 +23,10 @@ sandbox-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq bubblewrap >/dev/null; }
 
+# lint-imports: the layers and the command-line boundary of [tool.importlinter] in pyproject.toml.
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 test: install sandbox-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15

@@ -26,11 +26,11 @@ def sample_groups(base: str, bench: str, tasks: int, group: int) -> list[list[st
     import selfevolve.models.micro  # noqa: F401  registers the micro model class
     from selfevolve.exit import prompts
     from selfevolve.exit.domain import Attempt, Instance
-    from selfevolve.micro.exit_world import MAX_TOKENS, ExitConfig, ExitScale, ExitWorld
+    from selfevolve.micro.exit_world import MAX_TOKENS, ExitWorld, MicroExitConfig, MicroExitScale
     from selfevolve.models import load_backend
 
-    world = ExitWorld(ExitConfig(bench=bench, base=base, out=tempfile.mkdtemp(prefix="div-emb-")))
-    domain, backend, temperature = world.domain(), load_backend(base, backend="transformers"), ExitScale().temperature
+    world = ExitWorld(MicroExitConfig(bench=bench, base=base, out=tempfile.mkdtemp(prefix="div-emb-")))
+    domain, backend, temperature = world.domain(), load_backend(base, backend="transformers"), MicroExitScale().temperature
     groups = []
     try:
         for i, task in enumerate(domain.tasks("train")[:tasks]):

@@ -169,12 +169,12 @@ def main() -> None:
                      buffer_min=a.prompts, max_completion_length=a.max_tokens, p=0.5)
     if a.bench:
         import selfevolve.models.micro  # noqa: F401  registers the micro model class, so TRL loads a micro base
-        from selfevolve.micro.exit_world import ExitConfig, ExitScale, ExitWorld
+        from selfevolve.micro.exit_world import ExitWorld, MicroExitConfig, MicroExitScale
 
         if not a.model:
             ap.error("--bench needs --model MICRO_BASE")
-        s = ExitScale()
-        domain = ExitWorld(ExitConfig(bench=a.bench, base=a.model, out=str(tmp / "micro"))).domain()
+        s = MicroExitScale()
+        domain = ExitWorld(MicroExitConfig(bench=a.bench, base=a.model, out=str(tmp / "micro"))).domain()
         cfg.buffer, cfg.buffer_min, cfg.learning_rate, cfg.temperature = s.buffer, s.buffer_min, s.lr, s.temperature
     else:
         domain = SpreadDomain()

@@ -18,11 +18,11 @@ from selfevolve.micro import exit_world as W
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "micro-base"
-TINY = W.ExitScale(steps=1, prompts=2, group=2, buffer=16, buffer_min=1, k=2, samples=1, eval_limit=2)
+TINY = W.MicroExitScale(steps=1, prompts=2, group=2, buffer=16, buffer_min=1, k=2, samples=1, eval_limit=2)
 
 
 def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
-    cfg = W.ExitConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "run"), seeds=1, quick=True,
+    cfg = W.MicroExitConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "run"), seeds=1, quick=True,
                        workers=2, embedder="hash", scale=TINY)
     results = W.ExitWorld(cfg, log=lambda m: None).run()
     out = tmp_path / "run"
@@ -112,3 +112,31 @@ def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "micro", "exit", "--bench", str(numpy_bench.root),
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_path, monkeypatch):
+    """An `exit train` stage's STAGE file holds its settings: a second run with them reuses it, another learning
+    rate trains it again."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import selfevolve.exit.trainer
+
+    ran: list[float] = []
+
+    def train(dom, base, cfg, run, **_):
+        ran.append(cfg.learning_rate)
+        (run / "model").mkdir(parents=True, exist_ok=True)
+        (run / "model" / "config.json").write_text("{}")
+
+    monkeypatch.setattr(selfevolve.exit.trainer, "train", train)
+    monkeypatch.setattr(W.ExitWorld, "domain", lambda self: SimpleNamespace(close=lambda: None))
+
+    def world(scale):
+        return W.ExitWorld(W.MicroExitConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path),
+                                             seeds=1, embedder="hash", scale=scale), log=lambda m: None)
+
+    assert world(TINY).train(0, "grpo") == world(TINY).train(0, "grpo") == tmp_path / "seed0" / "grpo" / "model"
+    assert ran == [TINY.lr]
+    world(replace(TINY, lr=TINY.lr / 2)).train(0, "grpo")
+    assert ran == [TINY.lr, TINY.lr / 2]

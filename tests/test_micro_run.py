@@ -14,12 +14,12 @@ from selfevolve.micro import experiment as X
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "micro-base"
-TINY = X.Scale(sft_epochs=1.0, sft_max_steps=2, sft_batch=4, data_samples=1, rl_steps=1, rl_group=2,
+TINY = X.MicroRunScale(sft_epochs=1.0, sft_max_steps=2, sft_batch=4, data_samples=1, rl_steps=1, rl_group=2,
                rl_prompts_per_step=2, selfplay_tasks=2, eval_limit=3, train_limit=3)
 
 
 def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
-    cfg = X.RunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "run"), seeds=1, quick=True,
+    cfg = X.MicroRunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "run"), seeds=1, quick=True,
                       workers=2, scale=TINY)
     results = X.Experiment(cfg, log=lambda m: None).run()
     out = tmp_path / "run"
@@ -51,7 +51,7 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
     # determinism: the same seed from scratch in another directory, here with two seeds in two processes,
     # gives the same models, samples and numbers
     picked = ["closed_sft", "closed_rl", "selfplay_sft"]
-    cfg2 = X.RunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "again"), seeds=2,
+    cfg2 = X.MicroRunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "again"), seeds=2,
                        quick=True, workers=2, scale=TINY, recipes=picked, jobs=2)
     second = X.Experiment(cfg2, log=lambda m: None).run()
     for r in picked:
@@ -106,11 +106,45 @@ def test_every_ablation_can_act_at_the_micro_scale():
     micro-world's no-clip ablation and the clipped run it is compared with take several."""
     from dataclasses import replace
 
-    from selfevolve.micro.experiment import ABLATIONS, Scale
+    from selfevolve.micro.experiment import ABLATIONS, MicroRunScale
 
     for name, stages in ABLATIONS.items():
         for _kind, recipe in stages:
-            hp = replace(Scale().rl(), ppo_epochs=recipe.ppo_epochs)
+            hp = replace(MicroRunScale().rl(), ppo_epochs=recipe.ppo_epochs)
             if recipe.no_clip:
                 assert hp.updates_per_batch() > 1, name
     assert ABLATIONS["closed_rl_2_passes"][0][1].ppo_epochs == ABLATIONS["closed_rl_no_clip"][0][1].ppo_epochs
+
+
+def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_path, monkeypatch):
+    """A finished stage's STAGE file holds its settings: the same settings reuse it, another value (here the
+    SFT learning rate, then the SFT data's sample count) makes it, and only what depends on it, run again."""
+    from dataclasses import replace
+
+    import selfevolve.train.data
+    import selfevolve.train.sft
+
+    ran: list = []
+
+    def data(bench, path, **_):
+        ran.append("data")
+        path.write_text("")
+
+    def sft(bench, start, data, mode, run, common, hp):
+        ran.append(hp.lr)
+        (run / "model").mkdir(parents=True, exist_ok=True)
+        (run / "model" / "config.json").write_text("{}")
+
+    monkeypatch.setattr(selfevolve.train.data, "build_data", data)
+    monkeypatch.setattr(selfevolve.train.sft, "train_sft", sft)
+
+    def stage(scale):
+        cfg = X.MicroRunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path), seeds=1, scale=scale)
+        return X.Experiment(cfg, log=lambda m: None).stage(0, X.RECIPES["closed_sft"], BASE)
+
+    assert stage(TINY) == stage(TINY) == tmp_path / "seed0" / "sft-mode=closed" / "model"
+    assert ran == ["data", TINY.sft_lr]  # the second run reused both stages
+    stage(replace(TINY, sft_lr=TINY.sft_lr / 2))
+    assert ran[2:] == [TINY.sft_lr / 2]  # the data's settings did not change
+    stage(replace(TINY, sft_lr=TINY.sft_lr / 2, data_samples=2))
+    assert ran[3:] == ["data", TINY.sft_lr / 2]

@@ -110,21 +110,24 @@ def demo(
     table.add_row("total time", f"{time.perf_counter() - t0:.1f} s")
     console.print(table)
     console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")
-    if micro:
-        from selfevolve.micro.cli import DEFAULT_BASE, exit_cmd, pretrain_cmd, run_cmd
+    if not micro:
+        return
+    from selfevolve.micro import exit_world, experiment
+    from selfevolve.micro.base import DEFAULT_BASE
+    from selfevolve.micro.base import pretrain as pretrain_base
+    from selfevolve.micro.pretrain import PretrainConfig
 
-        base = DEFAULT_BASE
-        if pretrain:
-            base = out / "base"
-            if _base_ready(base):
-                console.print(f"[bold]3b[/] using the base pretrained in {base} (delete it to pretrain again)")
-            else:
-                console.print(f"[bold]3b[/] pretraining the micro base into {base} (the committed recipe) ...")
-                pretrain_cmd(bench=bench.root, out=base, apis=48, subset_seed=0, seed=0, steps=None, hidden=None,
-                             layers=None, examples=None, draft_seeds=None, threads=1, check=True, force=True)
-        # the commands are called as functions, so every option is passed (a typer default is not a value)
-        console.print("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
-        run_cmd(bench=bench.root, base=base, out=out / "micro", seeds=1, quick=True, recipes="", workers=0, jobs=1)
-        console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
-        exit_cmd(bench=bench.root, base=base, out=out / "micro-exit", seeds=1, quick=True, variants="",
-                 workers=0, threads=1, embedder="minilm")
+    base = out / "base" if pretrain else DEFAULT_BASE
+    if pretrain and _base_ready(base):
+        console.print(f"[bold]3b[/] using the base pretrained in {base} (delete it to pretrain again)")
+    elif pretrain:
+        console.print(f"[bold]3b[/] pretraining the micro base into {base} (the committed recipe) ...")
+        pretrain_base(bench, base, PretrainConfig(threads=1), log=console.print)  # exit 1 when a precondition fails
+    console.print("[bold]4/5[/] the micro-world's quick experiment (every recipe, one seed) ...")
+    experiment.Experiment(experiment.MicroRunConfig(bench=str(bench.root), base=str(base), out=str(out / "micro"),
+                                                    seeds=1, quick=True), log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    typer.echo((out / "micro" / "report.md").read_text())
+    console.print("[bold]5/5[/] ExIt in the micro-world, quick (grpo and exit, one seed, K=16) ...")
+    exit_world.ExitWorld(exit_world.MicroExitConfig(bench=str(bench.root), base=str(base), out=str(out / "micro-exit"),
+                                                    seeds=1, quick=True), log=lambda m: console.print(f"[dim]{m}[/]")).run()
+    typer.echo((out / "micro-exit" / "report.md").read_text())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from selfevolve.evaluate.run import EvalConfig as C  # each option's default is its field's
 from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP
 
 
@@ -19,18 +20,18 @@ def eval_cmd(
     bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
     model: str = typer.Option(None, "--model", help="A local model path, or OpenAI-compatible URL(s), comma-separated."),
     out: Path = typer.Option(..., "--out", help="Run directory (samples.jsonl, results.json); re-run to resume."),
-    mode: str = typer.Option("closed", "--mode", help="closed: no docs in the prompt; open: docs in the prompt."),
-    docs: str = typer.Option("task", "--docs", help="Open book: task (the task's APIs), all, or bm25."),
-    split: str = typer.Option("test_single", "--split", help="test_single, test_multi or train."),
+    mode: str = typer.Option(C.mode, "--mode", help="closed: no docs in the prompt; open: docs in the prompt."),
+    docs: str = typer.Option(C.docs, "--docs", help="Open book: task (the task's APIs), all, or bm25."),
+    split: str = typer.Option(C.split, "--split", help="test_single, test_multi or train."),
     tasks_file: Path = typer.Option(None, "--tasks", help="A tasks JSONL instead of a split (e.g. imported SE-Bench)."),
-    n_samples: int = typer.Option(1, "--n-samples", help="Samples per task (pass@k up to this k)."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="Longest completion, in tokens."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed, per (task, sample), so resumed runs match."),
+    n_samples: int = typer.Option(C.n_samples, "--n-samples", help="Samples per task (pass@k up to this k)."),
+    temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature (0: greedy)."),
+    max_tokens: int = typer.Option(C.max_tokens, "--max-tokens", help="Longest completion, in tokens."),
+    seed: int = typer.Option(C.seed, "--seed", help="Sampling seed, per (task, sample), so resumed runs match."),
     limit: int = typer.Option(0, "--limit", help="Only the first N tasks, for quick runs (0: all)."),
     concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight to the model server."),
-    prompt_style: str = typer.Option("default", "--prompt-style", help="default or sebench (the official wording)."),
-    doc_style: str = typer.Option("full", "--doc-style", help="Open book: full docs, or summary (signature + first "
+    prompt_style: str = typer.Option(C.prompt_style, "--prompt-style", help="default or sebench (the official wording)."),
+    doc_style: str = typer.Option(C.doc_style, "--doc-style", help="Open book: full docs, or summary (signature + first "
                                                               "paragraph)."),
     library_original: bool = typer.Option(False, "--library-original",
                                           help="Ask for the original library (e.g. numpy) instead of the package; the "
@@ -50,7 +51,7 @@ def eval_cmd(
     same command resumes. --references / --original-names check the bench itself (about 100% / 0%).
     """
     from selfevolve.errors import UserError
-    from selfevolve.evaluate.run import EvalConfig, run_eval
+    from selfevolve.evaluate.run import run_eval
 
     if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench") \
             or doc_style not in ("full", "summary"):
@@ -63,10 +64,10 @@ def eval_cmd(
                         "with --references, --original-names or --mode open")
     if source == "model" and not model:
         raise UserError("--model is required (or --references / --original-names)")
-    cfg = EvalConfig(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
-                     tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
-                     max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source,
-                     doc_style=doc_style, target="library" if library_original else "package")
+    cfg = C(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
+            tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
+            max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source,
+            doc_style=doc_style, target="library" if library_original else "package")
     results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend)
     m = results["metrics"]
     keys = [k for k in m if k.startswith("pass@")]

@@ -10,10 +10,29 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from selfevolve.errors import UserError
-from selfevolve.jsonl import read_jsonl
+from selfevolve.jsonl import atomic_write_text, read_jsonl
+
+
+def subplots(*args, **kw):
+    """matplotlib's subplots, on the backend that only writes files (pyplot is imported on the first plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kw)
+
+
+def save(fig, path: Path, dpi: int = 120) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
 
 
 def load_run(rundir: Path) -> dict:
@@ -34,28 +53,29 @@ def per_api(run: dict, tasks_by_id: dict) -> dict[str, float]:
     return {a: sum(v) / len(v) for a, v in sorted(hits.items())}
 
 
-def is_train_run(rundir: Path) -> bool:
-    return (rundir / "metrics.jsonl").is_file() and not (rundir / "results.json").is_file()
-
-
-def is_curve_run(rundir: Path) -> bool:
-    return (rundir / "curve.json").is_file() and not (rundir / "results.json").is_file()
+def run_kind(rundir: Path) -> str:
+    """eval (results.json), curve (`exit iterate`: curve.json) or train (metrics.jsonl)."""
+    if not (rundir / "results.json").is_file():
+        for kind, marker in (("curve", CURVE_FILE), ("train", "metrics.jsonl")):
+            if (rundir / marker).is_file():
+                return kind
+    return "eval"  # load_run says what a directory without results.json lacks
 
 
 def build_report(rundirs: list[Path], out: Path) -> dict:
+    """The report of one kind of run, by `REPORTS`."""
+    kinds = {run_kind(Path(r)) for r in rundirs}
+    if len(kinds) > 1:
+        raise UserError(f"report runs of one kind, not both at once: {' and '.join(sorted(kinds))} runs given")
+    return REPORTS[kinds.pop()]([Path(r) for r in rundirs], out)
+
+
+def eval_report(rundirs: list[Path], out: Path) -> dict:
+    """pass@k, statuses and per-API pass rates of evaluation runs: report.md/json, runs.png, status.png,
+    per_api.png."""
     from selfevolve.bench import Bench
     from selfevolve.schema import Task
 
-    curves = [Path(r) for r in rundirs if is_curve_run(Path(r))]
-    if curves:
-        if len(curves) != len(rundirs):
-            raise UserError("report either `exit iterate` runs (curve.json) or other runs, not both at once")
-        return curve_report(curves, out)
-    train = [Path(r) for r in rundirs if is_train_run(Path(r))]
-    if train:
-        if len(train) != len(rundirs):
-            raise UserError("report either evaluation runs or training runs, not both at once")
-        return train_report(train, out)
     runs = [load_run(Path(r)) for r in rundirs]
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
@@ -93,15 +113,10 @@ def _markdown(summary: dict) -> str:
 
 
 def _plots(summary: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(summary)
     # runs side by side: pass@1 overall and per task kind
     keys = [k for k in ("pass@1", "pass@1/single", "pass@1/multi") if any(k in s["metrics"] for s in summary.values())]
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(names) * len(keys)), 3.6))
+    fig, ax = subplots(figsize=(max(5, 1.6 * len(names) * len(keys)), 3.6))
     width = 0.8 / max(1, len(names))
     for i, n in enumerate(names):
         vals = [100 * summary[n]["metrics"].get(k, 0) for k in keys]
@@ -112,12 +127,10 @@ def _plots(summary: dict, out: Path) -> None:
     ax.set_ylim(0, 105)
     ax.set_title("runs side by side")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "runs.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "runs.png")
     # status breakdown, stacked
     statuses = sorted({st for s in summary.values() for st in s["status"]})
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names) + 3), 3.6))
+    fig, ax = subplots(figsize=(max(5, 1.2 * len(names) + 3), 3.6))
     bottom = [0.0] * len(names)
     for st in statuses:
         vals = [100 * summary[n]["status"].get(st, 0) / max(1, sum(summary[n]["status"].values())) for n in names]
@@ -126,24 +139,20 @@ def _plots(summary: dict, out: Path) -> None:
     ax.set_ylabel("% of samples")
     ax.set_title("verdict status")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / "status.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "status.png")
     # per-API pass rate of the first run, sorted
     first = summary[names[0]]["per_api"]
     if first:
         items = sorted(first.items(), key=lambda kv: kv[1])
         shown = items[:20] + items[-20:] if len(items) > 40 else items
-        fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(shown))))
+        fig, ax = subplots(figsize=(7, max(3, 0.22 * len(shown))))
         ax.barh([a.split(".", 1)[-1] for a, _ in shown], [100 * v for _, v in shown], color="tab:blue")
         ax.set_xlabel("% passed")
         ax.set_xlim(0, 100)
         ax.set_title(f"per-API pass rate ({names[0]}; lowest and highest 20)" if len(items) > 40 else
                      f"per-API pass rate ({names[0]})")
         ax.tick_params(axis="y", labelsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "per_api.png", dpi=120)
-        plt.close(fig)
+        save(fig, out / "per_api.png")
 
 
 CURVES = (("loss", "loss"), ("reward_mean", "reward (mean)"), ("pass_rate", "pass rate"),
@@ -152,11 +161,6 @@ CURVES = (("loss", "loss"), ("reward_mean", "reward (mean)"), ("pass_rate", "pas
 
 def train_report(rundirs: list[Path], out: Path) -> dict:
     """Training curves from each run's metrics.jsonl: train_curves.png, train_time.png, report.md/json."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
     for r in rundirs:
@@ -164,7 +168,7 @@ def train_report(rundirs: list[Path], out: Path) -> dict:
         runs[r.name] = {"recipe": cfg.get("recipe", "?"), "metrics": read_jsonl(r / "metrics.jsonl",
                                                                                tolerate_torn_tail=True)}
     shown = [(k, t) for k, t in CURVES if any(m.get(k) is not None for v in runs.values() for m in v["metrics"])]
-    fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.6 * max(1, len(shown)), 3.2), squeeze=False)
+    fig, axes = subplots(1, max(1, len(shown)), figsize=(3.6 * max(1, len(shown)), 3.2), squeeze=False)
     for ax, (key, title) in zip(axes[0], shown, strict=False):
         for name, v in runs.items():
             pts = [(m["step"], m[key]) for m in v["metrics"] if m.get(key) is not None]
@@ -172,9 +176,7 @@ def train_report(rundirs: list[Path], out: Path) -> dict:
         ax.set_title(title)
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "train_curves.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "train_curves.png")
     lines = ["| run | recipe | steps | first loss | last loss | last pass rate | generation / reward / update (s per step) |",
              "|---|---|---|---|---|---|---|"]
     summary = {}
@@ -192,7 +194,7 @@ def train_report(rundirs: list[Path], out: Path) -> dict:
         lines.append(f"| {name} | {v['recipe']} | {len(ms)} | {fmt(ms[0].get('loss') if ms else None)} | "
                      f"{fmt(last.get('loss'))} | {fmt(last.get('pass_rate'), True)} | "
                      f"{split['generation']:.3g} / {split['reward']:.3g} / {split['update']:.3g} |")
-    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(runs) + 2), 3.2))
+    fig, ax = subplots(figsize=(max(4, 1.4 * len(runs) + 2), 3.2))
     names = list(summary)
     bottom = [0.0] * len(names)
     for k in ("generation", "reward", "update"):
@@ -202,13 +204,50 @@ def train_report(rundirs: list[Path], out: Path) -> dict:
     ax.set_ylabel("seconds per step")
     ax.set_title("step time split")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "train_time.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "train_time.png")
     md = "\n".join(lines) + "\n"
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return {"markdown": md, "summary": summary, "files": ["train_curves.png", "train_time.png"]}
+
+
+CURVE_FILE = "curve.json"
+
+
+def save_curve(run_dir: str | Path, record: dict) -> None:
+    """An `exit iterate` run's curve.json: its steps (step, mean, ci95, ...) and what they were measured on."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(run_dir) / CURVE_FILE, json.dumps(record, indent=1))
+
+
+def load_curve(run_dir: str | Path) -> dict:
+    """A run's curve.json; a UserError when it is unreadable or its steps lack step, mean and ci95."""
+    try:
+        data = json.loads((Path(run_dir) / CURVE_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run_dir}: unreadable curve.json ({e})") from None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
+        raise UserError(f"{run_dir}: curve.json needs steps with step, mean and ci95")
+    return data
+
+
+def plot_curves(curves: Sequence[tuple[str, list[dict]]], out: str | Path, *, depth: float | None = None,
+                title: str = "") -> Path:
+    """The curves (label, curve records) on one plot, with intervals; ``depth``: a vertical line."""
+    fig, ax = subplots(figsize=(6, 4))
+    for label, recs in curves:
+        k = [r["step"] for r in recs]
+        ax.plot(k, [r["mean"] for r in recs], marker="o", label=label)
+        ax.fill_between(k, [r["ci95"][0] for r in recs], [r["ci95"][1] for r in recs], alpha=0.2)
+    if depth is not None:
+        ax.axvline(depth, color="grey", linestyle="--", label=f"mean training depth {depth:.2f}")
+    ax.set_xlabel("self-improvement step k")
+    ax.set_ylabel("score (mean, 95% CI)")
+    ax.set_title(title)
+    ax.legend()
+    save(fig, out, dpi=100)
+    return Path(out)
 
 
 def _labels(rundirs: list[Path]) -> list[str]:
@@ -224,22 +263,14 @@ def _labels(rundirs: list[Path]) -> list[str]:
 def curve_report(rundirs: list[Path], out: Path) -> dict:
     """`exit iterate` runs' K-step curves on one plot (curves.png; the first known mean training depth as a
     line) and a table of each run's score at step 0, at its last step, and at its best step."""
-    from selfevolve.exit.inference import plot
-
     out.mkdir(parents=True, exist_ok=True)
     runs, depth = {}, None
     for label, r in zip(_labels(rundirs), rundirs, strict=True):
-        try:
-            data = json.loads((r / "curve.json").read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{r}: unreadable curve.json ({e})") from None
-        steps = data.get("steps") if isinstance(data, dict) else None
-        if not steps or not all(isinstance(s, dict) and {"step", "mean", "ci95"} <= set(s) for s in steps):
-            raise UserError(f"{r}: curve.json needs steps with step, mean and ci95")
+        data = load_curve(r)
         runs[label] = {"model": data.get("model"), "mean_training_depth": data.get("mean_training_depth"),
-                       "steps": steps}
+                       "steps": data["steps"]}
         depth = depth if depth is not None else data.get("mean_training_depth")
-    plot([(label, v["steps"]) for label, v in runs.items()], out / "curves.png", depth=depth,
+    plot_curves([(label, v["steps"]) for label, v in runs.items()], out / "curves.png", depth=depth,
          title="K-step self-improvement")
     lines = ["| run | mean training depth | step 0 | last step | best step |", "|---|---|---|---|---|"]
     summary = {}
@@ -255,3 +286,6 @@ def curve_report(rundirs: list[Path], out: Path) -> dict:
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return {"markdown": md, "summary": summary, "files": ["curves.png"]}
+
+
+REPORTS = {"eval": eval_report, "train": train_report, "curve": curve_report}

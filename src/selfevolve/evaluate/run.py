@@ -175,8 +175,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     from tqdm import tqdm
 
     from selfevolve.evaluate.prompts import Prompter, prompt_hash
-    from selfevolve.judge import Judge
-    from selfevolve.judge.cli import start_judge
+    from selfevolve.judge import Judge, start_judge
 
     prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style,
                         target=cfg.target)

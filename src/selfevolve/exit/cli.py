@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from selfevolve.errors import UserError
+from selfevolve.exit.trainer import ExItConfig as C  # each option's default is its field's
 
 exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
                        no_args_is_help=True)
@@ -61,25 +61,28 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", help="Run directory: groups.jsonl, buffer.jsonl, curriculum.jsonl, "
                                                 "metrics.jsonl, checkpoints/, model/."),
     bench: Path = BENCH,
-    max_steps: int = typer.Option(10, "--max-steps", help="GRPO steps."),
-    variant: str = typer.Option("exit", "--variant", help="grpo, curriculum, improve, diverge or exit (Table 1)."),
-    p: float = typer.Option(0.5, "--p", help="Probability an episode draws from the buffer (once it holds B_min)."),
-    p_div: float = typer.Option(0.2, "--p-div", help="Probability a self-iteration step diverges."),
-    buffer: int = typer.Option(512, "--buffer", help="Buffer capacity N (top N by learnability)."),
-    buffer_min: int = typer.Option(128, "--buffer-min", help="B_min: the buffer is sampled once it holds this many."),
-    kappa: float = typer.Option(1.0, "--kappa", help="Sampling ∝ exp(kappa * S)."),
-    use_diversity: bool = typer.Option(True, "--diversity/--no-diversity", help="The diversity bonus (exit variant)."),
-    embedder: str = typer.Option("minilm", "--embedder", help="The diversity bonus's embedder: minilm "
+    max_steps: int = typer.Option(C.max_steps, "--max-steps", help="GRPO steps."),
+    variant: str = typer.Option(C.variant, "--variant", help="grpo, curriculum, improve, diverge or exit (Table 1)."),
+    p: float = typer.Option(C.p, "--p", help="Probability an episode draws from the buffer (once it holds B_min)."),
+    p_div: float = typer.Option(C.p_div, "--p-div", help="Probability a self-iteration step diverges."),
+    buffer: int = typer.Option(C.buffer, "--buffer", help="Buffer capacity N (top N by learnability)."),
+    buffer_min: int = typer.Option(C.buffer_min, "--buffer-min", help="B_min: the buffer is sampled once it holds "
+                                                                      "this many."),
+    kappa: float = typer.Option(C.kappa, "--kappa", help="Sampling ∝ exp(kappa * S)."),
+    diversity: bool = typer.Option(C.diversity, "--diversity/--no-diversity", help="The diversity bonus (exit "
+                                                                                   "variant)."),
+    embedder: str = typer.Option(C.embedder, "--embedder", help="The diversity bonus's embedder: minilm "
                                  "(all-MiniLM-L6-v2, offline; the paper's), static (MiniLM's token embeddings "
                                  "mean-pooled, ~100x cheaper) or hash (character trigrams)."),
-    prompts: int = typer.Option(8, "--prompts", help="Groups (prompts) per step."),
-    group: int = typer.Option(8, "--group", help="Responses per group (GRPO's num_generations)."),
-    learning_rate: float = typer.Option(1e-6, "--lr", help="Learning rate."),
-    beta: float = typer.Option(0.001, "--beta", help="KL coefficient."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Longest completion, in tokens."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the curriculum's draws and of training."),
-    vllm: bool = typer.Option(False, "--vllm", help="Generate with vLLM (colocated; GPU)."),
+    prompts: int = typer.Option(C.prompts, "--prompts", help="Groups (prompts) per step."),
+    group: int = typer.Option(C.group, "--group", help="Responses per group (GRPO's num_generations)."),
+    learning_rate: float = typer.Option(C.learning_rate, "--lr", help="Learning rate."),
+    beta: float = typer.Option(C.beta, "--beta", help="KL coefficient."),
+    max_completion_length: int = typer.Option(C.max_completion_length, "--max-tokens", help="Longest completion, "
+                                                                                            "in tokens."),
+    temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature."),
+    seed: int = typer.Option(C.seed, "--seed", help="Seed of the curriculum's draws and of training."),
+    use_vllm: bool = typer.Option(C.use_vllm, "--use-vllm", help="Generate with vLLM (colocated; GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
     force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
     save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
@@ -87,8 +90,11 @@ def train_cmd(
     doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
+    options = dict(locals())
+    from dataclasses import fields
+
     from selfevolve.exit.diversity import EMBEDDERS
-    from selfevolve.exit.trainer import VARIANTS, ExItConfig, train
+    from selfevolve.exit.trainer import VARIANTS, train
 
     if variant not in VARIANTS:
         raise UserError(f"--variant is one of {', '.join(VARIANTS)}")
@@ -98,10 +104,7 @@ def train_cmd(
         raise UserError("need --group >= 2, --prompts >= 1, --max-steps >= 1 and p, p-div in [0, 1]")
     if not 0 <= buffer_min <= buffer:
         raise UserError("need 0 <= --buffer-min <= --buffer")
-    cfg = ExItConfig(variant=variant, p=p, p_div=p_div, buffer=buffer, buffer_min=buffer_min, kappa=kappa,
-                     diversity=use_diversity, embedder=embedder, prompts=prompts, group=group, max_steps=max_steps,
-                     learning_rate=learning_rate, beta=beta, temperature=temperature, max_completion_length=max_tokens,
-                     seed=seed, use_vllm=vllm)
+    cfg = C(**{f.name: options[f.name] for f in fields(C) if f.name in options})
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
         c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps))
@@ -109,22 +112,6 @@ def train_cmd(
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "
                f"{c.mean_training_depth:.2f}; model in {out / 'model'}")
-
-
-def _generator(model: str, backend: str, temperature: float, max_tokens: int):
-    import asyncio
-
-    from selfevolve.models import load_backend
-
-    b = load_backend(model, backend=backend)
-    if hasattr(b, "generate"):  # local transformers: one batched call
-        return lambda chats, seed: b.generate(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)
-
-    async def many(chats, seed):
-        return await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
-                                      for i, c in enumerate(chats)))
-
-    return lambda chats, seed: asyncio.run(many(chats, seed))
 
 
 @exit_app.command("iterate")
@@ -146,33 +133,27 @@ def iterate_cmd(
     doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:
     """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
+    from selfevolve.evaluate.report import plot_curves
     from selfevolve.exit import inference
-    from selfevolve.jsonl import write_jsonl
 
     if steps < 0 or samples < 1:
         raise UserError("need --steps >= 0 and --samples >= 1")
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
-        tasks = dom.tasks("test")
-        tasks = tasks[:limit] if limit else tasks
-        gen = _generator(model, backend, temperature, max_tokens)
-        trajs = inference.iterate(dom, gen, tasks, steps=steps, samples=samples, seed=seed)
-        scored_on = inference.scored_on(dom)
+        trajs, rec = inference.run(dom, inference.generator(model, backend, temperature, max_tokens), out,
+                                   name=domain, model=model, steps=steps, samples=samples, limit=limit, seed=seed,
+                                   depth=depth)
     finally:
         dom.close()
-    recs = inference.curve(trajs)
-    depth = depth if depth is not None else inference.training_depth(model)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
-    (out / "curve.json").write_text(json.dumps({"domain": domain, "model": model, "mean_training_depth": depth,
-                                                "scored_on": scored_on, "steps": recs}, indent=2))
-    inference.plot([(Path(model).name or model, recs)], out / "curve.png", depth=depth, title=f"ExIt {domain}")
+    recs = rec["steps"]
+    plot_curves([(Path(model).name or model, recs)], out / "curve.png", depth=rec["mean_training_depth"],
+                   title=f"ExIt {domain}")
     for r in recs:
         net = f", net corrections {r['net_corrections']:+d}" if "net_corrections" in r else ""
         typer.echo(f"step {r['step']}: {r['mean']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]{net}")
     total = sum(r.get("net_corrections", 0) for r in recs)
-    typer.echo(f"{out}: {len(trajs)} chains on {len(tasks)} tasks (95% intervals resample tasks); scored on "
-               f"{scored_on}; net corrections step 0 -> {steps}: {total:+d}")
+    typer.echo(f"{out}: {len(trajs)} chains on {recs[0]['tasks']} tasks (95% intervals resample tasks); scored on "
+               f"{rec['scored_on']}; net corrections step 0 -> {steps}: {total:+d}")
 
 
 @exit_app.command("plot")
@@ -180,16 +161,10 @@ def plot_cmd(
     runs: list[Path] = typer.Argument(..., help="`exit iterate` run directories."),
     out: Path = typer.Option(..., "--out", help="PNG file."),
 ) -> None:
-    """Several runs' K-step curves on one plot (the first run's training depth marked)."""
-    from selfevolve.exit import inference
+    """Several runs' K-step curves on one plot (the first known training depth marked)."""
+    from selfevolve.evaluate.report import load_curve, plot_curves
 
-    curves, depth = [], None
-    for r in runs:
-        try:
-            data = json.loads((r / "curve.json").read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{r}: no readable curve.json ({e})") from None
-        curves.append((r.name, data["steps"]))
-        depth = depth if depth is not None else data.get("mean_training_depth")
-    inference.plot(curves, out, depth=depth)
+    curves = [load_curve(r) for r in runs]
+    depth = next((c["mean_training_depth"] for c in curves if c.get("mean_training_depth") is not None), None)
+    plot_curves([(r.name, c["steps"]) for r, c in zip(runs, curves, strict=True)], out, depth=depth)
     typer.echo(str(out))

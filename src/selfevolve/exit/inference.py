@@ -7,8 +7,9 @@ what that feedback never showed (the held-out tests). curve.json's ``scored_on``
 Per step: the mean score with a 95% interval that resamples tasks (the chains of one task are one
 cluster: `selfevolve.evaluate.intervals.crossed` over the task means, inside [0, 1]), and the net
 corrections from the step before (wrong -> right minus right -> wrong; "right" is a score of 1). The curve
-goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` and to a
-plot, with the mean training depth of the model's ExIt run as a vertical line when it is known.
+goes to ``RUN/curve.json`` as ``{"steps": [{"step": k, "mean": x, "ci95": [lo, hi]}, ...]}`` (`run` writes it,
+`selfevolve.evaluate.report` reads and plots it, with the mean training depth of the model's ExIt run as a
+vertical line when it is known).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from selfevolve.evaluate.intervals import crossed
+from selfevolve.evaluate.report import save_curve
 from selfevolve.exit import prompts
 from selfevolve.exit.domain import Attempt, BaseTask, Domain, HeldOut, Instance, score_held_out
+from selfevolve.jsonl import write_jsonl
 
 Generate = Callable[[list[list[dict[str, str]]], int], list[str]]  # (chats, seed) -> one text per chat
 TRAINING_FILE = "exit_training.json"  # written beside a model trained by `exit train`
@@ -85,6 +88,37 @@ def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, st
             for i, c in enumerate(chains)]
 
 
+def run(domain: Domain, generate: Generate, out: str | Path, *, name: str, model: str | Path, steps: int,
+        samples: int, limit: int | None = None, seed: int = 0, depth: float | None = None) -> tuple[list[Trajectory], dict]:
+    """An `iterate` run on the first ``limit`` held-out tasks (None or 0: all), saved in ``out``
+    (trajectories.jsonl, curve.json); returns the trajectories and curve.json's record. ``depth``: the
+    training depth to mark (None: the one recorded beside ``model``)."""
+    tasks = domain.tasks("test")[: limit or None]
+    trajs = iterate(domain, generate, tasks, steps=steps, samples=samples, seed=seed)
+    rec = {"domain": name, "model": str(model), "mean_training_depth": training_depth(model) if depth is None else depth,
+           "scored_on": scored_on(domain), "steps": curve(trajs)}
+    save_curve(out, rec)
+    write_jsonl(Path(out) / "trajectories.jsonl", [t.__dict__ for t in trajs])
+    return trajs, rec
+
+
+def generator(model: str, backend: str, temperature: float, max_tokens: int) -> Generate:
+    """The model's sampler: local transformers in one batched call, a server in concurrent requests."""
+    import asyncio
+
+    from selfevolve.models import load_backend
+
+    b = load_backend(model, backend=backend)
+    if hasattr(b, "generate"):
+        return lambda chats, seed: b.generate(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+    async def many(chats, seed):
+        return await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
+                                      for i, c in enumerate(chats)))
+
+    return lambda chats, seed: asyncio.run(many(chats, seed))
+
+
 def training_depth(model: str | Path) -> float | None:
     """The mean training depth recorded beside a model trained by `exit train`, if any."""
     path = Path(model) / TRAINING_FILE
@@ -92,28 +126,3 @@ def training_depth(model: str | Path) -> float | None:
         return float(json.loads(path.read_text())["mean_training_depth"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def plot(curves: Sequence[tuple[str, list[dict]]], out: str | Path, *, depth: float | None = None,
-         title: str = "") -> Path:
-    """The curves (label, curve records) on one plot, with intervals; ``depth``: a vertical line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, recs in curves:
-        k = [r["step"] for r in recs]
-        ax.plot(k, [r["mean"] for r in recs], marker="o", label=label)
-        ax.fill_between(k, [r["ci95"][0] for r in recs], [r["ci95"][1] for r in recs], alpha=0.2)
-    if depth is not None:
-        ax.axvline(depth, color="grey", linestyle="--", label=f"mean training depth {depth:.2f}")
-    ax.set_xlabel("self-improvement step k")
-    ax.set_ylabel("score (mean, 95% CI)")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return Path(out)

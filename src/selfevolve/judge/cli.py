@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,8 +11,6 @@ import typer
 from selfevolve.errors import UserError
 
 if TYPE_CHECKING:
-    from selfevolve.bench import Bench
-    from selfevolve.judge.core import Judge
     from selfevolve.schema import Verdict
 
 
@@ -80,25 +76,6 @@ def resumable(out: Path, hashes: dict[tuple[str, int], str]) -> dict[tuple[str, 
     return done
 
 
-def start_judge(judge_cls: Callable[..., Judge], bench: Bench, workers: int | None) -> Judge:
-    """``judge_cls(bench)`` once the bench's package is known to import. A package that fails to import
-    would otherwise show as a sandbox that will not start, or as every sample's runtime error; the check
-    (a subprocess) runs while the pool starts, so it costs no wall time."""
-    with cf.ThreadPoolExecutor(1) as ex:
-        check = ex.submit(bench.check_package)
-        try:
-            judge = judge_cls(bench, workers=workers)
-        except BaseException:
-            check.result()  # its UserError says why the pool did not start
-            raise
-        try:
-            check.result()
-        except BaseException:
-            judge.close()
-            raise
-    return judge
-
-
 def judge_cmd(
     bench: Path = typer.Option(..., "--bench", help="Bench directory (from `selfevolve build`)."),
     tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (e.g. BENCH/tasks/test_single.jsonl)."),
@@ -117,7 +94,7 @@ def judge_cmd(
 
     from selfevolve.bench import Bench, load_tasks
     from selfevolve.jsonl import JsonlAppender
-    from selfevolve.judge.core import Judge
+    from selfevolve.judge import Judge, start_judge
     from selfevolve.schema import completion_hash
 
     check_out_path(out)

@@ -21,8 +21,9 @@ from selfevolve.micro.pretrain import PretrainConfig, build_model, config_json, 
 
 # (minimum or maximum, value) per precondition, on the subset's test_single (issue 14)
 PRECONDITIONS = {"original_library": (">=", 0.80), "open_book": (">=", 0.60), "closed_book": ("<=", 0.02)}
-DOC_STYLE = "summary"
+DOC_STYLE = PretrainConfig.doc_style  # the docs the base learned to read: signature + first paragraph
 MAX_TOKENS = 96  # a micro reply is about 40 tokens
+DEFAULT_BASE = Path(__file__).resolve().parents[3] / "micro-base"  # the committed base, in a source checkout
 
 
 def sha256_file(path: Path) -> str:
@@ -103,6 +104,33 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
         out[key] = {"value": v, "ok": v >= bound if op == ">=" else v <= bound, "needs": f"{op} {bound:.0%}"}
     atomic_write_text(base / "preconditions.json", json.dumps(out, indent=1) + "\n")
     return out
+
+
+class PreconditionsFailed(UserError):
+    exit_code = 1  # not bad input: the base is there, and fails what the experiments need
+
+
+def check(bench: Bench, base: Path, log: Callable[[str], None] = print) -> dict:
+    """`micro check`: the preconditions measured and the card written; PreconditionsFailed when one fails."""
+    pre = measure_preconditions(bench, base, log=log)
+    write_card(base)
+    log(" ".join(f"{k} {100 * v['value']:.1f}% ({'ok' if v['ok'] else 'FAILS: needs ' + v['needs']})"
+                 for k, v in pre.items()))
+    if failed := [k for k, v in pre.items() if not v["ok"]]:
+        raise PreconditionsFailed(f"preconditions not met: {', '.join(failed)} (see {base}/preconditions.json)")
+    return pre
+
+
+def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, checked: bool = True,
+             log: Callable[[str], None] = print) -> None:
+    """`micro pretrain`: the base built into ``out`` with its card, and with ``checked`` its preconditions."""
+    info = build_base(bench, out, cfg, log=log)
+    log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
+        f"model sha256 {info['sha256'][:16]}")
+    if checked:
+        check(bench, out, log)
+    else:
+        write_card(out)
 
 
 def rebuild_command(info: dict) -> str:

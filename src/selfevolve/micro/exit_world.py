@@ -24,12 +24,11 @@ DIR/
   seed<S>/base/iterate/       the base's
   results.json  report.md  curves.png
 
-A stage whose STAGE file holds its settings is finished and is reused by a second run.
+Its stages and results are `micro.experiment.MicroWorld`'s: one whose STAGE file holds its settings is reused.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,26 +36,27 @@ from pathlib import Path
 
 from selfevolve.errors import UserError
 from selfevolve.exit.diversity import EMBEDDERS
-from selfevolve.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.exit.trainer import VARIANTS
+from selfevolve.jsonl import read_jsonl
 from selfevolve.micro import findings as F
-from selfevolve.micro.experiment import DOC_STYLE, MAX_TOKENS, Scale, Timings, micro_bench
+from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS
+from selfevolve.micro.experiment import STAGE, MicroRunScale, MicroWorld, finished, mark
 
-ALL_VARIANTS = ("grpo", "curriculum", "improve", "diverge", "exit")  # exit.trainer.VARIANTS, without importing torch
+ALL_VARIANTS = tuple(VARIANTS)
 QUICK_VARIANTS = ("grpo", "exit")
 MODE = "open"
-STAGE_FILE = "STAGE"
 
 
 @dataclass
-class ExitScale:
+class MicroExitScale:
     """ExIt's settings for a model of about a million parameters: the micro RL's learning rate, group size and
-    temperature (`micro.experiment.Scale`), a buffer scaled down with the run (the paper's 512 / 128 fill only
+    temperature (`micro.experiment.MicroRunScale`), a buffer scaled down with the run (the paper's 512 / 128 fill only
     after hundreds of groups), the paper's p, p_div and kappa."""
 
     steps: int = 16
     prompts: int = 4  # groups per step
-    group: int = Scale.rl_group
-    lr: float = Scale.rl_lr
+    group: int = MicroRunScale.rl_group
+    lr: float = MicroRunScale.rl_lr
     temperature: float = 1.0
     buffer: int = 256
     buffer_min: int = 16
@@ -68,12 +68,12 @@ class ExitScale:
     eval_limit: int | None = None  # only the first N held-out tasks (None: all)
 
     @classmethod
-    def quick(cls) -> ExitScale:
+    def quick(cls) -> MicroExitScale:
         return cls(steps=6, eval_limit=16)
 
 
 @dataclass
-class ExitConfig:
+class MicroExitConfig:
     bench: str
     base: str
     out: str
@@ -83,10 +83,10 @@ class ExitConfig:
     workers: int | None = None
     threads: int = 1  # torch threads (the micro model gains little from more)
     embedder: str = "minilm"  # the diversity bonus's: minilm (the paper's), static (MiniLM's token embeddings) or hash
-    scale: ExitScale | None = None  # None: ExitScale() or, with quick, ExitScale.quick()
+    scale: MicroExitScale | None = None  # None: MicroExitScale() or, with quick, MicroExitScale.quick()
 
 
-def variants_for(cfg: ExitConfig) -> list[str]:
+def variants_for(cfg: MicroExitConfig) -> list[str]:
     if not cfg.variants:
         return list(QUICK_VARIANTS if cfg.quick else ALL_VARIANTS)
     unknown = [v for v in cfg.variants if v not in ALL_VARIANTS]
@@ -95,31 +95,15 @@ def variants_for(cfg: ExitConfig) -> list[str]:
     return list(dict.fromkeys(cfg.variants))
 
 
-def _finished(path: Path, settings: dict) -> bool:
-    try:
-        return json.loads((path / STAGE_FILE).read_text()) == settings
-    except (OSError, ValueError):
-        return False
-
-
-class ExitWorld:
-    def __init__(self, cfg: ExitConfig, log: Callable[[str], None] = print):
-        from selfevolve.micro.base import open_base
-
-        if cfg.seeds < 1:
-            raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
-        self.cfg, self.log = cfg, log
-        self.base = Path(cfg.base).resolve()
-        open_base(self.base)
+class ExitWorld(MicroWorld):
+    def __init__(self, cfg: MicroExitConfig, log: Callable[[str], None] = print):
         self.variants = variants_for(cfg)
-        self.scale = cfg.scale or (ExitScale.quick() if cfg.quick else ExitScale())
-        if self.scale.k < 1 or self.scale.samples < 1 or self.scale.steps < 1:
+        scale = cfg.scale or (MicroExitScale.quick() if cfg.quick else MicroExitScale())
+        if scale.k < 1 or scale.samples < 1 or scale.steps < 1:
             raise UserError("K, samples and training steps must be at least 1")
         if cfg.embedder not in EMBEDDERS:
             raise UserError(f"--embedder {cfg.embedder}: one of {', '.join(EMBEDDERS)}")
-        self.out = Path(cfg.out).resolve()
-        self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
-        self.timings = Timings()
+        super().__init__(cfg, scale, log)
 
     def domain(self):
         from selfevolve.bench import Bench
@@ -139,7 +123,7 @@ class ExitWorld:
                          max_completion_length=MAX_TOKENS, seed=seed)
         run = self.out / f"seed{seed}" / variant
         settings = {"base": str(self.base), **asdict(cfg)}
-        if _finished(run, settings) and (run / "model" / "config.json").is_file():
+        if finished(run / STAGE, settings) and (run / "model" / "config.json").is_file():
             return run / "model"
         dom = self.domain()
         try:
@@ -147,41 +131,29 @@ class ExitWorld:
                                                save_steps=s.steps + 1, progress=False))
         finally:
             dom.close()
-        atomic_write_text(run / STAGE_FILE, json.dumps(settings))
+        mark(run / STAGE, settings)
         return run / "model"
 
     # ---------------------------------------------------------------- K-step inference
     def iterate(self, seed: int, name: str, model: Path) -> dict[int, dict[str, float]]:
         """`exit iterate` of one model to K: step -> task id -> mean score over the task's chains."""
         from selfevolve.exit import inference
-        from selfevolve.models import load_backend
 
         s = self.scale
         out = self.out / f"seed{seed}" / name / "iterate"
         settings = {"model": str(model), "k": s.k, "samples": s.samples, "limit": s.eval_limit,
                     "temperature": s.temperature, "max_tokens": MAX_TOKENS, "seed": seed,
                     "scored_on": inference.HELD_OUT}  # a stage scored on the tests its feedback showed is stale
-        if not _finished(out, settings):
-            backend = load_backend(str(model), backend="transformers")
-
-            def generate(chats, gen_seed):
-                return backend.generate(chats, temperature=s.temperature, max_tokens=MAX_TOKENS, seed=gen_seed)
-
+        if not finished(out / STAGE, settings):
+            generate = inference.generator(str(model), "transformers", s.temperature, MAX_TOKENS)
             dom = self.domain()
             try:
-                tasks = dom.tasks("test")[: s.eval_limit]
-                trajs = self.timings.run("iterate", lambda: inference.iterate(dom, generate, tasks, steps=s.k,
-                                                                         samples=s.samples, seed=1_000_000 * seed))
+                self.timings.run("iterate", lambda: inference.run(
+                    dom, generate, out, name="sebench", model=model, steps=s.k, samples=s.samples,
+                    limit=s.eval_limit, seed=1_000_000 * seed))
             finally:
                 dom.close()
-            recs = inference.curve(trajs)
-            out.mkdir(parents=True, exist_ok=True)
-            write_jsonl(out / "trajectories.jsonl", [t.__dict__ for t in trajs])
-            atomic_write_text(out / "curve.json", json.dumps(
-                {"domain": "sebench", "model": str(model), "mean_training_depth": inference.training_depth(model),
-                 "scored_on": inference.scored_on(dom),
-                 "steps": recs}, indent=1))
-            atomic_write_text(out / STAGE_FILE, json.dumps(settings))
+            mark(out / STAGE, settings)
         by_step: dict[int, dict[str, list[float]]] = {}
         for t in read_jsonl(out / "trajectories.jsonl"):
             for k, score in enumerate(t["scores"]):
@@ -191,6 +163,7 @@ class ExitWorld:
     def run(self) -> dict:
         import torch
 
+        from selfevolve.evaluate.report import plot_curves
         from selfevolve.exit import inference
 
         torch.set_num_threads(self.cfg.threads)
@@ -206,24 +179,17 @@ class ExitWorld:
                 depths.setdefault(v, []).append(inference.training_depth(model) or 0.0)
                 self.log(f"{v}, seed {seed}: K={self.scale.k} self-improvement steps ...")
                 scores.setdefault(v, []).append(self.iterate(seed, v, model))
-        results = {
-            "config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale),
-            "domain": {"name": "sebench", "mode": MODE, "doc_style": DOC_STYLE, "train": "train",
-                       "held_out": "test_single",
-                       "score": "fraction of the held-out tests passed (feedback from the others)"},
-            "variants": {name: {"curve": curve(per_seed),
-                                "mean_training_depth": (sum(depths[name]) / len(depths[name])
-                                                        if name in depths else None),
-                                "training_depth_per_seed": depths.get(name)}
-                         for name, per_seed in scores.items()},
-            "statement": statement(scores, depths, self.scale.k),
-            "timings": self.timings,
-        }
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
-        atomic_write_text(self.out / "report.md", report_markdown(results))
+        results = self.write_results(
+            report_markdown,
+            domain={"name": "sebench", "mode": MODE, "doc_style": DOC_STYLE, "train": "train", "held_out": "test_single",
+                    "score": "fraction of the held-out tests passed (feedback from the others)"},
+            variants={name: {"curve": curve(per_seed),
+                             "mean_training_depth": (sum(depths[name]) / len(depths[name]) if name in depths else None),
+                             "training_depth_per_seed": depths.get(name)}
+                      for name, per_seed in scores.items()},
+            statement=statement(scores, depths, self.scale.k))
         exit_depth = results["variants"].get("exit", {}).get("mean_training_depth")
-        inference.plot([(name, r["curve"]) for name, r in results["variants"].items()], self.out / "curves.png",
+        plot_curves([(name, r["curve"]) for name, r in results["variants"].items()], self.out / "curves.png",
                        depth=exit_depth, title=f"ExIt in the micro-world: {self.cfg.seeds} seed(s), open book, "
                                                "test_single")
         return results

@@ -4,12 +4,14 @@ seeds, and the paper's three findings as differences with 95% intervals (`selfev
 What each recipe is, in the product's own trainers, is their table (`selfevolve.train.recipes`): a
 recipe is a chain of stages, each training from the model the previous stage left (the first from the
 base). A stage's run directory is keyed by the chain up to it, so Closed-SFT->RL starts from the very
-Closed-SFT model that the Closed-SFT row scores, and a second `micro run` reuses every finished stage.
+Closed-SFT model that the Closed-SFT row scores. What both micro experiments (this and `micro exit`) share
+is `MicroWorld`: a finished stage holds its settings in a STAGE file, so a second run reuses it and a run
+with other settings trains it again, and one writer of results.json and report.md.
 
 DIR/
   bench/                     the bench with the base's subset as its tasks (every command takes it)
-  seed<S>/data.jsonl         SFT data: the base's open-book samples on train that the judge passed
-  seed<S>/<chain>/           a stage's training run (config.json, metrics.jsonl, model/)
+  seed<S>/data.jsonl         SFT data: the base's open-book samples on train that the judge passed (data.STAGE)
+  seed<S>/<chain>/           a stage's training run (config.json, metrics.jsonl, model/, STAGE)
   seed<S>/<recipe>/eval-<mode>-<split>/   a `selfevolve eval` run of that recipe's model
   results.json  report.md  recipes.png  curves.png
 """
@@ -24,8 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfevolve.errors import UserError
+from selfevolve.evaluate.report import save, subplots
 from selfevolve.jsonl import atomic_write_text, read_jsonl
 from selfevolve.micro import findings as F
+from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS, open_base
 from selfevolve.train.recipes import ABLATIONS, RECIPES, Stage, options
 
 LABELS = {"base": "base", "open_sft": "Open-SFT", "closed_sft": "Closed-SFT", "open_rl": "Open-RL",
@@ -35,13 +39,11 @@ LABELS = {"base": "base", "open_sft": "Open-SFT", "closed_sft": "Closed-SFT", "o
           "closed_rl_positive_only": "Closed-RL, positive only"}
 SPLITS = ("test_single", "test_multi")
 MODES = ("closed", "open")
-DOC_STYLE = "summary"  # the micro model reads short docs (signature + first paragraph)
-MAX_TOKENS = 96  # a micro answer is about 40 tokens
 WRITE_TOKENS = 192  # a self-play task written as JSON (problem, signature, 3 inputs) is about 120
 
 
 @dataclass
-class Scale:
+class MicroRunScale:
     """The official settings, scaled to a model of about a million parameters trained from scratch and to a
     2-core budget: learning rates far larger (the official 1e-5 / 1e-6 barely move such a model), the same
     sampling temperatures (T=0.6 for SFT data, groups of 8 at T=1.0 for RL), fewer samples and RL steps.
@@ -79,12 +81,12 @@ class Scale:
                        max_completion_length=MAX_TOKENS)
 
     @classmethod
-    def quick(cls) -> Scale:
+    def quick(cls) -> MicroRunScale:
         return cls(sft_epochs=4.0, data_samples=2, rl_steps=4, selfplay_tasks=24)
 
 
 @dataclass
-class RunConfig:
+class MicroRunConfig:
     bench: str
     base: str
     out: str
@@ -92,11 +94,11 @@ class RunConfig:
     quick: bool = False
     recipes: list[str] = field(default_factory=list)  # empty: all (and the ablations unless quick)
     workers: int | None = None
-    scale: Scale | None = None  # None: Scale() or, with quick, Scale.quick()
+    scale: MicroRunScale | None = None  # None: MicroRunScale() or, with quick, MicroRunScale.quick()
     jobs: int = 1  # seeds trained at once, each in its own process on cores // jobs threads
 
 
-def recipes_for(cfg: RunConfig) -> dict[str, tuple[Stage, ...]]:
+def recipes_for(cfg: MicroRunConfig) -> dict[str, tuple[Stage, ...]]:
     every = {**RECIPES, **ABLATIONS}
     if unknown := [r for r in cfg.recipes if r not in every]:
         raise UserError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(every)}")
@@ -127,8 +129,19 @@ def _final(run: Path) -> Path:
     return Path(pointer.read_text()) if pointer.is_file() else run / "model"
 
 
-def _done(run: Path) -> bool:
-    return (run / "DONE").is_file() and (_final(run) / "config.json").is_file()
+STAGE = "STAGE"
+
+
+def finished(marker: Path, settings: dict) -> bool:
+    """A stage is finished when its marker holds the very settings it would run with now."""
+    try:
+        return json.loads(marker.read_text()) == json.loads(json.dumps(settings))
+    except (OSError, ValueError):
+        return False
+
+
+def mark(marker: Path, settings: dict) -> None:
+    atomic_write_text(marker, json.dumps(settings, sort_keys=True))
 
 
 class Timings(dict):
@@ -145,24 +158,39 @@ class Timings(dict):
             self.add(stage, time.perf_counter() - t0)
 
 
-class Experiment:
-    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
-        from selfevolve.micro.base import open_base
-        from selfevolve.train.run import quiet
+class MicroWorld:
+    """What both micro experiments share: the base, the bench of its subset, the time per stage, and the
+    results writer."""
 
+    def __init__(self, cfg, scale, log: Callable[[str], None]):  # cfg: MicroRunConfig or MicroExitConfig
         if cfg.seeds < 1:
             raise UserError(f"--seeds {cfg.seeds}: at least one seed is needed")
-        if cfg.jobs < 1:
-            raise UserError(f"--jobs {cfg.jobs}: at least one job is needed")
-        self.cfg, self.log = cfg, log
-        quiet(progress=False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
+        self.cfg, self.scale, self.log = cfg, scale, log
         self.base = Path(cfg.base).resolve()
         open_base(self.base)
         self.out = Path(cfg.out).resolve()
-        self.scale = cfg.scale or (Scale.quick() if cfg.quick else Scale())
-        self.recipes = recipes_for(cfg)
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
         self.timings = Timings()
+
+    def write_results(self, report: Callable[[dict], str], **numbers) -> dict:
+        """results.json (the config, the scale, the numbers and the time per stage) and report.md."""
+        results = {"config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale), **numbers,
+                   "timings": self.timings}
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(self.out / "report.md", report(results))
+        return results
+
+
+class Experiment(MicroWorld):
+    def __init__(self, cfg: MicroRunConfig, log: Callable[[str], None] = print):
+        from selfevolve.train.run import quiet
+
+        if cfg.jobs < 1:
+            raise UserError(f"--jobs {cfg.jobs}: at least one job is needed")
+        quiet(progress=False)  # the run logs its own stages; the libraries' bars and step dicts would drown them
+        self.recipes = recipes_for(cfg)
+        super().__init__(cfg, cfg.scale or (MicroRunScale.quick() if cfg.quick else MicroRunScale()), log)
 
     # ---------------------------------------------------------------- training
     def data(self, seed: int) -> Path:
@@ -170,12 +198,16 @@ class Experiment:
         from selfevolve.train.data import build_data
 
         path = self.out / f"seed{seed}" / "data.jsonl"
-        if not path.is_file():
+        s = self.scale
+        settings = {"base": str(self.base), "seed": seed, "samples": s.data_samples, "temperature": s.data_temperature,
+                    "limit": s.train_limit}
+        if not (finished(path.with_suffix(".STAGE"), settings) and path.is_file()):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.timings.run("sft_data", lambda: build_data(
-                self.bench, path, model=str(self.base), n_samples=self.scale.data_samples,
-                temperature=self.scale.data_temperature, max_tokens=MAX_TOKENS, seed=seed, doc_style=DOC_STYLE,
-                limit=self.scale.train_limit, force=True, progress=False))
+                self.bench, path, model=str(self.base), n_samples=s.data_samples, temperature=s.data_temperature,
+                max_tokens=MAX_TOKENS, seed=seed, doc_style=DOC_STYLE, limit=s.train_limit, force=True,
+                progress=False))
+            mark(path.with_suffix(".STAGE"), settings)
         return path
 
     def stage(self, seed: int, chain: tuple[Stage, ...], start: Path) -> Path:
@@ -185,9 +217,12 @@ class Experiment:
         kind, what = chain[-1]
         name = "+".join(st[0] + "".join(f"-{k}={v}" for k, v in sorted(options(st).items())) for st in chain)
         run = self.out / f"seed{seed}" / name
-        if _done(run):
-            return _final(run)
         s = self.scale
+        # the stage as the table has it, and every training setting of the scale (all but eval_limit)
+        settings = {"start": str(start), "stage": repr(chain[-1]), "seed": seed,
+                    "scale": {k: v for k, v in asdict(s).items() if k != "eval_limit"}}
+        if finished(run / STAGE, settings) and (_final(run) / "config.json").is_file():
+            return _final(run)
         common = CommonOptions(seed=seed, force=True, progress=False, limit=s.train_limit)
         if kind == "sft":
             from selfevolve.train.sft import train_sft
@@ -222,7 +257,7 @@ class Experiment:
             (run / "final_model.txt").write_text(str(model))
         else:  # pragma: no cover - RECIPES names only the three
             raise ValueError(kind)
-        (run / "DONE").write_text("")
+        mark(run / STAGE, settings)
         return _final(run)
 
     def model(self, seed: int, recipe: str) -> Path:
@@ -258,8 +293,6 @@ class Experiment:
         return out
 
     def run(self) -> dict:
-        from selfevolve.micro.base import open_base
-
         seeds = list(range(self.cfg.seeds))
         if self.cfg.jobs > 1 and len(seeds) > 1:
             by_seed = self._parallel(seeds)
@@ -270,17 +303,11 @@ class Experiment:
         open_base(self.base)
         pre_path = self.base / "preconditions.json"
         pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
-        results = {
-            "preconditions": {k: round(v["value"], 4) for k, v in pre.items()},
-            "config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale),
-            "recipes": {r: {m: {s: F.summary(v) for s, v in by_split.items()} for m, by_split in by_mode.items()}
-                        for r, by_mode in per.items()},
-            "findings": F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()}),
-            "timings": self.timings,
-        }
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
-        atomic_write_text(self.out / "report.md", report_markdown(results))
+        results = self.write_results(
+            report_markdown, preconditions={k: round(v["value"], 4) for k, v in pre.items()},
+            recipes={r: {m: {s: F.summary(v) for s, v in by_split.items()} for m, by_split in by_mode.items()}
+                     for r, by_mode in per.items()},
+            findings=F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()}))
         plots(results, self.out)
         return results
 
@@ -300,7 +327,7 @@ class Experiment:
         return [scores for scores, _ in done]
 
 
-def _seed_in_process(job: tuple[RunConfig, int, int]) -> tuple[dict, dict[str, float]]:
+def _seed_in_process(job: tuple[MicroRunConfig, int, int]) -> tuple[dict, dict[str, float]]:
     import torch
 
     cfg, seed, threads = job
@@ -346,13 +373,8 @@ def report_markdown(results: dict) -> str:
 
 
 def plots(results: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     recipes = list(results["recipes"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         for j, mode in enumerate(MODES):
             xs = [i + (j - 0.5) * 0.38 for i in range(len(recipes))]
@@ -365,12 +387,10 @@ def plots(results: dict, out: Path) -> None:
         ax.set_ylim(0, 100)
     axes[0].set_ylabel("pass@1 (%), 95% interval")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "recipes.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / "recipes.png")
     runs = sorted(p.parent for p in out.glob("seed*/*/metrics.jsonl"))
     if runs:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        fig, axes = subplots(1, 2, figsize=(12, 4))
         for run in runs:
             rows = read_jsonl(run / "metrics.jsonl", tolerate_torn_tail=True)
             label = f"{run.parent.name}/{run.name}"
@@ -385,6 +405,4 @@ def plots(results: dict, out: Path) -> None:
         for ax in axes:
             ax.set_xlabel("step")
             ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(out / "curves.png", dpi=120)
-        plt.close(fig)
+        save(fig, out / "curves.png")

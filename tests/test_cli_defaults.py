@@ -1,0 +1,46 @@
+"""Each option's default is its config's field, declared once: the commands, run with no optional flag, hand
+the libraries the configs' own defaults, and a flag changes only its field."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from selfevolve.cli import main
+
+
+def test_exit_train_builds_the_config_from_its_fields(monkeypatch, tmp_path):
+    import selfevolve.exit.cli as ec
+    import selfevolve.exit.trainer as T
+
+    seen = []
+    monkeypatch.setattr(ec, "_domain", lambda *a: SimpleNamespace(close=lambda: None))
+    monkeypatch.setattr(T, "train", lambda dom, model, cfg, out, **kw: seen.append(cfg) or SimpleNamespace(
+        step=0, buffer=[], mean_training_depth=0.0))
+    argv = ["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path)]
+    main(argv)
+    main([*argv, "--use-vllm", "--lr", "0.5", "--max-tokens", "7", "--no-diversity"])
+    assert seen == [T.ExItConfig(), T.ExItConfig(use_vllm=True, learning_rate=0.5, max_completion_length=7,
+                                                 diversity=False)]
+
+
+def test_micro_and_eval_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
+    from selfevolve.evaluate import run
+    from selfevolve.micro import exit_world, experiment
+
+    seen = []
+
+    def world(cfg, log):
+        seen.append(cfg)
+        (tmp_path / "report.md").write_text("")
+        return SimpleNamespace(run=lambda: {})
+
+    monkeypatch.setattr(experiment, "Experiment", world)
+    monkeypatch.setattr(exit_world, "ExitWorld", world)
+    monkeypatch.setattr(run, "run_eval", lambda cfg, out, **kw: seen.append(cfg) or {
+        "metrics": {"n_samples": 0, "n_tasks": 0, "status": {}}, "isolation": "none"})
+    paths = {"bench": "b", "base": "c", "out": str(tmp_path)}
+    main(["micro", "run", "--bench", "b", "--base", "c", "--out", str(tmp_path)])
+    main(["micro", "exit", "--bench", "b", "--base", "c", "--out", str(tmp_path)])
+    main(["eval", "--bench", "b", "--model", "m", "--out", str(tmp_path)])
+    assert seen == [experiment.MicroRunConfig(**paths), exit_world.MicroExitConfig(**paths),
+                    run.EvalConfig(bench="b", model="m")]
