@@ -209,9 +209,8 @@ def test_one_bad_record_raises_without_a_skip_list(official_bench, tmp_path):
         import_sebench(path, official_bench)
 
 
-def test_crafted_records_are_skipped_and_long_prints_read_in_linear_time(official_bench, tmp_path):
-    import time
-
+def test_crafted_records_are_skipped_and_long_prints_read(official_bench, tmp_path):
+    # how the time grows with a print's length is benchmarks/official_import.py's to show (no timings here)
     def record(qid: int, inputs: str, output: str) -> str:
         return json.dumps({"selected_functions": ["sum"], "query": "q", "function_name": "def solve(x):",
                            "test_cases": [{"input": inputs, "output": output}], "1func_query_id": qid,
@@ -227,9 +226,7 @@ def test_crafted_records_are_skipped_and_long_prints_read_in_linear_time(officia
     path = tmp_path / "crafted.jsonl"
     path.write_text("\n".join(lines) + "\n")
     skipped: list[Skipped] = []
-    t0 = time.monotonic()
     tasks = import_sebench(path, official_bench, skipped)
-    assert time.monotonic() - t0 < 5.0  # a quadratic comma insertion took 7-44 s on this record alone
     assert [t.id for t in tasks] == ["sebench/3", "sebench/5"] and len(tasks[1].tests[0].input["x"]) == 150_000
     assert [(s.line, s.reason.split(":")[0]) for s in skipped] == [(1, "malformed record"), (2, "malformed record"),
                                                                   (4, "a test value is not a literal")]
@@ -237,3 +234,71 @@ def test_crafted_records_are_skipped_and_long_prints_read_in_linear_time(officia
     r = _cli("tasks", "import-sebench", path, "--bench", official_bench.root, "--out", tmp_path / "out.jsonl")
     assert r.returncode == 0 and "imported 2 tasks" in r.stdout and "Traceback" not in r.stderr, r.stderr[-800:]
     assert f"{path}:1: skipped: malformed record: OverflowError" in r.stderr
+
+
+# ---------------------------------------------------------------- the official test set's own quirks and forms
+
+
+def _official_like(tmp_path) -> list[dict]:
+    """Records with the two quirks of the official test set: repeated ids and bare linalg names."""
+    def rec(qid, funcs, body, inp, out):
+        return {"selected_functions": funcs, "query": f"q{qid}", "function_name": "def solve(m):",
+                "test_cases": [{"input": inp, "output": out}], "1func_query_id": qid,
+                "example_output": [f"import numpy as np\n\ndef solve(m):\n    return {body}\n"],
+                "right_exe_result": out}
+    m = "m=[[2.0, 1.0], [1.0, 3.0]]"
+    return [rec(7, ["det"], "float(np.linalg.det(m))", m, "5.000000000000001"),
+            rec(7, ["norm"], "float(np.linalg.norm(m))", m, "3.872983346207417"),
+            rec(24, ["inv"], "np.linalg.inv(m).tolist()", m, "[[0.6000000000000001, -0.2], [-0.2, 0.4]]"),
+            rec(24, ["mean"], "float(np.mean(m))", m, "1.75"),
+            rec(25, ["no_such_name"], "0", m, "0")]
+
+
+def test_repeated_ids_get_their_occurrence_and_bare_linalg_names_resolve(official_bench, tmp_path):
+    path = tmp_path / "single_test.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _official_like(tmp_path)) + "\n")
+    skipped: list[Skipped] = []
+    tasks = import_sebench(path, official_bench, skipped)
+    assert [t.id for t in tasks] == ["sebench/7", "sebench/7-2", "sebench/24", "sebench/24-2"]
+    m = official_bench.mapping
+    assert [t.apis for t in tasks] == [[m["numpy.linalg.det"]], [m["numpy.linalg.norm"]], [m["numpy.linalg.inv"]],
+                                       [m["numpy.mean"]]]
+    assert [(s.line, s.reason) for s in skipped] == [(5, "unknown API name 'no_such_name'")]
+    out = tmp_path / "imported.jsonl"
+    r = _cli("tasks", "import-sebench", path, "--bench", official_bench.root, "--out", out)
+    assert r.returncode == 0 and "imported 4 tasks" in r.stdout, r.stderr[-800:]
+    run = _cli("eval", "--bench", official_bench.root, "--tasks", out, "--references", "--out", tmp_path / "run")
+    assert run.returncode == 0 and "pass@1 100.0%" in run.stdout, (run.stdout, run.stderr[-1500:])
+
+
+def test_the_hub_forms_read_offline(official_bench, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    records = _official_like(tmp_path)[:4]
+    # as the Hub's parquet may hold them: list fields as JSON text
+    flat = [{**r, "test_cases": json.dumps(r["test_cases"])} for r in records]
+    ds = datasets.Dataset.from_list(flat)
+    ds.to_parquet(str(tmp_path / "single_test.parquet"))
+    datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub" / "single_test").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "hub" / "single_test" / "train-00000-of-00001.parquet"))
+    (tmp_path / "hub" / "multiple_test").mkdir()
+    ds.to_parquet(str(tmp_path / "hub" / "multiple_test" / "train-00000-of-00001.parquet"))
+    want = ["sebench/7", "sebench/7-2", "sebench/24", "sebench/24-2"]
+    for source in ("single_test.parquet", "saved", "hub"):
+        tasks = import_sebench(tmp_path / source, official_bench)
+        assert [t.id for t in tasks] == want, source
+        assert [t.apis for t in tasks] == [[m] for m in (official_bench.mapping["numpy.linalg.det"],
+                                                         official_bench.mapping["numpy.linalg.norm"],
+                                                         official_bench.mapping["numpy.linalg.inv"],
+                                                         official_bench.mapping["numpy.mean"])], source
+        assert tasks[3].tests[0].input["m"] == [[2.0, 1.0], [1.0, 3.0]], source
+    with pytest.raises(UserError, match="no split 'test' \\(it has train\\)"):
+        import_sebench(tmp_path / "saved", official_bench, split="test")
+    r = _cli("tasks", "import-sebench", "nowhere/single_test.jsonl", "--bench", official_bench.root,
+             "--out", tmp_path / "o.jsonl")
+    assert r.returncode == 2 and "nowhere/single_test.jsonl: no such file" in r.stderr, r.stderr[-800:]
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.jsonl").exists()
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(UserError, match="not a parquet file"):
+        import_sebench(bad, official_bench)

@@ -99,6 +99,8 @@ class TestCase(_Record):
 
 
 class Task(_Record):
+    """One problem: a prompt that never names an API, its hidden tests, and a reference in the novel package."""
+
     id: str
     kind: TaskKind
     apis: list[str]  # novel fully-qualified names the task needs, e.g. ["zwc.falekef"]
@@ -130,6 +132,8 @@ class TestResult(_Record):
 
 
 class Verdict(_Record):
+    """The judge's answer on one completion: ``passed`` (the RL reward), a ``status`` and per-test results."""
+
     task_id: str
     sample_idx: int = 0
     passed: bool

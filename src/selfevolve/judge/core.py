@@ -23,9 +23,11 @@ import queue
 import secrets
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from selfevolve import profiles
+from selfevolve.bench import Bench
 from selfevolve.judge.compare import equal
 from selfevolve.judge.extract import extract
 from selfevolve.judge.usage import PerturbTargets, apply_usage_rule, check_usage, probe_point
@@ -82,6 +84,8 @@ class Judge:
                  usage_rule: bool = True, stall_s: float | None = None, probe_seed: int | None = None):
         if target not in ("package", "library"):
             raise ValueError(f"unknown target {target!r}: choose 'package' or 'library'")
+        if isinstance(bench, (str, Path)):
+            bench = Bench.open(bench)
         self.bench = bench
         self.target = target
         self.usage_rule = usage_rule and target == "package"

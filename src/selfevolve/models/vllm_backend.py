@@ -1,29 +1,68 @@
-"""Offline vLLM (optional extra, GPU): imported only when asked for."""
+"""Offline vLLM (optional extra, GPU): imported only when asked for.
+
+A ``vllm.LLM`` is not thread-safe and batches best when given many prompts at once, so requests that arrive
+while a call runs wait for the next *wave*: one ``LLM.chat`` over every pending chat, each with its own
+sampling settings, and never two calls on the engine at the same time. Untested against a real vLLM here
+(no GPU in CI); `tests/test_vllm_backend.py` checks the waves against a stand-in with ``LLM.chat``'s signature.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from selfevolve.errors import UserError
 from selfevolve.models import Messages
 
 
+def _vllm_params(**kw: Any) -> Any:
+    from vllm import SamplingParams
+
+    return SamplingParams(**kw)
+
+
 class VLLMBackend:
-    def __init__(self, path: str):
-        try:
-            from vllm import LLM
-        except ImportError:
-            raise UserError("the vllm backend needs the 'vllm' extra: pip install 'selfevolve[vllm]'") from None
-        self.llm = LLM(model=path)
+    def __init__(self, path: str, *, llm: Any = None, sampling_params=_vllm_params):
+        if llm is None:
+            try:
+                from vllm import LLM
+            except ImportError:
+                raise UserError("the vllm backend needs the 'vllm' extra: pip install 'selfevolve[vllm]'") from None
+            llm = LLM(model=path)
+        self.llm = llm
         self.name = path
+        self._params = sampling_params
+        self._pending: list[tuple[Messages, dict, asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+        self.waves = 0
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 512,
                        seed: int | None = None) -> str:
-        from vllm import SamplingParams
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((messages, {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}, fut))
+        if self._drainer is None or self._drainer.done():  # one drainer at a time: one call on the engine
+            self._drainer = asyncio.create_task(self._drain())
+        return await fut
 
-        params = SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
-        out = await asyncio.to_thread(self.llm.chat, [messages], params)
-        return out[0].outputs[0].text
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let the calls scheduled in the same turn join the first wave
+        while self._pending:
+            wave, self._pending = self._pending, []
+            self.waves += 1
+            try:
+                outs = await asyncio.to_thread(self.llm.chat, [m for m, _, _ in wave],
+                                               [self._params(**kw) for _, kw, _ in wave], use_tqdm=False)
+                texts = [o.outputs[0].text for o in outs]
+                if len(texts) != len(wave):
+                    raise RuntimeError(f"vLLM returned {len(texts)} outputs for {len(wave)} chats")
+            except Exception as e:  # every waiter of the wave gets the error
+                for _, _, fut in wave:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for (_, _, fut), text in zip(wave, texts, strict=True):
+                if not fut.done():
+                    fut.set_result(text)
 
     async def close(self) -> None:
         pass

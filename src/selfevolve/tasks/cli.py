@@ -86,13 +86,22 @@ def stats_cmd(bench: Path = typer.Argument(..., help="Bench directory with tasks
 
 @tasks_app.command("import-sebench")
 def import_cmd(
-    file: Path = typer.Argument(..., help="Official SE-Bench JSONL records."),
+    file: str = typer.Argument(..., help="Official SE-Bench records: a JSONL or parquet file, a directory "
+                                       "(`save_to_disk`, or holding such files), or online a Hub dataset id "
+                                       "(jintailin/SE-Bench)."),
     bench: Path = typer.Option(..., "--bench", help="A bench built with the official mapping (--mapping)."),
     out: Path = typer.Option(..., "--out", help="Tasks JSONL to write."),
+    config: str = typer.Option("single_test", "--config",
+                               help="The dataset's config (train, single_test, multiple_test): picks the Hub "
+                                    "config, or the file of that name in a directory."),
+    split: str = typer.Option("train", "--split", help="The split of a Hub or saved dataset (the official "
+                                                       "configs hold theirs in 'train')."),
 ) -> None:
-    """Convert official SE-Bench records into Tasks (ground truth from right_exe_result).
+    """Convert official SE-Bench records, as they ship, into Tasks (ground truth from right_exe_result).
 
-    A record that cannot be read is skipped and reported with its line number; the rest are imported.
+    Repeated official ids get their occurrence number (sebench/7, sebench/7-2); bare submodule names
+    (cholesky) are found in the mapping's section. A record that cannot be read is skipped and reported
+    with its line number; the rest are imported.
     """
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
@@ -100,7 +109,7 @@ def import_cmd(
     from selfevolve.tasks.formats import Skipped, import_sebench
 
     skipped: list[Skipped] = []
-    tasks = import_sebench(file, Bench.open(bench), skipped)
+    tasks = import_sebench(file, Bench.open(bench), skipped, config=config, split=split)
     for s in skipped:
         typer.echo(f"{file}:{s.line}: skipped: {s.reason}", err=True)
     if not tasks:

@@ -42,52 +42,138 @@ class _Bad(Exception):
     pass
 
 
+_LISTS = frozenset({"test_cases", "selected_functions", "example_output"})
+
+
 def parse_kwargs(text: str) -> dict:
     """``"x1=[1, 2], x2=3"`` -> ``{"x1": [1, 2], "x2": 3}``, through the whitelisted reader."""
     return read_kwargs(text).value
 
 
-def import_sebench(path: str | Path, bench: Bench, skipped: list[Skipped] | None = None) -> list[Task]:
-    """Official records -> Tasks on ``bench`` (built with the official mapping to score official data).
+def read_records(source: str | Path, config: str = "single_test", split: str = "train") -> list[tuple[int, object]]:
+    """Official records as they ship, each with its line (or row) number: a JSONL file, a parquet file, a
+    directory from ``datasets``' ``save_to_disk`` or holding parquet / JSONL files, or, online, a Hub dataset
+    id (``jintailin/SE-Bench``, whose configs are ``train``, ``single_test`` and ``multiple_test``)."""
+    path = Path(source)
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+            return _rows(_load_from_disk(path, split))
+        files = sorted(f for f in path.rglob("*") if f.suffix in (".jsonl", ".parquet"))
+        chosen = [f for f in files if config in f.name or config in f.parent.name] or files
+        if len(chosen) != 1:
+            raise UserError(f"{path}: expected one .jsonl or .parquet file for {config!r}, found "
+                            f"{len(chosen)}" + (f": {', '.join(f.name for f in chosen[:5])}" if chosen else ""))
+        path = chosen[0]
+    if path.is_file():
+        if path.suffix == ".parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise UserError("reading parquet needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+            try:
+                return _rows(pq.read_table(path).to_pylist())
+            except Exception as e:  # pyarrow raises several types for a file that is not parquet
+                raise UserError(f"{path}: not a parquet file: {str(e).splitlines()[0][:200]}") from None
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+        return [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    if (not re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) or path.suffix in (".jsonl", ".json", ".parquet")
+            or path.parent.exists()):
+        raise UserError(f"{source}: no such file")
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("reading a Hub dataset needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+    try:
+        return _rows(datasets.load_dataset(str(source), config, split=split))
+    except Exception as e:  # offline, unknown id or config: one line, not the Hub client's traceback
+        raise UserError(f"{source}: cannot load the Hub dataset (config {config!r}, split {split!r}): "
+                        f"{str(e).splitlines()[0][:200]}") from None
+
+
+def _load_from_disk(path: Path, split: str):
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("reading a saved dataset needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+    data = datasets.load_from_disk(str(path))
+    if isinstance(data, datasets.DatasetDict):
+        if split not in data:
+            raise UserError(f"{path}: no split {split!r} (it has {', '.join(data)})")
+        data = data[split]
+    return data
+
+
+def _rows(rows) -> list[tuple[int, object]]:
+    return [(n, dict(r)) for n, r in enumerate(rows, start=1)]
+
+
+def import_sebench(source: str | Path, bench: Bench, skipped: list[Skipped] | None = None, *,
+                   config: str = "single_test", split: str = "train") -> list[Task]:
+    """Official records (any form `read_records` reads) -> Tasks on ``bench`` (built with the official mapping
+    to score official data).
 
     A record that cannot be imported raises UserError naming its line, or, when ``skipped`` is a list,
-    is appended to it and the rest are imported.
+    is appended to it and the rest are imported. Ids are unique: the official test set repeats some
+    ``1func_query_id``s, so a repeated id gets its occurrence number (``sebench/7``, ``sebench/7-2``).
     """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+    records = read_records(source, config, split)
     notes = official.recorded(bench.root)  # NumPy 1 names the official data uses, and where they went
     mapping = {**bench.mapping, **{old: bench.mapping[new] for old, new in notes["renamed"].items()
                                    if new in bench.mapping}}
-    dropped = notes["skipped"]
-    tasks = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    # The official test set names submodule functions bare ("cholesky", not "linalg.cholesky").
+    bare: dict[str, list[str]] = {}
+    for dotted in mapping:
+        parts = dotted.split(".")
+        if len(parts) == 3 and parts[0] == bench.library:
+            bare.setdefault(parts[2], []).append(dotted)
+    names = _Names(bench.library, mapping, bare, notes["skipped"])
+    tasks, seen = [], {}
+    for lineno, rec in records:
         try:
-            tasks.append(_task(line, lineno, bench, mapping, dropped))
+            task = _task(rec, lineno, bench, names)
         except _Bad as e:
             if skipped is None:
-                raise UserError(f"{path}:{lineno}: {e}") from None
+                raise UserError(f"{source}:{lineno}: {e}") from None
             skipped.append(Skipped(lineno, str(e)))
+            continue
+        seen[task.id] = seen.get(task.id, 0) + 1
+        if seen[task.id] > 1:
+            task.id = f"{task.id}-{seen[task.id]}"
+        tasks.append(task)
     return tasks
 
 
-def _task(line: str, lineno: int, bench: Bench, mapping: dict[str, str], dropped: dict[str, str]) -> Task:
+@dataclass
+class _Names:
+    library: str
+    mapping: dict[str, str]
+    bare: dict[str, list[str]]
+    dropped: dict[str, str]
+
+    def novel(self, name: str) -> str:
+        dotted = f"{self.library}.{name}"
+        if dotted in self.mapping:
+            return self.mapping[dotted]
+        if len(self.bare.get(name, ())) == 1:
+            return self.mapping[self.bare[name][0]]
+        why = f" ({self.dropped[dotted]})" if dotted in self.dropped else ""
+        if len(self.bare.get(name, ())) > 1:
+            why = f" (ambiguous: {', '.join(self.bare[name])})"
+        raise _Bad(f"unknown API name {name!r}{why}")
+
+
+def _task(rec: object, lineno: int, bench: Bench, names: _Names) -> Task:
     try:
-        rec = json.loads(line)
+        if isinstance(rec, str):
+            rec = json.loads(rec)
+        # The Hub's parquet may hold the list fields as JSON text.
+        rec = {k: json.loads(v) if k in _LISTS and isinstance(v, str) and v.lstrip().startswith("[") else v
+               for k, v in rec.items()}
         entry = re.match(r"\s*def\s+(\w+)\s*\(", rec["function_name"]).group(1)  # type: ignore[union-attr]
-        apis = []
-        for f in rec["selected_functions"]:
-            dotted = f"{bench.library}.{f}"
-            if dotted not in mapping:
-                why = f" ({dropped[dotted]})" if dotted in dropped else ""
-                raise _Bad(f"unknown API name {f!r}{why}")
-            apis.append(mapping[dotted])
+        apis = [names.novel(f) for f in rec["selected_functions"]]
         outputs = rec["right_exe_result"].split("#")
         cases = rec["test_cases"]
         if len(outputs) != len(cases):
@@ -99,7 +185,7 @@ def _task(line: str, lineno: int, bench: Bench, mapping: dict[str, str], dropped
             tests.append(TestCase(input={k: to_tagged(v) for k, v in inputs.value.items()},
                                   output=to_tagged(output.value)))
         solution = rec["example_output"][0] if isinstance(rec["example_output"], list) else rec["example_output"]
-        reference = translate_code(solution, mapping, library=bench.library, package=bench.package)
+        reference = translate_code(solution, names.mapping, library=bench.library, package=bench.package)
         qid = rec.get("1func_query_id", rec.get("id", lineno))
         return Task(id=f"sebench/{qid}", kind="single" if len(apis) == 1 else "multi", apis=apis,
                     prompt=rec["query"], entry_point=entry, signature=rec["function_name"].strip(), tests=tests,
