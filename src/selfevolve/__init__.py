@@ -13,7 +13,6 @@ The Python API (the README's example)::
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
@@ -21,7 +20,8 @@ __all__ = ["Bench", "Judge", "Task", "Verdict", "EvalConfig", "evaluate", "load_
 
 # Loaded on first use, so `import selfevolve` (and the CLI's start) stays light.
 _LAZY = {"Bench": "selfevolve.bench", "load_tasks": "selfevolve.bench", "Judge": "selfevolve.judge",
-         "Task": "selfevolve.schema", "Verdict": "selfevolve.schema", "EvalConfig": "selfevolve.evaluate.run"}
+         "Task": "selfevolve.schema", "Verdict": "selfevolve.schema", "EvalConfig": "selfevolve.evaluate.run",
+         "evaluate": "selfevolve.evaluate.run"}
 
 
 def __getattr__(name: str) -> Any:
@@ -31,15 +31,3 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'selfevolve' has no attribute {name!r}")
 
-
-def evaluate(bench: str | Path, model: str, *, out: str | Path, force: bool = False, progress: bool = False,
-             **config: Any) -> dict:
-    """Evaluate ``model`` (a local path or an OpenAI-compatible URL) on ``bench``, as `selfevolve eval` does.
-
-    ``config`` holds `EvalConfig`'s other fields (mode, docs, split, n_samples, temperature, limit, ...).
-    Writes ``out`` (samples.jsonl, results.json; resumable) and returns results.json's content.
-    """
-    from selfevolve.evaluate.run import EvalConfig, run_eval
-
-    return run_eval(EvalConfig(bench=str(bench), model=str(model), **config), Path(out), force=force,
-                    progress=progress)

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from selfevolve import __version__, profiles
 from selfevolve.bench import Bench, load_tasks
@@ -227,3 +228,14 @@ async def _close_when_started(starting: asyncio.Future) -> None:
     except Exception:  # it never started; whoever waited for it has its error
         return
     judge.close()
+
+
+def evaluate(bench: str | Path, model: str, *, out: str | Path, force: bool = False, progress: bool = False,
+             **config: Any) -> dict:
+    """Evaluate ``model`` (a local path or an OpenAI-compatible URL) on ``bench``, as `selfevolve eval` does.
+
+    ``config`` holds `EvalConfig`'s other fields (mode, docs, split, n_samples, temperature, limit, ...).
+    Writes ``out`` (samples.jsonl, results.json; resumable) and returns results.json's content.
+    """
+    return run_eval(EvalConfig(bench=str(bench), model=str(model), **config), Path(out), force=force,
+                    progress=progress)
