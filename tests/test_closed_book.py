@@ -18,6 +18,9 @@ from selfevolve.sandbox.isolation import JAIL_PACKAGE
 LIMITS = Limits(cpu_s=5.0, wall_s=10.0)
 DATA = f"{JAIL_PACKAGE}/zwc/_data.py"
 
+MEM = ("class Mem:\n    def __init__(self, addr):\n"
+       "        self.__array_interface__ = {'data': (addr, True), 'typestr': '<u8', 'shape': (1,), 'version': 3}\n")
+
 # (id, code, works_unguarded): each `solve()` returns "LEAK:<what>" when the route works.
 ATTACKS = [
     ("import_library", "import numpy\ndef solve():\n    return 'LEAK:' + numpy.__name__\n", True),
@@ -195,6 +198,33 @@ ATTACKS = [
      "        return 0\n    def __array_ufunc__(self, ufunc, method, *a, **k):\n        seen.append(ufunc.__name__)\n"
      "        return 0\ndef solve():\n    try:\n        zwc.{cumsum}(Spy())\n    except Exception:\n        pass\n"
      "    return 'LEAK:' + str(seen) if seen else 'none'\n", False),
+    # the tenth red team: a standard registry that held the library's own reducers (then raw arrays), and
+    # objects the library reads as raw memory at an address they name, however the run makes or hides them
+    ("stdlib_registry_holds_library_objects", "import copy\ndef solve():\n"
+     "    hits = [repr(k) for k in copy.dispatch_table if 'numpy' in repr(k)]\n"
+     "    return 'LEAK:' + str(hits)[:80] if hits else 'none'\n", True),
+    *[(f"memory_{how}", "import zwc, struct\n" + cls + "def solve():\n    b = struct.pack('<Q', 4242424242)\n"
+       "    try:\n        v = " + call + "\n    except Exception:\n        return 'none'\n"
+       "    return 'LEAK:' + str(v) if '4242424242' in str(v) else 'none'\n", False) for how, cls, call in [
+        ("instance_attribute", MEM, "zwc.{cumsum}(Mem(id(b) + 32)).{tolist}()"),
+        ("class_property", "class Mem:\n    def __init__(self, addr):\n        self.addr = addr\n    @property\n"
+         "    def __array_interface__(self):\n        return {'data': (self.addr, True), 'typestr': '<u8', "
+         "'shape': (1,), 'version': 3}\n", "zwc.{cumsum}(Mem(id(b) + 32)).{tolist}()"),
+        ("type_call", "", "zwc.{cumsum}(type('M', (), {'__array_interface__': {'data': (id(b) + 32, True), "
+         "'typestr': '<u8', 'shape': (1,), 'version': 3}})()).{tolist}()"),
+        ("class_itself", "", "zwc.{cumsum}(type('M', (), {'__array_interface__': {'data': (id(b) + 32, True), "
+         "'typestr': '<u8', 'shape': (1,), 'version': 3}})).{tolist}()"),
+        ("nested_deep", MEM, "zwc.{array}([[[[[Mem(id(b) + 32)]]]]]).{tolist}()"),
+        ("duck_sequence", MEM + "class Seq:\n    def __init__(self, m):\n        self.m = m\n"
+         "    def __len__(self):\n        return 1\n    def __getitem__(self, i):\n"
+         "        if i:\n            raise IndexError(i)\n        return self.m\n",
+         "zwc.{array}(Seq(Mem(id(b) + 32))).{tolist}()"),
+        ("item_assignment", MEM, "(lambda a: (a.__setitem__(slice(0, 1), Mem(id(b) + 32)), a.{tolist}()))("
+         "zwc.{array}([0], dtype='uint64'))[1]"),
+        ("generator", MEM, "zwc.{array}(list(Mem(id(b) + 32) for _ in range(1))).{tolist}()"),
+    ]],
+    ("io_fileio_reads_outside_the_run", "import io\ndef solve():\n"
+     "    return 'LEAK:' + io.FileIO(" + repr(__import__("os").__file__) + ").read(12).decode()\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -284,6 +314,12 @@ HONEST = [
      "    return [float(v) for v in zwc.{cumsum}(x).{tolist}()] + [math.floor(s), len(c), P(1, 2).a,"
      " statistics.mean(x), '{:.1f}'.format(s), f'{s:.2f}', list(itertools.accumulate([1, 2]))]\n",
      [1.0, 3.0, 6.0, 6, 3, 1, 2.0, "6.0", "6.00", [1, 3]]),
+    ("values_of_many_kinds_reach_the_library", "import collections, fractions, zwc\n"
+     "P = collections.namedtuple('P', 'a b')\ndef solve(x):\n    c = zwc.{cumsum}\n"
+     "    return [c(collections.deque(x)).{tolist}(), c(P(1, 2)).{tolist}(), c(range(3)).{tolist}(),"
+     " c({'a': 1.0}.values()).{tolist}(), c(v for v in [2]).{tolist}() if False else 0,"
+     " float(c([fractions.Fraction(1, 2)]).{tolist}()[0]), c(tuple(x)).{tolist}()]\n",
+     [[1.0, 3.0, 6.0], [1, 3], [0, 1, 3], [1.0], 0, 0.5, [1.0, 3.0, 6.0]]),
     ("own_class_private", "import zwc\nclass Acc:\n    def __init__(self):\n        self._n = 0\n        self.__m = 1\n"
      "    def add(self, v):\n        self._n += v\n        self.__m *= 2\n        return self._n + self.__m\n"
      "def solve(x):\n    a = Acc()\n    for v in zwc.{cumsum}(x).{tolist}():\n        r = a.add(v)\n    return r\n", 18),
@@ -324,3 +360,34 @@ def test_rewrite_guards_every_attribute_read_and_private_write():
 def test_allowlist_holds_no_module_that_loads_code_or_walks_the_interpreter():
     assert not STDLIB & {"os", "sys", "gc", "inspect", "importlib", "ctypes", "pickle", "marshal", "builtins",
                          "pydoc", "doctest", "timeit", "logging", "subprocess", "code", "runpy", "types"}
+
+
+def test_no_admitted_module_hands_a_run_the_librarys_objects():
+    """Every public attribute of an admitted standard module that holds one of the library's objects (at
+    any depth of its containers) is refused: the tenth red team went from ``copy.dispatch_table`` to raw
+    arrays, forged object references and the package's name table. Found here by a walk of our own."""
+    import importlib
+
+    import numpy  # noqa: F401  registers its reducers, as the worker's preload does
+
+    from selfevolve.sandbox.guard import ClosedBook, Guard
+
+    def numpy_held(v, depth=0) -> bool:
+        t = type(v)
+        mod = getattr(v if isinstance(v, type) else t, "__module__", "") or ""
+        if str(mod).startswith("numpy") or str(getattr(v, "__module__", "") or "").startswith("numpy"):
+            return True
+        items = (list(v.keys()) + list(v.values()) if isinstance(v, dict) else
+                 list(v) if isinstance(v, (list, tuple, set, frozenset)) else [])
+        return depth < 3 and any(numpy_held(x, depth + 1) for x in items[:10_000])
+
+    guard, found = Guard(None, [], library="numpy"), []
+    for m in sorted(STDLIB):
+        mod = importlib.import_module(m)
+        for name, value in list(vars(mod).items()):
+            if name.startswith("_") or isinstance(value, type(mod)) or not numpy_held(value):
+                continue
+            found.append(f"{m}.{name}")
+            with pytest.raises(ClosedBook):
+                guard._admit(value, m, name, module=True)
+    assert "copy.dispatch_table" in found, found  # the walk sees the registry the red team used

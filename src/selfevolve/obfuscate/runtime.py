@@ -14,6 +14,7 @@ Threat model: this hides the library from static reading and from the outputs of
 program that walks ``gc`` or ``sys.modules`` can still find it.
 """
 
+import array
 import base64
 import builtins
 import collections
@@ -22,6 +23,7 @@ import importlib
 import inspect
 import json
 import operator
+import os
 import re
 import sys
 import types
@@ -205,6 +207,11 @@ def _w(v):
 
 
 def _u(a):
+    """A caller's value as the library receives it: proxies unwrapped, package functions replaced by the
+    library's, callables bridged, containers and iterators rebuilt item by item. Only values of an allowed
+    kind pass: the library reads protocols such as ``__array_interface__`` (raw memory at an address the
+    object names) from any object it meets, at any depth, also through a sequence it indexes, so no object
+    of a class the caller made reaches it, whatever that class defines."""
     t = type(a)
     if t in _SCALARS:
         if t is str and a in _REV_TYPES:
@@ -212,20 +219,61 @@ def _u(a):
         return a
     if isinstance(a, _Proxy):
         return _get_v(a)
-    if t is tuple:
-        return tuple(_u(x) for x in a)
-    if t is list:
-        return [_u(x) for x in a]
+    if t is tuple or t is list:
+        return t(_u(x) for x in a)
     if t is dict:
         return {k: _u(x) for k, x in a.items()}
-    if t is type:
-        return _ORIG_OF.get(a, a)
+    if isinstance(a, type):
+        if a in _ORIG_OF:
+            return _ORIG_OF[a]
+        if _known_type(a) or _library_type(a):
+            return a
+        raise TypeError(f"{PKG} takes no class the caller made ({a.__name__})")
     orig = _FUNC_ORIG.get(id(a))
     if orig is not None:
         return orig
-    if callable(a) and not isinstance(a, type):
+    if t is slice:
+        return slice(_u(a.start), _u(a.stop), _u(a.step))
+    if t in _PLAIN or _library_type(t):
+        return a
+    if isinstance(a, (tuple, list, _VIEWS)):  # a named tuple, a list subclass, dict.keys()
+        return (tuple if isinstance(a, tuple) else list)(_u(x) for x in a)
+    if isinstance(a, dict):
+        return {k: _u(x) for k, x in a.items()}
+    if isinstance(a, (set, frozenset)):
+        return (frozenset if isinstance(a, frozenset) else set)(_u(x) for x in a)
+    if callable(a):
         return _bridge(a)
-    return a
+    if getattr(t, "__next__", None) is not None:  # an iterator, the caller's too: each item as it comes
+        return (_u(x) for x in a)
+    if _known_type(t):  # a deque item by item; a Fraction, a Decimal as they are
+        return [_u(x) for x in a] if getattr(t, "__iter__", None) is not None else a
+    raise TypeError(f"{PKG} takes numbers, strings, sequences, its own objects and functions, not an object "
+                    f"of class {t.__name__}")
+
+
+_PLAIN = frozenset({type(Ellipsis), type(NotImplemented), range, bytearray, memoryview, array.array})
+_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _known_type(t):
+    """A class of Python or its standard library, by identity: the class its module holds under its name
+    (a class the caller makes can name any module, but that module does not hold it)."""
+    name = type.__dict__["__module__"].__get__(t)
+    mod = sys.modules.get(name) if type(name) is str else None
+    if mod is None or getattr(mod, type.__dict__["__name__"].__get__(t), None) is not t:
+        return False
+    where = getattr(mod, "__file__", None)
+    return mod is builtins or (type(where) is str and where.startswith(_STDLIB) and "-packages" not in where)
+
+
+def _library_type(t):
+    """The library's own class: found under its name in its module (a class the caller makes can say
+    ``__module__ = "<library>"``, but it is not the class its module holds under that name)."""
+    mod = sys.modules.get(str(getattr(t, "__module__", "")))
+    return mod is not None and str(mod.__name__).split(".")[0] == T["lib"] and getattr(
+        mod, str(getattr(t, "__name__", "")), None) is t
 
 
 def _bridge(fn):
@@ -255,34 +303,7 @@ def _translate(e, keep=()):
     return new
 
 
-# The library's dispatch hooks: the library calls them with its own functions (whose names are the
-# original ones) and its raw objects. The package passes the library no caller's object that has one.
-_DISPATCH = ("__array_function__", "__array_ufunc__", "__array_wrap__", "__array_prepare__", "__array_finalize__")
-
-
-def _library_type(t):
-    """The library's own class: found under its name in its module (a class the caller makes can say
-    ``__module__ = "<library>"``, but it is not the class its module holds under that name)."""
-    mod = sys.modules.get(str(getattr(t, "__module__", "")))
-    return mod is not None and str(mod.__name__).split(".")[0] == T["lib"] and getattr(
-        mod, str(getattr(t, "__name__", "")), None) is t
-
-
-def _no_dispatch(objs, depth=0):
-    for o in objs:
-        t = type(o)
-        if t in (list, tuple) and depth < 3:
-            _no_dispatch(o[:1000], depth + 1)
-        elif t is dict and depth < 3:
-            _no_dispatch(list(o.values())[:1000], depth + 1)
-        elif not isinstance(o, _Proxy) and not _library_type(t) and any(
-                getattr(t, h, None) is not None for h in _DISPATCH):
-            raise TypeError(f"{PKG} takes no object of a class with the library's dispatch hooks ({t.__name__})")
-
-
 def _call(fn, args, kw, owner=None):
-    _no_dispatch(args)
-    _no_dispatch(kw.values())
     try:
         r = fn(*[_u(a) for a in args], **{k: _u(v) for k, v in kw.items()})
     except _NO_TRANSLATE:
@@ -432,7 +453,8 @@ def _dunders(orig_cls):
     ns["__str__"] = _str
     ns["__format__"] = _format
     ns["__copy__"] = lambda self: _w(_copymod.copy(_get_v(self)))
-    ns["__deepcopy__"] = lambda self, memo: _w(_copymod.deepcopy(_get_v(self), memo))
+    # a memo of its own: the caller's would keep the library's objects (the copy and the original)
+    ns["__deepcopy__"] = lambda self, memo: _w(_copymod.deepcopy(_get_v(self), {}))
     ns["__reduce__"] = lambda self: (_w, (_get_v(self),))
     return ns
 

@@ -63,7 +63,15 @@ SAFE_DUNDERS = frozenset(
         "init", "name", "class", "call", "enter", "exit", "len", "getitem", "setitem", "delitem", "contains",
         "iter", "next", "reversed", "eq", "ne", "lt", "le", "gt", "ge", "hash", "bool", "int", "float", "complex",
         "index", "str", "repr", "format", "round", "abs", "neg", "pos", "invert", "trunc", "floor", "ceil")})
+# What a library reads from any object it meets as raw memory at an address the object names, or as a hook
+# it calls with its own objects: no run names them, on any object (its own instances included: a red team
+# set ``self.__array_interface__`` and read the interpreter's memory through the library).
+MEMORY = frozenset({"__array_interface__", "__array_struct__", "__array__", "__array_function__", "__array_ufunc__",
+                    "__array_wrap__", "__array_prepare__", "__array_finalize__", "__array_priority__",
+                    "__array_namespace__", "__dlpack__", "__dlpack_device__", "__buffer__", "__release_buffer__"})
 _GEN_OK = frozenset({"send", "throw", "close", "asend", "athrow", "aclose"})
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis), slice, range})
+_CONTAINERS = (dict, types.MappingProxyType, list, tuple, set, frozenset)
 _GEN_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
 _OPAQUE = (types.FrameType, types.TracebackType, types.CodeType)
 BUILTIN_NAMES = frozenset({
@@ -224,6 +232,11 @@ class Guard:
         self.package = package
         # whose functions, classes and instances admitted library code may not read metadata of for the run
         self.foreign = {m for m in (package, library, "guard", "worker", "protocol", "perturb") if m}
+        self._owned_roots = {m for m in (library, "guard", "worker", "protocol", "perturb") if m}
+        self._owned_types: dict[int, tuple[type, bool]] = {}
+        here = os.path.dirname(os.path.abspath(__file__)) + "/"
+        lib = sys.modules.get(library or "")
+        self._owned_dirs = (here, *((os.path.dirname(lib.__file__) + "/",) if getattr(lib, "__file__", None) else ()))
         self.modules = set(STDLIB) - {library}  # a standard module can be the library (statistics)
         if package:
             self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
@@ -399,7 +412,7 @@ class Guard:
                 raise ClosedBookImport(f"cannot import {f!r} from {name!r} in the sandbox")
             if f"{name}.{f}" in self.modules and not hasattr(mod, f):
                 self._real_import(f"{name}.{f}", None, None, (), 0)
-            self._admit(getattr(mod, f, None), name, f)
+            self._admit(getattr(mod, f, None), name, f, module=True)
         return self.facade(mod)
 
     # -- attributes
@@ -433,6 +446,8 @@ class Guard:
         """Refuse what the rule refuses (`lib`: asked by admitted library code for the run)."""
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
+        if name in MEMORY:
+            raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
         if name[:1] == "_" and name not in SAFE_DUNDERS and not self._own(obj, name) and not (
                 lib and name in LIB_META and not self._foreign(obj)
                 and not (name == "__dict__" and issubclass(type(obj), type))):  # a class's: its private methods
@@ -443,13 +458,71 @@ class Guard:
             raise ClosedBook(f"closed book: {obj.__name__}.{name} is not available in the sandbox")
         return name
 
-    def _admit(self, value, owner, name):
-        """A value a run is handed: a module only as its facade (`_Facade`), and only an admitted one."""
-        if issubclass(type(value), types.ModuleType) and type(value) is not _Facade:
+    def _admit(self, value, owner, name, module: bool = False):
+        """A value a run is handed: a module only as its facade (`_Facade`), and only an admitted one; never
+        an object of the library or the sandbox (`_owned`), and from a module (``module``) no container
+        holding one: ``copy.dispatch_table`` held the library's own reducers, a red team's way to raw arrays
+        and from there to memory."""
+        t = type(value)
+        if t in _PLAIN:
+            return value
+        if issubclass(t, types.ModuleType) and t is not _Facade:
             if value.__name__ not in self.modules:
                 raise ClosedBook(f"closed book: {owner}.{name} is a module the sandbox does not admit")
             return self.facade(value)
+        if self._owned(value) or (module and issubclass(t, _CONTAINERS) and self._holds_owned(value)):
+            raise ClosedBook(f"closed book: {owner}.{name} holds the library's or the sandbox's own objects")
         return value
+
+    def _owned(self, obj) -> bool:
+        """An object of the library or the sandbox (not the package's public ones, which are the API): a
+        function by where its code is, a C function by the module or object it belongs to, anything else
+        by its class's module (the real one: a run's class naming the library counts as the library's)."""
+        t = type(obj)
+        if t in _PLAIN or t is _Facade:
+            return False
+        if t is types.FunctionType or t is types.MethodType:
+            f = obj.__func__ if t is types.MethodType else obj
+            if type(f) is not types.FunctionType:
+                return self._owned(f)
+            return f.__code__.co_filename.startswith(self._owned_dirs)
+        if t is types.BuiltinFunctionType:
+            owner = obj.__self__
+            if owner is not None and not issubclass(type(owner), types.ModuleType):
+                return self._owned(owner)
+            where = owner.__name__ if owner is not None else obj.__module__
+            return isinstance(where, str) and where.split(".")[0] in self._owned_roots
+        if issubclass(t, types.ModuleType):
+            return True
+        cls = obj if issubclass(t, type) else t
+        hit = self._owned_types.get(id(cls))
+        if hit is None or hit[0] is not cls:
+            mod = type.__dict__["__module__"].__get__(cls)
+            hit = self._owned_types[id(cls)] = (cls, isinstance(mod, str) and mod.split(".")[0] in self._owned_roots)
+        return hit[1]
+
+    def _holds_owned(self, value, budget: int = 100_000) -> bool:
+        """Whether a container holds (at any depth) an object of the library or the sandbox, or a module."""
+        stack, seen = [value], set()
+        while stack:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            budget -= 1
+            if budget < 0:
+                return True  # too large to check: not handed out
+            t = type(v)
+            if t in _PLAIN:
+                continue
+            if issubclass(t, types.ModuleType) or self._owned(v):
+                return True
+            if issubclass(t, (dict, types.MappingProxyType)):
+                stack.extend(v.keys())
+                stack.extend(v.values())
+            elif issubclass(t, _CONTAINERS):
+                stack.extend(v)
+        return False
 
     def facade(self, module) -> _Facade:
         f = self._facades.get(module.__name__)
@@ -569,6 +642,12 @@ class Guard:
                 p = os.path.realpath(os.fsdecode(path)) + "/"
                 if p.startswith(self.deny_dirs):
                     raise PermissionError(f"closed book: {os.fsdecode(path)} is not readable in the sandbox")
+            if event == "open" and self._for_run() and not (
+                    isinstance(path, (str, bytes)) and p.startswith(self.workdir)):
+                # what builtin open allows, whichever function opens it for the run (io.FileIO read any
+                # file of the jail, and the result pipe by its descriptor)
+                raise PermissionError(f"closed book: a run may open files in its working directory only, "
+                                      f"not {path!r}")
         elif event == "exec":
             code = args[0] if args else None
             if code is self._code or (isinstance(code, types.CodeType) and code.co_filename.startswith("/")):
@@ -596,7 +675,7 @@ class _Facade(types.ModuleType):
         if name[:1] == "_":  # whoever asks, in C or in library code: no private name, no __builtins__
             raise AttributeError(name)
         module, guard = _REAL[id(self)]
-        return guard._admit(guard._lookup(module, name), module.__name__, name)
+        return guard._admit(guard._lookup(module, name), module.__name__, name, module=True)
 
 
 class _Own:

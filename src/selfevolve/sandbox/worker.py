@@ -369,6 +369,7 @@ class Worker:
         self.closed_book.shield_stdlib()
         self.closed_book.warm()
         _strip_docs(self.closed_book.modules - guard.STDLIB)
+        _forget_tables(core, pkg)
         self.guard = _guard((builtins, json, json.encoder, json.decoder, protocol, core))
         self.drop_uid = cfg.get("drop_uid", True)
         self.pidns = bool(cfg.get("pidns")) and _probe_pidns()
@@ -625,6 +626,20 @@ def _strip_docs(modules) -> None:
                     strip(getattr(m, "__func__", m))
             elif callable(v):
                 strip(v)
+
+
+def _forget_tables(core, pkg) -> None:
+    """The package's name table built it and is not needed to run it: a run that got past every check
+    (a red team forged object references from addresses) read the whole table from ``_core.T``. What the
+    wrappers still need stays (the words that rename messages)."""
+    table = getattr(core, "T", None)
+    if isinstance(table, dict):
+        table.pop("modules", None)
+    data = sys.modules.get(f"{pkg}._data") if pkg else None
+    if data is not None:
+        data.BLOB = data.DOCS = ""
+    if core is not None and hasattr(core, "_docs"):
+        core._docs = {}
 
 
 def _unwrap_hook(core):
