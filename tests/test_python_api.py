@@ -42,3 +42,14 @@ def test_the_exported_names_resolve_and_are_documented():
         assert "no_such_name" in str(e)
     else:
         raise AssertionError("an unknown name resolved")
+
+
+def test_no_exported_name_is_shadowed_by_a_subpackage():
+    """``selfevolve.evaluate`` is a subpackage: an export of that name turned into the module once it loaded."""
+    import importlib
+    import pkgutil
+
+    subpackages = {m.name for m in pkgutil.iter_modules(selfevolve.__path__)}
+    assert not subpackages & set(selfevolve.__all__)
+    importlib.import_module("selfevolve.evaluate.run")
+    assert callable(selfevolve.evaluate_model) and not isinstance(selfevolve.evaluate_model, type(selfevolve))

@@ -2,13 +2,13 @@
 
 The Python API (the README's example)::
 
-    from selfevolve import Bench, Judge, evaluate
+    from selfevolve import Bench, Judge, evaluate_model
 
     bench = Bench.open("demo-out/bench")                   # a bench from `selfevolve build` / `make demo`
     task = bench.tasks("test_single")[0]
     with Judge(bench) as judge:                            # a Bench or its path
         print(judge.judge(task, task.reference).status)    # passed
-    results = evaluate("demo-out/bench", "micro-base", out="runs/py", mode="closed", limit=8)
+    results = evaluate_model("demo-out/bench", "micro-base", out="runs/py", mode="closed", limit=8)
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Bench", "Judge", "Task", "Verdict", "EvalConfig", "evaluate", "load_tasks"]
+__all__ = ["Bench", "Judge", "Task", "Verdict", "EvalConfig", "evaluate_model", "load_tasks"]
 
 # Loaded on first use, so `import selfevolve` (and the CLI's start) stays light.
 _LAZY = {"Bench": "selfevolve.bench", "load_tasks": "selfevolve.bench", "Judge": "selfevolve.judge",
          "Task": "selfevolve.schema", "Verdict": "selfevolve.schema", "EvalConfig": "selfevolve.evaluate.run",
-         "evaluate": "selfevolve.evaluate.run"}
+         "evaluate_model": "selfevolve.evaluate.run"}
 
 
 def __getattr__(name: str) -> Any:

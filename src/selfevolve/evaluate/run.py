@@ -230,7 +230,7 @@ async def _close_when_started(starting: asyncio.Future) -> None:
     judge.close()
 
 
-def evaluate(bench: str | Path, model: str, *, out: str | Path, force: bool = False, progress: bool = False,
+def evaluate_model(bench: str | Path, model: str, *, out: str | Path, force: bool = False, progress: bool = False,
              **config: Any) -> dict:
     """Evaluate ``model`` (a local path or an OpenAI-compatible URL) on ``bench``, as `selfevolve eval` does.
 
