@@ -223,6 +223,10 @@ ATTACKS = [
          "zwc.{array}([0], dtype='uint64'))[1]"),
         ("generator", MEM, "zwc.{array}(list(Mem(id(b) + 32) for _ in range(1))).{tolist}()"),
     ]],
+    # the eleventh: a facade renamed by calling its __init__ passed for another module (operator's
+    # attrgetter, hidden by name, then read the package's private attributes in C)
+    ("facade_renamed", "import operator, zwc\ndef solve():\n    operator.__init__('renamed')\n"
+     "    return 'LEAK:' + type(operator.attrgetter('_v')(zwc.{array}([1]))).__name__\n", True),
     ("io_fileio_reads_outside_the_run", "import io\ndef solve():\n"
      "    return 'LEAK:' + io.FileIO(" + repr(__import__("os").__file__) + ").read(12).decode()\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"

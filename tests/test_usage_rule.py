@@ -331,6 +331,15 @@ def test_apply_usage_rule_is_pure(tasks):
     assert apply_usage_rule(passed, t, TestOutcome(False, error="E"), moved).status == "not_using_package"
     # a reference that does not react to the perturbation: the rule cannot tell
     assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output), TestOutcome(True, t.tests[k].output)).passed
+    # a reference that gives no answer when perturbed asks the solution to give none either (it read "passed"
+    # whatever the solution answered there); one the sandbox failed is no pass
+    from selfevolve.judge.usage import REFERENCE_UNRUN
+
+    unrun = apply_usage_rule(passed, t, moved, TestOutcome(False, error=REFERENCE_UNRUN))
+    assert not unrun.passed and unrun.status == "sandbox_error"
+    assert apply_usage_rule(passed, t, TestOutcome(False, error="E"), TestOutcome(False, error="E")).passed
+    assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output),
+                            TestOutcome(False, error="E")).status == "not_using_package"
 
 
 def test_apply_usage_rule_uses_the_stored_probe_point(tasks):
@@ -424,7 +433,8 @@ def test_a_probe_run_the_sandbox_fails_is_a_sandbox_error(numpy_bench, judge, ta
     j = Judge(numpy_bench, pool=_Recording(judge.pool, RunResult("sandbox_error", detail="x")))
     assert j.judge(t, t.reference).status == "sandbox_error"
     j = Judge(numpy_bench, pool=_Recording(judge.pool, RunResult("timeout", detail="x")))
-    assert j.judge(t, t.reference).status == "passed"  # the reference gives no answer either: the rule cannot tell
+    # the reference's probe gives no answer either, and so does the solution's: it behaves as the reference
+    assert j.judge(t, t.reference).status == "passed"
 
 
 def test_judges_draw_their_own_perturbation_and_cache_the_reference(numpy_bench, judge, tasks, n):

@@ -30,7 +30,7 @@ from selfevolve import profiles
 from selfevolve.bench import Bench
 from selfevolve.judge.compare import equal
 from selfevolve.judge.extract import extract
-from selfevolve.judge.usage import PerturbTargets, apply_usage_rule, check_usage, probe_point
+from selfevolve.judge.usage import REFERENCE_UNRUN, PerturbTargets, apply_usage_rule, check_usage, probe_point
 from selfevolve.sandbox import Limits, RunRequest, RunResult, SandboxPool
 from selfevolve.sandbox.pool import PERTURBATION_VERSION, TestOutcome
 from selfevolve.schema import Task, TestResult, Verdict
@@ -161,8 +161,9 @@ class Judge:
 
     def usage_probe(self, task: Task, inp: dict[str, Any] | None = None) -> cf.Future[TestOutcome | None]:
         """The reference's answer on ``inp`` (default: `probe_point`'s input) with the task's APIs perturbed
-        under this judge's seed: one run of the reference per task and input, cached. None when the
-        reference gives none (then the rule cannot tell)."""
+        under this judge's seed: one run of the reference per task and input, cached; a failed outcome when
+        the reference gives no answer so (a solution must then give none either). None when the task has
+        nothing to perturb (then the rule cannot tell)."""
         inp = probe_point(task)[0] if inp is None else inp
         key = (task.id, task.reference, json.dumps(inp, sort_keys=True))
         fut = self._probes.get(key)
@@ -174,13 +175,16 @@ class Judge:
             return fut
 
         def done(f: cf.Future[TestOutcome | None]) -> None:
-            r = f.result()
-            fut.set_result(r if r is not None and r.ok else None)
+            try:
+                r = f.result()
+            except Exception:  # noqa: BLE001
+                r = None
+            fut.set_result(r if r is not None else TestOutcome(False, error=REFERENCE_UNRUN))
 
         try:
             self.probe_run(task.reference, task, inp).add_done_callback(done)
-        except Exception:  # noqa: BLE001  no reference answer: the rule cannot tell
-            fut.set_result(None)
+        except Exception:  # noqa: BLE001
+            fut.set_result(TestOutcome(False, error=REFERENCE_UNRUN))
         return fut
 
     def usage_rule_applies(self, task: Task, candidates: list[tuple[dict[str, Any], Any]] | None = None,
@@ -192,7 +196,7 @@ class Judge:
             candidates = [(c.input, c.output) for c in task.tests]
         for inp, plain in candidates:
             expected = self.usage_probe(task, inp).result(timeout=timeout or self.stall_s)
-            if expected is not None and not equal(plain, expected.value, task.compare)[0]:
+            if expected is not None and expected.ok and not equal(plain, expected.value, task.compare)[0]:
                 return True, {"version": PERTURBATION_VERSION, "input": inp, "output": plain}
         return False, None
 

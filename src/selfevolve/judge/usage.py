@@ -575,10 +575,23 @@ def probe_point(task: Task) -> tuple[dict[str, Any], Any]:
     return case.input, case.output
 
 
+REFERENCE_UNRUN = "the sandbox failed the usage rule's probe of the reference"
+
+
 def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
     """A passed verdict after its probe run: still passed only if the probe's answer is the reference's
     answer under the same perturbation (``expected``). Pure."""
-    if expected is None or not expected.ok or equal(probe_point(task)[1], expected.value, task.compare)[0]:
+    if expected is None:
+        return verdict  # the task has nothing to perturb: the rule cannot tell
+    if not expected.ok and expected.error == REFERENCE_UNRUN:  # never read as a pass
+        return verdict.model_copy(update={"passed": False, "status": "sandbox_error", "detail": REFERENCE_UNRUN})
+    if not expected.ok:  # with its APIs perturbed the reference fails: so must a solution that calls them
+        if probe is not None and not probe.ok:
+            return verdict
+        return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": (
+            "the answer does not follow the task's APIs: with them returning other values it still gives one, "
+            "while the reference's fails")})
+    if equal(probe_point(task)[1], expected.value, task.compare)[0]:
         return verdict  # the reference does not react to the perturbation here: the rule cannot tell
     if probe is None:
         detail = "the probe run with the task's APIs perturbed did not run"

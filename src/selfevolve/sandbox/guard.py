@@ -235,8 +235,12 @@ class Guard:
         self._owned_roots = {m for m in (library, "guard", "worker", "protocol", "perturb") if m}
         self._owned_types: dict[int, tuple[type, bool]] = {}
         here = os.path.dirname(os.path.abspath(__file__)) + "/"
-        lib = sys.modules.get(library or "")
-        self._owned_dirs = (here, *((os.path.dirname(lib.__file__) + "/",) if getattr(lib, "__file__", None) else ()))
+        lib = getattr(sys.modules.get(library or ""), "__file__", None)
+        # the library's directory, or its one file (a standard module's directory is the standard library's)
+        lib = () if not lib else (os.path.dirname(lib) + "/",) if lib.endswith("__init__.py") else (lib,)
+        self._owned_dirs = (here, *lib)
+        # the perturber's wrappers stand in for the package's functions in a probe run: they are the package's
+        self._stand_in = here + "perturb.py"
         self.modules = set(STDLIB) - {library}  # a standard module can be the library (statistics)
         if package:
             self.modules |= {m for m in list(sys.modules) if (m == package or m.startswith(package + "."))
@@ -454,7 +458,7 @@ class Guard:
             raise ClosedBook(f"closed book: .{name} is not reachable in the sandbox")
         if issubclass(type(obj), _OPAQUE) or (issubclass(type(obj), _GEN_TYPES) and name not in _GEN_OK):
             raise ClosedBook(f"closed book: the attributes of {type(obj).__name__} objects are not reachable")
-        if issubclass(type(obj), types.ModuleType) and name in HIDDEN.get(obj.__name__, ()):
+        if issubclass(type(obj), types.ModuleType) and name in HIDDEN.get(_module_name(obj), ()):
             raise ClosedBook(f"closed book: {obj.__name__}.{name} is not available in the sandbox")
         return name
 
@@ -485,7 +489,8 @@ class Guard:
             f = obj.__func__ if t is types.MethodType else obj
             if type(f) is not types.FunctionType:
                 return self._owned(f)
-            return f.__code__.co_filename.startswith(self._owned_dirs)
+            where = f.__code__.co_filename
+            return where.startswith(self._owned_dirs) and where != self._stand_in
         if t is types.BuiltinFunctionType:
             owner = obj.__self__
             if owner is not None and not issubclass(type(owner), types.ModuleType):
@@ -534,8 +539,8 @@ class Guard:
     def _package_object(self, obj) -> bool:
         t = type(obj)
         if issubclass(t, types.ModuleType):
-            return self.package is not None and (obj.__name__ == self.package
-                                                 or obj.__name__.startswith(self.package + "."))
+            name = _module_name(obj)
+            return self.package is not None and (name == self.package or name.startswith(self.package + "."))
         mod = self._tdict(obj if issubclass(t, type) else t).get("__module__")
         return isinstance(mod, str) and mod.split(".")[0] == self.package
 
@@ -577,7 +582,7 @@ class Guard:
             if (name[:1] != "_" and name not in (self.spelled or ()) and not self._made_by_run(obj)
                     and name not in (lib or ())):  # (_names: `check`'s rule)
                 raise ClosedBook(f"closed book: the code never spells .{name}, so it cannot look it up")
-            if (issubclass(type(obj), types.ModuleType) and obj.__name__ not in self.modules
+            if (issubclass(type(obj), types.ModuleType) and _module_name(obj) not in self.modules
                     and name not in (lib or ())):
                 # a module the run may not import, held by library code (contextlib.redirect_stdout reads
                 # getattr(sys, self._stream), a name the run can set): only the library's own names
@@ -664,6 +669,12 @@ class Guard:
 _REAL: dict[int, tuple[types.ModuleType, Guard]] = {}  # facade id -> (its module, the guard): out of reach
 
 
+def _module_name(module) -> str:
+    """A module's name; a facade's is its module's (whatever the run did to the facade)."""
+    real = _REAL.get(id(module)) if type(module) is _Facade else None
+    return real[0].__name__ if real else module.__name__
+
+
 class _Facade(types.ModuleType):
     """What a run holds for a module: its attributes are read through the class (the module's own, a
     submodule or an admitted module as its facade), while the facade's ``__dict__`` holds nothing of the
@@ -671,10 +682,16 @@ class _Facade(types.ModuleType):
     (``copy``'s ``y.__dict__.update(state)``, ``abc.update_abstractmethods``'s ``cls.__dict__.items()``: a
     red team listed the package's namespace and wrote into ``abc``'s globals so) sees and changes only this."""
 
+    def __init__(self, name):  # the run can call it (zwc.__init__('operator') renamed its facade): once only
+        if id(self) in _REAL:
+            raise TypeError("closed book: a module is named once, by the sandbox")
+        super().__init__(name)
+
     def __getattr__(self, name):
-        if name[:1] == "_":  # whoever asks, in C or in library code: no private name, no __builtins__
-            raise AttributeError(name)
-        module, guard = _REAL[id(self)]
+        real = _REAL.get(id(self))
+        if name[:1] == "_" or real is None:  # whoever asks, in C or in library code: no private name, no
+            raise AttributeError(name)  # __builtins__; and a facade the run made itself is of nothing
+        module, guard = real
         return guard._admit(guard._lookup(module, name), module.__name__, name, module=True)
 
 
