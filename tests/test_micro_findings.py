@@ -156,3 +156,18 @@ def test_the_interval_covers_the_truth_in_the_micro_worlds_design(regime, draw):
     print(f"{regime}: coverage {coverage:.3f}, width {width:.2f}x the estimate's spread")
     assert coverage >= 0.92
     assert width < 2.0  # conservative, not uninformative
+
+
+def test_a_finding_on_a_recipe_that_did_not_move_is_not_tested():
+    """Closed-RL that scores as the base on every task (its training did not move it at this budget, or it
+    never trained) made "Closed-SFT - Closed-RL" read *reproduced*: now *not tested*, with the reason."""
+    base = {"closed": {"test_single": _scores(0.0, seed=1)}, "open": {"test_single": _scores(0.9, seed=2)}}
+    moved = {"closed": {"test_single": _scores(0.1, seed=3)}, "open": {"test_single": _scores(0.9, seed=2)}}
+    sft = {"closed": {"test_single": _scores(0.9, seed=4)}, "open": {"test_single": _scores(0.9, seed=5)}}
+    per = {"base": base, "closed_sft": sft, "closed_rl": base, "open_sft": moved}
+    still = F.unmoved(per, {"closed_sft": "base", "closed_rl": "base", "open_sft": "base"})
+    assert set(still) == {"closed_rl"} and "closed_rl scores exactly as base" in still["closed_rl"]
+    out = F.findings({r: p["closed"]["test_single"] for r, p in per.items()}, still)
+    assert out["rl_gap"]["verdict"] == F.NOT_TESTED and "did not move" in out["rl_gap"]["why"]
+    assert out["rl_gap"]["difference"] > 80  # the number is still shown, for what it is
+    assert out["open_book_paradox"]["verdict"] == "reproduced" and "why" not in out["open_book_paradox"]

@@ -310,6 +310,21 @@ def test_exit_trains_with_the_same_official_optimizer(tmp_path):
     assert grpo_config(ExItConfig(use_vllm=True), tmp_path).vllm_importance_sampling_correction is False
 
 
+def test_exit_splits_a_step_into_micro_batches_that_accumulate_to_one_update(tmp_path):
+    """A whole step's prompts x group in one pass ran out of memory at the paper's 128 x 8: --micro-batch
+    splits it, the update stays one per step (gradients accumulate), and a size that does not divide fails."""
+    from selfevolve.errors import UserError
+    from selfevolve.exit.trainer import ExItConfig, grpo_config
+
+    whole = grpo_config(ExItConfig(prompts=4, group=4), tmp_path)
+    split = grpo_config(ExItConfig(prompts=4, group=4, micro_batch=4), tmp_path)
+    assert (whole.per_device_train_batch_size, whole.gradient_accumulation_steps) == (16, 1)
+    assert (split.per_device_train_batch_size, split.gradient_accumulation_steps) == (4, 4)
+    assert split.steps_per_generation == whole.steps_per_generation * 4 and split.num_iterations == 1
+    with pytest.raises(UserError, match="--micro-batch 3 must divide"):
+        ExItConfig(prompts=4, group=4, micro_batch=3).check()
+
+
 def test_no_clip_is_refused_where_it_cannot_act(small, captured):
     """One update per generation batch: the ratio is exactly 1, so no clip range changes the loss."""
     from selfevolve.errors import UserError

@@ -81,6 +81,8 @@ def train_cmd(
     max_completion_length: int = typer.Option(C.max_completion_length, "--max-tokens", help="Longest completion, "
                                                                                             "in tokens."),
     temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature."),
+    micro_batch: int = typer.Option(C.micro_batch, "--micro-batch", help="Sequences per forward/backward pass "
+                                    "(0: a step's prompts x group at once); gradients accumulate over the step."),
     seed: int = typer.Option(C.seed, "--seed", help="Seed of the curriculum's draws and of training."),
     use_vllm: bool = typer.Option(C.use_vllm, "--use-vllm", help="Generate with vLLM (colocated; GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),

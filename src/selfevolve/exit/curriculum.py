@@ -40,6 +40,9 @@ class ExItConfig:
     epsilon: float = 0.2
     temperature: float = 1.0
     max_completion_length: int = 256
+    # sequences per forward and backward pass; 0: a whole step's prompts x group in one (the paper's 128 x 8
+    # does not fit one pass: set it, and gradients accumulate over the step)
+    micro_batch: int = 0
     seed: int = 0
     use_vllm: bool = False
     # The paper gives no schedule, weight decay or loss aggregation: the SE-Bench RL recipe's (official verl) ones.
@@ -55,6 +58,9 @@ class ExItConfig:
         if self.group < 2 or self.prompts < 1 or not 0 <= self.p <= 1 or not 0 <= self.p_div <= 1 or not (
                 0 <= self.buffer_min <= self.buffer):
             raise UserError("need --group >= 2, --prompts >= 1, p, p-div in [0, 1] and 0 <= --buffer-min <= --buffer")
+        if self.micro_batch < 0 or (self.micro_batch and (self.prompts * self.group) % self.micro_batch):
+            raise UserError(f"--micro-batch {self.micro_batch} must divide --prompts x --group "
+                            f"({self.prompts * self.group}), or be 0 (one pass per step)")
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,17 @@ STATE_FILE = "exit_state.json"  # the curriculum's state, saved in every checkpo
 
 
 def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
-    """The recipes' GRPO config (`make_config`) with ExIt's settings: each step's groups are one micro-batch
-    and one update, over placeholder rows in order, for ``max_steps`` steps."""
+    """The recipes' GRPO config (`make_config`) with ExIt's settings: each step's groups are one update (in
+    micro-batches of ``micro_batch`` sequences, a whole step by default), over placeholder rows in order, for
+    ``max_steps`` steps."""
     from selfevolve.train.grpo import make_config
     from selfevolve.train.run import CommonOptions, trainer_args
 
     args = {**trainer_args(CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed), out_dir), "save_strategy": "no",
             "include_num_input_tokens_seen": "no", **kw}
     return make_config(lr=cfg.learning_rate, group=cfg.group, prompts_per_step=cfg.prompts,
-                       mini_batch_prompts=cfg.prompts, micro_batch=cfg.prompts * cfg.group, clip=cfg.epsilon,
+                       mini_batch_prompts=cfg.prompts, micro_batch=cfg.micro_batch or cfg.prompts * cfg.group,
+                       clip=cfg.epsilon,
                        no_clip=False, beta=cfg.beta, temperature=cfg.temperature, epochs=1.0,
                        max_completion_length=cfg.max_completion_length, optim=cfg.optim, shuffle=False,
                        use_vllm=cfg.use_vllm, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}), **args)

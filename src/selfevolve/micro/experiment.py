@@ -105,6 +105,13 @@ def recipes_for(cfg: MicroRunConfig) -> dict[str, tuple[Stage, ...]]:
     return {r: every[r] for r in cfg.recipes} if cfg.recipes else {**RECIPES, **({} if cfg.quick else ABLATIONS)}
 
 
+def starts(recipes: dict[str, tuple[Stage, ...]]) -> dict[str, str]:
+    """Each recipe's start: the recipe whose chain is its chain but the last stage (the base for one stage)."""
+    every = {**RECIPES, **ABLATIONS}
+    return {r: next(n for n, c in every.items() if c == chain[:-1]) for r, chain in recipes.items() if chain
+            and any(c == chain[:-1] for c in every.values())}
+
+
 def micro_bench(bench_dir: Path, base: Path, out: Path) -> Path:
     """A bench whose tasks are the base's subset: the bench's files linked, the subset's tasks copied."""
     from selfevolve.bench import Bench
@@ -307,7 +314,8 @@ class Experiment(MicroWorld):
             report_markdown, preconditions={k: round(v["value"], 4) for k, v in pre.items()},
             recipes={r: {m: {s: F.summary(v) for s, v in by_split.items()} for m, by_split in by_mode.items()}
                      for r, by_mode in per.items()},
-            findings=F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()}))
+            findings=F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()},
+                                F.unmoved(per, starts(self.recipes))))
         plots(results, self.out)
         return results
 
@@ -357,8 +365,10 @@ def report_markdown(results: dict) -> str:
     for name, f in results["findings"].items():
         lines.append(f"| {name} | {f['compares']} | {f['difference']:+.1f} | [{f['ci95'][0]:+.1f}, {f['ci95'][1]:+.1f}] "
                      f"| {f['verdict']} |")
+    lines += [f"* {name}: *{F.NOT_TESTED}*: {f['why']}" for name, f in results["findings"].items() if "why" in f]
     lines += ["", f"Rule: *reproduced* when the interval lies above zero (the paper's direction); *not reproduced* when "
-              f"it lies below zero or within ±{F.PRACTICALLY_ZERO:g} points of it; *inconclusive* otherwise. "
+              f"it lies below zero or within ±{F.PRACTICALLY_ZERO:g} points of it; *inconclusive* otherwise; "
+              f"*{F.NOT_TESTED}* when a side scores exactly as the model it started from on every task. "
               "The paper reports all three findings as reproduced; where a verdict here differs, the micro-world "
               "disagrees with the paper at this scale."]
     if seeds == 1:

@@ -15,7 +15,10 @@ variation between training runs, and the report says so.
 * ``reproduced``: the interval lies entirely on the paper's side of zero (A > B);
 * ``not reproduced``: the interval lies entirely on the other side (A < B), or entirely within
   ±``PRACTICALLY_ZERO`` points (the two recipes are measurably equal);
-* ``inconclusive``: otherwise (the interval contains zero and is wider than that band).
+* ``inconclusive``: otherwise (the interval contains zero and is wider than that band);
+* ``not tested``: either recipe scores exactly as the model it started from on every task, split, mode and
+  seed (`unmoved`): at this budget it did not move, or did not train, so the difference measures its start
+  (a Closed-RL that never left the base made "Closed-SFT - Closed-RL" read *reproduced*).
 """
 
 from __future__ import annotations
@@ -95,10 +98,24 @@ def finding(a: Scores, b: Scores) -> dict:
             "verdict": verdict(lo, hi), "seeds": len(a)}
 
 
-def findings(closed_single: Mapping[str, Scores]) -> dict:
-    """Every finding whose two recipes were run, from each recipe's closed-book test_single scores."""
+NOT_TESTED = "not tested"
+
+
+def unmoved(per: Mapping[str, object], start_of: Mapping[str, str]) -> dict[str, str]:
+    """The recipes whose scores (``per[recipe]``: every mode, split, seed and task) equal those of the
+    model they started from (``start_of[recipe]``), each with the reason a finding on it is not tested."""
+    return {r: f"{r} scores exactly as {start} on every task, split, mode and seed (it did not move at this budget)"
+            for r, start in start_of.items() if r in per and start in per and per[r] == per[start]}
+
+
+def findings(closed_single: Mapping[str, Scores], still: Mapping[str, str] | None = None) -> dict:
+    """Every finding whose two recipes were run, from each recipe's closed-book test_single scores;
+    ``still``: the `unmoved` recipes, whose findings are not tested."""
     out = {}
     for name, (a, b, what) in FINDINGS.items():
         if a in closed_single and b in closed_single:
             out[name] = {**finding(closed_single[a], closed_single[b]), "compares": what}
+            why = [still[r] for r in (a, b) if r in (still or {})]
+            if why:
+                out[name].update(verdict=NOT_TESTED, why="; ".join(why))
     return out
