@@ -200,8 +200,8 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
                 if text is None:
                     text = _fixed_text(cfg, bench, task)
                 if text is None:
-                    text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                                seed=_seed(cfg, task.id, k))
+                    text = (await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                                 seed=_seed(cfg, task.id, k))).text
                 judge = await starting
                 verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
                 verdict.completion_hash = completion_hash(text)
