@@ -52,7 +52,7 @@ def main() -> None:
     t0 = time.perf_counter()
     batched = asyncio.run(together())
     t_batched = time.perf_counter() - t0
-    same = sum(x == y for x, y in zip(one, batched, strict=True))
+    same = sum(x == y.text for x, y in zip(one, batched, strict=True))
     print(f"{len(chats)} greedy {a.mode}-book prompts, {a.max_tokens} new tokens at most, {a.threads} thread(s)")
     print(f"one at a time : {t_one:6.2f} s")
     print(f"batched ({backend.batch_size:>2})  : {t_batched:6.2f} s")

@@ -208,13 +208,16 @@ class _Backend:
         prompter = Prompter(bench, "closed", "task", "default")
         self.answers = {prompter.messages(t)[-1]["content"]: t.reference for t in bench.tasks("test_single")}
         self.delay, self.error, self.calls = delay, error, []
+        self.name = "reference-answerer"
 
     async def complete(self, messages, **kw):
         self.calls.append(time.monotonic())
         await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        return f"```python\n{self.answers[messages[-1]['content']]}```"
+        from selfevolve.models import Reply
+
+        return Reply(f"```python\n{self.answers[messages[-1]['content']]}```")
 
     async def close(self):
         pass

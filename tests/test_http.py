@@ -89,7 +89,7 @@ def _complete(url: str, n: int, *, timeout: float = 10.0, retries: int = 0, cont
         out = []
         for _ in range(n):
             try:
-                out.append(await backend.complete([{"role": "user", "content": content}], max_tokens=8))
+                out.append((await backend.complete([{"role": "user", "content": content}], max_tokens=8)).text)
             except UserError as e:
                 out.append(e)
         await backend.close()

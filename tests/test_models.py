@@ -20,7 +20,7 @@ def echo(body: dict) -> list[str]:
 def _run(backend: OpenAIBackend, coros):
     async def go():
         try:
-            return await asyncio.gather(*coros(backend))
+            return [r.text for r in await asyncio.gather(*coros(backend))]
         finally:
             await backend.close()
 
@@ -102,13 +102,15 @@ def test_greedy_requests_sent_together_are_batched_and_give_the_same_tokens():
                        "square roots", "product", "minimum", "length")]
     one = [backend.generate([c], max_tokens=24)[0] for c in chats]
     calls = []
-    real = backend.generate
-    backend.generate = lambda cs, **kw: calls.append(len(cs)) or real(cs, **kw)
+    real = backend.replies
+    backend.replies = lambda cs, **kw: calls.append(len(cs)) or real(cs, **kw)
 
     async def together():
         return await asyncio.gather(*(backend.complete(c, max_tokens=24) for c in chats))
 
-    assert asyncio.run(together()) == one
+    replies = asyncio.run(together())
+    assert [r.text for r in replies] == one
+    assert {r.finish_reason for r in replies} <= {"stop", "length"} and all(r.completion_tokens <= 24 for r in replies)
     assert calls == [4, 4, 2]  # batches of at most batch_size, nobody left waiting
     assert len(set(one)) > 1  # the prompts are told apart, so a mixed-up order would show
 
@@ -126,7 +128,7 @@ def test_a_failing_batch_fails_each_of_its_callers():
     def broken(cs, **kw):
         raise RuntimeError("out of memory")
 
-    backend.generate = broken
+    backend.replies = broken
 
     async def together():
         return await asyncio.gather(*(backend.complete([{"role": "user", "content": "x"}]) for _ in range(3)),

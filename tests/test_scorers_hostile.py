@@ -161,7 +161,7 @@ def test_server_wants_the_api_key_on_every_route():
         async def ask():
             backend = OpenAIBackend([srv.url], api_key="s3cret", retries=0)
             try:
-                return await backend.complete(chat["messages"])
+                return (await backend.complete(chat["messages"])).text
             finally:
                 await backend.close()
 

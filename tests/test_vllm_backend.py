@@ -52,7 +52,7 @@ def test_pending_requests_go_in_waves_each_with_its_own_settings_and_never_concu
             later.extend(await asyncio.gather(*[backend.complete(_chat(100 + i), seed=None) for i in range(7)]))
 
         results = await asyncio.gather(*first, arrive_late())
-        return results[:-1], later
+        return [r.text for r in results[:-1]], [r.text for r in later]
 
     first, later = asyncio.run(run())
     assert first == [f"q{i}|0.6|{i}" for i in range(20)]
@@ -67,7 +67,7 @@ def test_a_failing_wave_fails_each_of_its_callers_and_the_next_wave_runs():
     async def run():
         got = await asyncio.gather(*[backend.complete(_chat(i)) for i in range(3)], return_exceptions=True)
         llm.fail = False
-        return got, await backend.complete(_chat(9))
+        return got, (await backend.complete(_chat(9))).text
 
     got, after = asyncio.run(run())
     assert all(isinstance(g, RuntimeError) and "out of memory" in str(g) for g in got)

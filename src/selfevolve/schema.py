@@ -155,5 +155,12 @@ class Sample(_Record):
     task_id: str
     sample_idx: int = 0
     prompt_hash: str
-    completion: SafeText
+    completion: SafeText  # the answer (a reasoning server's message.content): "" when it gave none
     verdict: Verdict
+    # What the backend said of the completion (None: unknown, or a file written before these fields existed)
+    reasoning: SafeText | None = None  # the chain of thought a server's reasoning parser split off
+    finish_reason: str | None = None  # "length": cut off at max_tokens
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    # what the judge read: the answer, or the reasoning when the answer was empty (a model cut off while thinking)
+    answer_from: Literal["completion", "reasoning"] = "completion"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from selfevolve.evaluate.run import PROTOCOLS
 from selfevolve.evaluate.run import EvalConfig as C  # each option's default is its field's
 from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP
 
@@ -17,6 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_cmd(
+    ctx: typer.Context,
     bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
     model: str = typer.Option(None, "--model", help="A local model path, or OpenAI-compatible URL(s), comma-separated."),
     out: Path = typer.Option(..., "--out", help="Run directory (samples.jsonl, results.json); re-run to resume."),
@@ -28,6 +30,18 @@ def eval_cmd(
     temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature (0: greedy)."),
     max_tokens: int = typer.Option(C.max_tokens, "--max-tokens", help="Longest completion, in tokens."),
     seed: int = typer.Option(C.seed, "--seed", help="Sampling seed, per (task, sample), so resumed runs match."),
+    top_p: float = typer.Option(C.top_p, "--top-p", help="Nucleus sampling, sent to a server (default: the server's own)."),
+    stop: list[str] = typer.Option(list(C.stop), "--stop", help="A string that ends a completion, sent to a server; "
+                                                                 "repeat the flag or give a comma-separated list."),
+    extra_body: str = typer.Option(None, "--extra-body", help="A JSON object merged into each request body (a "
+                                   "server's own options), e.g. '{\"chat_template_kwargs\": {\"enable_thinking\": "
+                                   "false}}'."),
+    protocol: str = typer.Option(C.protocol, "--protocol",
+                                 help="sebench: the official sampling settings (" + ", ".join(
+                                     f"{k.replace('_', '-')} {v}" for k, v in PROTOCOLS["sebench"].items())
+                                      + ") for those of these flags not given."),
+    api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", show_envvar=True,
+                                help="The model server's key (sent as 'Authorization: Bearer KEY')."),
     limit: int = typer.Option(0, "--limit", help="Only the first N tasks, for quick runs (0: all)."),
     concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight to the model server."),
     prompt_style: str = typer.Option(C.prompt_style, "--prompt-style", help="default or sebench (the official wording)."),
@@ -50,8 +64,10 @@ def eval_cmd(
     Samples are appended to OUT/samples.jsonl as they finish; Ctrl-C or a crash leaves a run that the
     same command resumes. --references / --original-names check the bench itself (about 100% / 0%).
     """
+    import json
+
     from selfevolve.errors import UserError
-    from selfevolve.evaluate.run import run_eval
+    from selfevolve.evaluate.run import apply_protocol, run_eval
 
     if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench") \
             or doc_style not in ("full", "summary"):
@@ -64,15 +80,27 @@ def eval_cmd(
                         "with --references, --original-names or --mode open")
     if source == "model" and not model:
         raise UserError("--model is required (or --references / --original-names)")
+    try:
+        body = None if extra_body is None else json.loads(extra_body)
+    except ValueError as e:
+        raise UserError(f"--extra-body: not JSON ({e})") from None
+    if body is not None and not isinstance(body, dict):
+        raise UserError("--extra-body: a JSON object, e.g. '{\"top_k\": 20}'")
     cfg = C(bench=str(bench), model=model or source, mode=mode, docs=docs, split=split,
             tasks_file=str(tasks_file) if tasks_file else None, n_samples=n_samples, temperature=temperature,
             max_tokens=max_tokens, seed=seed, limit=limit or None, prompt_style=prompt_style, source=source,
-            doc_style=doc_style, target="library" if library_original else "package")
-    results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend)
+            doc_style=doc_style, target="library" if library_original else "package", top_p=top_p,
+            stop=tuple(x for s in stop for x in s.split(",") if x), extra_body=body, protocol=protocol)
+    # by name: typer may bring its own copy of click, whose ParameterSource is another class
+    given = {n for n in ctx.params if ctx.get_parameter_source(n).name != "DEFAULT"}
+    cfg = apply_protocol(cfg, given)
+    results = run_eval(cfg, out, force=force, workers=workers or None, concurrency=concurrency, backend=backend,
+                       api_key=api_key)
     m = results["metrics"]
     keys = [k for k in m if k.startswith("pass@")]
     typer.echo(f"{out}: {m['n_samples']} samples on {m['n_tasks']} tasks, " + ", ".join(
-        f"{k} {100 * m[k]:.1f}%" for k in keys) + f"; statuses {m['status']}; sandbox {results['isolation']}")
+        f"{k} {100 * m[k]:.1f}%" for k in keys) + f"; statuses {m['status']}; sandbox {results['isolation']}"
+        + (f"; {m['truncated']} cut off at --max-tokens" if m.get("truncated") else ""))
 
 
 def report_cmd(

@@ -97,12 +97,14 @@ def _markdown(summary: dict) -> str:
     names = list(summary)
     ks = sorted({k for s in summary.values() for k in s["metrics"] if k.startswith("pass@")}, key=lambda k: (
         "/" in k, int(k.split("@")[1].split("/")[0]), k))
-    lines = ["| run | model | mode | source | samples | " + " | ".join(ks) + " |",
-             "|" + "---|" * (5 + len(ks))]
+    # truncated: samples cut off at max_tokens ("-": a run from before it was counted)
+    lines = ["| run | model | mode | source | samples | truncated | " + " | ".join(ks) + " |",
+             "|" + "---|" * (6 + len(ks))]
     for n in names:
         s = summary[n]
         vals = " | ".join(f"{100 * s['metrics'][k]:.1f}%" if k in s["metrics"] else "-" for k in ks)
-        lines.append(f"| {n} | {s['model']} | {s['mode']} | {s['source']} | {s['metrics']['n_samples']} | {vals} |")
+        lines.append(f"| {n} | {s['model']} | {s['mode']} | {s['source']} | {s['metrics']['n_samples']} | "
+                     f"{s['metrics'].get('truncated', '-')} | {vals} |")
     statuses = sorted({st for s in summary.values() for st in s["status"]})
     lines += ["", "| run | " + " | ".join(statuses) + " |", "|" + "---|" * (1 + len(statuses))]
     for n in names:

@@ -1,12 +1,14 @@
 """`selfevolve eval`: generate completions, judge them as they arrive, write samples as they finish.
 
 RUNDIR/config.json    what was asked (a re-run with another config refuses unless --force)
-RUNDIR/samples.jsonl  one record per sample: task_id, sample_idx, prompt_hash, completion, verdict
-RUNDIR/results.json   config, model, bench manifest hash, metrics (pass@k), versions, sandbox isolation
+RUNDIR/samples.jsonl  one record per sample: task_id, sample_idx, prompt_hash, completion, verdict, and what the
+                      backend said of it (reasoning, finish_reason, token usage); answer_from says what was judged
+RUNDIR/results.json   config, model, served model id, bench manifest hash, metrics (pass@k, truncations),
+                      versions, sandbox isolation
 Re-running the same command skips the samples already in samples.jsonl, so a killed run resumes. A kept
-sample's verdict must be of its completion (the verdict records the completion's hash; with --references
-or --original-names the completion must also still be the one the tasks give): otherwise the sample is
-judged again, without generating anew.
+sample's verdict must be of its completion (the verdict records the hash of the text judged: the completion,
+or the reasoning when the completion was empty; with --references or --original-names the completion must
+also still be the one the tasks give): otherwise the sample is judged again, without generating anew.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import math
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from selfevolve import __version__, profiles
 from selfevolve.bench import Bench, load_tasks
 from selfevolve.errors import UserError
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
+from selfevolve.models import Reply
 from selfevolve.perf import event_loop, frozen_heap
 from selfevolve.schema import Sample, Task, completion_hash
 
@@ -47,6 +50,42 @@ class EvalConfig:
     doc_style: str = "full"
     target: str = "package"  # package | library: the paper's "same tasks in NumPy" row asks for the original library
     source: str = "model"  # model | references | original-names
+    top_p: float | None = None  # None: the server's default
+    stop: tuple[str, ...] = ()
+    extra_body: dict[str, Any] | None = None  # fields merged into every request body (a server's own options)
+    protocol: str = "default"  # a name in PROTOCOLS: its settings for the fields not given explicitly
+
+
+# The sampling settings of a published evaluation protocol; sebench: the official SE-Bench evaluation
+PROTOCOLS: dict[str, dict[str, Any]] = {"default": {}, "sebench": {"max_tokens": 8192, "temperature": 0.6}}
+
+
+def apply_protocol(cfg: EvalConfig, given: set[str]) -> EvalConfig:
+    """``cfg`` with its protocol's settings, except for the fields in ``given`` (those the user set)."""
+    if cfg.protocol not in PROTOCOLS:
+        raise UserError(f"protocol {cfg.protocol!r}: not one of {', '.join(PROTOCOLS)}")
+    return replace(cfg, **{k: v for k, v in PROTOCOLS[cfg.protocol].items() if k not in given})
+
+
+def _request_fields(cfg: EvalConfig) -> dict[str, Any]:
+    """What the requests carry beyond the messages and the settings every backend takes (servers only)."""
+    fields = {"top_p": cfg.top_p, "stop": list(cfg.stop) or None}
+    return {**{k: v for k, v in fields.items() if v is not None}, **(cfg.extra_body or {})}
+
+
+def _judged(reply: Reply) -> tuple[str, str]:
+    """The text to judge and its Sample.answer_from: the answer, or the reasoning when the answer is empty
+    (a reasoning model cut off while thinking has no answer, and may have written its code while thinking)."""
+    if not reply.text.strip() and reply.reasoning:
+        return reply.reasoning, "reasoning"
+    return reply.text, "completion"
+
+
+def _reply(record: dict) -> Reply:
+    """The reply a samples.jsonl record kept."""
+    return Reply(text=record["completion"], reasoning=record.get("reasoning"),
+                 finish_reason=record.get("finish_reason"), prompt_tokens=record.get("prompt_tokens"),
+                 completion_tokens=record.get("completion_tokens"))
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -66,6 +105,7 @@ def metrics(samples: list[dict], tasks: list[Task], n: int) -> dict:
     out["n_tasks"] = len(by_task)
     out["n_samples"] = len(samples)
     out["status"] = dict(Counter(s["verdict"]["status"] for s in samples))
+    out["truncated"] = sum(s.get("finish_reason") == "length" for s in samples)  # cut off at max_tokens
     kind = {t.id: t.kind for t in tasks}
     for k in sorted(set(kind.values())):
         group = [s for s in samples if kind.get(s["task_id"]) == k]
@@ -117,7 +157,7 @@ def _check_run_dir(out: Path) -> None:
 
 
 def _resume(samples_path: Path, cfg: EvalConfig, bench: Bench, tasks: list[Task]) -> tuple[list[dict], list[tuple]]:
-    """The samples kept from ``samples_path`` and those to judge again as (task, k, completion, prompt hash).
+    """The samples kept from ``samples_path`` and those to judge again as (task, k, reply, prompt hash).
 
     A sample is kept when its verdict records the hash of its completion, and (for the sources that need
     no model) that completion is still the one its task gives. The file is rewritten without the others,
@@ -129,26 +169,30 @@ def _resume(samples_path: Path, cfg: EvalConfig, bench: Bench, tasks: list[Task]
     for (tid, k), r in latest.items():
         task = by_id.get(tid)
         fixed = _fixed_text(cfg, bench, task) if task is not None else None
-        if task is None or (completion_hash(r["completion"]) == r["verdict"].get("completion_hash")
+        if task is None or (completion_hash(_judged(_reply(r))[0]) == r["verdict"].get("completion_hash")
                             and fixed in (None, r["completion"])):
             keep.append(r)
         elif k < cfg.n_samples:
-            redo.append((task, k, fixed or r["completion"], r["prompt_hash"] if fixed is None else None))
+            redo.append((task, k, _reply(r) if fixed is None else Reply(fixed),
+                         r["prompt_hash"] if fixed is None else None))
     if len(keep) != len(records):
         write_jsonl(samples_path, keep)
     return keep, redo
 
 
 def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool = True, workers: int | None = None,
-             concurrency: int = 32, backend: str = "auto") -> dict:
+             concurrency: int = 32, backend: str = "auto", api_key: str | None = None) -> dict:
+    """``api_key``: the model server's (None: $OPENAI_API_KEY); not part of the config, which runs keep."""
     out = Path(out)
     _check_run_dir(out)
     bench = Bench.open(cfg.bench)
     tasks = _tasks(bench, cfg)
     out.mkdir(parents=True, exist_ok=True)
     conf_path = out / "config.json"
-    conf = asdict(cfg)
-    if conf_path.exists() and json.loads(conf_path.read_text()) != conf:
+    conf = json.loads(json.dumps(asdict(cfg)))  # as config.json holds it (a tuple is a list there)
+    # a run from before a field existed has that field's default
+    defaults = json.loads(json.dumps(asdict(EvalConfig(bench=cfg.bench, model=cfg.model))))
+    if conf_path.exists() and {**defaults, **json.loads(conf_path.read_text())} != conf:
         if not force:
             raise UserError(f"{out} holds a run with another configuration; use --force to start it over")
         (out / "samples.jsonl").unlink(missing_ok=True)
@@ -159,11 +203,13 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     todo = redo + [(t, k, None, None) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]
     samples = done  # what samples.jsonl holds, kept in memory rather than read back
     with event_loop() as loop:
-        isolation = loop.run(_generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency,
-                                                 backend, samples))
+        isolation, served = loop.run(_generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
+                                                         concurrency, backend, samples, api_key))
+    if served is None and (out / "results.json").is_file():  # nothing generated now: the model of the run so far
+        served = json.loads((out / "results.json").read_text()).get("served_model")
     ids = {t.id for t in tasks}
     samples = [s for s in samples if s["task_id"] in ids]
-    results = {"config": conf, "model": cfg.model, "bench": str(bench.root),
+    results = {"config": conf, "model": cfg.model, "served_model": served, "bench": str(bench.root),
                "bench_manifest_sha256": hashlib.sha256((bench.root / "manifest.json").read_bytes()).hexdigest(),
                "metrics": metrics(samples, tasks, cfg.n_samples), "versions": _versions(), "isolation": isolation}
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
@@ -171,8 +217,9 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
 
 
 async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers, concurrency, backend,
-                              samples: list[dict]) -> str:
-    """Appends each judged sample to ``samples_path``, and its task, index and verdict status to ``samples``."""
+                              samples: list[dict], api_key: str | None) -> tuple[str, str | None]:
+    """Appends each judged sample to ``samples_path``, and its task, index, verdict status and finish reason to
+    ``samples``. Returns the sandbox isolation and the model's name as served (None: no model was asked)."""
     from tqdm import tqdm
 
     from selfevolve.evaluate.prompts import Prompter, prompt_hash
@@ -181,10 +228,11 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
     prompter = Prompter(bench, cfg.mode, cfg.docs, cfg.prompt_style, doc_style=cfg.doc_style,
                         target=cfg.target)
     model = None
-    if any(text is None and cfg.source == "model" for _, _, text, _ in todo):
+    if any(reply is None and cfg.source == "model" for _, _, reply, _ in todo):
         from selfevolve.models import load_backend
 
-        model = load_backend(cfg.model, backend=backend, concurrency=concurrency)
+        model = load_backend(cfg.model, backend=backend, concurrency=concurrency, api_key=api_key,
+                             extra_body=_request_fields(cfg))
     total = len(samples) + len(todo)
     bar = tqdm(total=total, initial=len(samples), desc="generate+judge", unit="sample", disable=not progress)
     # The sandbox pool takes about 0.4 s to start its workers: it starts in a thread while the first
@@ -194,20 +242,23 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
         # The bench, its tasks and docs live for the whole run: keep the collector off them.
         with JsonlAppender(samples_path) as sink, frozen_heap():
 
-            async def one(task: Task, k: int, text: str | None, asked: str | None) -> None:
-                """``text``: a completion to judge again (``asked``: the hash of the prompt it answered)."""
+            async def one(task: Task, k: int, reply: Reply | None, asked: str | None) -> None:
+                """``reply``: a completion to judge again (``asked``: the hash of the prompt it answered)."""
                 msgs = prompter.messages(task)
-                if text is None:
-                    text = _fixed_text(cfg, bench, task)
-                if text is None:
-                    text = await model.complete(msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                                seed=_seed(cfg, task.id, k))
+                if reply is None:
+                    fixed = _fixed_text(cfg, bench, task)
+                    reply = Reply(fixed) if fixed is not None else await model.complete(
+                        msgs, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=_seed(cfg, task.id, k))
+                text, answer_from = _judged(reply)
                 judge = await starting
                 verdict = await asyncio.wrap_future(judge.submit(task, text, k))  # judging overlaps generation
                 verdict.completion_hash = completion_hash(text)
+                # no await from here to the bar: records never interleave
                 sink.write(Sample(task_id=task.id, sample_idx=k, prompt_hash=asked or prompt_hash(msgs),
-                                  completion=text, verdict=verdict))  # no await before the bar: records never interleave
-                samples.append({"task_id": task.id, "sample_idx": k,
+                                  completion=reply.text, verdict=verdict, reasoning=reply.reasoning,
+                                  finish_reason=reply.finish_reason, prompt_tokens=reply.prompt_tokens,
+                                  completion_tokens=reply.completion_tokens, answer_from=answer_from))
+                samples.append({"task_id": task.id, "sample_idx": k, "finish_reason": reply.finish_reason,
                                 "verdict": {"passed": verdict.passed, "status": verdict.status}})
                 bar.update(1)
 
@@ -217,7 +268,7 @@ async def _generate_and_judge(cfg, bench, todo, samples_path, progress, workers,
                 bar.close()
                 if model is not None:
                     await model.close()
-            return (await starting).isolation
+            return (await starting).isolation, None if model is None else model.name
     finally:
         await _close_when_started(starting)
 
@@ -231,11 +282,11 @@ async def _close_when_started(starting: asyncio.Future) -> None:
 
 
 def evaluate_model(bench: str | Path, model: str, *, out: str | Path, force: bool = False, progress: bool = False,
-             **config: Any) -> dict:
+                   api_key: str | None = None, **config: Any) -> dict:
     """Evaluate ``model`` (a local path or an OpenAI-compatible URL) on ``bench``, as `selfevolve eval` does.
 
-    ``config`` holds `EvalConfig`'s other fields (mode, docs, split, n_samples, temperature, limit, ...).
-    Writes ``out`` (samples.jsonl, results.json; resumable) and returns results.json's content.
+    ``config`` holds `EvalConfig`'s other fields (mode, docs, split, n_samples, temperature, limit, protocol,
+    ...). Writes ``out`` (samples.jsonl, results.json; resumable) and returns results.json's content.
     """
-    return run_eval(EvalConfig(bench=str(bench), model=str(model), **config), Path(out), force=force,
-                    progress=progress)
+    cfg = apply_protocol(EvalConfig(bench=str(bench), model=str(model), **config), set(config))
+    return run_eval(cfg, Path(out), force=force, progress=progress, api_key=api_key)

@@ -113,8 +113,9 @@ def generator(model: str, backend: str, temperature: float, max_tokens: int) -> 
         return lambda chats, seed: b.generate(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)
 
     async def many(chats, seed):
-        return await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
-                                      for i, c in enumerate(chats)))
+        replies = await asyncio.gather(*(b.complete(c, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
+                                         for i, c in enumerate(chats)))
+        return [r.text for r in replies]
 
     return lambda chats, seed: asyncio.run(many(chats, seed))
 

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from selfevolve.errors import UserError
 
@@ -36,22 +37,41 @@ def build_tokenizer(texts: list[str], vocab: int):
     return fast
 
 
-class Backend(Protocol):
-    name: str
+@dataclass(frozen=True)
+class Reply:
+    """One completion and what the backend knows about it (None: it cannot tell)."""
 
-    async def complete(self, messages: Messages, *, temperature: float, max_tokens: int, seed: int | None) -> str:
+    text: str  # the answer: "" when the model gave none (a reasoning model cut off while thinking)
+    # the chain of thought a server's reasoning parser split off the answer (vLLM/SGLang reasoning_content)
+    reasoning: str | None = None
+    finish_reason: str | None = None  # "stop", or "length": cut off at max_tokens
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Backend(Protocol):
+    name: str  # the model it serves: for a server, the id the requests named
+
+    async def complete(self, messages: Messages, *, temperature: float, max_tokens: int, seed: int | None) -> Reply:
         """One completion for one chat."""
         ...
 
     async def close(self) -> None: ...
 
 
-def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, served_model: str | None = None):
-    """URL -> openai backend; existing local path -> transformers (or vllm with backend="vllm")."""
+def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, served_model: str | None = None,
+                 api_key: str | None = None, extra_body: dict[str, Any] | None = None):
+    """URL -> openai backend; existing local path -> transformers (or vllm with backend="vllm").
+
+    ``extra_body``: fields added to every request body (top_p, stop, a server's own options): servers only."""
     if backend == "openai" or (backend == "auto" and model.startswith(("http://", "https://"))):
         from selfevolve.models.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(model.split(","), concurrency=concurrency, model=served_model)
+        return OpenAIBackend(model.split(","), concurrency=concurrency, model=served_model, api_key=api_key,
+                             extra_body=extra_body)
+    if extra_body:
+        raise UserError(f"model {model!r} is local: {', '.join(sorted(extra_body))} go to an OpenAI-compatible "
+                        "server only (use an http(s):// URL)")
     if not Path(model).exists():
         raise UserError(f"model {model!r}: no such local path (use an http(s):// URL for a server)")
     if backend == "vllm":

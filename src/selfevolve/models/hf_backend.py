@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from selfevolve.models import Messages
+from selfevolve.models import Messages, Reply
 
 
 class TransformersBackend:
@@ -33,6 +33,10 @@ class TransformersBackend:
 
     def generate(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
                  seed: int | None = None) -> list[str]:
+        return [r.text for r in self.replies(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)]
+
+    def replies(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
+                seed: int | None = None) -> list[Reply]:
         torch = self.torch
         prompts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
         enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -43,12 +47,18 @@ class TransformersBackend:
             if seed is not None:
                 torch.manual_seed(seed)
             out = self.model.generate(**enc, **kw)
-        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        new = out[:, enc["input_ids"].shape[1]:]
+        texts = self.tok.batch_decode(new, skip_special_tokens=True)
+        # A row that stopped early ends in an end token, then padding; one cut off fills max_tokens with text.
+        ends = {self.tok.pad_token_id, self.tok.eos_token_id, *_ids(self.model.generation_config.eos_token_id)}
+        return [Reply(text=t, finish_reason="length" if len(row) == max_tokens and int(row[-1]) not in ends else "stop",
+                      prompt_tokens=int(mask.sum()), completion_tokens=sum(int(x) not in ends for x in row))
+                for t, row, mask in zip(texts, new, enc["attention_mask"], strict=True)]
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 256,
-                       seed: int | None = None) -> str:
+                       seed: int | None = None) -> Reply:
         if temperature > 0 or self.batch_size == 1:
-            return (await asyncio.to_thread(self.generate, [messages], temperature=temperature,
+            return (await asyncio.to_thread(self.replies, [messages], temperature=temperature,
                                             max_tokens=max_tokens, seed=seed))[0]
         fut = asyncio.get_running_loop().create_future()
         queue = self._pending.setdefault(max_tokens, [])
@@ -63,16 +73,21 @@ class TransformersBackend:
         while queue:
             batch, queue[:] = queue[: self.batch_size], queue[self.batch_size:]
             try:
-                texts = await asyncio.to_thread(self.generate, [m for m, _ in batch], max_tokens=max_tokens)
+                replies = await asyncio.to_thread(self.replies, [m for m, _ in batch], max_tokens=max_tokens)
             except Exception as e:  # every waiter of the batch gets the error
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
                 continue
-            for (_, fut), text in zip(batch, texts, strict=True):
+            for (_, fut), reply in zip(batch, replies, strict=True):
                 if not fut.done():
-                    fut.set_result(text)
+                    fut.set_result(reply)
         del self._pending[max_tokens]
 
     async def close(self) -> None:
         pass
+
+
+def _ids(eos: int | list[int] | None) -> list[int]:
+    """A generation config's end tokens: one id, a list of them, or none."""
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)

@@ -6,6 +6,10 @@ NO_PROXY) honoured, redirects followed, compressed replies decoded. Its CPU per 
 (`benchmarks/harness_overhead.py` prints it) is a fraction of a millisecond, invisible beside the 100 ms to
 seconds a real inference server takes. The API key comes from OPENAI_API_KEY when set.
 
+A reasoning model behind vLLM's or SGLang's reasoning parser answers with its chain of thought in
+``message.reasoning_content`` (``reasoning`` on some servers) and ``content`` null when it was cut off
+while thinking: the reply keeps both, with the finish reason and the token usage.
+
 The proxy is looked up once per server, with the standard library's rules, rather than by aiohttp's
 ``trust_env``: that does it per request in two worker-thread hops (the proxy, and a read of ~/.netrc),
 which cost 0.3-0.6 ms of CPU per request here, and .netrc credentials would clash with our Authorization
@@ -25,7 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from selfevolve.errors import UserError
-from selfevolve.models import Messages
+from selfevolve.models import Messages, Reply
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -41,7 +45,8 @@ def env_proxy(url: str) -> str | None:
 
 class OpenAIBackend:
     def __init__(self, base_urls: list[str], *, concurrency: int = 32, model: str | None = None, retries: int = 4,
-                 timeout: float = 600.0, api_key: str | None = None, backoff: float = 0.5):
+                 timeout: float = 600.0, api_key: str | None = None, backoff: float = 0.5,
+                 extra_body: dict[str, Any] | None = None):
         self.urls = [u.rstrip("/") if u.rstrip("/").endswith("/v1") else u.rstrip("/") + "/v1" for u in base_urls]
         self._next = itertools.cycle(range(len(self.urls)))  # round-robin across servers
         self.concurrency = concurrency
@@ -49,6 +54,7 @@ class OpenAIBackend:
         self.timeout = timeout
         self.backoff = backoff
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY') or 'EMPTY'}"}
+        self.extra_body = extra_body or {}  # added to every request body, over the fields set here
         self._model = model
         self.name = model or self.urls[0]
         self._http: aiohttp.ClientSession | None = None
@@ -106,16 +112,22 @@ class OpenAIBackend:
         return self._model
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 512,
-                       seed: int | None = None, model: str | None = None) -> str:
+                       seed: int | None = None, model: str | None = None) -> Reply:
         """``model`` overrides the served model name for this request (one server, several models)."""
+        # max_tokens is deprecated in OpenAI's API for max_completion_tokens, which some servers alone honour
         body = {"model": model or await self._model_name(), "messages": messages, "temperature": temperature,
-                "max_tokens": max_tokens}
+                "max_tokens": max_tokens, "max_completion_tokens": max_tokens}
         if seed is not None:
             body["seed"] = seed
-        reply = await self._call("POST", "/chat/completions", body)
+        reply = await self._call("POST", "/chat/completions", {**body, **self.extra_body})
         try:
-            return reply["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
+            choice = reply["choices"][0]
+            msg = choice["message"]
+            usage = reply.get("usage") or {}
+            return Reply(text=msg.get("content") or "", reasoning=msg.get("reasoning_content") or msg.get("reasoning"),
+                         finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
+                         completion_tokens=usage.get("completion_tokens"))
+        except (KeyError, IndexError, TypeError, AttributeError):
             raise UserError(f"model server {self.urls}: not a chat completion: {str(reply)[:200]}") from None
 
     async def close(self) -> None:

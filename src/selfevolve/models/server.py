@@ -23,8 +23,9 @@ from typing import Any
 
 from selfevolve.perf import event_loop
 
-# body of a chat request -> one completion per choice (body["n"], default 1)
-Answer = Callable[[dict[str, Any]], list[str] | Awaitable[list[str]]]
+# body of a chat request -> one completion per choice (body["n"], default 1), or the whole response (a dict):
+# a stand-in for a server whose replies have more than text (reasoning fields, finish reasons, usage)
+Answer = Callable[[dict[str, Any]], list[str] | dict | Awaitable[list[str] | dict]]
 MAX_N = 16
 MAX_TOKENS_CAP = 8192
 API_KEY_ENV = "SELFEVOLVE_API_KEY"
@@ -107,6 +108,8 @@ def make_app(answer: Answer, name: str, *, delay: float = 0.0, log: list[dict] |
         if delay:
             await asyncio.sleep(delay)
         texts = await answer(body) if is_async else answer(body)
+        if isinstance(texts, dict):
+            return web.json_response(texts)
         return web.json_response(
             {"id": f"chatcmpl-{counts['chat_completions']}", "object": "chat.completion", "created": int(time.time()),
              "model": body.get("model") or name,

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from selfevolve.errors import UserError
-from selfevolve.models import Messages
+from selfevolve.models import Messages, Reply
 
 
 def _vllm_params(**kw: Any) -> Any:
@@ -37,7 +37,7 @@ class VLLMBackend:
         self.waves = 0
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 512,
-                       seed: int | None = None) -> str:
+                       seed: int | None = None) -> Reply:
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((messages, {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}, fut))
         if self._drainer is None or self._drainer.done():  # one drainer at a time: one call on the engine
@@ -52,17 +52,26 @@ class VLLMBackend:
             try:
                 outs = await asyncio.to_thread(self.llm.chat, [m for m, _, _ in wave],
                                                [self._params(**kw) for _, kw, _ in wave], use_tqdm=False)
-                texts = [o.outputs[0].text for o in outs]
-                if len(texts) != len(wave):
-                    raise RuntimeError(f"vLLM returned {len(texts)} outputs for {len(wave)} chats")
+                replies = [_reply(o) for o in outs]
+                if len(replies) != len(wave):
+                    raise RuntimeError(f"vLLM returned {len(replies)} outputs for {len(wave)} chats")
             except Exception as e:  # every waiter of the wave gets the error
                 for _, _, fut in wave:
                     if not fut.done():
                         fut.set_exception(e)
                 continue
-            for (_, _, fut), text in zip(wave, texts, strict=True):
+            for (_, _, fut), reply in zip(wave, replies, strict=True):
                 if not fut.done():
-                    fut.set_result(text)
+                    fut.set_result(reply)
 
     async def close(self) -> None:
         pass
+
+
+def _reply(out: Any) -> Reply:
+    """A ``RequestOutput``'s first completion, with what vLLM says of it when it says it."""
+    first = out.outputs[0]
+    prompt, tokens = getattr(out, "prompt_token_ids", None), getattr(first, "token_ids", None)
+    return Reply(text=first.text, finish_reason=getattr(first, "finish_reason", None),
+                 prompt_tokens=None if prompt is None else len(prompt),
+                 completion_tokens=None if tokens is None else len(tokens))

@@ -37,7 +37,7 @@ def _json_object(text: str) -> dict[str, Any]:
 def _chat(client: Any, model: str, content: str) -> str:
     backend, loop = client
     return loop.run_until_complete(backend.complete([{"role": "user", "content": content}], temperature=0.0,
-                                                    max_tokens=2048, model=model))
+                                                    max_tokens=2048, model=model)).text
 
 
 def generate_llm(bench: Any, url: str, model: str, solvers: list[str], apis: list[str],
