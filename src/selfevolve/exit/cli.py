@@ -39,13 +39,15 @@ def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: b
         from selfevolve.exit.domains.mle import DATASETS
 
         kw = {"workers": workers or None, "datasets": names or tuple(DATASETS)}
+    elif domain == "tools":
+        kw = {"size": size}
     return open_domain(domain, bench=str(bench) if bench else None, **kw)
 
 
-DOMAIN = typer.Option(..., "--domain", help="sebench, math or mle.")
+DOMAIN = typer.Option(..., "--domain", help="sebench, math, mle or tools.")
 BENCH = typer.Option(None, "--bench", help="The bench directory (sebench domain).")
 MODE = typer.Option("closed", "--mode", help="sebench: closed (no docs) or open book.")
-SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym family and split.")
+SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym family and split; tools: base tasks per split.")
 VERIFIABLE = typer.Option(False, "--verifiable", help="sebench: score the pass (0/1) instead of the fraction passed.")
 WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
 SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: datasets (comma-separated; default all).")

@@ -6,7 +6,7 @@ from typing import Any
 
 from selfevolve.errors import UserError
 
-DOMAINS = ("sebench", "math", "mle")
+DOMAINS = ("sebench", "math", "mle", "tools")
 
 
 def open_domain(name: str, *, bench: str | None = None, **kw: Any):
@@ -19,6 +19,10 @@ def open_domain(name: str, *, bench: str | None = None, **kw: Any):
         from selfevolve.exit.domains.mle import MLEDomain
 
         return MLEDomain(**kw)
+    if name == "tools":
+        from selfevolve.exit.domains.tools import ToolsDomain
+
+        return ToolsDomain(**kw)
     if name == "sebench":
         if bench is None:
             raise UserError("the sebench domain needs --bench DIR")

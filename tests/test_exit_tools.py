@@ -1,0 +1,126 @@
+"""The tools domain: seeded tasks with verified answers in disjoint splits, bad calls scored with feedback
+(never an exception, never evaluated), and ExIt end to end on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfevolve.exit.domain import Domain, Instance
+from selfevolve.exit.domains import DOMAINS, open_domain
+from selfevolve.exit.domains.tools import MAX_CALL_BYTES, MAX_CALLS, ToolsDomain, database, reference_response
+from test_exit_run import _check_groups, _train_and_iterate
+
+
+@pytest.fixture(scope="module")
+def domain() -> ToolsDomain:
+    return open_domain("tools", size=300)
+
+
+def _call(tool: str, **args) -> str:
+    return json.dumps({"tool": tool, "args": args})
+
+
+def test_splits_share_no_task_and_every_reference_episode_scores_1(domain):
+    assert "tools" in DOMAINS and isinstance(domain, Domain) and domain.verifiable
+    train, test = domain.tasks("train"), domain.tasks("test")
+    assert len(train) == len(test) == 300
+    assert {t.id for t in train}.isdisjoint(t.id for t in test)
+    assert {t.prompt for t in train}.isdisjoint(t.prompt for t in test)  # the id is the question's content
+    assert {t.id.split("/")[0] for t in train} == {t.id.split("/")[0] for t in test}  # every template in both
+    assert domain.tasks("train") == train and ToolsDomain(size=10).tasks("train") == train[:10]  # seeded, nested
+    # the answer comes straight from the data; the reference episode reaches it through the tools
+    got = domain.score_many([(Instance(t), reference_response(t)) for t in train + test])
+    assert all(s == 1.0 and f.endswith("is correct") for s, f in got)
+    assert all(len(t.data["reference"]) >= 2 for t in train)  # several calls per task
+
+
+def test_a_wrong_or_missing_answer_scores_0_and_the_feedback_never_shows_the_expected_answer(domain):
+    task = domain.tasks("train")[0]
+    inst, expected = Instance(task), str(task.data["answer"])
+    for response in ("ANSWER: 7", "no idea", "", "ANSWER:", _call("calc", op="add", a=1, b=2) + "\nANSWER: $1"):
+        score, feedback = domain.score_one(inst, response)
+        assert score == 0.0 and feedback.strip() and expected not in feedback, response
+    assert domain.score_one(inst, "no idea")[1].startswith("no tool calls. no answer")
+    assert domain.score_one(inst, f"ANSWER: {int(expected):,}")[0] == 1.0  # a number is compared as a number
+    zero = domain.score_one(inst, _call("calc", op="sub", a=2, b=2) + "\nANSWER: $1")
+    assert zero == (0.0, "call 1: calc(op='sub', a=2, b=2) -> 0. The answer 0 is incorrect")  # 0 is an answer
+
+
+BAD = {
+    "malformed JSON": ('{"tool": "lookup", "args": {', "malformed JSON"),
+    "not a call": ('{"name": "lookup"}', "malformed call"),
+    "unknown tool": (_call("shell", cmd="ls"), "unknown tool 'shell'"),
+    "missing argument": (_call("calc", op="add", a=1), "bad arguments"),
+    "extra argument": (_call("calc", op="add", a=1, b=2, c=3), "bad arguments"),
+    "op outside the closed set": (_call("calc", op="pow", a=2, b=3), "bad arguments: op must be one of"),
+    "wrong type": (_call("calc", op="add", a="one", b=2), "bad arguments: a must be a number"),
+    "bool is no number": (_call("calc", op="add", a=True, b=2), "bad arguments: a must be a number"),
+    "not finite": ('{"tool": "calc", "args": {"op": "add", "a": NaN, "b": 1}}', "bad arguments"),
+    "too big a number": (_call("calc", op="mul", a=10**16, b=1), "bad arguments"),
+    "result out of range": (_call("calc", op="mul", a=10**15, b=10**15), "result out of range"),
+    "division by zero": (_call("calc", op="div", a=1, b=0), "division by zero"),
+    "long string": (_call("lookup", table="cities", key="x" * 100, field="population"), "bad arguments: key must be a string of at most 64"),
+    "huge call": (_call("lookup", table="cities", key="x" * 10_000, field="population"),
+                  f"call too large (over {MAX_CALL_BYTES} bytes)"),
+    "unknown key": (_call("lookup", table="cities", key="Atlantis", field="population"), "no row 'Atlantis'"),
+    "field of another table": (_call("lookup", table="cities", key=next(iter(database().cities)), field="price"),
+                               "cities have no field 'price'"),
+    "reference to no call": (_call("calc", op="add", a="$5", b=1), "bad arguments: a refers to $5"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_each_bad_call_is_a_scored_turn_with_feedback(domain, kind):
+    line, why = BAD[kind]
+    score, feedback = domain.score_one(Instance(domain.tasks("train")[0]), f"{line}\nANSWER: 3")
+    assert score == 0.0 and feedback.startswith(f"call 1: failed ({why}"), feedback
+
+
+def test_too_many_calls_are_not_run(domain):
+    task = domain.tasks("train")[0]
+    calls = [_call("calc", op="add", a=i, b=1) for i in range(MAX_CALLS + 2)]
+    score, feedback = domain.score_one(Instance(task), "\n".join(calls) + f"\nANSWER: ${MAX_CALLS}")
+    assert score == 0.0 and f"call {MAX_CALLS}: calc(op='add', a={MAX_CALLS - 1}, b=1) -> {MAX_CALLS}" in feedback
+    assert feedback.endswith(f"calls {MAX_CALLS + 1}-{MAX_CALLS + 2}: failed (too many calls: at most {MAX_CALLS} "
+                             f"run). The answer {MAX_CALLS} is incorrect")
+    flood = domain.score_one(Instance(task), "{}\n" * 5000)  # one line for the calls past the cap, not 4992
+    assert flood[0] == 0.0 and len(flood[1]) < 1000
+
+
+def test_a_python_payload_in_arguments_is_rejected_and_never_evaluated(domain, tmp_path: Path):
+    pwned = tmp_path / "pwned"
+    payload = f"__import__('os').system('touch {pwned}')"
+    for line in (_call("calc", op="add", a=payload, b=1), _call("calc", op=payload, a=1, b=1),
+                 _call("lookup", table="cities", key=payload, field="population"),
+                 json.dumps({"tool": payload, "args": {}})):
+        score, feedback = domain.score_one(Instance(domain.tasks("train")[0]), f"{line}\nANSWER: {payload}")
+        assert score == 0.0 and not pwned.exists()
+        assert feedback.startswith("call 1: failed (") and ("bad arguments" in feedback or "unknown tool" in feedback
+                                                            or "no row" in feedback)
+    assert "bad arguments: a must be a number" in domain.score_one(
+        Instance(domain.tasks("train")[0]), _call("calc", op="add", a=payload, b=1))[1]
+
+
+def test_bad_size_is_a_one_line_error():
+    from selfevolve.errors import UserError
+
+    with pytest.raises(UserError):
+        ToolsDomain(size=0)
+
+
+def test_tools_end_to_end(tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(1)
+    solutions = [reference_response(t) for t in ToolsDomain(size=2).tasks("train")]  # one per training task
+    domain = ["--domain", "tools", "--size", "2"]
+    # seed 1 draws the two tasks at step 0 (seed 0 draws one twice, and the buffer holds one S per instance,
+    # which the shared check reads as its group's)
+    run, trajs = _train_and_iterate(tmp_path, capsys, domain, [*solutions, "no idea"],
+                                    ["--embedder", "hash", "--seed", "1"])
+    groups = _check_groups(run, verifiable=True, diversity=True)  # each logged S is 4 x its returns' variance
+    assert any(g["learnability"] > 0 for g in groups)  # one answer in three solves the task: groups disagree
+    assert all(f.startswith(("call 1", "no tool calls")) for t in trajs for f in t["feedback"])
