@@ -496,3 +496,43 @@ def test_the_generator_draws_probe_inputs_outside_the_tests():
     tests = [{"x": i} for i in range(5)]
     probes = _probe_inputs(lambda: {"x": r.randrange(8)}, tests)
     assert len(probes) == min(N_PROBES, 3) and all(p not in tests for p in probes) and len({p["x"] for p in probes}) == 3
+
+
+class _FailsFirstDraw(_Recording):
+    """The reference gives no answer under the judge's first draw (a perturbed value feeding a step that
+    rejects it, as in a red team's chain of spacing, log1p and nanargmax), and answers under the next."""
+
+    def __init__(self, pool, reference, first_seed):
+        super().__init__(pool)
+        self.reference, self.first_seed = reference, first_seed
+
+    def submit(self, req: RunRequest) -> cf.Future[RunResult]:
+        if req.perturb and req.code == self.reference and req.seed == self.first_seed:
+            self.reqs.append(req)
+            f: cf.Future[RunResult] = cf.Future()
+            f.set_result(RunResult("ok", outcomes=[TestOutcome(False, error="ValueError: All-NaN slice")]))
+            return f
+        return super().submit(req)
+
+
+def test_a_reference_that_fails_under_a_draw_is_probed_under_another(numpy_bench, judge, tasks, n):
+    """A twelfth red team passed such tasks with plain Python that refuses a random share of inputs (the
+    rule asked a solution to fail where the reference failed). The judge now draws again until the
+    reference answers, and probes the solution under that draw; where it never answers, a solution must
+    fail with the reference's own error class (the package's exceptions have novel names)."""
+    t = tasks["u/abs"]
+    pool = _FailsFirstDraw(judge.pool, t.reference, first_seed=7)
+    j = Judge(numpy_bench, pool=pool, probe_seed=7)
+    probe_x = probe_point(t)[0]["x"]  # a solution that knows the probe input and refuses it (the red team's
+    refuses = ("import zwc\ndef solve(x):\n    if list(x) == " + repr(probe_x) + ":\n"  # learned it by feedback)
+               "        raise ValueError('no')\n    r = " + PURE + "\n    return r if r is not None else zwc.absolute(x)\n")
+    honest = "import zwc\ndef solve(x):\n    return [v for v in zwc.{abs}(x).{tolist}()]\n".format(**n)
+    assert j.usage_probe(t).result(timeout=60).ok and j.probe_seed_for(t) == 8
+    assert j.judge(t, honest).status == "passed"
+    assert j.judge(t, refuses).status != "passed"
+    assert {r.seed for r in pool.reqs if r.perturb and r.code == honest} == {8}
+    passed = Verdict(task_id=t.id, passed=True, status="passed")
+    ref_fails = TestOutcome(False, error="Xobuq: All-NaN slice")
+    assert apply_usage_rule(passed, t, TestOutcome(False, error="Xobuq: All-NaN slice"), ref_fails).passed
+    assert apply_usage_rule(passed, t, TestOutcome(False, error="ValueError: no"), ref_fails).status == \
+        "not_using_package"

@@ -37,6 +37,7 @@ from selfevolve.schema import Task, TestResult, Verdict
 
 Target = Literal["package", "library"]
 PROBE_CACHE = 65536  # probe outcomes a judge keeps, by (task, code, input)
+REDRAWS = 4  # perturbation draws a judge tries on a task until its reference gives an answer on the probe
 
 def _novel_attrs(mapping: dict[str, str], originals: Iterable[str]) -> frozenset[str]:
     return frozenset(mapping.get(o, o).rsplit(".", 1)[-1] for o in originals)
@@ -104,7 +105,8 @@ class Judge:
         self._original = {v: k for k, v in mapping.items()}
         self._perturb = PerturbTargets(profile, mapping)
         self._probes: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
-        self._probe_runs: dict[tuple[str, str, str], cf.Future[TestOutcome | None]] = {}
+        self._probe_runs: dict[tuple[str, str, str, int], cf.Future[TestOutcome | None]] = {}
+        self._probe_seeds: dict[tuple[str, str, str], int] = {}  # the draw under which each reference answered
 
     @property
     def isolation(self) -> str:
@@ -125,13 +127,15 @@ class Judge:
         """The dotted novel names a probe run perturbs for ``task`` (`PerturbTargets`)."""
         return self._perturb(task.apis)
 
-    def probe_run(self, code: str, task: Task, inp: dict[str, Any]) -> cf.Future[TestOutcome | None]:
+    def probe_run(self, code: str, task: Task, inp: dict[str, Any], seed: int | None = None
+                  ) -> cf.Future[TestOutcome | None]:
         """``code``'s answer on ``inp`` in a fresh child with ``task``'s APIs perturbed under this judge's
         seed: its one outcome (a run that failed gives one that is not ok), None when the sandbox failed.
         One run per distinct (task, code, input) per judge: an RL group repeats its answers, and a sample
         that is the reference shares the reference's run (the last `PROBE_CACHE` are kept)."""
+        seed = self.probe_seed if seed is None else seed
         key = (task.id, hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
-               json.dumps(inp, sort_keys=True))
+               json.dumps(inp, sort_keys=True), seed)
         cached = self._probe_runs.get(key)
         if cached is not None:
             return cached
@@ -139,7 +143,7 @@ class Judge:
         self._probe_runs[key] = fut
         while len(self._probe_runs) > PROBE_CACHE:
             self._probe_runs.pop(next(iter(self._probe_runs)), None)
-        req = RunRequest(code, task.entry_point, [inp], perturb=self.perturb_targets(task), seed=self.probe_seed)
+        req = RunRequest(code, task.entry_point, [inp], perturb=self.perturb_targets(task), seed=seed)
 
         def done(f: cf.Future[RunResult]) -> None:
             try:
@@ -174,18 +178,33 @@ class Judge:
             fut.set_result(None)
             return fut
 
-        def done(f: cf.Future[TestOutcome | None]) -> None:
+        def attempt(k: int) -> None:
+            seed = self.probe_seed + k  # derived from the secret seed: as secret
+            try:
+                self.probe_run(task.reference, task, inp, seed).add_done_callback(lambda f: done(f, k, seed))
+            except Exception:  # noqa: BLE001
+                fut.set_result(TestOutcome(False, error=REFERENCE_UNRUN))
+
+        def done(f: cf.Future[TestOutcome | None], k: int, seed: int) -> None:
             try:
                 r = f.result()
             except Exception:  # noqa: BLE001
                 r = None
-            fut.set_result(r if r is not None else TestOutcome(False, error=REFERENCE_UNRUN))
+            if r is None:
+                fut.set_result(TestOutcome(False, error=REFERENCE_UNRUN))
+            elif r.ok or k + 1 >= REDRAWS:
+                self._probe_seeds[key] = seed
+                fut.set_result(r)
+            else:  # the reference gives no answer under this draw: a probe that tells nothing; draw again
+                attempt(k + 1)
 
-        try:
-            self.probe_run(task.reference, task, inp).add_done_callback(done)
-        except Exception:  # noqa: BLE001
-            fut.set_result(TestOutcome(False, error=REFERENCE_UNRUN))
+        attempt(0)
         return fut
+
+    def probe_seed_for(self, task: Task, inp: dict[str, Any] | None = None) -> int:
+        """The perturbation draw `usage_probe` settled on for ``task`` (its result must be there)."""
+        inp = probe_point(task)[0] if inp is None else inp
+        return self._probe_seeds.get((task.id, task.reference, json.dumps(inp, sort_keys=True)), self.probe_seed)
 
     def usage_rule_applies(self, task: Task, candidates: list[tuple[dict[str, Any], Any]] | None = None,
                            timeout: float | None = None) -> tuple[bool, dict[str, Any] | None]:
@@ -275,8 +294,15 @@ class Judge:
                     give(verdict)
                     return
                 t2 = time.perf_counter()
-                self.probe_run(code, task, probe_point(task)[0]).add_done_callback(
-                    lambda p: expected.add_done_callback(lambda e: last(verdict, p, e, t2)))
+
+                def probe(e: cf.Future[TestOutcome | None]) -> None:  # under the draw the reference answered in
+                    try:
+                        self.probe_run(code, task, probe_point(task)[0], self.probe_seed_for(task)).add_done_callback(
+                            lambda p: last(verdict, p, e, t2))
+                    except BaseException as exc:  # noqa: BLE001
+                        give(failed(exc))
+
+                expected.add_done_callback(probe)
             except BaseException as e:  # noqa: BLE001
                 give(failed(e))
 

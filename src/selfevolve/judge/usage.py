@@ -578,6 +578,11 @@ def probe_point(task: Task) -> tuple[dict[str, Any], Any]:
 REFERENCE_UNRUN = "the sandbox failed the usage rule's probe of the reference"
 
 
+def _kind(error: str) -> str:
+    """An outcome's error class (``ValueError: ...`` -> ``ValueError``), or its run status (``timeout: ...``)."""
+    return error.split(":", 1)[0].strip()
+
+
 def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, expected: TestOutcome | None) -> Verdict:
     """A passed verdict after its probe run: still passed only if the probe's answer is the reference's
     answer under the same perturbation (``expected``). Pure."""
@@ -585,8 +590,9 @@ def apply_usage_rule(verdict: Verdict, task: Task, probe: TestOutcome | None, ex
         return verdict  # the task has nothing to perturb: the rule cannot tell
     if not expected.ok and expected.error == REFERENCE_UNRUN:  # never read as a pass
         return verdict.model_copy(update={"passed": False, "status": "sandbox_error", "detail": REFERENCE_UNRUN})
-    if not expected.ok:  # with its APIs perturbed the reference fails: so must a solution that calls them
-        if probe is not None and not probe.ok:
+    if not expected.ok:  # with its APIs perturbed the reference fails under every draw: so must a solution that
+        # calls them, and the same way (the package's exceptions have novel names: a plain raise differs)
+        if probe is not None and not probe.ok and _kind(probe.error) == _kind(expected.error):
             return verdict
         return verdict.model_copy(update={"passed": False, "status": "not_using_package", "detail": (
             "the answer does not follow the task's APIs: with them returning other values it still gives one, "
