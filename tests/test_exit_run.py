@@ -135,6 +135,9 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for argv in (["exit", "train", "--domain", "nope", "--model", "m", "--out", str(tmp_path / "r")],
                  ["exit", "train", "--domain", "sebench", "--model", "m", "--out", str(tmp_path / "r")],
                  ["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path / "r"), "--variant", "x"],
+                 ["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path / "r"), "--group", "1"],
+                 ["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path / "r"), "--prompts", "2",
+                  "--group", "4", "--micro-batch", "3"],
                  ["exit", "iterate", "--domain", "mle", "--subset", "mnist", "--model", "m", "--out", str(tmp_path)],
                  ["exit", "iterate", "--domain", "math", "--doc-style", "nope", "--model", "m", "--out", str(tmp_path)],
                  ["exit", "iterate", "--domain", "math", "--held-out", "train", "--model", "m", "--out", str(tmp_path)]):

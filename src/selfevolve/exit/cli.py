@@ -97,18 +97,10 @@ def train_cmd(
     options = dict(locals())
     from dataclasses import fields
 
-    from selfevolve.exit.diversity import EMBEDDERS
-    from selfevolve.exit.trainer import VARIANTS, train
+    from selfevolve.exit.trainer import train
 
-    if variant not in VARIANTS:
-        raise UserError(f"--variant is one of {', '.join(VARIANTS)}")
-    if embedder not in EMBEDDERS:
-        raise UserError(f"--embedder is one of {', '.join(EMBEDDERS)}")
-    if group < 2 or prompts < 1 or max_steps < 1 or not 0 <= p <= 1 or not 0 <= p_div <= 1:
-        raise UserError("need --group >= 2, --prompts >= 1, --max-steps >= 1 and p, p-div in [0, 1]")
-    if not 0 <= buffer_min <= buffer:
-        raise UserError("need 0 <= --buffer-min <= --buffer")
     cfg = C(**{f.name: options[f.name] for f in fields(C) if f.name in options})
+    cfg.check()  # before the domain opens (its sandbox pool takes seconds)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
         c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps))
