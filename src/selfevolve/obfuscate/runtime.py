@@ -257,23 +257,25 @@ _VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 _STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
-def _known_type(t):
-    """A class of Python or its standard library, by identity: the class its module holds under its name
-    (a class the caller makes can name any module, but that module does not hold it)."""
+def _held(t):
+    """``t``'s module when that module holds ``t`` under its name, else None (a class the caller makes can
+    name any module, ``__module__ = "<library>"`` included, but that module does not hold it)."""
     name = type.__dict__["__module__"].__get__(t)
     mod = sys.modules.get(name) if type(name) is str else None
-    if mod is None or getattr(mod, type.__dict__["__name__"].__get__(t), None) is not t:
-        return False
+    return mod if mod is not None and getattr(mod, type.__dict__["__name__"].__get__(t), None) is t else None
+
+
+def _known_type(t):
+    """A class of Python or its standard library, by identity (`_held`)."""
+    mod = _held(t)
     where = getattr(mod, "__file__", None)
     return mod is builtins or (type(where) is str and where.startswith(_STDLIB) and "-packages" not in where)
 
 
 def _library_type(t):
-    """The library's own class: found under its name in its module (a class the caller makes can say
-    ``__module__ = "<library>"``, but it is not the class its module holds under that name)."""
-    mod = sys.modules.get(str(getattr(t, "__module__", "")))
-    return mod is not None and str(mod.__name__).split(".")[0] == T["lib"] and getattr(
-        mod, str(getattr(t, "__name__", "")), None) is t
+    """The library's own class, by identity (`_held`)."""
+    mod = _held(t)
+    return mod is not None and str(mod.__name__).split(".")[0] == T["lib"]
 
 
 def _bridge(fn):

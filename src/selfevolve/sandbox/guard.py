@@ -232,7 +232,7 @@ class Guard:
         self.package = package
         # whose functions, classes and instances admitted library code may not read metadata of for the run
         self.foreign = {m for m in (package, library, "guard", "worker", "protocol", "perturb") if m}
-        self._owned_roots = {m for m in (library, "guard", "worker", "protocol", "perturb") if m}
+        self._owned_roots = self.foreign - {package}  # the package's public objects are the API
         self._owned_types: dict[int, tuple[type, bool]] = {}
         here = os.path.dirname(os.path.abspath(__file__)) + "/"
         lib = getattr(sys.modules.get(library or ""), "__file__", None)
