@@ -227,6 +227,13 @@ ATTACKS = [
     # attrgetter, hidden by name, then read the package's private attributes in C)
     ("facade_renamed", "import operator, zwc\ndef solve():\n    operator.__init__('renamed')\n"
      "    return 'LEAK:' + type(operator.attrgetter('_v')(zwc.{array}([1]))).__name__\n", True),
+    # a thirteenth: an opener turns a path of the run's directory into any descriptor (the result pipe's)
+    *[(f"opener_{how}", "import io\ndef solve():\n    f = " + call + "\n    return 'LEAK:' + str(f.fileno())\n",
+       True) for how, call in [
+        ("open", "open('y', 'rb', buffering=0, opener=lambda p, fl: 0)"),
+        ("open_positional", "open('y', 'rb', 0, None, None, None, True, lambda p, fl: 0)"),
+        ("io_open", "io.open('y', 'rb', buffering=0, opener=lambda p, fl: 0)"),
+        ("io_fileio", "io.FileIO('y', 'r', opener=lambda p, fl: 0)")]],
     ("io_fileio_reads_outside_the_run", "import io\ndef solve():\n"
      "    return 'LEAK:' + io.FileIO(" + repr(__import__("os").__file__) + ").read(12).decode()\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"

@@ -45,7 +45,10 @@ STDLIB = frozenset({
     "typing", "unicodedata", "warnings",
 })
 # Functions of admitted modules that read an attribute by a name the caller gives, bypassing the rule.
-HIDDEN = {"operator": frozenset({"attrgetter", "methodcaller"}), "string": frozenset({"Formatter"})}
+# And io's openers, which take an ``opener`` that turns any path into any descriptor (the result pipe's too):
+# the run's builtin `open` is the one way to a file.
+HIDDEN = {"operator": frozenset({"attrgetter", "methodcaller"}), "string": frozenset({"Formatter"}),
+          "io": frozenset({"open", "FileIO", "open_code"})}
 # The dunders a run may name: what operators, builtins and statements call anyway (x.__add__(y) is x + y),
 # and a class's name. Not the introspective ones (__dict__, __globals__, __reduce__, __array__, ...).
 _OPS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
@@ -619,12 +622,15 @@ class Guard:
         if issubclass(type(obj), types.ModuleType) or (issubclass(type(obj), type) and id(obj) not in self.user_types):
             raise ClosedBook(f"closed book: the sandbox does not let a run change .{name} of {obj!r}")
 
-    def open(self, file, *args, **kw):
-        """``open`` for the run's own files: a path in its working directory."""
-        if not isinstance(file, (str, bytes, os.PathLike)) or not (
+    def open(self, file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True,
+             opener=None):
+        """``open`` for the run's own files: a path in its working directory, and no ``opener`` (which could
+        hand back any descriptor, the result pipe's included, whatever the path says)."""
+        if opener is not None or not isinstance(file, (str, bytes, os.PathLike)) or not (
                 os.path.realpath(os.fsdecode(file)) + "/").startswith(self.workdir):
-            raise PermissionError(f"closed book: a run may open files in its working directory only, not {file!r}")
-        return builtins.open(file, *args, **kw)
+            raise PermissionError(f"closed book: a run may open files in its working directory only, by path, "
+                                  f"not {file!r}")
+        return builtins.open(file, mode, buffering, encoding, errors, newline, closefd)
 
     # -- the audit hook (library code acting for the run)
 
