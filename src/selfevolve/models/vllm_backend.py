@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from selfevolve.errors import UserError
+from selfevolve.errors import missing_extra
 from selfevolve.models import Messages, Reply
 
 
@@ -27,7 +27,7 @@ class VLLMBackend:
             try:
                 from vllm import LLM
             except ImportError:
-                raise UserError("the vllm backend needs the 'vllm' extra: pip install 'selfevolve[vllm]'") from None
+                raise missing_extra("vllm", "the vllm backend") from None
             llm = LLM(model=path)
         self.llm = llm
         self.name = path

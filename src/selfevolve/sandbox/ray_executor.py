@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from selfevolve.errors import UserError
+from selfevolve.errors import missing_extra
 from selfevolve.sandbox.pool import Limits, RunRequest, RunResult, SandboxPool, bench_pool_kwargs
 
 
@@ -20,7 +20,7 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise UserError("the Ray executor needs the 'ray' extra: pip install 'selfevolve[ray]'") from None
+        raise missing_extra("ray", "the Ray executor") from None
     return ray
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from selfevolve.bench import Bench
-from selfevolve.errors import UserError
+from selfevolve.errors import UserError, missing_extra
 from selfevolve.obfuscate import official
 from selfevolve.obfuscate.translate import translate_code
 from selfevolve.sandbox.protocol import from_tagged, to_tagged
@@ -69,7 +69,7 @@ def read_records(source: str | Path, config: str = "single_test", split: str = "
             try:
                 import pyarrow.parquet as pq
             except ImportError:
-                raise UserError("reading parquet needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+                raise missing_extra("hf", "reading parquet") from None
             try:
                 return _rows(pq.read_table(path).to_pylist())
             except Exception as e:  # pyarrow raises several types for a file that is not parquet
@@ -85,7 +85,7 @@ def read_records(source: str | Path, config: str = "single_test", split: str = "
     try:
         import datasets
     except ImportError:
-        raise UserError("reading a Hub dataset needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+        raise missing_extra("hf", "reading a Hub dataset") from None
     try:
         return _rows(datasets.load_dataset(str(source), config, split=split))
     except Exception as e:  # offline, unknown id or config: one line, not the Hub client's traceback
@@ -97,7 +97,7 @@ def _load_from_disk(path: Path, split: str):
     try:
         import datasets
     except ImportError:
-        raise UserError("reading a saved dataset needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+        raise missing_extra("hf", "reading a saved dataset") from None
     data = datasets.load_from_disk(str(path))
     if isinstance(data, datasets.DatasetDict):
         if split not in data:
@@ -226,7 +226,7 @@ def export_hf(tasks: list[Task], out: str | Path) -> Path:
     try:
         import datasets
     except ImportError:
-        raise UserError("the Hugging Face export needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+        raise missing_extra("hf", "the Hugging Face export") from None
     rows = [{"id": t.id, "kind": t.kind, "apis": t.apis, "prompt": t.prompt, "entry_point": t.entry_point,
              "signature": t.signature, "reference": t.reference,
              "tests": json.dumps([c.model_dump() for c in t.tests]), "compare": t.compare.model_dump_json()}

@@ -45,11 +45,15 @@ from trl import GRPOConfig, GRPOTrainer
 
 NO_CLIP = 1e9
 SEQUENCE_MEAN_LOSSES = ("grpo", "sapo")  # TRL's losses that average per-sequence token means over the rows
-TRL_VERSION = "1.16.0"  # the version whose private methods this module relies on
+TRL_VERSION = "1.16.0"  # the version tested (constraints.txt) whose private methods this module relies on
 TRL_PRIVATE = ("_generate_and_score_completions", "_tokenize_prompts", "_generate_single_turn",
                "_get_per_token_logps_and_entropies")
-if trl.__version__ != TRL_VERSION:
-    raise ImportError(f"selfevolve's GRPO engine needs trl=={TRL_VERSION}; found {trl.__version__}")
+# The extra admits TRL's patch releases of the tested series; another series, or one without these methods,
+# is refused here rather than failing mid-run.
+if (trl.__version__.rsplit(".", 1)[0] != TRL_VERSION.rsplit(".", 1)[0]
+        or not all(callable(getattr(GRPOTrainer, n, None)) for n in TRL_PRIVATE)):
+    raise ImportError(f"selfevolve's GRPO engine needs trl {TRL_VERSION} (pip install -c constraints.txt); "
+                      f"found {trl.__version__}")
 
 
 @dataclass
