@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.main
 
 from selfevolve import __version__
 from selfevolve.errors import UserError
@@ -58,22 +59,52 @@ def _register_all() -> None:
 _register_all()
 
 
+def commands(cmd=None, path: tuple[str, ...] = (), groups: bool = False):
+    """(path, command) of every leaf command (and with ``groups`` every group) of the click command that typer
+    builds from ``app``."""
+    cmd = typer.main.get_command(app) if cmd is None else cmd
+    subs = getattr(cmd, "commands", None)
+    if groups or not subs:
+        yield path, cmd
+    for name, sub in (subs or {}).items():
+        yield from commands(sub, (*path, name), groups)
+
+
+def command():
+    """The click command of ``app``, its flags shown without a value: typer's rich help gives each flag a
+    ``<bool>`` type, which reads as if ``--references true`` were asked for."""
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root, help_option_names=["-h", "--help"])
+    for _, cmd in commands(root, groups=True):
+        for p in (*cmd.params, cmd.get_help_option(ctx)):
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; returns on success, otherwise exits with the command's code."""
     try:
-        # Standalone mode: typer itself shows a usage error (unknown command or option, missing value) in its
-        # usual short form and exits 2, whichever click (its vendored copy or the package) raised it.
-        app(args=argv)
+        # Not standalone: a usage error (unknown command or option, a value out of range or not a choice) is
+        # ours to print, in one line as a UserError is.
+        code = command().main(args=argv, prog_name="selfevolve", standalone_mode=False)
+    except typer.TyperException as e:  # click's usage errors (its ClickException derives from it)
+        if not e.format_message():  # a group called without a command: its help is shown already
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = e.format_message().replace("Value error, ", "")  # typer's validation says so for a choice
+        print(f"error: {message}{hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         _interrupted()
-    except SystemExit as e:
-        if e.code == 130:  # typer turns Ctrl-C inside a command into exit code 130
-            _interrupted()
-        if e.code not in (0, None):
-            raise
+    if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _interrupted() -> None:

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where the bench and the report go."),
-    seed: int = typer.Option(42, "--seed", help="Name seed of the bench."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Name seed of the bench."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the bench even if one is there."),
     micro: bool = typer.Option(True, "--micro/--no-micro", help="Then run the micro-world's quick experiments "
                                                                 "(every recipe, one seed; ExIt's grpo and exit) from "

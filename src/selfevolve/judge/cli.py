@@ -81,7 +81,7 @@ def judge_cmd(
     tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (e.g. BENCH/tasks/test_single.jsonl)."),
     completions: Path = typer.Option(..., "--completions", help='JSONL of {"task_id", "completion"[, "sample_idx"]}.'),
     out: Path = typer.Option(..., "--out", help="Verdicts JSONL; appended as verdicts finish, so re-running resumes."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one)."),
 ) -> None:
     """Judge completions in the sandbox: extraction, usage check, run, compare.
 

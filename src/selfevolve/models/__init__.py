@@ -59,11 +59,16 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+BACKENDS = ("auto", "openai", "transformers", "vllm")  # auto: openai for a URL, transformers for a local path
+
+
 def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, served_model: str | None = None,
                  api_key: str | None = None, extra_body: dict[str, Any] | None = None):
     """URL -> openai backend; existing local path -> transformers (or vllm with backend="vllm").
 
     ``extra_body``: fields added to every request body (top_p, stop, a server's own options): servers only."""
+    if backend not in BACKENDS:
+        raise UserError(f"backend {backend!r}: not one of {', '.join(BACKENDS)}")
     if backend == "openai" or (backend == "auto" and model.startswith(("http://", "https://"))):
         from selfevolve.models.openai_backend import OpenAIBackend
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
+
+from selfevolve.bench import SPLITS
 
 tasks_app = typer.Typer(help="Task sets: generate, inspect, import and export.", no_args_is_help=True)
 
@@ -16,13 +19,13 @@ def register(app: typer.Typer) -> None:
 @tasks_app.command("generate")
 def generate_cmd(
     bench: Path = typer.Argument(..., help="Bench directory (from `selfevolve build`)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of inputs, templates and compositions."),
-    limit: int = typer.Option(0, "--limit", help="Keep only the first N drafts (quick runs)."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of inputs, templates and compositions."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Keep only the first N drafts (quick runs)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one)."),
     llm: str = typer.Option(None, "--llm", help="OpenAI-compatible base URL: use the LLM pipeline instead."),
     model: str = typer.Option("", "--model", help="With --llm: the model that writes problems."),
     models: str = typer.Option("", "--models", help="With --llm: comma-separated solver models (default: --model)."),
-    split: str = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
+    split: Literal[SPLITS] = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
 ) -> None:
     """Generate train / test_single / test_multi, each task validated in the sandbox and the judge.
 
@@ -91,7 +94,7 @@ def import_cmd(
                                        "(jintailin/SE-Bench)."),
     bench: Path = typer.Option(..., "--bench", help="A bench built with the official mapping (--mapping)."),
     out: Path = typer.Option(..., "--out", help="Tasks JSONL to write."),
-    config: str = typer.Option("single_test", "--config",
+    config: Literal["train", "single_test", "multiple_test"] = typer.Option("single_test", "--config",
                                help="The dataset's config (train, single_test, multiple_test): picks the Hub "
                                     "config, or the file of that name in a directory."),
     split: str = typer.Option("train", "--split", help="The split of a Hub or saved dataset (the official "
@@ -121,9 +124,10 @@ def import_cmd(
 @tasks_app.command("export")
 def export_cmd(
     bench: Path = typer.Argument(..., help="Bench directory with tasks."),
-    split: str = typer.Option("test_single", "--split"),
-    fmt: str = typer.Option("sebench", "--format", help="sebench (official JSONL) or hf (parquet)."),
-    out: Path = typer.Option(..., "--out"),
+    split: Literal[SPLITS] = typer.Option("test_single", "--split", help="The task set to write."),
+    fmt: Literal["sebench", "hf"] = typer.Option("sebench", "--format", help="sebench: the official JSONL; hf: a "
+                                                  "Hugging Face dataset directory (parquet)."),
+    out: Path = typer.Option(..., "--out", help="The JSONL file (sebench) or the dataset directory (hf) to write."),
 ) -> None:
     """Write a split in the official SE-Bench shape, or as a Hugging Face parquet dataset."""
     from selfevolve.bench import Bench
