@@ -89,3 +89,129 @@ def test_a_bad_value_is_one_line_and_exit_2_with_nothing_written(path, option, v
     assert code == 2, (code, err)
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and option in err, err
     assert os.listdir(tmp_path) == []
+
+
+# ---- paths: --out, failed starts, foreign tasks, hidden writes (issue 24, "Paths and numbers" 1-3, 6, 7)
+
+def _one_line_error(code, err, *words):
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert all(w in err for w in words), err
+
+
+def _tasks_file(bench, path, n=2, apis=None):
+    from selfevolve.schema import Task, TestCase
+
+    ref = "import zwc\n\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
+    tasks = [Task(id=f"t/{i}", kind="single", apis=apis or ["zwc.falekef"], prompt="absolute values",
+                  entry_point="solve", signature="def solve(x):", reference=ref,
+                  tests=[TestCase(input={"x": [-i, 2]}, output=[i, 2])]) for i in range(n)]
+    path.write_text("".join(t.model_dump_json() + "\n" for t in tasks))
+    return path
+
+
+def _with_tasks(mini_bench, tmp_path, split):
+    """A copy of the mini bench with a task set (the fixture's own stays untouched)."""
+    import shutil
+
+    root = tmp_path / "bench"
+    shutil.copytree(mini_bench.root, root)
+    (root / "tasks").mkdir()
+    _tasks_file(mini_bench, root / "tasks" / f"{split}.jsonl")
+    return root
+
+
+def test_build_refuses_an_existing_bench_without_force(tmp_path, capsys):
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "manifest.json").write_text("{}")
+    _one_line_error(*_run(["build", "--out", tmp_path / "bench"], capsys)[::2], "--force")
+    assert os.listdir(tmp_path / "bench") == ["manifest.json"]  # its tasks/ would have been deleted
+
+
+def test_out_gets_its_parents_and_an_existing_one_needs_force(mini_bench, tmp_path, capsys, monkeypatch):
+    import selfevolve.evaluate.report as report
+
+    tasks_dir = _with_tasks(mini_bench, tmp_path, "test_single")
+    out = tmp_path / "a" / "b" / "tasks.jsonl"
+    assert _run(["tasks", "export", tasks_dir, "--out", out], capsys)[0] == 0 and out.is_file()
+    _one_line_error(*_run(["tasks", "export", tasks_dir, "--out", out], capsys)[::2], "--force")
+    assert _run(["tasks", "export", tasks_dir, "--out", out, "--force"], capsys)[0] == 0
+
+    monkeypatch.setattr(report, "load_curve", lambda r: {"steps": []})
+    monkeypatch.setattr(report, "plot_curves", lambda curves, out, **kw: out.write_bytes(b"png"))
+    png = tmp_path / "c" / "d" / "curve.png"
+    assert _run(["exit", "plot", tmp_path, "--out", png], capsys)[0] == 0 and png.read_bytes() == b"png"
+    _one_line_error(*_run(["exit", "plot", tmp_path, "--out", png], capsys)[::2], "--force")
+
+
+def test_a_failed_start_does_not_block_the_corrected_command_and_a_larger_limit_extends(mini_bench, tmp_path,
+                                                                                        capsys):
+    tasks = _tasks_file(mini_bench, tmp_path / "tasks.jsonl", n=2)
+    run = tmp_path / "run"
+    common = ["eval", "--bench", mini_bench.root, "--tasks", tasks, "--workers", "1", "--out", run]
+    _one_line_error(*_run([*common, "--model", mini_bench.root], capsys)[::2], "not a model directory")
+    assert _run([*common, "--references", "--limit", "1"], capsys)[0] == 0
+    first = (run / "samples.jsonl").read_text()
+    code, out, err = _run([*common, "--references", "--limit", "2"], capsys)
+    assert code == 0 and "2 samples on 2 tasks" in out, err
+    assert (run / "samples.jsonl").read_text().startswith(first)  # extended, not redone
+    _one_line_error(*_run([*common, "--references", "--mode", "open"], capsys)[::2], "--force")
+
+
+def test_tasks_of_another_bench_are_refused(mini_bench, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tasks = _tasks_file(mini_bench, tmp_path / "tasks.jsonl", apis=["zwc.kubuj"])  # a name of the seed-42 bench
+    _one_line_error(*_run(["eval", "--bench", mini_bench.root, "--tasks", tasks, "--references", "--out", "run"],
+                          capsys)[::2], "zwc.kubuj", "another bench")
+    completions = tmp_path / "c.jsonl"
+    completions.write_text('{"task_id": "t/0", "completion": "x"}\n')
+    _one_line_error(*_run(["judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", completions,
+                           "--out", "v.jsonl"], capsys)[::2], "another bench")
+    assert sorted(os.listdir(tmp_path)) == ["c.jsonl", "tasks.jsonl"]
+
+
+def test_serve_refuses_a_directory_that_is_no_model(mini_bench, capsys):
+    _one_line_error(*_run(["serve", "--model", mini_bench.root, "--port", "0"], capsys)[::2], "not a model directory")
+
+
+def test_train_data_and_micro_check_write_nowhere_else(mini_bench, tmp_path, capsys, monkeypatch):
+    import sys
+    from types import ModuleType, SimpleNamespace
+
+    import selfevolve.evaluate.run as run
+    from selfevolve.micro import base as micro_base
+
+    tasks_dir = _with_tasks(mini_bench, tmp_path, "train")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out, err = _run(["train", "data", "--bench", tasks_dir, "--from-references", "--out", "d/data.jsonl"], capsys)
+    assert code == 0, err
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == ["d", "d/data.jsonl"]  # no .eval/
+
+    base = tmp_path / "base"
+    (base / "subset").mkdir(parents=True)
+    for name in ("config.json", "pretrain.json", "subset/test_single.jsonl"):
+        (base / name).write_text("{}")
+    seen = []
+    # the micro model's module registers with transformers (seconds to import); no model is loaded here
+    monkeypatch.setitem(sys.modules, "selfevolve.models.micro", ModuleType("selfevolve.models.micro"))
+    monkeypatch.setattr(run, "run_eval", lambda cfg, out, **kw: seen.append(out) or {
+        "metrics": {"pass@1": 1.0, "status": {}}})
+    micro_base.measure_preconditions(SimpleNamespace(root=tasks_dir), base)
+    assert len(seen) == 3 and not any(base in p.parents for p in seen)
+    assert sorted(os.listdir(base)) == ["config.json", "preconditions.json", "pretrain.json", "subset"]
+
+
+def test_ctrl_c_does_not_wait_for_a_generation_thread():
+    """A local model generates in a worker thread that Ctrl-C cannot stop: the exit does not wait for it."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
+            "from selfevolve.cli import _interrupted\n_interrupted()\n")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and "re-run the same command" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 15  # the import takes a few seconds on a loaded machine; the thread 60

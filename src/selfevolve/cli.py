@@ -7,7 +7,9 @@ convention: bad input (UserError) prints one line and exits 2; Ctrl-C exits 130 
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import typer
 import typer.main
@@ -108,7 +110,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _interrupted() -> None:
-    print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr)
+    print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr, flush=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # a generation still running in a worker thread (a local model) would hold the exit until it ends (up to
+        # 20 s were seen); what a run keeps is on disk already, record by record
+        sys.stdout.flush()
+        os._exit(130)
     sys.exit(130)
 
 

@@ -66,7 +66,7 @@ def demo(
     built = rebuild or not (bench_dir / "manifest.json").exists()
     if built:
         console.print(f"[bold]1/5[/] building the NumPy pseudo-novel package into {bench_dir} ...")
-        bench = build_bench(profiles.DEFAULT, bench_dir, seed=seed, name="zwc", progress=True)
+        bench = build_bench(profiles.DEFAULT, bench_dir, seed=seed, name="zwc", progress=True, force=True)
     else:
         bench = Bench.open(bench_dir)
         console.print(f"[bold]1/5[/] using the bench in {bench_dir} (--rebuild to rebuild)")

@@ -108,11 +108,15 @@ def eval_cmd(
 def report_cmd(
     rundirs: list[Path] = typer.Argument(..., help="One or more run directories."),
     out: Path = typer.Option(None, "--out", help="Where to write report.md/json and PNGs (default: RUNDIR/report)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out that holds something else than a "
+                               "report (a report is replaced)."),
 ) -> None:
     """pass@1/pass@k, by task kind, API and failure status; Markdown, JSON and PNG plots; runs compared."""
     from selfevolve.evaluate.report import build_report
+    from selfevolve.jsonl import check_out
 
     target = out or (rundirs[0] / "report")
+    check_out(target, force=force or (target / "report.json").is_file())
     rep = build_report(rundirs, target)
     typer.echo(rep["markdown"])
     files = rep.get("files", ["runs.png", "status.png", "per_api.png"])

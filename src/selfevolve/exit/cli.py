@@ -156,11 +156,15 @@ def iterate_cmd(
 def plot_cmd(
     runs: list[Path] = typer.Argument(..., help="`exit iterate` run directories."),
     out: Path = typer.Option(..., "--out", help="PNG file."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Several runs' K-step curves on one plot (the first known training depth marked)."""
     from selfevolve.evaluate.report import load_curve, plot_curves
+    from selfevolve.jsonl import check_out
 
+    check_out(out, force=force)
     curves = [load_curve(r) for r in runs]
     depth = next((c["mean_training_depth"] for c in curves if c.get("mean_training_depth") is not None), None)
+    out.parent.mkdir(parents=True, exist_ok=True)
     plot_curves([(r.name, c["steps"]) for r, c in zip(runs, curves, strict=True)], out, depth=depth)
     typer.echo(str(out))

@@ -100,6 +100,7 @@ def judge_cmd(
     check_out_path(out)
     b = Bench.open(bench)
     task_list = load_tasks(tasks)
+    b.check_tasks(task_list, tasks)
     by_id = {t.id: t for t in task_list}
     items = load_completions(completions, set(by_id))
     hashes = {(t, i): completion_hash(c) for t, c, i in items}

@@ -20,7 +20,7 @@ def build_cmd(
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the name generator: same seed, same names."),
     name: str = typer.Option("zwc", "--name", help="Name of the pseudo-novel package."),
     mapping: Path = typer.Option(None, "--mapping", help="An official SE-Bench mappings.json: reproduce its names."),
-    force: bool = typer.Option(True, "--force/--no-force", help="Replace an existing bench at --out."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bench at --out."),
     allow_missing: bool = typer.Option(False, "--allow-missing",
                                        help="With --mapping: skip (and list) the names the library does not have."),
 ) -> None:

@@ -99,6 +99,7 @@ def import_cmd(
                                     "config, or the file of that name in a directory."),
     split: str = typer.Option("train", "--split", help="The split of a Hub or saved dataset (the official "
                                                        "configs hold theirs in 'train')."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Convert official SE-Bench records, as they ship, into Tasks (ground truth from right_exe_result).
 
@@ -108,15 +109,17 @@ def import_cmd(
     """
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.jsonl import write_jsonl
+    from selfevolve.jsonl import check_out, write_jsonl
     from selfevolve.tasks.formats import Skipped, import_sebench
 
+    check_out(out, force=force)
     skipped: list[Skipped] = []
     tasks = import_sebench(file, Bench.open(bench), skipped, config=config, split=split)
     for s in skipped:
         typer.echo(f"{file}:{s.line}: skipped: {s.reason}", err=True)
     if not tasks:
         raise UserError(f"{file}: no record could be imported ({len(skipped)} skipped)")
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, tasks)
     typer.echo(f"imported {len(tasks)} tasks into {out}" + (f"; skipped {len(skipped)} record(s)" if skipped else ""))
 
@@ -126,17 +129,20 @@ def export_cmd(
     bench: Path = typer.Argument(..., help="Bench directory with tasks."),
     split: Literal[SPLITS] = typer.Option("test_single", "--split", help="The task set to write."),
     fmt: Literal["sebench", "hf"] = typer.Option("sebench", "--format", help="sebench: the official JSONL; hf: a "
-                                                  "Hugging Face dataset directory (parquet)."),
-    out: Path = typer.Option(..., "--out", help="The JSONL file (sebench) or the dataset directory (hf) to write."),
+                                                  "Hugging Face parquet file."),
+    out: Path = typer.Option(..., "--out", help="The file to write."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Write a split in the official SE-Bench shape, or as a Hugging Face parquet dataset."""
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.jsonl import write_jsonl
+    from selfevolve.jsonl import check_out, write_jsonl
     from selfevolve.tasks.formats import export_hf, export_sebench
 
+    check_out(out, force=force)
     b = Bench.open(bench)
     tasks = b.tasks(split)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "sebench":
         write_jsonl(out, export_sebench(tasks, b))
     elif fmt == "hf":

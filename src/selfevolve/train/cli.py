@@ -61,6 +61,8 @@ def data_cmd(
     from_references: bool = typer.Option(False, "--from-references", help="Use the tasks' reference solutions."),
     backend: Literal[BACKENDS] = typer.Option("auto", "--backend", help="auto: openai for a URL, transformers "
                                               "for a local path."),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Keep the generation run (an eval run directory) here, so "
+                                 "a killed command resumes (default: a temporary directory)."),
     limit: int = _LIMIT, seed: int = _SEED, force: bool = _FORCE,
 ) -> None:
     """Rejection-sampled SFT data: answer open-book through the eval harness, keep what the judge passes."""
@@ -68,7 +70,7 @@ def data_cmd(
 
     res = build_data(bench, out, model=model, split=split, n_samples=n_samples, temperature=temperature,
                      max_tokens=max_tokens, seed=seed, limit=limit or None, from_references=from_references,
-                     backend=backend, force=force)
+                     backend=backend, force=force, run_dir=run_dir)
     typer.echo(f"{out}: {res['records']} passing samples of {res['tasks']} tasks (of {res['samples']} judged; "
                f"statuses {res['status']})")
 
