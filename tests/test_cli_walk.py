@@ -215,3 +215,33 @@ def test_ctrl_c_does_not_wait_for_a_generation_thread():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 130 and "re-run the same command" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 15  # the import takes a few seconds on a loaded machine; the thread 60
+
+
+# ---- output noise (issue 24, "Paths and numbers" 8)
+
+def test_progress_is_plain_lines_in_a_log_and_trl_is_quiet(monkeypatch, capsys):
+    import io
+
+    from selfevolve.cli import _Lines
+
+    log = io.StringIO()
+    lines = _Lines(log)
+    for text in ("\rjudging 1/3", "\rjudging 2/3", "\rjudging 3/3", "\n", "done\n"):
+        lines.write(text)
+    assert log.getvalue() == "judging 1/3\njudging 2/3\njudging 3/3\ndone\n"  # no carriage returns in a log
+    monkeypatch.delenv("TRL_EXPERIMENTAL_SILENCE", raising=False)
+    assert _run(["--version"], capsys)[0] == 0
+    assert os.environ["TRL_EXPERIMENTAL_SILENCE"] == "1"
+
+
+def test_training_arguments_raise_no_deprecation_warning(tmp_path):
+    """Every training command opened with transformers' FutureWarning on gradient_checkpointing."""
+    import warnings
+
+    from transformers import TrainingArguments
+
+    from selfevolve.train.run import CommonOptions, trainer_args
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        TrainingArguments(**trainer_args(CommonOptions(), tmp_path))

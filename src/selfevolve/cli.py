@@ -7,6 +7,7 @@ convention: bad input (UserError) prints one line and exits 2; Ctrl-C exits 130 
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
@@ -84,8 +85,48 @@ def command():
     return root
 
 
+class _Lines(io.TextIOBase):
+    """stderr when it is no terminal (a log file, a pipe): a progress bar's carriage returns end lines, so a
+    log holds one line per refresh, not one line of every refresh joined by carriage returns."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.fresh = stream, True
+
+    def write(self, text: str) -> int:
+        lines = text.replace("\r", "\n")
+        if self.fresh:
+            lines = lines.lstrip("\n")
+        if lines:
+            self.stream.write(lines)
+            self.fresh = lines.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; returns on success, otherwise exits with the command's code."""
+    # warnings a user cannot act on: TRL's notice on its experimental modules (the GRPO rollout hook uses them)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    stderr = sys.stderr
+    if not stderr.isatty():  # progress (tqdm, which the libraries use too) as plain lines, one every 10 s
+        os.environ.setdefault("TQDM_MININTERVAL", "10")
+        sys.stderr = _Lines(stderr)
+    try:
+        _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         # Not standalone: a usage error (unknown command or option, a value out of range or not a choice) is
         # ours to print, in one line as a UserError is.

@@ -90,7 +90,7 @@ def judge_cmd(
     is unchanged, so an interrupted run resumes where it stopped; a changed completion is judged again.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from tqdm import tqdm
 
     from selfevolve.bench import Bench, load_tasks
     from selfevolve.jsonl import JsonlAppender
@@ -117,15 +117,13 @@ def judge_cmd(
     with start_judge(Judge, b, workers or None) as judge:
         if judge.isolation == "none":
             console.print("[bold red]WARNING: sandbox isolation is 'none'[/] (install bubblewrap)")
-        with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, disable=not todo) as bar:
-            task_bar = bar.add_task("judge", total=len(todo))
-            with JsonlAppender(out) as sink:
-                for v in judge.judge_many(todo):
-                    v.completion_hash = hashes[v.task_id, v.sample_idx]
-                    sink.write(v)
-                    done[(v.task_id, v.sample_idx)] = v
-                    bar.advance(task_bar)
+        with tqdm(total=len(todo), desc="judging", unit="sample", disable=not todo) as bar, \
+                JsonlAppender(out) as sink:
+            for v in judge.judge_many(todo):
+                v.completion_hash = hashes[v.task_id, v.sample_idx]
+                sink.write(v)
+                done[(v.task_id, v.sample_idx)] = v
+                bar.update(1)
         isolation = judge.isolation
     _summary([done[(t, i)] for t, _, i in items if (t, i) in done], isolation)
 
