@@ -232,6 +232,12 @@ def test_progress_is_plain_lines_in_a_log_and_trl_is_quiet(monkeypatch, capsys):
     monkeypatch.delenv("TRL_EXPERIMENTAL_SILENCE", raising=False)
     assert _run(["--version"], capsys)[0] == 0
     assert os.environ["TRL_EXPERIMENTAL_SILENCE"] == "1"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning,
+                      stacklevel=2)
+    assert not seen  # transformers says so of a call inside TRL's GRPOTrainer
 
 
 def test_training_arguments_raise_no_deprecation_warning(tmp_path):

@@ -11,6 +11,7 @@ import io
 import os
 import sys
 import threading
+import warnings
 
 import typer
 import typer.main
@@ -114,8 +115,10 @@ class _Lines(io.TextIOBase):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; returns on success, otherwise exits with the command's code."""
-    # warnings a user cannot act on: TRL's notice on its experimental modules (the GRPO rollout hook uses them)
+    # warnings a user cannot act on: TRL's notice on its experimental modules (the GRPO rollout hook uses them),
+    # and transformers' deprecation of a name that TRL's GRPOTrainer still calls
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     stderr = sys.stderr
     if not stderr.isatty():  # progress (tqdm, which the libraries use too) as plain lines, one every 10 s
         os.environ.setdefault("TQDM_MININTERVAL", "10")
