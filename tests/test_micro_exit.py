@@ -102,10 +102,10 @@ def test_statement_from_hand_made_scores():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--seeds", "0"], "at least one seed"),
+    (["--seeds", "0"], "'--seeds': Input should be greater than or equal to 1"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--variants", "grpo,nonsense"], "unknown nonsense"),
-    (["--embedder", "bert"], "one of minilm, static, hash"),
+    (["--embedder", "bert"], "'bert' is not one of 'minilm', 'static', 'hash'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

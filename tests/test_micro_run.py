@@ -86,8 +86,8 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--seeds", "0"], "at least one seed"),
-    (["--jobs", "0"], "at least one job"),
+    (["--seeds", "0"], "'--seeds': Input should be greater than or equal to 1"),
+    (["--jobs", "0"], "'--jobs': Input should be greater than or equal to 1"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--bench", "{tmp}"], "{tmp}"),
     (["--recipes", "closed_sft,nonsense"], "unknown nonsense"),

@@ -43,4 +43,4 @@ def test_summary_docs_are_the_signature_and_first_paragraph(numpy_bench):
 def test_eval_rejects_an_unknown_doc_style(numpy_bench, tmp_path):
     r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "eval", "--bench", str(numpy_bench.root), "--references",
                         "--out", str(tmp_path / "run"), "--doc-style", "short"], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--doc-style is full|summary" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'short' is not one of 'full', 'summary'" in r.stderr

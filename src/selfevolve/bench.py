@@ -86,6 +86,14 @@ class Bench:
             raise UserError(f"{path}: malformed: 'names' maps {bad[0]!r} to {type(bad[1]).__name__}, not a name")
         return names
 
+    def check_tasks(self, tasks: list[Task], source: str | Path) -> None:
+        """Tasks of another bench name APIs this one lacks, and would fail here whatever the model wrote: refused."""
+        known = set(self.mapping.values())
+        for t in tasks:
+            if missing := [a for a in t.apis if a not in known]:
+                raise UserError(f"{source}: task {t.id!r} uses {missing[0]!r}, which bench {self.root} does not have "
+                                "(tasks of another bench?)")
+
     def check_package(self, timeout: float = 120.0) -> None:
         """Import the package in a fresh interpreter (writing no bytecode into the bench); a package that
         fails to import is a UserError naming it and its error. Costs about 0.4 s."""

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where the bench and the report go."),
-    seed: int = typer.Option(42, "--seed", help="Name seed of the bench."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Name seed of the bench."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the bench even if one is there."),
     micro: bool = typer.Option(True, "--micro/--no-micro", help="Then run the micro-world's quick experiments "
                                                                 "(every recipe, one seed; ExIt's grpo and exit) from "
@@ -66,7 +66,7 @@ def demo(
     built = rebuild or not (bench_dir / "manifest.json").exists()
     if built:
         console.print(f"[bold]1/5[/] building the NumPy pseudo-novel package into {bench_dir} ...")
-        bench = build_bench(profiles.DEFAULT, bench_dir, seed=seed, name="zwc", progress=True)
+        bench = build_bench(profiles.DEFAULT, bench_dir, seed=seed, name="zwc", progress=True, force=True)
     else:
         bench = Bench.open(bench_dir)
         console.print(f"[bold]1/5[/] using the bench in {bench_dir} (--rebuild to rebuild)")

@@ -158,6 +158,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def check_out(out: str | Path, *, force: bool = False) -> None:
+    """--out as every command takes it: a path still to create or an empty directory; anything else is refused
+    unless ``force`` (its parents are created when it is written)."""
+    out = Path(out)
+    if force or not (out.exists() or out.is_symlink()) or (out.is_dir() and not any(out.iterdir())):
+        return
+    raise UserError(f"{out} exists; use --force to replace it")
+
+
 @contextlib.contextmanager
 def atomic_dir(final: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; on success it replaces ``final`` in one rename.

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
+from selfevolve.bench import SPLITS
+from selfevolve.evaluate.prompts import DOC_STYLES
 from selfevolve.evaluate.run import PROTOCOLS
 from selfevolve.evaluate.run import EvalConfig as C  # each option's default is its field's
+from selfevolve.models import BACKENDS
 from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP
 
 
@@ -22,41 +26,43 @@ def eval_cmd(
     bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
     model: str = typer.Option(None, "--model", help="A local model path, or OpenAI-compatible URL(s), comma-separated."),
     out: Path = typer.Option(..., "--out", help="Run directory (samples.jsonl, results.json); re-run to resume."),
-    mode: str = typer.Option(C.mode, "--mode", help="closed: no docs in the prompt; open: docs in the prompt."),
-    docs: str = typer.Option(C.docs, "--docs", help="Open book: task (the task's APIs), all, or bm25."),
-    split: str = typer.Option(C.split, "--split", help="test_single, test_multi or train."),
+    mode: Literal["closed", "open"] = typer.Option(C.mode, "--mode", help="closed: no docs in the prompt; open: docs in the prompt."),
+    docs: Literal["task", "all", "bm25"] = typer.Option(C.docs, "--docs", help="Open book: task (the task's APIs), all, or bm25."),
+    split: Literal[SPLITS] = typer.Option(C.split, "--split", help="The bench's task set."),
     tasks_file: Path = typer.Option(None, "--tasks", help="A tasks JSONL instead of a split (e.g. imported SE-Bench)."),
-    n_samples: int = typer.Option(C.n_samples, "--n-samples", help="Samples per task (pass@k up to this k)."),
-    temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature (0: greedy)."),
-    max_tokens: int = typer.Option(C.max_tokens, "--max-tokens", help="Longest completion, in tokens."),
-    seed: int = typer.Option(C.seed, "--seed", help="Sampling seed, per (task, sample), so resumed runs match."),
-    top_p: float = typer.Option(C.top_p, "--top-p", help="Nucleus sampling, sent to a server (default: the server's own)."),
+    n_samples: int = typer.Option(C.n_samples, "--n-samples", min=1, help="Samples per task (pass@k up to this k)."),
+    temperature: float = typer.Option(C.temperature, "--temperature", min=0.0, help="Sampling temperature (0: greedy)."),
+    max_tokens: int = typer.Option(C.max_tokens, "--max-tokens", min=1, help="Longest completion, in tokens."),
+    seed: int = typer.Option(C.seed, "--seed", min=0, help="Sampling seed, per (task, sample), so resumed runs match."),
+    top_p: float = typer.Option(C.top_p, "--top-p", min=0.0, max=1.0, help="Nucleus sampling, sent to a server (default: the server's own)."),
     stop: list[str] = typer.Option(list(C.stop), "--stop", help="A string that ends a completion, sent to a server; "
                                                                  "repeat the flag or give a comma-separated list."),
     extra_body: str = typer.Option(None, "--extra-body", help="A JSON object merged into each request body (a "
                                    "server's own options), e.g. '{\"chat_template_kwargs\": {\"enable_thinking\": "
                                    "false}}'."),
-    protocol: str = typer.Option(C.protocol, "--protocol",
+    protocol: Literal[tuple(PROTOCOLS)] = typer.Option(C.protocol, "--protocol",
                                  help="sebench: the official sampling settings (" + ", ".join(
                                      f"{k.replace('_', '-')} {v}" for k, v in PROTOCOLS["sebench"].items())
                                       + ") for those of these flags not given."),
     api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", show_envvar=True,
                                 help="The model server's key (sent as 'Authorization: Bearer KEY')."),
-    limit: int = typer.Option(0, "--limit", help="Only the first N tasks, for quick runs (0: all)."),
-    concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight to the model server."),
-    prompt_style: str = typer.Option(C.prompt_style, "--prompt-style", help="default or sebench (the official wording)."),
-    doc_style: str = typer.Option(C.doc_style, "--doc-style", help="Open book: full docs, or summary (signature + first "
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the first N tasks, for quick runs (0: all)."),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, help="Requests in flight to the model server."),
+    prompt_style: Literal["default", "sebench"] = typer.Option(C.prompt_style, "--prompt-style",
+                                                     help="sebench: the official wording."),
+    doc_style: Literal[DOC_STYLES] = typer.Option(C.doc_style, "--doc-style", help="Open book: full docs, or summary (signature + first "
                                                               "paragraph)."),
     library_original: bool = typer.Option(False, "--library-original",
                                           help="Ask for the original library (e.g. numpy) instead of the package; the "
                                                "judge then requires it and forbids the package (the paper's 'same "
                                                "tasks in NumPy' row)."),
-    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
+    backend: Literal[BACKENDS] = typer.Option("auto", "--backend", help="auto: openai for a URL, transformers "
+                                              "for a local path."),
     references: bool = typer.Option(False, "--references", help="Score the tasks' own reference solutions."),
     original_names: bool = typer.Option(False, "--original-names",
                                         help="Score the references translated back to the original names "
                                              "(implies --references)."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one)."),
     force: bool = typer.Option(False, "--force", help="Start over when --out holds a run with another config."),
 ) -> None:
     """Evaluate a model closed-book or open-book: generate, judge in the sandbox as samples arrive, report.
@@ -69,10 +75,6 @@ def eval_cmd(
     from selfevolve.errors import UserError
     from selfevolve.evaluate.run import apply_protocol, run_eval
 
-    if mode not in ("closed", "open") or docs not in ("task", "all", "bm25") or prompt_style not in ("default", "sebench") \
-            or doc_style not in ("full", "summary"):
-        raise UserError("--mode is closed|open, --docs is task|all|bm25, --prompt-style is default|sebench, "
-                        "--doc-style is full|summary")
     # --original-names modifies --references (and implies it): the references, with the original names
     source = "original-names" if original_names else ("references" if references else "model")
     if library_original and (source != "model" or mode == "open"):
@@ -106,11 +108,15 @@ def eval_cmd(
 def report_cmd(
     rundirs: list[Path] = typer.Argument(..., help="One or more run directories."),
     out: Path = typer.Option(None, "--out", help="Where to write report.md/json and PNGs (default: RUNDIR/report)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out that holds something else than a "
+                               "report (a report is replaced)."),
 ) -> None:
     """pass@1/pass@k, by task kind, API and failure status; Markdown, JSON and PNG plots; runs compared."""
     from selfevolve.evaluate.report import build_report
+    from selfevolve.jsonl import check_out
 
     target = out or (rundirs[0] / "report")
+    check_out(target, force=force or (target / "report.json").is_file())
     rep = build_report(rundirs, target)
     typer.echo(rep["markdown"])
     files = rep.get("files", ["runs.png", "status.png", "per_api.png"])
@@ -119,21 +125,19 @@ def report_cmd(
 
 def serve_cmd(
     model: Path = typer.Option(..., "--model", help="A local Hugging Face model directory."),
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="The port to listen on (0: any free one)."),
     api_key: str = typer.Option(None, "--api-key", envvar="SELFEVOLVE_API_KEY", show_envvar=True,
                                 help="Clients must send 'Authorization: Bearer KEY' (none: open to anyone who can "
                                      "reach the port)."),
-    max_n: int = typer.Option(MAX_N, "--max-n", help="Most completions one request may ask for (n)."),
-    max_tokens_cap: int = typer.Option(MAX_TOKENS_CAP, "--max-tokens-cap", help="Largest max_tokens a request may ask for."),
+    max_n: int = typer.Option(MAX_N, "--max-n", min=1, help="Most completions one request may ask for (n)."),
+    max_tokens_cap: int = typer.Option(MAX_TOKENS_CAP, "--max-tokens-cap", min=1, help="Largest max_tokens a request may ask for."),
 ) -> None:
     """Serve a local transformers model over the OpenAI-compatible chat API (/v1/chat/completions)."""
     from selfevolve.errors import UserError
     from selfevolve.evaluate.serve import make_app
     from selfevolve.models.server import open_warning, serve_forever
 
-    if max_n < 1 or max_tokens_cap < 1:
-        raise UserError("--max-n and --max-tokens-cap must be at least 1")
     warning = open_warning(host, api_key)
     if warning:
         typer.echo(warning, err=True)

@@ -129,6 +129,8 @@ def _tasks(bench: Bench, cfg: EvalConfig) -> list[Task]:
     tasks = load_tasks(cfg.tasks_file) if cfg.tasks_file else bench.tasks(cfg.split)
     if not tasks:
         raise UserError(f"{bench.root}: the task set is empty")
+    if cfg.tasks_file:
+        bench.check_tasks(tasks, cfg.tasks_file)
     return tasks[: cfg.limit] if cfg.limit else tasks
 
 
@@ -180,6 +182,11 @@ def _resume(samples_path: Path, cfg: EvalConfig, bench: Bench, tasks: list[Task]
     return keep, redo
 
 
+def _identity(conf: dict) -> dict:
+    """What makes two configurations the same run: all but --limit."""
+    return {k: v for k, v in conf.items() if k != "limit"}
+
+
 def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool = True, workers: int | None = None,
              concurrency: int = 32, backend: str = "auto", api_key: str | None = None) -> dict:
     """``api_key``: the model server's (None: $OPENAI_API_KEY); not part of the config, which runs keep."""
@@ -192,12 +199,15 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     conf = json.loads(json.dumps(asdict(cfg)))  # as config.json holds it (a tuple is a list there)
     # a run from before a field existed has that field's default
     defaults = json.loads(json.dumps(asdict(EvalConfig(bench=cfg.bench, model=cfg.model))))
-    if conf_path.exists() and {**defaults, **json.loads(conf_path.read_text())} != conf:
+    samples_path = out / "samples.jsonl"
+    # --limit only picks the first tasks: a larger one extends the run. A run with no sample yet (a start that
+    # failed: a path that is no model, an unreachable server) holds nothing to protect.
+    if conf_path.exists() and _identity({**defaults, **json.loads(conf_path.read_text())}) != _identity(conf) \
+            and samples_path.is_file() and samples_path.stat().st_size:
         if not force:
             raise UserError(f"{out} holds a run with another configuration; use --force to start it over")
-        (out / "samples.jsonl").unlink(missing_ok=True)
+        samples_path.unlink()
     atomic_write_text(conf_path, json.dumps(conf, indent=1, sort_keys=True) + "\n")
-    samples_path = out / "samples.jsonl"
     done, redo = _resume(samples_path, cfg, bench, tasks)
     seen = {(s["task_id"], s["sample_idx"]) for s in done} | {(t.id, k) for t, k, _, _ in redo}
     todo = redo + [(t, k, None, None) for t in tasks for k in range(cfg.n_samples) if (t.id, k) not in seen]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
-from selfevolve.errors import UserError
+from selfevolve.evaluate.prompts import DOC_STYLES
+from selfevolve.exit.diversity import EMBEDDERS
+from selfevolve.exit.domains import DOMAINS
+from selfevolve.exit.trainer import VARIANTS
 from selfevolve.exit.trainer import ExItConfig as C  # each option's default is its field's
+from selfevolve.models import BACKENDS
 
 exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
                        no_args_is_help=True)
@@ -19,13 +24,8 @@ def register(app: typer.Typer) -> None:
 
 def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: bool, workers: int, subset: str,
             doc_style: str = "full", held_out: str = "test_single"):
-    from selfevolve.evaluate.prompts import DOC_STYLES
     from selfevolve.exit.domains import open_domain
 
-    if mode not in ("closed", "open"):
-        raise UserError("--mode is closed or open")
-    if doc_style not in DOC_STYLES or held_out not in ("test_single", "test_multi"):
-        raise UserError(f"--doc-style is one of {', '.join(DOC_STYLES)}; --held-out is test_single or test_multi")
     names = tuple(x for x in (subset or "").split(",") if x)
     kw: dict = {}
     if domain == "sebench":
@@ -44,54 +44,54 @@ def _domain(domain: str, bench: Path | None, mode: str, size: int, verifiable: b
     return open_domain(domain, bench=str(bench) if bench else None, **kw)
 
 
-DOMAIN = typer.Option(..., "--domain", help="sebench, math, mle or tools.")
+DOMAIN = typer.Option(..., "--domain", help="Where the tasks come from.")
 BENCH = typer.Option(None, "--bench", help="The bench directory (sebench domain).")
 MODE = typer.Option("closed", "--mode", help="sebench: closed (no docs) or open book.")
-SIZE = typer.Option(64, "--size", help="math: base tasks per reasoning-gym family and split; tools: base tasks per split.")
+SIZE = typer.Option(64, "--size", min=1, help="math: base tasks per reasoning-gym family and split; tools: base tasks per split.")
 VERIFIABLE = typer.Option(False, "--verifiable", help="sebench: score the pass (0/1) instead of the fraction passed.")
-WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
+WORKERS = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one).")
 SUBSET = typer.Option("", "--subset", help="math: reasoning-gym families; mle: datasets (comma-separated; default all).")
-DOC_STYLE = typer.Option("full", "--doc-style", help="sebench, open book: full docs or summary (the micro model's).")
-HELD_OUT = typer.Option("test_single", "--held-out", help="sebench: the split of the held-out tasks (test_single "
-                                                           "or test_multi).")
+DOC_STYLE = typer.Option("full", "--doc-style", help="sebench, open book: summary is the micro model's.")
+HELD_OUT = typer.Option("test_single", "--held-out", help="sebench: the split of the held-out tasks.")
 
 
 @exit_app.command("train")
 def train_cmd(
-    domain: str = DOMAIN,
+    domain: Literal[DOMAINS] = DOMAIN,
     model: str = typer.Option(..., "--model", help="A local Hugging Face model directory (or hub id)."),
     out: Path = typer.Option(..., "--out", help="Run directory: groups.jsonl, buffer.jsonl, curriculum.jsonl, "
                                                 "metrics.jsonl, checkpoints/, model/."),
     bench: Path = BENCH,
-    max_steps: int = typer.Option(C.max_steps, "--max-steps", help="GRPO steps."),
-    variant: str = typer.Option(C.variant, "--variant", help="grpo, curriculum, improve, diverge or exit (Table 1)."),
-    p: float = typer.Option(C.p, "--p", help="Probability an episode draws from the buffer (once it holds B_min)."),
-    p_div: float = typer.Option(C.p_div, "--p-div", help="Probability a self-iteration step diverges."),
-    buffer: int = typer.Option(C.buffer, "--buffer", help="Buffer capacity N (top N by learnability)."),
-    buffer_min: int = typer.Option(C.buffer_min, "--buffer-min", help="B_min: the buffer is sampled once it holds "
+    max_steps: int = typer.Option(C.max_steps, "--max-steps", min=1, help="GRPO steps."),
+    variant: Literal[tuple(VARIANTS)] = typer.Option(C.variant, "--variant", help="A row of the paper's Table 1."),
+    p: float = typer.Option(C.p, "--p", min=0.0, max=1.0, help="Probability an episode draws from the buffer (once it holds B_min)."),
+    p_div: float = typer.Option(C.p_div, "--p-div", min=0.0, max=1.0, help="Probability a self-iteration step diverges."),
+    buffer: int = typer.Option(C.buffer, "--buffer", min=1, help="Buffer capacity N (top N by learnability)."),
+    buffer_min: int = typer.Option(C.buffer_min, "--buffer-min", min=0, help="B_min: the buffer is sampled once it holds "
                                                                       "this many."),
-    kappa: float = typer.Option(C.kappa, "--kappa", help="Sampling ∝ exp(kappa * S)."),
+    kappa: float = typer.Option(C.kappa, "--kappa", min=0.0, help="Sampling ∝ exp(kappa * S)."),
     diversity: bool = typer.Option(C.diversity, "--diversity/--no-diversity", help="The diversity bonus (exit "
                                                                                    "variant)."),
-    embedder: str = typer.Option(C.embedder, "--embedder", help="The diversity bonus's embedder: minilm "
+    embedder: Literal[tuple(EMBEDDERS)] = typer.Option(C.embedder, "--embedder", help="The diversity bonus's embedder: minilm "
                                  "(all-MiniLM-L6-v2, offline; the paper's), static (MiniLM's token embeddings "
                                  "mean-pooled, ~100x cheaper) or hash (character trigrams)."),
-    prompts: int = typer.Option(C.prompts, "--prompts", help="Groups (prompts) per step."),
-    group: int = typer.Option(C.group, "--group", help="Responses per group (GRPO's num_generations)."),
-    learning_rate: float = typer.Option(C.learning_rate, "--lr", help="Learning rate."),
-    beta: float = typer.Option(C.beta, "--beta", help="KL coefficient."),
-    max_completion_length: int = typer.Option(C.max_completion_length, "--max-tokens", help="Longest completion, "
+    prompts: int = typer.Option(C.prompts, "--prompts", min=1, help="Groups (prompts) per step."),
+    group: int = typer.Option(C.group, "--group", min=2, help="Responses per group (GRPO's num_generations)."),
+    learning_rate: float = typer.Option(C.learning_rate, "--lr", min=0.0, help="Learning rate."),
+    beta: float = typer.Option(C.beta, "--beta", min=0.0, help="KL coefficient."),
+    max_completion_length: int = typer.Option(C.max_completion_length, "--max-tokens", min=1, help="Longest completion, "
                                                                                             "in tokens."),
-    temperature: float = typer.Option(C.temperature, "--temperature", help="Sampling temperature."),
-    micro_batch: int = typer.Option(C.micro_batch, "--micro-batch", help="Sequences per forward/backward pass "
+    temperature: float = typer.Option(C.temperature, "--temperature", min=0.0, help="Sampling temperature."),
+    micro_batch: int = typer.Option(C.micro_batch, "--micro-batch", min=0, help="Sequences per forward/backward pass "
                                     "(0: a step's prompts x group at once); gradients accumulate over the step."),
-    seed: int = typer.Option(C.seed, "--seed", help="Seed of the curriculum's draws and of training."),
+    seed: int = typer.Option(C.seed, "--seed", min=0, help="Seed of the curriculum's draws and of training."),
     use_vllm: bool = typer.Option(C.use_vllm, "--use-vllm", help="Generate with vLLM (colocated; GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
     force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
-    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
-    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
-    doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
+    save_steps: int = typer.Option(50, "--save-steps", min=1, help="Checkpoint (model, optimizer, buffer) every N steps."),
+    mode: Literal["closed", "open"] = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
+    subset: str = SUBSET, doc_style: Literal[DOC_STYLES] = DOC_STYLE,
+    held_out: Literal["test_single", "test_multi"] = HELD_OUT,
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
     options = dict(locals())
@@ -103,7 +103,7 @@ def train_cmd(
     cfg.check()  # before the domain opens (its sandbox pool takes seconds)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
-        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps))
+        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=save_steps)
     finally:
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "
@@ -112,28 +112,28 @@ def train_cmd(
 
 @exit_app.command("iterate")
 def iterate_cmd(
-    domain: str = DOMAIN,
+    domain: Literal[DOMAINS] = DOMAIN,
     model: str = typer.Option(..., "--model", help="A local model directory or an OpenAI-compatible URL."),
     out: Path = typer.Option(..., "--out", help="Run directory: curve.json, curve.png, trajectories.jsonl."),
     bench: Path = BENCH,
-    steps: int = typer.Option(16, "--steps", help="K: improvement steps after the first attempt."),
-    samples: int = typer.Option(4, "--samples", help="Chains per task."),
-    limit: int = typer.Option(0, "--limit", help="Only the first N held-out tasks (0: all)."),
-    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Longest completion, in tokens."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
-    depth: float = typer.Option(None, "--training-depth",
+    steps: int = typer.Option(16, "--steps", min=0, help="K: improvement steps after the first attempt."),
+    samples: int = typer.Option(4, "--samples", min=1, help="Chains per task."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the first N held-out tasks (0: all)."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="Sampling temperature."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest completion, in tokens."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
+    backend: Literal[BACKENDS] = typer.Option("auto", "--backend", help="auto: openai for a URL, transformers "
+                                              "for a local path."),
+    depth: float = typer.Option(None, "--training-depth", min=0.0,
                                 help="Mean training depth to mark (default: read from the model's ExIt run)."),
-    mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
-    doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
+    mode: Literal["closed", "open"] = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
+    subset: str = SUBSET, doc_style: Literal[DOC_STYLES] = DOC_STYLE,
+    held_out: Literal["test_single", "test_multi"] = HELD_OUT,
 ) -> None:
     """K-step self-improvement on held-out base tasks: score per step (mean, 95% CI) and net corrections."""
     from selfevolve.evaluate.report import plot_curves
     from selfevolve.exit import inference
 
-    if steps < 0 or samples < 1:
-        raise UserError("need --steps >= 0 and --samples >= 1")
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
         trajs, rec = inference.run(dom, inference.generator(model, backend, temperature, max_tokens), out,
@@ -156,11 +156,15 @@ def iterate_cmd(
 def plot_cmd(
     runs: list[Path] = typer.Argument(..., help="`exit iterate` run directories."),
     out: Path = typer.Option(..., "--out", help="PNG file."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Several runs' K-step curves on one plot (the first known training depth marked)."""
     from selfevolve.evaluate.report import load_curve, plot_curves
+    from selfevolve.jsonl import check_out
 
+    check_out(out, force=force)
     curves = [load_curve(r) for r in runs]
     depth = next((c["mean_training_depth"] for c in curves if c.get("mean_training_depth") is not None), None)
+    out.parent.mkdir(parents=True, exist_ok=True)
     plot_curves([(r.name, c["steps"]) for r, c in zip(runs, curves, strict=True)], out, depth=depth)
     typer.echo(str(out))

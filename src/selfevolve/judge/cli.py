@@ -81,7 +81,7 @@ def judge_cmd(
     tasks: Path = typer.Option(..., "--tasks", help="Tasks JSONL (e.g. BENCH/tasks/test_single.jsonl)."),
     completions: Path = typer.Option(..., "--completions", help='JSONL of {"task_id", "completion"[, "sample_idx"]}.'),
     out: Path = typer.Option(..., "--out", help="Verdicts JSONL; appended as verdicts finish, so re-running resumes."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one)."),
 ) -> None:
     """Judge completions in the sandbox: extraction, usage check, run, compare.
 
@@ -90,7 +90,7 @@ def judge_cmd(
     is unchanged, so an interrupted run resumes where it stopped; a changed completion is judged again.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from tqdm import tqdm
 
     from selfevolve.bench import Bench, load_tasks
     from selfevolve.jsonl import JsonlAppender
@@ -100,6 +100,7 @@ def judge_cmd(
     check_out_path(out)
     b = Bench.open(bench)
     task_list = load_tasks(tasks)
+    b.check_tasks(task_list, tasks)
     by_id = {t.id: t for t in task_list}
     items = load_completions(completions, set(by_id))
     hashes = {(t, i): completion_hash(c) for t, c, i in items}
@@ -116,15 +117,13 @@ def judge_cmd(
     with start_judge(Judge, b, workers or None) as judge:
         if judge.isolation == "none":
             console.print("[bold red]WARNING: sandbox isolation is 'none'[/] (install bubblewrap)")
-        with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, disable=not todo) as bar:
-            task_bar = bar.add_task("judge", total=len(todo))
-            with JsonlAppender(out) as sink:
-                for v in judge.judge_many(todo):
-                    v.completion_hash = hashes[v.task_id, v.sample_idx]
-                    sink.write(v)
-                    done[(v.task_id, v.sample_idx)] = v
-                    bar.advance(task_bar)
+        with tqdm(total=len(todo), desc="judging", unit="sample", disable=not todo) as bar, \
+                JsonlAppender(out) as sink:
+            for v in judge.judge_many(todo):
+                v.completion_hash = hashes[v.task_id, v.sample_idx]
+                sink.write(v)
+                done[(v.task_id, v.sample_idx)] = v
+                bar.update(1)
         isolation = judge.isolation
     _summary([done[(t, i)] for t, _, i in items if (t, i) in done], isolation)
 

@@ -8,8 +8,10 @@ which ``selfevolve eval --tasks`` takes), ``pretrain.json`` (config, timings, sh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,10 +83,17 @@ def open_base(base: Path) -> dict:
 
 
 def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = None,
-                          log: Callable[[str], None] = print) -> dict:
+                          log: Callable[[str], None] = print, runs: Path | None = None) -> dict:
     """The three preconditions on the subset's test_single, each through the real eval (greedy): open and
     closed book with summary docs, and the original library (``--library-original``: the prompt asks for the
-    library, the judge requires it and forbids the package). Written to preconditions.json."""
+    library, the judge requires it and forbids the package). Written to preconditions.json; the eval runs go to
+    ``runs`` (None: a temporary directory)."""
+    with contextlib.ExitStack() as stack:
+        runs = Path(runs) if runs is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        return _measure(bench, base, workers, log, runs)
+
+
+def _measure(bench: Bench, base: Path, workers: int | None, log: Callable[[str], None], runs: Path) -> dict:
     import selfevolve.models.micro  # noqa: F401  (registers the model class with the Auto classes)
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
@@ -95,7 +104,7 @@ def measure_preconditions(bench: Bench, base: Path, *, workers: int | None = Non
                               ("closed", "library", "original_library")):
         cfg = EvalConfig(bench=str(bench.root), model=str(base), mode=mode, docs="task", tasks_file=str(tasks_file),
                          max_tokens=MAX_TOKENS, doc_style=DOC_STYLE, target=target)
-        res = run_eval(cfg, base / "eval" / key, force=True, progress=False, workers=workers, backend="transformers")
+        res = run_eval(cfg, runs / key, force=True, progress=False, workers=workers, backend="transformers")
         values[key] = res["metrics"]["pass@1"]
         log(f"{key}: pass@1 {100 * values[key]:.1f}% ({res['metrics']['status']})")
     out = {}
@@ -110,9 +119,9 @@ class PreconditionsFailed(UserError):
     exit_code = 1  # not bad input: the base is there, and fails what the experiments need
 
 
-def check(bench: Bench, base: Path, log: Callable[[str], None] = print) -> dict:
+def check(bench: Bench, base: Path, log: Callable[[str], None] = print, runs: Path | None = None) -> dict:
     """`micro check`: the preconditions measured and the card written; PreconditionsFailed when one fails."""
-    pre = measure_preconditions(bench, base, log=log)
+    pre = measure_preconditions(bench, base, log=log, runs=runs)
     write_card(base)
     log(" ".join(f"{k} {100 * v['value']:.1f}% ({'ok' if v['ok'] else 'FAILS: needs ' + v['needs']})"
                  for k, v in pre.items()))
@@ -128,7 +137,7 @@ def pretrain(bench: Bench, out: Path, cfg: PretrainConfig, *, checked: bool = Tr
     log(f"{out}: base trained in {info['timings']['train_s']:.0f} s ({info['tokens_per_s']} tokens/s); "
         f"model sha256 {info['sha256'][:16]}")
     if checked:
-        check(bench, out, log)
+        check(bench, out, log, runs=out / "eval")
     else:
         write_card(out)
 

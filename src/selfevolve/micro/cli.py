@@ -4,10 +4,12 @@ option's default is its config's field (`PretrainConfig`, `MicroRunConfig`, `Mic
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from selfevolve.errors import UserError
+from selfevolve.exit.diversity import EMBEDDERS
 from selfevolve.micro.base import DEFAULT_BASE
 from selfevolve.micro.exit_world import MicroExitConfig as E
 from selfevolve.micro.experiment import MicroRunConfig as R
@@ -25,16 +27,16 @@ def register(app: typer.Typer) -> None:
 def pretrain_cmd(
     bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
     out: Path = typer.Option(..., "--out", help="Where the base model directory goes."),
-    apis: int = typer.Option(P.apis, "--apis", help="How many function APIs the subset has."),
-    subset_seed: int = typer.Option(P.subset_seed, "--subset-seed", help="Seed of the subset's draw."),
-    seed: int = typer.Option(P.seed, "--seed", help="Seed of the corpus, the initialisation and the batches."),
-    steps: int = typer.Option(P.steps, "--steps", help="Training steps (the committed base's recipe)."),
-    hidden: int = typer.Option(P.hidden, "--hidden", help="Hidden size."),
-    layers: int = typer.Option(P.layers, "--layers", help="Decoder layers."),
-    examples: int = typer.Option(P.examples, "--examples", help="Corpus size, in examples."),
+    apis: int = typer.Option(P.apis, "--apis", min=1, help="How many function APIs the subset has."),
+    subset_seed: int = typer.Option(P.subset_seed, "--subset-seed", min=0, help="Seed of the subset's draw."),
+    seed: int = typer.Option(P.seed, "--seed", min=0, help="Seed of the corpus, the initialisation and the batches."),
+    steps: int = typer.Option(P.steps, "--steps", min=1, help="Training steps (the committed base's recipe)."),
+    hidden: int = typer.Option(P.hidden, "--hidden", min=1, help="Hidden size."),
+    layers: int = typer.Option(P.layers, "--layers", min=1, help="Decoder layers."),
+    examples: int = typer.Option(P.examples, "--examples", min=1, help="Corpus size, in examples."),
     draft_seeds: str = typer.Option(",".join(map(str, P.draft_seeds)), "--draft-seeds",
                                     help="Task-generator seeds of the corpus prompts, comma-separated."),
-    threads: int = typer.Option(P.threads, "--threads", help="CPU threads for training."),
+    threads: int = typer.Option(P.threads, "--threads", min=1, help="CPU threads for training."),
     check: bool = typer.Option(True, "--check/--no-check", help="Measure the preconditions after training."),
     force: bool = typer.Option(False, "--force", help="Overwrite a base already in --out."),
 ) -> None:
@@ -47,8 +49,6 @@ def pretrain_cmd(
     b = Bench.open(bench)
     for split in ("train", "test_single"):
         b.tasks(split)  # a bench without tasks is bad input, said before anything heavy starts
-    if apis < 1 or steps < 1:
-        raise UserError("--apis and --steps must be at least 1")
     if (out / "config.json").exists() and not force:
         raise UserError(f"{out} already holds a model; use --force to overwrite it")
     try:
@@ -77,7 +77,7 @@ def check_cmd(
 
 BENCH = typer.Option(..., "--bench", help="Bench directory (the base's subset becomes its tasks).")
 BASE = typer.Option(DEFAULT_BASE, "--base", help="The micro base (`micro pretrain`; default: the committed one).")
-WORKERS = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one).")
+WORKERS = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one).")
 
 
 def _names(text: str) -> list[str]:
@@ -88,11 +88,11 @@ def _names(text: str) -> list[str]:
 def run_cmd(
     bench: Path = BENCH, base: Path = BASE,
     out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and the plots go."),
-    seeds: int = typer.Option(R.seeds, "--seeds", help="Training seeds per recipe (the full experiment: 5)."),
+    seeds: int = typer.Option(R.seeds, "--seeds", min=1, help="Training seeds per recipe (the full experiment: 5)."),
     quick: bool = typer.Option(R.quick, "--quick", help="Smaller training budgets and no RL-Gap ablations."),
     recipes: str = typer.Option("", "--recipes", help="Comma-separated subset of the recipes (default: all)."),
     workers: int = WORKERS,
-    jobs: int = typer.Option(R.jobs, "--jobs", help="Seeds trained at once, each in its own process (same numbers)."),
+    jobs: int = typer.Option(R.jobs, "--jobs", min=1, help="Seeds trained at once, each in its own process (same numbers)."),
 ) -> None:
     """Every SE-Bench recipe from the micro base (base, Open/Closed-SFT, Open-RL, Closed-RL official and TIS,
     Closed-SFT->RL, self-play+SFT/RL, and in the full run the RL-Gap ablations), each scored closed- and
@@ -110,15 +110,15 @@ def run_cmd(
 def exit_cmd(
     bench: Path = BENCH, base: Path = BASE,
     out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and curves.png go."),
-    seeds: int = typer.Option(E.seeds, "--seeds", help="Training seeds per variant."),
+    seeds: int = typer.Option(E.seeds, "--seeds", min=1, help="Training seeds per variant."),
     quick: bool = typer.Option(E.quick, "--quick", help="Short training, 16 held-out tasks, grpo and exit only."),
     variants: str = typer.Option("", "--variants", help="Comma-separated ExIt variants (default: grpo,exit with "
                                                         "--quick, all five otherwise)."),
     workers: int = WORKERS,
-    threads: int = typer.Option(E.threads, "--threads", help="torch threads."),
-    embedder: str = typer.Option(E.embedder, "--embedder", help="The diversity bonus's embedder: minilm (the "
-                                 "paper's all-MiniLM-L6-v2), static (MiniLM's token embeddings, ~100x cheaper) or "
-                                 "hash."),
+    threads: int = typer.Option(E.threads, "--threads", min=1, help="torch threads."),
+    embedder: Literal[tuple(EMBEDDERS)] = typer.Option(E.embedder, "--embedder", help="The diversity bonus's "
+                                 "embedder: minilm (the paper's all-MiniLM-L6-v2), static (MiniLM's token embeddings, "
+                                 "~100x cheaper) or hash."),
 ) -> None:
     """ExIt in the micro-world: the variants of the paper's Table 1 trained from the micro base with `exit train`
     (sebench domain, open book), then K=16 self-improvement steps with `exit iterate` on the held-out tasks for
@@ -126,8 +126,6 @@ def exit_cmd(
     and whether exit improves beyond that depth and beats grpo at K=16. Finished stages are reused."""
     from selfevolve.micro.exit_world import ExitWorld
 
-    if threads < 1:
-        raise UserError("--threads must be at least 1")
     cfg = E(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick, variants=_names(variants),
             workers=workers or None, threads=threads, embedder=embedder)
     ExitWorld(cfg, log=lambda m: typer.echo(m, err=True)).run()

@@ -213,7 +213,7 @@ class Experiment(MicroWorld):
             self.timings.run("sft_data", lambda: build_data(
                 self.bench, path, model=str(self.base), n_samples=s.data_samples, temperature=s.data_temperature,
                 max_tokens=MAX_TOKENS, seed=seed, doc_style=DOC_STYLE, limit=s.train_limit, force=True,
-                progress=False))
+                progress=False, run_dir=path.with_name(path.name + ".eval")))
             mark(path.with_suffix(".STAGE"), settings)
         return path
 

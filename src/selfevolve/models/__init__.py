@@ -59,11 +59,24 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+def check_model_dir(path: str | Path) -> None:
+    """A local model is a Hugging Face model directory: anything else is bad input, said before the libraries
+    try to read it (a bench directory made the tokenizer blame sentencepiece in a 67-line traceback)."""
+    if Path(path).exists() and not (Path(path) / "config.json").is_file():
+        raise UserError(f"{path}: not a model directory (no config.json); give a Hugging Face model directory, "
+                        "or an http(s):// URL for a server")
+
+
+BACKENDS = ("auto", "openai", "transformers", "vllm")  # auto: openai for a URL, transformers for a local path
+
+
 def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, served_model: str | None = None,
                  api_key: str | None = None, extra_body: dict[str, Any] | None = None):
     """URL -> openai backend; existing local path -> transformers (or vllm with backend="vllm").
 
     ``extra_body``: fields added to every request body (top_p, stop, a server's own options): servers only."""
+    if backend not in BACKENDS:
+        raise UserError(f"backend {backend!r}: not one of {', '.join(BACKENDS)}")
     if backend == "openai" or (backend == "auto" and model.startswith(("http://", "https://"))):
         from selfevolve.models.openai_backend import OpenAIBackend
 
@@ -74,6 +87,7 @@ def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, se
                         "server only (use an http(s):// URL)")
     if not Path(model).exists():
         raise UserError(f"model {model!r}: no such local path (use an http(s):// URL for a server)")
+    check_model_dir(model)
     if backend == "vllm":
         from selfevolve.models.vllm_backend import VLLMBackend
 

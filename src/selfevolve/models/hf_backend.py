@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from selfevolve.models import Messages, Reply
+from selfevolve.models import Messages, Reply, check_model_dir
 
 
 class TransformersBackend:
     def __init__(self, path: str, *, device: str | None = None, batch_size: int = 16):
+        check_model_dir(path)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from selfevolve import __version__
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
-from selfevolve.jsonl import atomic_dir
+from selfevolve.jsonl import atomic_dir, check_out
 from selfevolve.obfuscate import docs as docs_mod
 from selfevolve.obfuscate import emit, official
 from selfevolve.obfuscate.surface import introspect
@@ -26,12 +26,13 @@ def _sha256(path: Path) -> str:
 
 
 def build_bench(library: str, out: str | Path, seed: int = 42, name: str = "zwc", mapping_file: str | Path | None = None,
-                *, lint: bool = True, progress: bool = False, force: bool = True, allow_missing: bool = False) -> Bench:
+                *, lint: bool = True, progress: bool = False, force: bool = False, allow_missing: bool = False) -> Bench:
     """Build the pseudo-novel bench of ``library`` into ``out`` and return it.
 
     With an official ``mapping_file``, mapping.json's ``official`` says which of its names went to a successor
     (``renamed``) and which were skipped (``skipped``, only with ``allow_missing``)."""
     t0 = time.perf_counter()
+    check_out(out, force=force)  # before the build's minutes, not after
     if not name.isidentifier() or name == library:
         raise UserError(f"--name {name!r} must be a Python identifier other than the library's name")
     surface = introspect(library)
@@ -39,7 +40,7 @@ def build_bench(library: str, out: str | Path, seed: int = 42, name: str = "zwc"
     naming = emit.choose_names(surface, seed, name, off.naming() if off else None)
     table = emit.build_table(surface, naming)
     out = Path(out).absolute()  # subprocesses (example runner, lint probe) start in other directories
-    with atomic_dir(out, overwrite=force) as tmp:
+    with atomic_dir(out) as tmp:
         pkg_dir = tmp / "package" / name
         params = surface.parameter_names()
         rewriter = docs_mod.Rewriter(naming.mapping, surface.library, name, table["words"], table["ambiguous"], params)

@@ -17,10 +17,10 @@ def register(app: typer.Typer) -> None:
 def build_cmd(
     out: Path = typer.Option(..., "--out", help="Bench directory to write (replaced atomically)."),
     library: str = typer.Option(profiles.DEFAULT, "--library", help="Any importable library whose API can be introspected."),
-    seed: int = typer.Option(42, "--seed", help="Seed of the name generator: same seed, same names."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Seed of the name generator: same seed, same names."),
     name: str = typer.Option("zwc", "--name", help="Name of the pseudo-novel package."),
     mapping: Path = typer.Option(None, "--mapping", help="An official SE-Bench mappings.json: reproduce its names."),
-    force: bool = typer.Option(True, "--force/--no-force", help="Replace an existing bench at --out."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bench at --out."),
     allow_missing: bool = typer.Option(False, "--allow-missing",
                                        help="With --mapping: skip (and list) the names the library does not have."),
 ) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
+
+from selfevolve.bench import SPLITS
 
 tasks_app = typer.Typer(help="Task sets: generate, inspect, import and export.", no_args_is_help=True)
 
@@ -16,13 +19,13 @@ def register(app: typer.Typer) -> None:
 @tasks_app.command("generate")
 def generate_cmd(
     bench: Path = typer.Argument(..., help="Bench directory (from `selfevolve build`)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of inputs, templates and compositions."),
-    limit: int = typer.Option(0, "--limit", help="Keep only the first N drafts (quick runs)."),
-    workers: int = typer.Option(0, "--workers", help="Sandbox workers (0: one per core, plus one)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of inputs, templates and compositions."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Keep only the first N drafts (quick runs)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Sandbox workers (0: one per core, plus one)."),
     llm: str = typer.Option(None, "--llm", help="OpenAI-compatible base URL: use the LLM pipeline instead."),
     model: str = typer.Option("", "--model", help="With --llm: the model that writes problems."),
     models: str = typer.Option("", "--models", help="With --llm: comma-separated solver models (default: --model)."),
-    split: str = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
+    split: Literal[SPLITS] = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
 ) -> None:
     """Generate train / test_single / test_multi, each task validated in the sandbox and the judge.
 
@@ -91,11 +94,12 @@ def import_cmd(
                                        "(jintailin/SE-Bench)."),
     bench: Path = typer.Option(..., "--bench", help="A bench built with the official mapping (--mapping)."),
     out: Path = typer.Option(..., "--out", help="Tasks JSONL to write."),
-    config: str = typer.Option("single_test", "--config",
+    config: Literal["train", "single_test", "multiple_test"] = typer.Option("single_test", "--config",
                                help="The dataset's config (train, single_test, multiple_test): picks the Hub "
                                     "config, or the file of that name in a directory."),
     split: str = typer.Option("train", "--split", help="The split of a Hub or saved dataset (the official "
                                                        "configs hold theirs in 'train')."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Convert official SE-Bench records, as they ship, into Tasks (ground truth from right_exe_result).
 
@@ -105,15 +109,17 @@ def import_cmd(
     """
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.jsonl import write_jsonl
+    from selfevolve.jsonl import check_out, write_jsonl
     from selfevolve.tasks.formats import Skipped, import_sebench
 
+    check_out(out, force=force)
     skipped: list[Skipped] = []
     tasks = import_sebench(file, Bench.open(bench), skipped, config=config, split=split)
     for s in skipped:
         typer.echo(f"{file}:{s.line}: skipped: {s.reason}", err=True)
     if not tasks:
         raise UserError(f"{file}: no record could be imported ({len(skipped)} skipped)")
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, tasks)
     typer.echo(f"imported {len(tasks)} tasks into {out}" + (f"; skipped {len(skipped)} record(s)" if skipped else ""))
 
@@ -121,18 +127,22 @@ def import_cmd(
 @tasks_app.command("export")
 def export_cmd(
     bench: Path = typer.Argument(..., help="Bench directory with tasks."),
-    split: str = typer.Option("test_single", "--split"),
-    fmt: str = typer.Option("sebench", "--format", help="sebench (official JSONL) or hf (parquet)."),
-    out: Path = typer.Option(..., "--out"),
+    split: Literal[SPLITS] = typer.Option("test_single", "--split", help="The task set to write."),
+    fmt: Literal["sebench", "hf"] = typer.Option("sebench", "--format", help="sebench: the official JSONL; hf: a "
+                                                  "Hugging Face parquet file."),
+    out: Path = typer.Option(..., "--out", help="The file to write."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """Write a split in the official SE-Bench shape, or as a Hugging Face parquet dataset."""
     from selfevolve.bench import Bench
     from selfevolve.errors import UserError
-    from selfevolve.jsonl import write_jsonl
+    from selfevolve.jsonl import check_out, write_jsonl
     from selfevolve.tasks.formats import export_hf, export_sebench
 
+    check_out(out, force=force)
     b = Bench.open(bench)
     tasks = b.tasks(split)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "sebench":
         write_jsonl(out, export_sebench(tasks, b))
     elif fmt == "hf":

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
+
+from selfevolve.bench import SPLITS
+from selfevolve.models import BACKENDS
+from selfevolve.train.recipes import MODES, RL_ABLATIONS, RL_RECIPES
 
 train_app = typer.Typer(help="Training recipes: SFT data, Open/Closed SFT and RL, self-play (TRL).",
                         no_args_is_help=True)
@@ -17,19 +22,19 @@ def register(app: typer.Typer) -> None:
 
 
 # The options every `train` command takes (typer has no option groups: each command lists them).
-_MAX_STEPS = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: the epochs decide).")
-_EPOCHS = typer.Option(None, "--epochs", help="Epochs over the data (default: the recipe's official value).")
-_LR = typer.Option(None, "--lr", help="Learning rate (default: the recipe's official value).")
-_LIMIT = typer.Option(0, "--limit", help="Only the first N tasks (or data records); 0: all.")
-_SEED = typer.Option(0, "--seed", help="Seed; on CPU the same seed gives the same run.")
+_MAX_STEPS = typer.Option(-1, "--max-steps", min=-1, help="Stop after N optimizer steps (-1: the epochs decide).")
+_EPOCHS = typer.Option(None, "--epochs", min=0.0, help="Epochs over the data (default: the recipe's official value).")
+_LR = typer.Option(None, "--lr", min=0.0, help="Learning rate (default: the recipe's official value).")
+_LIMIT = typer.Option(0, "--limit", min=0, help="Only the first N tasks (or data records); 0: all.")
+_SEED = typer.Option(0, "--seed", min=0, help="Seed; on CPU the same seed gives the same run.")
 _RESUME = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint.")
 _FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
-_DUMP = typer.Option(0, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
-_SAVE = typer.Option(50, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
-_BATCH = typer.Option(0, "--batch-size", help="0: the recipe's default. RL: completions per forward pass on one "
+_DUMP = typer.Option(0, "--dump-batches", min=0, help="Write RUN/batches.jsonl for the first N steps.")
+_SAVE = typer.Option(50, "--save-steps", min=1, help="Checkpoint every N steps (the last two are kept).")
+_BATCH = typer.Option(0, "--batch-size", min=0, help="0: the recipe's default. RL: completions per forward pass on one "
                       "device; SFT: the global batch.")
 _VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
-_VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
+_VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="server: a `trl vllm-serve` started beside.")
 
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
@@ -39,8 +44,6 @@ def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_
 
     if resume and force:
         raise UserError("--resume and --force exclude each other")
-    if vllm_mode not in ("colocate", "server"):
-        raise UserError("--vllm-mode is colocate or server")
     return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
                          force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
                          use_vllm=use_vllm, vllm_mode=vllm_mode)
@@ -51,12 +54,15 @@ def data_cmd(
     bench: Path = typer.Option(..., "--bench", help="Bench directory with a train split."),
     out: Path = typer.Option(..., "--out", help="The SFT data file (JSONL) to write."),
     model: str = typer.Option(None, "--model", help="Model path or OpenAI-compatible URL(s) that answers open-book."),
-    split: str = typer.Option("train", "--split"),
-    n_samples: int = typer.Option(5, "--n-samples", help="Samples per task (the paper: 5)."),
-    temperature: float = typer.Option(0.6, "--temperature", help="Sampling temperature (the paper: 0.6)."),
-    max_tokens: int = typer.Option(512, "--max-tokens"),
+    split: Literal[SPLITS] = typer.Option("train", "--split", help="The task set to answer."),
+    n_samples: int = typer.Option(5, "--n-samples", min=1, help="Samples per task (the paper: 5)."),
+    temperature: float = typer.Option(0.6, "--temperature", min=0.0, help="Sampling temperature (the paper: 0.6)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Longest completion, in tokens."),
     from_references: bool = typer.Option(False, "--from-references", help="Use the tasks' reference solutions."),
-    backend: str = typer.Option("auto", "--backend", help="auto, openai, transformers or vllm."),
+    backend: Literal[BACKENDS] = typer.Option("auto", "--backend", help="auto: openai for a URL, transformers "
+                                              "for a local path."),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Keep the generation run (an eval run directory) here, so "
+                                 "a killed command resumes (default: a temporary directory)."),
     limit: int = _LIMIT, seed: int = _SEED, force: bool = _FORCE,
 ) -> None:
     """Rejection-sampled SFT data: answer open-book through the eval harness, keep what the judge passes."""
@@ -64,33 +70,31 @@ def data_cmd(
 
     res = build_data(bench, out, model=model, split=split, n_samples=n_samples, temperature=temperature,
                      max_tokens=max_tokens, seed=seed, limit=limit or None, from_references=from_references,
-                     backend=backend, force=force)
+                     backend=backend, force=force, run_dir=run_dir)
     typer.echo(f"{out}: {res['records']} passing samples of {res['tasks']} tasks (of {res['samples']} judged; "
                f"statuses {res['status']})")
 
 
 @train_app.command("sft")
 def sft_cmd(
-    bench: Path = typer.Option(..., "--bench"),
+    bench: Path = typer.Option(..., "--bench", help="Bench directory (the package the model learns)."),
     model: str = typer.Option(..., "--model", help="A local Hugging Face model directory."),
     data: Path = typer.Option(..., "--data", help="SFT data from `selfevolve train data`."),
-    mode: str = typer.Option(..., "--mode", help="open: train on the prompt with docs; closed: without docs."),
+    mode: Literal[MODES] = typer.Option(..., "--mode", help="open: train on the prompt with docs; closed: without "
+                                        "docs."),
     out: Path = typer.Option(..., "--out", help="Run directory; RUN/model is the trained model."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
-    batch_size: int = typer.Option(0, "--batch-size", help="Global batch (0: the official 32); per device = "
+    batch_size: int = typer.Option(0, "--batch-size", min=0, help="Global batch (0: the official 32); per device = "
                                    "global / (devices x --grad-accum)."),
-    grad_accum: int = typer.Option(0, "--grad-accum", help="Gradient accumulation steps (0: none)."),
-    max_length: int = typer.Option(0, "--max-length", help="Tokens of prompt + completion (0: the official 20000)."),
+    grad_accum: int = typer.Option(0, "--grad-accum", min=0, help="Gradient accumulation steps (0: none)."),
+    max_length: int = typer.Option(0, "--max-length", min=0, help="Tokens of prompt + completion (0: the official 20000)."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut longer examples' completions instead of refusing "
                                   "them (counted in RUN/stats.json)."),
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
-    from selfevolve.errors import UserError
     from selfevolve.train.sft import SFTHyper, train_sft
 
-    if grad_accum < 0 or max_length < 0:
-        raise UserError("--grad-accum and --max-length are positive (or 0: the default)")
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
     set_ = {k: v for k, v in (("grad_accum", grad_accum), ("max_length", max_length)) if v}
     res = train_sft(bench, model, data, mode, out, opts, SFTHyper(truncate=truncate, **set_))
@@ -100,44 +104,40 @@ def sft_cmd(
 
 @train_app.command("rl")
 def rl_cmd(
-    bench: Path = typer.Option(..., "--bench"),
+    bench: Path = typer.Option(..., "--bench", help="Bench directory with a train split (the judge rewards)."),
     model: str = typer.Option(..., "--model", help="A local model directory (an SFT run's RUN/model: SFT->RL)."),
-    out: Path = typer.Option(..., "--out"),
-    recipe: str = typer.Option(None, "--recipe", help="open_rl, closed_rl, closed_rl_tis or an ablation "
-                               "(`selfevolve.train.recipes`); the flags below override it."),
-    mode: str = typer.Option(None, "--mode", help="open (open_rl: with docs) or closed (closed_rl)."),
-    correction: str = typer.Option(None, "--correction", help="none (official Closed-RL) or tis."),
+    out: Path = typer.Option(..., "--out", help="Run directory; RUN/model is the trained model."),
+    recipe: Literal[tuple({**RL_RECIPES, **RL_ABLATIONS})] = typer.Option(
+        None, "--recipe", help="A row of the RL table or an ablation (`selfevolve.train.recipes`); the flags below "
+        "override it."),
+    mode: Literal[MODES] = typer.Option(None, "--mode", help="open (open_rl: with docs) or closed (closed_rl)."),
+    correction: Literal["none", "tis"] = typer.Option(None, "--correction", help="none: the official Closed-RL; "
+                                                      "tis: truncated importance sampling."),
     no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
-    group: int = typer.Option(8, "--group", help="Completions per prompt."),
-    prompts_per_step: int = typer.Option(32, "--prompts-per-step"),
-    mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", help="Prompts per optimizer step "
+    group: int = typer.Option(8, "--group", min=1, help="Completions per prompt."),
+    prompts_per_step: int = typer.Option(32, "--prompts-per-step", min=1, help="Prompts per generation batch."),
+    mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", min=0, help="Prompts per optimizer step "
                                            "(0: the recipe's, officially 16 for open, 32 for closed)."),
-    ppo_epochs: int = typer.Option(0, "--ppo-epochs", help="Passes over each generation batch (0: the recipe's)."),
+    ppo_epochs: int = typer.Option(0, "--ppo-epochs", min=0, help="Passes over each generation batch (0: the recipe's)."),
     shuffle: bool = typer.Option(None, "--shuffle/--no-shuffle", help="Shuffle the tasks (default: the recipe's, "
                                  "officially open shuffles, closed does not)."),
-    loss_type: str = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
+    loss_type: Literal["grpo", "dapo"] = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
                                   "token means) or dapo (one token mean)."),
-    max_completion_length: int = typer.Option(512, "--max-completion-length"),
-    tis_cap: float = typer.Option(2.0, "--tis-cap", help="C in min(ratio, C)."),
-    beta: float = typer.Option(0.0, "--beta", help="KL coefficient (official: 0)."),
-    sandbox: str = typer.Option("local", "--sandbox", help="local or ray (RayPool across machines)."),
-    split: str = typer.Option("train", "--split"),
+    max_completion_length: int = typer.Option(512, "--max-completion-length", min=1,
+                                              help="Longest completion, in tokens."),
+    tis_cap: float = typer.Option(2.0, "--tis-cap", min=0.0, help="C in min(ratio, C)."),
+    beta: float = typer.Option(0.0, "--beta", min=0.0, help="KL coefficient (official: 0)."),
+    sandbox: Literal["local", "ray"] = typer.Option("local", "--sandbox", help="ray: a RayPool across machines."),
+    split: Literal[SPLITS] = typer.Option("train", "--split", help="The task set to train on."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
-    batch_size: int = _BATCH, use_vllm: bool = _VLLM, vllm_mode: str = _VLLM_MODE,
+    batch_size: int = _BATCH, use_vllm: bool = _VLLM, vllm_mode: Literal["colocate", "server"] = _VLLM_MODE,
 ) -> None:
     """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
-    from selfevolve.errors import UserError
     from selfevolve.train.recipes import rl_recipe
     from selfevolve.train.rl import RLHyper, RLOptim, train_rl
 
-    if sandbox not in ("local", "ray"):
-        raise UserError("--sandbox is local or ray")
-    if loss_type not in (None, "grpo", "dapo"):
-        raise UserError("--loss-type is grpo or dapo")
-    if group < 1 or prompts_per_step < 1 or mini_batch_prompts < 0 or ppo_epochs < 0:
-        raise UserError("--group and --prompts-per-step are positive, --mini-batch-prompts and --ppo-epochs >= 0")
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm,
                  vllm_mode)
     hp = RLHyper(group=group, prompts_per_step=prompts_per_step, mini_batch_prompts=mini_batch_prompts or None,
@@ -151,9 +151,9 @@ def rl_cmd(
 
 @export_app.command("verl")
 def export_verl_cmd(
-    bench: Path = typer.Option(..., "--bench"),
+    bench: Path = typer.Option(..., "--bench", help="Bench directory with tasks."),
     out: Path = typer.Option(..., "--out", help="Directory for the parquet files."),
-    split: str = typer.Option("train", "--split"),
+    split: Literal[SPLITS] = typer.Option("train", "--split", help="The task set to export."),
     limit: int = _LIMIT,
     force: bool = _FORCE,
 ) -> None:
@@ -166,15 +166,17 @@ def export_verl_cmd(
 
 @train_app.command("selfplay")
 def selfplay_cmd(
-    bench: Path = typer.Option(..., "--bench"),
+    bench: Path = typer.Option(..., "--bench", help="Bench directory (its docs are what tasks are written from)."),
     model: str = typer.Option(..., "--model", help="A local model directory."),
-    learner: str = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what was kept."),
-    out: Path = typer.Option(..., "--out"),
-    rounds: int = typer.Option(1, "--rounds"),
-    apis: int = typer.Option(32, "--apis", help="API docs to write tasks from, per round."),
-    n_solutions: int = typer.Option(4, "--n-solutions", help="Solutions per written task (they vote)."),
-    temperature: float = typer.Option(0.6, "--temperature"),
-    max_tokens: int = typer.Option(256, "--max-tokens"),
+    learner: Literal["sft", "rl"] = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what "
+                                                 "was kept."),
+    out: Path = typer.Option(..., "--out", help="Run directory; its model is the last round's."),
+    rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds of write, solve, keep and train."),
+    apis: int = typer.Option(32, "--apis", min=1, help="API docs to write tasks from, per round."),
+    n_solutions: int = typer.Option(4, "--n-solutions", min=1, help="Solutions per written task (they vote)."),
+    temperature: float = typer.Option(0.6, "--temperature", min=0.0, help="Sampling temperature (writing and "
+                                      "solving)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest completion, in tokens."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,

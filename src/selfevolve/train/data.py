@@ -6,18 +6,21 @@ passes. Each kept sample becomes one `SFTRecord`: the request with docs (`prompt
 without docs (`prompt_closed`), the completion and its verdict. `--from-references` uses the tasks' own
 reference solutions as the completions (still judged), for a model that cannot yet solve with docs.
 
-The harness run lives beside the output (``DATA.jsonl.eval/``), so a killed `train data` resumes.
+The harness run lives in a temporary directory, or in ``run_dir`` (`--run-dir`): then a killed `train data`
+resumes from it. Nothing else is written beside the output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from selfevolve.bench import Bench
 from selfevolve.errors import UserError
-from selfevolve.jsonl import read_jsonl, write_jsonl
+from selfevolve.jsonl import check_out, read_jsonl, write_jsonl
 from selfevolve.schema import Task, Verdict
 
 Messages = list[dict[str, str]]
@@ -60,7 +63,7 @@ def train_tasks(bench: Bench, split: str = "train", limit: int | None = None) ->
 def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "train", n_samples: int = 5,
                temperature: float = 0.6, max_tokens: int = 512, seed: int = 0, limit: int | None = None,
                from_references: bool = False, backend: str = "auto", force: bool = False,
-               progress: bool = True, doc_style: str = "full") -> dict:
+               progress: bool = True, doc_style: str = "full", run_dir: Path | None = None) -> dict:
     """Generate open-book, judge, keep what passes; write ``out`` atomically. Returns counts."""
     from selfevolve.evaluate.run import EvalConfig, run_eval
 
@@ -68,20 +71,19 @@ def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "t
     tasks = train_tasks(bench, split, limit)
     if not from_references and not model:
         raise UserError("--model is required (or --from-references)")
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; use --force to replace it")
-    if not out.parent.is_dir():
-        raise UserError(f"cannot write to {out}: no directory {out.parent}")
+    check_out(out, force=force)
     source = "references" if from_references else "model"
     cfg = EvalConfig(bench=str(bench.root), model=model or source, mode="open", docs="task", split=split,
                      n_samples=1 if from_references else n_samples, temperature=temperature, max_tokens=max_tokens,
                      seed=seed, limit=limit, source=source, doc_style=doc_style)
-    eval_dir = out.with_name(out.name + ".eval")
-    results = run_eval(cfg, eval_dir, force=force, progress=progress, backend=backend)
+    with contextlib.ExitStack() as stack:
+        eval_dir = Path(run_dir) if run_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        results = run_eval(cfg, eval_dir, force=force, progress=progress, backend=backend)
+        samples = read_jsonl(eval_dir / "samples.jsonl", tolerate_torn_tail=True)
     by_id = {t.id: t for t in tasks}
     prompts = TaskPrompts(bench, doc_style=doc_style)
     kept, statuses = [], results["metrics"]["status"]
-    for s in read_jsonl(eval_dir / "samples.jsonl", tolerate_torn_tail=True):
+    for s in samples:
         task = by_id.get(s["task_id"])
         if task is None or not s["verdict"]["passed"]:
             continue
@@ -92,6 +94,7 @@ def build_data(bench_dir: Path, out: Path, *, model: str | None, split: str = "t
         raise UserError(f"no sample passed the judge ({statuses}); nothing to train on (try --from-references)")
     order = {t.id: i for i, t in enumerate(tasks)}
     kept.sort(key=lambda r: (order[r.task_id], r.sample_idx))
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(out, kept)
     return {"records": len(kept), "tasks": len({r.task_id for r in kept}), "samples": results["metrics"]["n_samples"],
             "status": statuses}

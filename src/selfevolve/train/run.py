@@ -217,7 +217,7 @@ def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str,
     args = dict(output_dir=str(checkpoints), seed=opts.seed, data_seed=opts.seed, max_steps=opts.max_steps,
                 logging_steps=1, save_strategy="steps", save_steps=opts.save_steps, save_total_limit=2,
                 report_to="none", disable_tqdm=not opts.progress, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-                use_cpu=not on_gpu, gradient_checkpointing=False, dataloader_num_workers=0,
+                use_cpu=not on_gpu, activation_checkpointing=False, dataloader_num_workers=0,
                 include_num_input_tokens_seen="non_padding")
     args.update(kw)
     return args
