@@ -14,6 +14,9 @@ exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, an
 
 
 def register(app: typer.Typer) -> None:
+    from selfevolve.configfile import enable
+
+    enable(exit_app, "exit")
     app.add_typer(exit_app, name="exit")
 
 
@@ -97,13 +100,14 @@ def train_cmd(
     options = dict(locals())
     from dataclasses import fields
 
+    from selfevolve.configfile import recorded
     from selfevolve.exit.trainer import train
 
     cfg = C(**{f.name: options[f.name] for f in fields(C) if f.name in options})
     cfg.check()  # before the domain opens (its sandbox pool takes seconds)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
-        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps))
+        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=max(1, save_steps), cli=recorded())
     finally:
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "

@@ -53,11 +53,12 @@ def _state_callback(curriculum: Curriculum):
 
 def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
           embedder: diversity.Embedder | None = None, callbacks: list | None = None, resume: bool = False,
-          force: bool = False, save_steps: int = 50, progress: bool = True) -> Curriculum:
+          force: bool = False, save_steps: int = 50, progress: bool = True, cli: dict | None = None) -> Curriculum:
     """Train ``model`` with ExIt (or one of its ablations) on ``domain``. The run directory follows the
     training recipes' (`selfevolve.train.run`): config.json, metrics.jsonl, checkpoints/ and model/, plus
     ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint.
-    Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them)."""
+    Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them);
+    ``cli``, the command's options, goes into config.json (`selfevolve.configfile`)."""
     import torch
     from datasets import Dataset
 
@@ -67,7 +68,8 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
 
     cfg.check()
 
-    config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
+    config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg),
+              "cli": cli or {}}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
                                                               force=force, save_steps=save_steps),
                          require=(STATE_FILE,))  # a checkpoint without the buffer's state would restart it

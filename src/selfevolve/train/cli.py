@@ -12,6 +12,9 @@ export_app = typer.Typer(help="Export a bench to another training engine.", no_a
 
 
 def register(app: typer.Typer) -> None:
+    from selfevolve.configfile import enable
+
+    enable(train_app, "train")
     app.add_typer(train_app, name="train")
     app.add_typer(export_app, name="export")
 
@@ -34,6 +37,7 @@ _VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
           vllm_mode="colocate"):
+    from selfevolve.configfile import recorded
     from selfevolve.errors import UserError
     from selfevolve.train.run import CommonOptions
 
@@ -43,7 +47,7 @@ def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_
         raise UserError("--vllm-mode is colocate or server")
     return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
                          force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
-                         use_vllm=use_vllm, vllm_mode=vllm_mode)
+                         use_vllm=use_vllm, vllm_mode=vllm_mode, cli=recorded())
 
 
 @train_app.command("data")
