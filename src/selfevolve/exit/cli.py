@@ -8,6 +8,7 @@ import typer
 
 from selfevolve.errors import UserError
 from selfevolve.exit.trainer import ExItConfig as C  # each option's default is its field's
+from selfevolve.train.run import CommonOptions
 
 exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
                        no_args_is_help=True)
@@ -92,7 +93,7 @@ def train_cmd(
     use_vllm: bool = typer.Option(C.use_vllm, "--use-vllm", help="Generate with vLLM (colocated; GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
     force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
-    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
+    save_steps: int = typer.Option(CommonOptions.save_steps, "--save-steps", help="Checkpoint (model, optimizer, buffer) every N steps."),
     mode: str = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS, subset: str = SUBSET,
     doc_style: str = DOC_STYLE, held_out: str = HELD_OUT,
 ) -> None:

@@ -6,6 +6,11 @@ from pathlib import Path
 
 import typer
 
+from selfevolve.train.rl import RLHyper as H  # each option's default is its config's field
+from selfevolve.train.run import CommonOptions as O
+from selfevolve.train.selfplay import SelfPlayHyper as S
+from selfevolve.train.sft import SFTHyper
+
 train_app = typer.Typer(help="Training recipes: SFT data, Open/Closed SFT and RL, self-play (TRL).",
                         no_args_is_help=True)
 export_app = typer.Typer(help="Export a bench to another training engine.", no_args_is_help=True)
@@ -20,19 +25,19 @@ def register(app: typer.Typer) -> None:
 
 
 # The options every `train` command takes (typer has no option groups: each command lists them).
-_MAX_STEPS = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: the epochs decide).")
+_MAX_STEPS = typer.Option(O.max_steps, "--max-steps", help="Stop after N optimizer steps (-1: the epochs decide).")
 _EPOCHS = typer.Option(None, "--epochs", help="Epochs over the data (default: the recipe's official value).")
 _LR = typer.Option(None, "--lr", help="Learning rate (default: the recipe's official value).")
 _LIMIT = typer.Option(0, "--limit", help="Only the first N tasks (or data records); 0: all.")
-_SEED = typer.Option(0, "--seed", help="Seed; on CPU the same seed gives the same run.")
-_RESUME = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint.")
-_FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
-_DUMP = typer.Option(0, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
-_SAVE = typer.Option(50, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
+_SEED = typer.Option(O.seed, "--seed", help="Seed; on CPU the same seed gives the same run.")
+_RESUME = typer.Option(O.resume, "--resume", help="Continue RUN from its last checkpoint.")
+_FORCE = typer.Option(O.force, "--force", help="Replace an existing RUN.")
+_DUMP = typer.Option(O.dump_batches, "--dump-batches", help="Write RUN/batches.jsonl for the first N steps.")
+_SAVE = typer.Option(O.save_steps, "--save-steps", help="Checkpoint every N steps (the last two are kept).")
 _BATCH = typer.Option(0, "--batch-size", help="0: the recipe's default. RL: completions per forward pass on one "
                       "device; SFT: the global batch.")
-_VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
-_VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
+_VLLM = typer.Option(O.use_vllm, "--use-vllm", help="Generate with vLLM (GPU).")
+_VLLM_MODE = typer.Option(O.vllm_mode, "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
 
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
@@ -86,7 +91,7 @@ def sft_cmd(
                                    "global / (devices x --grad-accum)."),
     grad_accum: int = typer.Option(0, "--grad-accum", help="Gradient accumulation steps (0: none)."),
     max_length: int = typer.Option(0, "--max-length", help="Tokens of prompt + completion (0: the official 20000)."),
-    truncate: bool = typer.Option(False, "--truncate", help="Cut longer examples' completions instead of refusing "
+    truncate: bool = typer.Option(SFTHyper.truncate, "--truncate", help="Cut longer examples' completions instead of refusing "
                                   "them (counted in RUN/stats.json)."),
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
@@ -113,8 +118,8 @@ def rl_cmd(
     correction: str = typer.Option(None, "--correction", help="none (official Closed-RL) or tis."),
     no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
-    group: int = typer.Option(8, "--group", help="Completions per prompt."),
-    prompts_per_step: int = typer.Option(32, "--prompts-per-step"),
+    group: int = typer.Option(H.group, "--group", help="Completions per prompt."),
+    prompts_per_step: int = typer.Option(H.prompts_per_step, "--prompts-per-step"),
     mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", help="Prompts per optimizer step "
                                            "(0: the recipe's, officially 16 for open, 32 for closed)."),
     ppo_epochs: int = typer.Option(0, "--ppo-epochs", help="Passes over each generation batch (0: the recipe's)."),
@@ -122,9 +127,9 @@ def rl_cmd(
                                  "officially open shuffles, closed does not)."),
     loss_type: str = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
                                   "token means) or dapo (one token mean)."),
-    max_completion_length: int = typer.Option(512, "--max-completion-length"),
-    tis_cap: float = typer.Option(2.0, "--tis-cap", help="C in min(ratio, C)."),
-    beta: float = typer.Option(0.0, "--beta", help="KL coefficient (official: 0)."),
+    max_completion_length: int = typer.Option(H.max_completion_length, "--max-completion-length"),
+    tis_cap: float = typer.Option(H.tis_cap, "--tis-cap", help="C in min(ratio, C)."),
+    beta: float = typer.Option(H.beta, "--beta", help="KL coefficient (official: 0)."),
     sandbox: str = typer.Option("local", "--sandbox", help="local or ray (RayPool across machines)."),
     split: str = typer.Option("train", "--split"),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
@@ -174,11 +179,11 @@ def selfplay_cmd(
     model: str = typer.Option(..., "--model", help="A local model directory."),
     learner: str = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what was kept."),
     out: Path = typer.Option(..., "--out"),
-    rounds: int = typer.Option(1, "--rounds"),
-    apis: int = typer.Option(32, "--apis", help="API docs to write tasks from, per round."),
-    n_solutions: int = typer.Option(4, "--n-solutions", help="Solutions per written task (they vote)."),
-    temperature: float = typer.Option(0.6, "--temperature"),
-    max_tokens: int = typer.Option(256, "--max-tokens"),
+    rounds: int = typer.Option(S.rounds, "--rounds"),
+    apis: int = typer.Option(S.apis, "--apis", help="API docs to write tasks from, per round."),
+    n_solutions: int = typer.Option(S.n_solutions, "--n-solutions", help="Solutions per written task (they vote)."),
+    temperature: float = typer.Option(S.temperature, "--temperature"),
+    max_tokens: int = typer.Option(S.max_tokens, "--max-tokens"),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,
