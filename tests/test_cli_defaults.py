@@ -44,3 +44,25 @@ def test_micro_and_eval_commands_hand_over_their_configs_defaults(monkeypatch, t
     main(["eval", "--bench", "b", "--model", "m", "--out", str(tmp_path)])
     assert seen == [experiment.MicroRunConfig(**paths), exit_world.MicroExitConfig(**paths),
                     run.EvalConfig(bench="b", model="m")]
+
+
+def test_train_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from selfevolve.train import rl, selfplay, sft
+    from selfevolve.train.run import CommonOptions
+
+    seen = []
+    monkeypatch.setattr(rl, "train_rl", lambda bench, model, recipe, out, opts, hp, **kw: seen.append((opts, hp)) or {
+        "unsampled_per_epoch": 0, "steps": 0, "tasks": 0})
+    monkeypatch.setattr(selfplay, "train_selfplay", lambda bench, model, learner, out, opts, hp: seen.append(
+        (opts, hp)) or {"rounds": [], "model": ""})
+    monkeypatch.setattr(sft, "train_sft", lambda bench, model, data, mode, out, opts, hp: seen.append((opts, hp)) or {
+        "steps": 0, "records": 0, "truncated": 0, "dropped": 0, "max_length": 0})
+    base = ["--bench", "b", "--model", "m", "--out", str(tmp_path)]
+    main(["train", "rl", *base, "--mode", "closed"])
+    main(["train", "selfplay", *base, "--learner", "sft"])
+    main(["train", "sft", *base, "--mode", "closed", "--data", "d"])
+    assert [(replace(o, cli={}), h) for o, h in seen] == [(CommonOptions(), rl.RLHyper()),
+                                                          (CommonOptions(), selfplay.SelfPlayHyper()),
+                                                          (CommonOptions(), sft.SFTHyper())]

@@ -1,4 +1,5 @@
-"""kill -9 during SFT and during RL, then --resume: the run ends where an uninterrupted one with the same seed ends."""
+"""kill -9 during SFT and during RL, then --resume: the run ends where an uninterrupted one with the same seed ends;
+and a run started from another's config.json (`--config`) ends where that one ended."""
 
 from __future__ import annotations
 
@@ -100,6 +101,27 @@ def test_rl_resumes_after_kill_9(small):
     assert rep["rl-b"]["steps"] == 8 and set(rep["rl-b"]["time_split"]) == {"generation", "reward", "update"}
     assert rep["rl-b"]["time_split"]["generation"] > 0
     assert (root / "report" / "train_curves.png").stat().st_size > 1000 and (root / "report" / "train_time.png").exists()
+
+
+def test_a_run_started_from_its_predecessors_config_json_repeats_it(small, monkeypatch):
+    """The acceptance of `--config`: a run's config.json is a recipe file that repeats the run."""
+    from safetensors.torch import load_file
+
+    from selfevolve.cli import main
+
+    bench, model, root = small
+    monkeypatch.chdir(root)  # relative paths: recorded absolute, so the repeat works from anywhere
+    main(["train", "sft", "--bench", "bench", "--model", str(model), "--data", "data.jsonl", "--mode", "closed",
+          "--lr", "1e-3", "--epochs", "1", "--batch-size", "2", "--seed", "3", "--out", "cfg-a"])
+    monkeypatch.chdir(bench.root)
+    main(["train", "sft", "--config", str(root / "cfg-a" / "config.json"), "--out", str(root / "cfg-b")])
+    a, b = (json.loads((root / r / "config.json").read_text()) for r in ("cfg-a", "cfg-b"))
+    assert a == b and a["cli"]["options"]["bench"] == str(bench.root) and a["cli"]["options"]["lr"] == 1e-3
+    ma, mb = ([{k: v for k, v in json.loads(x).items() if k not in ("tokens_per_s", "step_time", "time_update")}
+               for x in (root / r / "metrics.jsonl").read_text().splitlines()] for r in ("cfg-a", "cfg-b"))
+    assert len(ma) == 2 and ma == mb  # 4 records / batch 2; exactly equal on CPU
+    wa, wb = (load_file(root / r / "model" / "model.safetensors") for r in ("cfg-a", "cfg-b"))
+    assert all((wa[k] == wb[k]).all() for k in wa)
 
 
 def test_an_existing_run_is_refused_without_resume_or_force(small, capsys):

@@ -11,7 +11,7 @@ def test_export_and_compute_score(mini_bench, tmp_path, capsys):
     import pyarrow.parquet as pq
 
     from selfevolve.cli import main
-    from selfevolve.integrations.verl import compute_score
+    from selfevolve.integrations.verl import compute_score, compute_score_batch
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
     out = tmp_path / "verl"
@@ -34,7 +34,24 @@ def test_export_and_compute_score(mini_bench, tmp_path, capsys):
                          ground_truth=row["reward_model"]["ground_truth"], extra_info=row["extra_info"])
     bad = compute_score(data_source=row["data_source"], solution_str="```python\ndef solve(x):\n    return x\n```",
                         ground_truth=row["reward_model"]["ground_truth"], extra_info=row["extra_info"])
-    assert good == {"score": 1.0, "status": "passed"} and bad["score"] == 0.0 and bad["status"] == "not_using_package"
+    assert good == {"score": 1.0, "status": "passed", "detail": ""}
+    assert bad["score"] == 0.0 and bad["status"] == "not_using_package" and set(bad) == set(good)
+    # verl's BatchRewardManager: lists in, one dict per row out, the same keys on every row; a row that cannot be
+    # judged (here: an unknown task, no bench, extra_info that is no dict) scores 0 and says why, never raises
+    rows = [nodocs[0], nodocs[0], nodocs[1], nodocs[1], nodocs[1]]
+    infos = [r["extra_info"] for r in rows]
+    infos[3], infos[4] = {"index": 1}, 7
+    truths = [r["reward_model"]["ground_truth"] for r in rows]
+    truths[2] = "train/nope/1"
+    scores = compute_score_batch(data_sources=[r["data_source"] for r in rows], ground_truths=truths,
+                                 solution_strs=[f"```python\n{ref}```", "no code", "x", "x", "x"], extra_infos=infos,
+                                 rollout_reward_scores={})
+    assert [s["score"] for s in scores] == [1.0, 0.0, 0.0, 0.0, 0.0] and all(set(s) == set(good) for s in scores)
+    assert scores[0] == good and scores[1]["status"] not in ("passed", "error")
+    assert [s["status"] for s in scores[2:]] == ["error"] * 3
+    assert "'train/nope/1' is not in" in scores[2]["detail"] and "no bench" in scores[3]["detail"]
+    assert "neither a dict nor JSON" in scores[4]["detail"]
+    assert compute_score(row["data_source"], "x", "train/nope/1", row["extra_info"])["status"] == "error"
     with pytest.raises(SystemExit) as e:  # an existing output is refused
         main(["export", "verl", "--bench", str(bench.root), "--out", str(out)])
     assert e.value.code == 2 and "exists" in capsys.readouterr().err

@@ -59,6 +59,10 @@ class Buffer:
     def _minimum(self) -> Entry:
         return min(self._entries.values(), key=lambda e: (e.score, e.order))
 
+    def admits(self, score: float) -> bool:
+        """Whether a new instance with ``score`` would be held now (`insert`'s rule)."""
+        return len(self._entries) < self.capacity or score >= self._minimum().score
+
     def insert(self, instance: Instance, score: float, *, overwrite: bool = True) -> bool:
         """Admit ``instance`` with learnability ``score``; True if it is (now) held. An instance already held
         gets the new score when ``overwrite`` (a fresh measurement), else keeps its own."""

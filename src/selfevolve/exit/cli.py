@@ -13,12 +13,16 @@ from selfevolve.exit.domains import DOMAINS
 from selfevolve.exit.trainer import VARIANTS
 from selfevolve.exit.trainer import ExItConfig as C  # each option's default is its field's
 from selfevolve.models import BACKENDS
+from selfevolve.train.run import CommonOptions
 
 exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
                        no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
+    from selfevolve.configfile import enable
+
+    enable(exit_app, "exit")
     app.add_typer(exit_app, name="exit")
 
 
@@ -88,7 +92,7 @@ def train_cmd(
     use_vllm: bool = typer.Option(C.use_vllm, "--use-vllm", help="Generate with vLLM (colocated; GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT from its last checkpoint (buffer included)."),
     force: bool = typer.Option(False, "--force", help="Start over when OUT holds a run."),
-    save_steps: int = typer.Option(50, "--save-steps", min=1, help="Checkpoint (model, optimizer, buffer) every N steps."),
+    save_steps: int = typer.Option(CommonOptions.save_steps, "--save-steps", min=1, help="Checkpoint (model, optimizer, buffer) every N steps."),
     mode: Literal["closed", "open"] = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
     subset: str = SUBSET, doc_style: Literal[DOC_STYLES] = DOC_STYLE,
     held_out: Literal["test_single", "test_multi"] = HELD_OUT,
@@ -97,13 +101,14 @@ def train_cmd(
     options = dict(locals())
     from dataclasses import fields
 
+    from selfevolve.configfile import recorded
     from selfevolve.exit.trainer import train
 
     cfg = C(**{f.name: options[f.name] for f in fields(C) if f.name in options})
     cfg.check()  # before the domain opens (its sandbox pool takes seconds)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)
     try:
-        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=save_steps)
+        c = train(dom, model, cfg, out, resume=resume, force=force, save_steps=save_steps, cli=recorded())
     finally:
         dom.close()
     typer.echo(f"{out}: {c.step} steps ({variant}); buffer {len(c.buffer)} instances; mean training depth "

@@ -16,6 +16,7 @@ from selfevolve.exit.curriculum import VARIANTS, Curriculum, ExItConfig  # noqa:
 from selfevolve.exit.domain import Domain
 from selfevolve.exit.inference import TRAINING_FILE
 from selfevolve.jsonl import atomic_write_text
+from selfevolve.train.run import CommonOptions
 
 STATE_FILE = "exit_state.json"  # the curriculum's state, saved in every checkpoint
 
@@ -25,7 +26,7 @@ def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
     micro-batches of ``micro_batch`` sequences, a whole step by default), over placeholder rows in order, for
     ``max_steps`` steps."""
     from selfevolve.train.grpo import make_config
-    from selfevolve.train.run import CommonOptions, trainer_args
+    from selfevolve.train.run import trainer_args
 
     args = {**trainer_args(CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed), out_dir), "save_strategy": "no",
             "include_num_input_tokens_seen": "no", **kw}
@@ -53,21 +54,23 @@ def _state_callback(curriculum: Curriculum):
 
 def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
           embedder: diversity.Embedder | None = None, callbacks: list | None = None, resume: bool = False,
-          force: bool = False, save_steps: int = 50, progress: bool = True) -> Curriculum:
+          force: bool = False, save_steps: int = CommonOptions.save_steps, progress: bool = True, cli: dict | None = None) -> Curriculum:
     """Train ``model`` with ExIt (or one of its ablations) on ``domain``. The run directory follows the
     training recipes' (`selfevolve.train.run`): config.json, metrics.jsonl, checkpoints/ and model/, plus
     ExIt's logs (groups.jsonl, buffer.jsonl, curriculum.jsonl); ``resume`` continues its last checkpoint.
-    Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them)."""
+    Without ``progress`` the libraries' bars and TRL's per-step log dicts are off (metrics.jsonl has them);
+    ``cli``, the command's options, goes into config.json (`selfevolve.configfile`)."""
     import torch
     from datasets import Dataset
 
     import selfevolve.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve.train.grpo import GRPOEngine
-    from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet, require_steps
+    from selfevolve.train.run import metrics_callback, open_run, quiet, require_steps
 
     cfg.check()
 
-    config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
+    config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg),
+              "cli": cli or {}}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
                                                               force=force, save_steps=save_steps),
                          require=(STATE_FILE,))  # a checkpoint without the buffer's state would restart it

@@ -11,7 +11,9 @@
 
 `ground_truth` is the task id; `extra_info` carries the bench path, so `compute_score` finds the task.
 verl needs a GPU and pins an older transformers: run it in its own environment with selfevolve installed,
-and point `custom_reward_function.path` at this file (`name: compute_score`).
+and point `custom_reward_function.path` at this file (`name: compute_score`, or `compute_score_batch` with
+`reward_model.reward_manager=batch`). A row that cannot be judged scores 0 with the reason; it never
+raises into the trainer.
 """
 
 from __future__ import annotations
@@ -78,19 +80,59 @@ def _tasks(bench_root: str) -> dict:
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None) -> dict:
-    """verl's custom reward: the judge's verdict on ``solution_str`` for task ``ground_truth``.
+    """verl's custom reward (the naive reward manager, one row a call): the judge's verdict on
+    ``solution_str`` for task ``ground_truth``. See `compute_score_batch`."""
+    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info])[0]
 
-    Returns ``{"score": 0/1, "status": ...}`` (verl logs the other keys). The bench comes from
-    ``extra_info["bench"]``, else the environment variable SELFEVOLVE_BENCH.
+
+def compute_score_batch(data_sources: list, solution_strs: list[str], ground_truths: list, extra_infos: list,
+                        **_: Any) -> list[dict]:
+    """verl's custom reward under its batch reward manager (``reward_model.reward_manager=batch``,
+    ``custom_reward_function.name=compute_score_batch``): one dict per row, judged concurrently.
+
+    Each dict is ``{"score": 0/1, "status": ..., "detail": ...}``, with the same keys on every row (verl
+    appends each key's values into one list per key, so rows with other keys would misalign its logs). The
+    bench comes from ``extra_info["bench"]``, else the environment variable SELFEVOLVE_BENCH. A row that
+    cannot be judged (no bench, an unknown task, a sandbox failure) scores 0 with status ``error`` and the
+    reason as its detail: it never stops the trainer, and the reason is logged beside the score.
     """
+    import concurrent.futures as cf
+
+    out: list[dict | cf.Future] = []
+    for solution, truth, info in zip(solution_strs, ground_truths, extra_infos, strict=True):
+        try:
+            root, task = _task_of(truth, info)
+            out.append(_judge(root).submit(task, solution if isinstance(solution, str) else ""))
+        except Exception as e:  # noqa: BLE001 - a reward function must not crash the trainer: the row says why
+            out.append(_error(e))
+    scores = []
+    for item in out:
+        if isinstance(item, cf.Future):
+            try:
+                verdict = item.result()
+                item = {"score": verdict.reward, "status": verdict.status, "detail": verdict.detail}
+            except Exception as e:  # noqa: BLE001
+                item = _error(e)
+        scores.append(item)
+    return scores
+
+
+def _error(e: Exception) -> dict:
+    reason = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+    return {"score": 0.0, "status": "error", "detail": "compute_score: " + " ".join(reason.split())}
+
+
+def _task_of(ground_truth: Any, extra_info: Any) -> tuple[str, Any]:
     import os
 
-    info = extra_info if isinstance(extra_info, dict) else json.loads(extra_info or "{}")
-    root = info.get("bench") or os.environ.get("SELFEVOLVE_BENCH")
+    try:
+        info = extra_info if isinstance(extra_info, dict) else json.loads(extra_info or "{}")
+    except (TypeError, ValueError):
+        raise UserError(f"extra_info is neither a dict nor JSON: {str(extra_info)[:80]!r}") from None
+    root = (info.get("bench") if isinstance(info, dict) else None) or os.environ.get("SELFEVOLVE_BENCH")
     if not root:
-        raise UserError("compute_score: no bench (extra_info['bench'] or SELFEVOLVE_BENCH)")
+        raise UserError("no bench (extra_info['bench'] or SELFEVOLVE_BENCH)")
     task = _tasks(str(root)).get(ground_truth)
     if task is None:
-        raise UserError(f"compute_score: task {ground_truth!r} is not in {root}")
-    verdict = _judge(str(root)).judge(task, solution_str)
-    return {"score": verdict.reward, "status": verdict.status}
+        raise UserError(f"task {ground_truth!r} is not in {root}")
+    return str(root), task

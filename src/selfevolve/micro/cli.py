@@ -20,6 +20,9 @@ micro_app = typer.Typer(help="The CPU micro-world: a base model trained in minut
 
 
 def register(app: typer.Typer) -> None:
+    from selfevolve.configfile import enable
+
+    enable(micro_app, "micro")
     app.add_typer(micro_app, name="micro")
 
 

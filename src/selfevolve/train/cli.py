@@ -10,6 +10,10 @@ import typer
 from selfevolve.bench import SPLITS
 from selfevolve.models import BACKENDS
 from selfevolve.train.recipes import MODES, RL_ABLATIONS, RL_RECIPES
+from selfevolve.train.rl import RLHyper as H  # each option's default is its config's field
+from selfevolve.train.run import CommonOptions as O
+from selfevolve.train.selfplay import SelfPlayHyper as S
+from selfevolve.train.sft import SFTHyper
 
 train_app = typer.Typer(help="Training recipes: SFT data, Open/Closed SFT and RL, self-play (TRL).",
                         no_args_is_help=True)
@@ -17,28 +21,32 @@ export_app = typer.Typer(help="Export a bench to another training engine.", no_a
 
 
 def register(app: typer.Typer) -> None:
+    from selfevolve.configfile import enable
+
+    enable(train_app, "train")
     app.add_typer(train_app, name="train")
     app.add_typer(export_app, name="export")
 
 
 # The options every `train` command takes (typer has no option groups: each command lists them).
-_MAX_STEPS = typer.Option(-1, "--max-steps", min=-1, help="Stop after N optimizer steps (-1: the epochs decide).")
+_MAX_STEPS = typer.Option(O.max_steps, "--max-steps", min=-1, help="Stop after N optimizer steps (-1: the epochs decide).")
 _EPOCHS = typer.Option(None, "--epochs", min=0.0, help="Epochs over the data (default: the recipe's official value).")
 _LR = typer.Option(None, "--lr", min=0.0, help="Learning rate (default: the recipe's official value).")
 _LIMIT = typer.Option(0, "--limit", min=0, help="Only the first N tasks (or data records); 0: all.")
-_SEED = typer.Option(0, "--seed", min=0, help="Seed; on CPU the same seed gives the same run.")
-_RESUME = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint.")
-_FORCE = typer.Option(False, "--force", help="Replace an existing RUN.")
-_DUMP = typer.Option(0, "--dump-batches", min=0, help="Write RUN/batches.jsonl for the first N steps.")
-_SAVE = typer.Option(50, "--save-steps", min=1, help="Checkpoint every N steps (the last two are kept).")
+_SEED = typer.Option(O.seed, "--seed", min=0, help="Seed; on CPU the same seed gives the same run.")
+_RESUME = typer.Option(O.resume, "--resume", help="Continue RUN from its last checkpoint.")
+_FORCE = typer.Option(O.force, "--force", help="Replace an existing RUN.")
+_DUMP = typer.Option(O.dump_batches, "--dump-batches", min=0, help="Write RUN/batches.jsonl for the first N steps.")
+_SAVE = typer.Option(O.save_steps, "--save-steps", min=1, help="Checkpoint every N steps (the last two are kept).")
 _BATCH = typer.Option(0, "--batch-size", min=0, help="0: the recipe's default. RL: completions per forward pass on one "
                       "device; SFT: the global batch.")
-_VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
-_VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="server: a `trl vllm-serve` started beside.")
+_VLLM = typer.Option(O.use_vllm, "--use-vllm", help="Generate with vLLM (GPU).")
+_VLLM_MODE = typer.Option(O.vllm_mode, "--vllm-mode", help="server: a `trl vllm-serve` started beside.")
 
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
           vllm_mode="colocate"):
+    from selfevolve.configfile import recorded
     from selfevolve.errors import UserError
     from selfevolve.train.run import CommonOptions
 
@@ -46,7 +54,7 @@ def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_
         raise UserError("--resume and --force exclude each other")
     return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
                          force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
-                         use_vllm=use_vllm, vllm_mode=vllm_mode)
+                         use_vllm=use_vllm, vllm_mode=vllm_mode, cli=recorded())
 
 
 @train_app.command("data")
@@ -89,7 +97,7 @@ def sft_cmd(
                                    "global / (devices x --grad-accum)."),
     grad_accum: int = typer.Option(0, "--grad-accum", min=0, help="Gradient accumulation steps (0: none)."),
     max_length: int = typer.Option(0, "--max-length", min=0, help="Tokens of prompt + completion (0: the official 20000)."),
-    truncate: bool = typer.Option(False, "--truncate", help="Cut longer examples' completions instead of refusing "
+    truncate: bool = typer.Option(SFTHyper.truncate, "--truncate", help="Cut longer examples' completions instead of refusing "
                                   "them (counted in RUN/stats.json)."),
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
@@ -115,8 +123,8 @@ def rl_cmd(
                                                       "tis: truncated importance sampling."),
     no_clip: bool = typer.Option(False, "--no-clip", help="Ablation: the ratio is not clipped."),
     positive_only: bool = typer.Option(False, "--positive-only", help="Ablation: drop negative-advantage samples."),
-    group: int = typer.Option(8, "--group", min=1, help="Completions per prompt."),
-    prompts_per_step: int = typer.Option(32, "--prompts-per-step", min=1, help="Prompts per generation batch."),
+    group: int = typer.Option(H.group, "--group", min=1, help="Completions per prompt."),
+    prompts_per_step: int = typer.Option(H.prompts_per_step, "--prompts-per-step", min=1, help="Prompts per generation batch."),
     mini_batch_prompts: int = typer.Option(0, "--mini-batch-prompts", min=0, help="Prompts per optimizer step "
                                            "(0: the recipe's, officially 16 for open, 32 for closed)."),
     ppo_epochs: int = typer.Option(0, "--ppo-epochs", min=0, help="Passes over each generation batch (0: the recipe's)."),
@@ -124,10 +132,10 @@ def rl_cmd(
                                  "officially open shuffles, closed does not)."),
     loss_type: Literal["grpo", "dapo"] = typer.Option(None, "--loss-type", help="grpo (the official default: a mean of per-sequence "
                                   "token means) or dapo (one token mean)."),
-    max_completion_length: int = typer.Option(512, "--max-completion-length", min=1,
+    max_completion_length: int = typer.Option(H.max_completion_length, "--max-completion-length", min=1,
                                               help="Longest completion, in tokens."),
-    tis_cap: float = typer.Option(2.0, "--tis-cap", min=0.0, help="C in min(ratio, C)."),
-    beta: float = typer.Option(0.0, "--beta", min=0.0, help="KL coefficient (official: 0)."),
+    tis_cap: float = typer.Option(H.tis_cap, "--tis-cap", min=0.0, help="C in min(ratio, C)."),
+    beta: float = typer.Option(H.beta, "--beta", min=0.0, help="KL coefficient (official: 0)."),
     sandbox: Literal["local", "ray"] = typer.Option("local", "--sandbox", help="ray: a RayPool across machines."),
     split: Literal[SPLITS] = typer.Option("train", "--split", help="The task set to train on."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
@@ -171,12 +179,12 @@ def selfplay_cmd(
     learner: Literal["sft", "rl"] = typer.Option(..., "--learner", help="sft (Closed-SFT) or rl (Closed-RL) on what "
                                                  "was kept."),
     out: Path = typer.Option(..., "--out", help="Run directory; its model is the last round's."),
-    rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds of write, solve, keep and train."),
-    apis: int = typer.Option(32, "--apis", min=1, help="API docs to write tasks from, per round."),
-    n_solutions: int = typer.Option(4, "--n-solutions", min=1, help="Solutions per written task (they vote)."),
-    temperature: float = typer.Option(0.6, "--temperature", min=0.0, help="Sampling temperature (writing and "
+    rounds: int = typer.Option(S.rounds, "--rounds", min=1, help="Rounds of write, solve, keep and train."),
+    apis: int = typer.Option(S.apis, "--apis", min=1, help="API docs to write tasks from, per round."),
+    n_solutions: int = typer.Option(S.n_solutions, "--n-solutions", min=1, help="Solutions per written task (they vote)."),
+    temperature: float = typer.Option(S.temperature, "--temperature", min=0.0, help="Sampling temperature (writing and "
                                       "solving)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Longest completion, in tokens."),
+    max_tokens: int = typer.Option(S.max_tokens, "--max-tokens", min=1, help="Longest completion, in tokens."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,

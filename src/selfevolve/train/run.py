@@ -2,7 +2,8 @@
 
 ```
 RUN/
-  config.json        the recipe, its hyperparameters and the common options (a resume must match it)
+  config.json        the recipe, its hyperparameters and the common options (a resume must match it), and under
+                     "cli" the command's options: `--config RUN/config.json` repeats the run
   stats.json         SFT: its examples, and how many max_length truncated or dropped
   metrics.jsonl      one record per optimizer step (names in METRIC_KEYS; null where a recipe has none)
   batches.jsonl      with --dump-batches N: one record per trained sample of the first N steps
@@ -47,6 +48,7 @@ class CommonOptions:
     progress: bool = True
     use_vllm: bool = False
     vllm_mode: str = "colocate"
+    cli: dict[str, Any] = field(default_factory=dict)  # the command's options (`selfevolve.configfile`): {} from Python
 
 
 @dataclass
@@ -100,9 +102,11 @@ def _complete(ckpt: Path, require: tuple[str, ...]) -> bool:
 
 def _comparable(config: dict) -> dict:
     # How long to run and where to log may change between a crash and its resume; what is trained may not.
-    # Compared as JSON, the form config.json holds (tuples become lists).
+    # Compared as JSON, the form config.json holds (tuples become lists). The command line ("cli") is not: the
+    # rest is what it resolved to, and the same run may be resumed with its paths spelled otherwise.
     config = json.loads(json.dumps(config, default=str))
-    return {k: v for k, v in config.items() if k not in ("resume", "force", "max_steps", "progress", "save_steps")}
+    return {k: v for k, v in config.items()
+            if k not in ("resume", "force", "max_steps", "progress", "save_steps", "cli")}
 
 
 def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,

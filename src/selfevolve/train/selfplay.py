@@ -282,7 +282,7 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
             rdir = run.root / f"round-{k}"
             kept, pairs, stats = run_round(bench, current, k, rdir, hp, judge, opts.seed, opts.progress)
             history.append(stats)
-            sub = CommonOptions(**{**asdict(opts), "resume": False, "force": True, "limit": None})
+            sub = CommonOptions(**{**asdict(opts), "resume": False, "force": True, "limit": None, "cli": {}})
             try:  # too few kept tasks to train one step: the round says so in its stats, and the run fails
                 if not kept:
                     raise UserError("no written task survived the filter")
