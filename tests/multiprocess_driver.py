@@ -2,6 +2,7 @@
 runs it on one process and under `accelerate launch --num_processes 2`, and compares.
 
     python multiprocess_driver.py WORK OUT      WORK holds bench/, model/, data.jsonl; OUT gets the runs
+    (or `main(WORK, OUT)` in a process of one)
 
 Each process writes OUT/trained.rank{R}.json: per recipe, the sequences each optimizer step's forward passes
 took (step -> count, this process's share), each generation's rows and prompts, and the steps taken. These
@@ -13,6 +14,7 @@ the same curriculum on 1 and on 2 processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,11 +22,13 @@ import time
 import zlib
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 RECORD: dict = {}
 
 
-def _instrument() -> None:
+def _instrument(patch) -> None:
+    """Count, at TRL's own entry points, what each optimizer step and each generation took."""
     from transformers import Trainer
     from trl import GRPOTrainer, SFTTrainer
 
@@ -38,11 +42,10 @@ def _instrument() -> None:
             rows[self.state.global_step + 1] += int(inputs[key].shape[0])
             return inner(self, model, inputs, *a, **kw)
 
-        cls.compute_loss = compute_loss
+        patch(cls, "compute_loss", compute_loss)
 
     counting(SFTTrainer, "input_ids")
     counting(GRPOTrainer, "completion_ids")
-
     score = GRPOEngine._generate_and_score_completions
 
     def generation(self, inputs):
@@ -53,7 +56,7 @@ def _instrument() -> None:
                  "prompts": sorted({str(r.get("task_id", r.get("exit_group"))) for r in inputs})})
         return out
 
-    GRPOEngine._generate_and_score_completions = generation
+    patch(GRPOEngine, "_generate_and_score_completions", generation)
     train = Trainer.train
 
     def trained(self, *a, **kw):
@@ -61,10 +64,10 @@ def _instrument() -> None:
         RECORD["now"]["steps"] = self.state.global_step
         return out
 
-    Trainer.train = trained
+    patch(Trainer, "train", trained)
 
 
-def _rowwise_generation():
+def _rowwise_generation(patch) -> None:
     """Sample each row alone from a seed of (its prompt, its copy in the group, the step): the same responses
     whichever process a row lands on."""
     import torch
@@ -79,19 +82,16 @@ def _rowwise_generation():
             out += inner(self, [ids], images, multimodal_fields, num_generations, has_tool_images)[0]
         return out, None
 
-    GRPOTrainer._generate_single_turn = per_row
+    patch(GRPOTrainer, "_generate_single_turn", per_row)
 
 
-def main(work: Path, out: Path) -> None:
+def main(work: Path, out: Path) -> dict:
+    """Every recipe, instrumented; the classes are restored after (the test runs the 1-process run in its own
+    process). Returns this process's record, also written to OUT/trained.rank{R}.json."""
     t0 = time.perf_counter()
-    import torch
-
     from selfevolve.cli import main as cli
 
-    RECORD["import_seconds"] = round(time.perf_counter() - t0, 2)
-
-    torch.set_num_threads(1)
-    _instrument()
+    RECORD.clear()
     rank = int(os.environ.get("RANK", "0"))
     bench, model = str(work / "bench"), str(work / "model")
     common = ["--save-steps", "1000", "--force"]
@@ -103,22 +103,32 @@ def main(work: Path, out: Path) -> None:
         "closed_rl": [*rl, "--mode", "closed", "--max-steps", "1"],
         "closed_rl_tis": [*rl, "--mode", "closed", "--correction", "tis", "--max-steps", "1", "--dump-batches", "1"],
         "open_rl": [*rl, "--mode", "open", "--mini-batch-prompts", "2"],  # 2 updates per generation batch
-        "exit": ["exit", "train", "--domain", "math", "--size", "2", "--subset", "chain_sum", "--model", model, "--prompts", "2", "--group",
-                 "4", "--max-tokens", "4", "--buffer", "16", "--buffer-min", "1", "--p", "1", "--embedder", "hash",
-                 "--max-steps", "2", *common],
+        "exit": ["exit", "train", "--domain", "math", "--size", "2", "--subset", "chain_sum", "--model", model,
+                 "--prompts", "2", "--group", "4", "--max-tokens", "4", "--buffer", "16", "--buffer-min", "1", "--p",
+                 "1", "--embedder", "hash", "--max-steps", "2", *common],
     }
-    for name, argv in runs.items():
-        if name == "exit":
-            _rowwise_generation()
-        RECORD["now"] = RECORD[name] = {}
-        t0 = time.perf_counter()
-        cli([*argv, "--out", str(out / name)])
-        RECORD[name]["seconds"] = round(time.perf_counter() - t0, 2)
+    with contextlib.ExitStack() as stack:
+        def patch(cls, name, value):
+            stack.enter_context(mock.patch.object(cls, name, value))
+
+        _instrument(patch)
+        RECORD["setup_seconds"] = round(time.perf_counter() - t0, 2)
+        for name, argv in runs.items():
+            if name == "exit":
+                _rowwise_generation(patch)
+            RECORD["now"] = RECORD[name] = {}
+            t1 = time.perf_counter()
+            cli([*argv, "--out", str(out / name)])
+            RECORD[name]["seconds"] = round(time.perf_counter() - t1, 2)
     del RECORD["now"]
     (out / f"trained.rank{rank}.json").write_text(json.dumps(RECORD))
+    return json.loads(json.dumps(RECORD))
 
 
 if __name__ == "__main__":
+    import torch
+
+    torch.set_num_threads(1)
     main(Path(sys.argv[1]), Path(sys.argv[2]))
     sys.stdout.flush()
     sys.stderr.flush()
