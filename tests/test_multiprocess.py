@@ -134,3 +134,21 @@ def test_a_world_size_that_does_not_divide_the_batch_is_a_one_line_error(argv, i
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "3 processes" in err and not (root / "run").exists()
+
+
+def test_the_shipped_accelerate_configs_load_and_split_the_official_batches():
+    import re
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    root = HERE.parent
+    kinds = {}
+    for path in sorted((root / "configs" / "accelerate").glob("*.yaml")):
+        cfg = load_config_from_file(str(path))
+        kinds[path.stem] = cfg.distributed_type.value
+        # SFT's global 32, RL's 32 prompts x 8 (16 x 8 for Open-RL's updates)
+        assert all(n % cfg.num_processes == 0 for n in (32, 256, 128)), path
+    assert kinds == {"ddp": "MULTI_GPU", "zero3": "DEEPSPEED", "fsdp": "FSDP"}
+    for doc in ("README.md", "docs/train.md"):  # every config the GPU commands name is shipped
+        named = re.findall(r"--config_file (\S+)", (root / doc).read_text())
+        assert named and all((root / n).is_file() for n in named), (doc, named)
