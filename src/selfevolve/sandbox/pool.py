@@ -269,12 +269,13 @@ def default_workers() -> int:
     """One worker more than the cores this process may use. With one per core, a core idles whenever its
     worker waits (on its run's exit, on its dispatcher thread) and nothing else is runnable there; during
     an eval the harness's own threads wake hundreds of times a second and leave such gaps throughout.
-    The spare worker fills them (`benchmarks/harness_overhead.py`)."""
+    The spare worker fills them (`benchmarks/harness_overhead.py`). Each of a node's training processes
+    (torchrun and `accelerate launch` set LOCAL_WORLD_SIZE) starts its own pool on its share of the cores."""
     try:
         cores = len(os.sched_getaffinity(0))  # a CPU set or container may allow fewer than cpu_count
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return cores + 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))) + 1
 
 
 class SandboxPool:

@@ -128,24 +128,48 @@ def docs_rollout(sampling_prompts: dict[str, list], timers: dict | None = None) 
 
 def make_config(*, lr: float, group: int, prompts_per_step: int, mini_batch_prompts: int,
                 micro_batch: int, clip: float, no_clip: bool, beta: float, temperature: float, epochs: float,
-                max_completion_length: int, optim: Any, shuffle: bool, ppo_epochs: int = 1, world: int = 1,
+                max_completion_length: int, optim: Any, shuffle: bool, ppo_epochs: int = 1, world: int | None = None,
                 **kw: Any) -> GRPOConfig:
     """GRPOConfig from the paper's quantities: prompts per step x group completions, updated in mini-batches,
-    ``ppo_epochs`` passes over each generation batch; ``optim`` (`rl.RLOptim`) gives the optimizer and loss."""
+    ``ppo_epochs`` passes over each generation batch; ``optim`` (`rl.RLOptim`) gives the optimizer and loss.
+
+    Every size here is global, the recipe's whatever the number of processes (``world``, default the launched
+    one): TRL's generation batch is per device x processes x steps_per_generation, so each process gets
+    1/world of every step and of every update, in forward passes of at most ``micro_batch`` sequences."""
+    from selfevolve.errors import UserError
+    from selfevolve.train.run import split, world_size
+
+    world = world_size() if world is None else world
     per_step = prompts_per_step * group
     per_update = mini_batch_prompts * group
-    if per_step % (micro_batch * world) or per_update % (micro_batch * world) or per_step % per_update:
-        raise ValueError(f"{prompts_per_step} prompts x {group} per step, mini-batches of {mini_batch_prompts} "
-                         f"prompts and micro-batches of {micro_batch} x {world} devices do not divide")
+    local_update = split(per_update, f"an update's {mini_batch_prompts} prompts x {group} completions", world)
+    micro = min(micro_batch, local_update)
+    if per_step % per_update or local_update % micro:
+        raise UserError(f"{prompts_per_step} prompts x {group} per step, mini-batches of {mini_batch_prompts} "
+                        f"prompts and micro-batches of {micro_batch} on {world} processes do not divide")
     eps = NO_CLIP if no_clip else clip
-    return GRPOConfig(learning_rate=lr, num_generations=group,
-                      per_device_train_batch_size=micro_batch,
-                      gradient_accumulation_steps=per_update // (micro_batch * world),
-                      steps_per_generation=per_step // (micro_batch * world), num_iterations=ppo_epochs,
+    args = GRPOConfig(learning_rate=lr, num_generations=group, per_device_train_batch_size=micro,
+                      gradient_accumulation_steps=local_update // micro,
+                      steps_per_generation=per_step // (micro * world), num_iterations=ppo_epochs,
                       epsilon=eps, epsilon_high=eps, beta=beta, temperature=temperature, num_train_epochs=epochs,
                       max_completion_length=max_completion_length, scale_rewards="group",
                       vllm_importance_sampling_correction=False,  # the recipe's own correction, below
                       remove_unused_columns=False, shuffle_dataset=shuffle, **optim.trl(), **kw)
+    if args.world_size != world:  # TRL sizes its batches by the processes it sees: they must be these
+        raise RuntimeError(f"sized for {world} processes, TRL sees {args.world_size}")
+    return args
+
+
+def batch_sizes(args: GRPOConfig) -> dict:
+    """What a run's config.json records of its batches: the global sizes and each process's share (from
+    the config TRL trains with)."""
+    world, g = args.world_size, args.num_generations
+    update = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    return {"prompts_per_step": args.generation_batch_size // g, "sequences_per_step": args.generation_batch_size,
+            "sequences_per_update": update * world,
+            "per_device": {"sequences_per_step": args.generation_batch_size // world, "sequences_per_update": update,
+                           "micro_batch": args.per_device_train_batch_size,
+                           "grad_accum": args.gradient_accumulation_steps}}
 
 
 class GRPOEngine(GRPOTrainer):
@@ -265,6 +289,11 @@ class GRPOEngine(GRPOTrainer):
                          "advantage": last["advantage"][i],
                          "weight": last["keep"][i] * (sum(w) / len(w) if w else 1.0),
                          "token_weights": w, "prompt_ids": pids, "sampling_prompt_ids": sids, "completion_ids": cids})
-        append_jsonl(self.dump_path, recs)
+        if self.accelerator.num_processes > 1:  # every process's rows, in rank order (the generation batch's)
+            from accelerate.utils import gather_object
+
+            recs = gather_object(recs)
+        if self.accelerator.is_main_process:
+            append_jsonl(self.dump_path, recs)
 
 

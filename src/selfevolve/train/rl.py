@@ -103,30 +103,24 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
 
     import datasets
 
-    from selfevolve.train.grpo import GRPOEngine, docs_rollout, judge_reward, make_config
-    from selfevolve.train.run import (
-        metrics_callback,
-        open_run,
-        quiet,
-        require_steps,
-        trainer_args,
-        world_size,
-    )
+    from selfevolve.train.grpo import GRPOEngine, batch_sizes, docs_rollout, judge_reward, make_config
+    from selfevolve.train.run import metrics_callback, open_run, quiet, require_steps, trainer_args
 
-    config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
-              "model": str(model), "mode": mode, "correction": correction, "no_clip": recipe.no_clip,
-              "positive_only": recipe.positive_only, "split": split, "tasks": [t.id for t in tasks],
-              "hyper": asdict(hp), "sandbox": sandbox, **asdict(opts)}
     try:
         base = trainer_args(opts, Path(out) / "checkpoints", include_num_input_tokens_seen="no")  # GRPO counts them
         args = make_config(lr=hp.lr, group=hp.group, prompts_per_step=hp.prompts_per_step,
                            mini_batch_prompts=hp.mini_batch_prompts, micro_batch=hp.micro_batch, clip=hp.clip,
                            no_clip=recipe.no_clip, beta=hp.beta, temperature=hp.temperature, epochs=hp.epochs,
                            max_completion_length=hp.max_completion_length,
-                           ppo_epochs=hp.ppo_epochs, shuffle=hp.shuffle, optim=hp.optim, world=world_size(),
+                           ppo_epochs=hp.ppo_epochs, shuffle=hp.shuffle, optim=hp.optim,
                            use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, **base)
     except ValueError as e:
         raise UserError(str(e).splitlines()[0]) from None
+    config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
+              "model": str(model), "mode": mode, "correction": correction, "no_clip": recipe.no_clip,
+              "positive_only": recipe.positive_only, "split": split, "tasks": [t.id for t in tasks],
+              "hyper": asdict(hp), "sandbox": sandbox, **asdict(opts), "world_size": args.world_size,
+              "batch": batch_sizes(args)}
     run, ckpt = open_run(out, config, opts)
 
     prompts = TaskPrompts(bench, doc_style=doc_style)

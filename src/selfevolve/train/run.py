@@ -18,6 +18,7 @@ over). The final model is written to a temporary sibling and renamed, so ``RUN/m
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -84,12 +85,17 @@ class RunDir:
         return found[-1] if found else None
 
     def save_final(self, trainer: Any) -> None:
+        """Every process takes part in `save_model` (ZeRO-3 and FSDP gather the weights there); the main one
+        writes and renames, and the others wait for RUN/model."""
         tmp = self.root / ".model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        if is_main():
+            shutil.rmtree(tmp, ignore_errors=True)
         trainer.save_model(str(tmp))
-        trainer.processing_class.save_pretrained(str(tmp))
-        shutil.rmtree(self.model_dir, ignore_errors=True)
-        tmp.rename(self.model_dir)
+        if is_main():
+            trainer.processing_class.save_pretrained(str(tmp))
+            shutil.rmtree(self.model_dir, ignore_errors=True)
+            tmp.rename(self.model_dir)
+        barrier()
 
 
 def _complete(ckpt: Path, require: tuple[str, ...]) -> bool:
@@ -105,18 +111,23 @@ def _comparable(config: dict) -> dict:
     # Compared as JSON, the form config.json holds (tuples become lists). The command line ("cli") is not: the
     # rest is what it resolved to, and the same run may be resumed with its paths spelled otherwise.
     config = json.loads(json.dumps(config, default=str))
+    # The processes and each one's share of the batch may change too: the global batch (in "hyper") may not.
     return {k: v for k, v in config.items()
-            if k not in ("resume", "force", "max_steps", "progress", "save_steps", "cli")}
+            if k not in ("resume", "force", "max_steps", "progress", "save_steps", "world_size", "batch", "cli")}
 
 
 def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
              require: tuple[str, ...] = ()) -> tuple[RunDir, Path | None]:
     """Create (or reopen, with --resume) the run directory. Returns it and the checkpoint to resume from
-    (the newest complete one: see `RunDir.last_checkpoint`, with ``require``)."""
+    (the newest complete one: see `RunDir.last_checkpoint`, with ``require``).
+
+    With several processes every one checks the directory before any writes, so each raises the same error;
+    then the main process alone writes it, and the others take the checkpoint it kept."""
     out = Path(out)
     run = RunDir(out, config)
     conf_path = out / "config.json"
-    if out.exists() and any(out.iterdir()):
+    exists = out.exists() and any(out.iterdir())
+    if exists:
         if opts.resume:
             if not conf_path.is_file():
                 raise UserError(f"{out}: not a training run (no config.json); nothing to resume")
@@ -124,18 +135,27 @@ def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
             if _comparable(old) != _comparable(config):
                 changed = sorted(k for k in set(old) | set(config) if _comparable(old).get(k) != _comparable(config).get(k))
                 raise UserError(f"{out}: --resume with another configuration ({', '.join(changed)}); use --force")
+        elif not opts.force:
+            raise UserError(f"{out} exists; use --resume to continue it or --force to start over")
+    barrier()
+    if not is_main():
+        barrier()
+        return run, (run.last_checkpoint(require) if exists and opts.resume else None)
+    try:
+        if exists and opts.resume:
             ckpt = run.last_checkpoint(require)
             _truncate_metrics(run, ckpt)
             return run, ckpt
-        if not opts.force:
-            raise UserError(f"{out} exists; use --resume to continue it or --force to start over")
-        shutil.rmtree(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot write to {out}: {e.strerror or e}") from None
-    atomic_write_text(conf_path, json.dumps(config, indent=1, sort_keys=True, default=str) + "\n")
-    return run, None
+        if exists:
+            shutil.rmtree(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write to {out}: {e.strerror or e}") from None
+        atomic_write_text(conf_path, json.dumps(config, indent=1, sort_keys=True, default=str) + "\n")
+        return run, None
+    finally:
+        barrier()
 
 
 def _truncate_metrics(run: RunDir, ckpt: Path | None) -> None:
@@ -161,14 +181,16 @@ def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
 
         def on_train_begin(self, args, state, control, **kw):
             self.last_tokens, self.last_time = state.num_input_tokens_seen, time.perf_counter()
-            self.sink = JsonlAppender(run.metrics_path, sync_every=30.0).__enter__()
+            if state.is_world_process_zero:  # the main process writes the run's files
+                self.sink = JsonlAppender(run.metrics_path, sync_every=30.0).__enter__()
 
         def on_train_end(self, args, state, control, **kw):
-            self.sink.__exit__(None, None, None)
+            if state.is_world_process_zero:
+                self.sink.__exit__(None, None, None)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
-            if "loss" not in logs and "train_loss" in logs:  # the end-of-training summary
+            if "loss" not in logs and "train_loss" in logs or not state.is_world_process_zero:  # the summary
                 return
             now = time.perf_counter()
             wall = now - self.last_time
@@ -229,9 +251,31 @@ def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str,
 
 def world_size() -> int:
     """Training processes (torchrun/accelerate set WORLD_SIZE; one without them)."""
-    import os
-
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    """The process that writes a run's files (global rank 0; RUN is on a file system every node sees)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def barrier() -> None:
+    """Wait for every training process (nothing to wait for on one). The process group is accelerate's: the one
+    the trainer then uses (gloo on CPU, as `trainer_args` sets use_cpu there)."""
+    if world_size() > 1:
+        import torch
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
+
+
+def split(total: int, what: str, world: int | None = None) -> int:
+    """``total`` (a global size of the recipe) over the processes: each one's share, or one line of error."""
+    world = world_size() if world is None else world
+    if total % world:
+        raise UserError(f"{what} ({total}) does not split over {world} processes; launch a number of processes "
+                        f"that divides it")
+    return total // world
 
 
 def require_steps(trainer: Any) -> None:

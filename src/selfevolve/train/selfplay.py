@@ -264,10 +264,13 @@ def train_selfplay(bench_dir: Path, model: str, learner: str, out: Path, opts: C
                    hp: SelfPlayHyper | None = None, sft_hyper: Any = None, rl_hyper: Any = None) -> dict:
     from selfevolve.bench import Bench
     from selfevolve.judge import Judge
+    from selfevolve.train.run import world_size
     from selfevolve.train.sft import load_tokenizer
 
     if learner not in LEARNERS:
         raise UserError(f"--learner {learner!r}: choose sft or rl")
+    if world_size() > 1:  # its rounds write and solve tasks in one process; its learners alone would spread
+        raise UserError("self-play runs on one process (its learners' `train sft|rl` take several)")
     hp = hp or SelfPlayHyper()
     bench = Bench.open(bench_dir)
     load_tokenizer(model)

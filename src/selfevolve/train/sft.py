@@ -46,9 +46,13 @@ class SFTHyper:
 
     def per_device(self, world: int) -> int:
         if self.batch_size % (world * self.grad_accum):
-            raise UserError(f"a global batch of {self.batch_size} does not split over {world} devices x "
-                            f"{self.grad_accum} accumulation steps")
+            raise UserError(f"a global batch of {self.batch_size} does not split over {world} processes x "
+                            f"{self.grad_accum} accumulation steps; launch a number of processes that divides it")
         return self.batch_size // (world * self.grad_accum)
+
+    def sizes(self, world: int) -> dict:
+        """What config.json records of the batch: the global one and each process's share."""
+        return {"global": self.batch_size, "per_device": self.per_device(world), "grad_accum": self.grad_accum}
 
 
 def prompt_for(record: Any, mode: str) -> list[dict[str, str]]:
@@ -154,7 +158,10 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
         hp.epochs = opts.epochs
     if opts.batch_size:
         hp.batch_size = opts.batch_size
-    per_device = hp.per_device(world_size())
+    world = world_size()
+    per_device = hp.per_device(world)
+    if opts.dump_batches and world > 1:
+        raise UserError("--dump-batches writes one process's batches; dump on one process")
     Bench.open(bench_dir)
     records = read_data(data, opts.limit)
     tok = load_tokenizer(model)
@@ -171,12 +178,14 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from selfevolve.train.run import metrics_callback, open_run, quiet, require_steps, trainer_args
+    from selfevolve.train.run import is_main, metrics_callback, open_run, quiet, require_steps, trainer_args
 
     config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
-              "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts)}
+              "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts),
+              "world_size": world, "batch": hp.sizes(world)}
     run, ckpt = open_run(out, config, opts)
-    atomic_write_text(run.root / "stats.json", json.dumps(fit, indent=1) + "\n")
+    if is_main():
+        atomic_write_text(run.root / "stats.json", json.dumps(fit, indent=1) + "\n")
     args = SFTConfig(**trainer_args(opts, run.checkpoints), learning_rate=hp.lr, num_train_epochs=hp.epochs,
                      adam_beta1=hp.adam_betas[0], adam_beta2=hp.adam_betas[1], weight_decay=hp.weight_decay,
                      lr_scheduler_type=hp.schedule, warmup_steps=hp.warmup_ratio,
