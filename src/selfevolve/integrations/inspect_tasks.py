@@ -14,8 +14,6 @@ works without it. Inspect's own options pick the rest (``--limit``, ``--epochs``
 
 from __future__ import annotations
 
-import atexit
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +24,10 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, score
 from inspect_ai.solver import TaskState, generate
 
 from selfevolve.evaluate.run import EvalConfig
+from selfevolve.integrations.judges import close_judges, shared_judge
 
 _DEFAULTS = EvalConfig(bench="", model="")
-
-
-_JUDGES: dict[tuple[str, int | None], Any] = {}  # one judge (and sandbox pool) per bench, shared by scorers
-_LOCK = threading.Lock()
-
-
-def _judge(root: str, workers: int | None) -> Any:
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge, start_judge
-
-    with _LOCK:
-        if (root, workers) not in _JUDGES:
-            _JUDGES[root, workers] = start_judge(Judge, Bench.open(root), workers)
-        return _JUDGES[root, workers]
-
-
-@atexit.register
-def close_judges() -> None:
-    """Close the judges (and their sandbox pools) the scorers started; also done at exit."""
-    with _LOCK:
-        while _JUDGES:
-            _JUDGES.popitem()[1].close()
+__all__ = ["close_judges", "closed_book", "judge_scorer", "open_book"]
 
 
 def _tasks(bench: Any, split: str, tasks_file: str | None) -> list:
@@ -71,7 +49,7 @@ def judge_scorer(bench: str, split: str = _DEFAULTS.split, tasks: str | None = N
 
     async def score(state: TaskState, target: Target) -> Score:
         task_ = by_id[str(state.sample_id)]
-        judge = await anyio.to_thread.run_sync(_judge, root, workers)  # the first call starts its pool
+        judge = await anyio.to_thread.run_sync(shared_judge, root, workers)  # the first call starts its pool
         future = judge.submit(task_, state.output.completion, max(state.epoch - 1, 0))
         verdict = await anyio.to_thread.run_sync(future.result)
         return Score(value=CORRECT if verdict.passed else INCORRECT, explanation=f"{verdict.status}: {verdict.detail}" if verdict.detail else verdict.status,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from selfevolve.errors import UserError
+from selfevolve.integrations.judges import shared_judge
 
 DATA_SOURCE = "selfevolve"
 
@@ -61,14 +62,6 @@ def export_verl(bench_dir: Path, out: Path, *, split: str = "train", limit: int 
     return {f"{k}.parquet": len(v) for k, v in tables.items()}
 
 
-@functools.lru_cache(maxsize=4)
-def _judge(bench_root: str):
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge
-
-    return Judge(Bench.open(bench_root))
-
-
 @functools.lru_cache(maxsize=16)
 def _tasks(bench_root: str) -> dict:
     from selfevolve.bench import SPLITS, Bench
@@ -92,5 +85,5 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_
     task = _tasks(str(root)).get(ground_truth)
     if task is None:
         raise UserError(f"compute_score: task {ground_truth!r} is not in {root}")
-    verdict = _judge(str(root)).judge(task, solution_str)
+    verdict = shared_judge(str(root)).judge(task, solution_str)
     return {"score": verdict.reward, "status": verdict.status}
