@@ -59,8 +59,7 @@ def test_push_to_hub_needs_a_token_and_uploads_the_directory(two_splits, tmp_pat
     import huggingface_hub
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored login either
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)  # nor a stored login
     out = tmp_path / "ds"
     argv = ["tasks", "export", str(two_splits.root), "--format", "hf", "--out", str(out), "--push-to-hub", "me/zwc"]
     with pytest.raises(SystemExit) as e:
