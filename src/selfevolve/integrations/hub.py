@@ -57,6 +57,8 @@ Programming tasks that must be solved with **`{m.package}`**, a package that doe
 {m.library} {m.library_version} with every public name renamed (seed {m.seed}), documented by {m.library}'s
 own docs rewritten with the new names. A model cannot have seen `{m.package}` in pretraining, so what it
 knows of it was learnt from this bench (SE-Bench's protocol for measuring knowledge internalization).
+Publishing it ends that for models trained on the web after it: for a clean test, build a fresh bench
+(another seed gives other names).
 
 | split | tasks |
 | --- | --- |

@@ -245,5 +245,11 @@ def export_hf(tasks: list[Task], out: str | Path) -> Path:
         raise UserError("the Hugging Face export needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_list([hf_row(t) for t in tasks]).to_parquet(str(out))
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # a bar per file, for a write of a second
+    try:
+        datasets.Dataset.from_list([hf_row(t) for t in tasks]).to_parquet(str(out))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
     return out
