@@ -21,10 +21,13 @@ LM_EVAL_TASKS = ROOT / "src" / "selfevolve" / "integrations" / "lm_eval_tasks"
 EXPECTED = {"train/falekef/1": "passed", "train/jegedi/1": "not_using_package", "train/bafuro/1": "wrong_answer"}
 
 
-@pytest.fixture
-def known(mini_bench, tmp_path):
-    """(bench, its first three train tasks, a stub server's answer function giving each its known answer)."""
-    bench = make_small_bench(mini_bench.root, tmp_path / "bench")
+@pytest.fixture(scope="module")
+def known(mini_bench, tmp_path_factory):
+    """(bench, its first three train tasks, a stub server's answer function giving each its known answer); the
+    judge the harnesses' scorers share for it stays up for both tests."""
+    from selfevolve.integrations.judges import close_judges
+
+    bench = make_small_bench(mini_bench.root, tmp_path_factory.mktemp("harnesses") / "bench")
     tasks = bench.tasks("train")[:3]
     assert [t.id for t in tasks] == list(EXPECTED)
     answers = {tasks[0].prompt: tasks[0].reference,
@@ -35,7 +38,8 @@ def known(mini_bench, tmp_path):
         text = body["messages"][-1]["content"]
         return ["```python\n" + next(code for prompt, code in answers.items() if prompt in text) + "```"]
 
-    return bench, tasks, answer
+    yield bench, tasks, answer
+    close_judges()
 
 
 def _prompts(bench, tasks) -> list[str]:
@@ -48,7 +52,6 @@ def test_inspect_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     import inspect_ai  # the "inspect" extra, which `make install` installs
     from inspect_ai._util import entrypoints, registry
 
-    from selfevolve.integrations.judges import close_judges
     from selfevolve.models.server import StubServer
 
     bench, tasks, answer = known
@@ -67,13 +70,10 @@ def test_inspect_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     monkeypatch.setenv("LOCAL_API_KEY", "unused")
     monkeypatch.chdir(tmp_path)
     with StubServer(answer, name="stub") as srv:
-        try:
-            logs = inspect_ai.eval(["selfevolve/closed_book", "selfevolve/open_book"], model="openai-api/local/stub",
-                                   model_base_url=srv.url, task_args={"bench": str(bench.root), "split": "train",
-                                                                      "workers": 1},
-                                   limit=3, log_dir=str(tmp_path / "logs"), display="none")
-        finally:
-            close_judges()
+        logs = inspect_ai.eval(["selfevolve/closed_book", "selfevolve/open_book"], model="openai-api/local/stub",
+                               model_base_url=srv.url, task_args={"bench": str(bench.root), "split": "train",
+                                                                  "workers": 1},
+                               limit=3, log_dir=str(tmp_path / "logs"), display="none")
         requests = list(srv.requests)
     assert [log.eval.task for log in logs] == ["selfevolve/closed_book", "selfevolve/open_book"]
     for log in logs:
@@ -94,7 +94,6 @@ def test_lm_eval_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     from lm_eval.tasks import TaskManager
 
     from selfevolve.evaluate.run import EvalConfig
-    from selfevolve.integrations.judges import close_judges
     from selfevolve.models.server import StubServer
 
     bench, tasks, answer = known
@@ -106,13 +105,10 @@ def test_lm_eval_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     manager = TaskManager(include_path=str(LM_EVAL_TASKS), include_defaults=False,
                           metadata={"bench": str(bench.root), "split": "train", "workers": 1})
     with StubServer(answer, name="stub") as srv:
-        try:
-            out = simple_evaluate(model="local-chat-completions",
-                                  model_args={"base_url": srv.url + "/chat/completions", "model": "stub"},
-                                  tasks=["selfevolve_closed_book", "selfevolve_open_book"], task_manager=manager,
-                                  apply_chat_template=True, limit=3, log_samples=True)
-        finally:
-            close_judges()
+        out = simple_evaluate(model="local-chat-completions",
+                              model_args={"base_url": srv.url + "/chat/completions", "model": "stub"},
+                              tasks=["selfevolve_closed_book", "selfevolve_open_book"], task_manager=manager,
+                              apply_chat_template=True, limit=3, log_samples=True)
         requests = list(srv.requests)
     for name in ("selfevolve_closed_book", "selfevolve_open_book"):
         assert out["results"][name]["passed,none"] == pytest.approx(1 / 3)
