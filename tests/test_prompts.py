@@ -38,6 +38,9 @@ def test_summary_docs_are_the_signature_and_first_paragraph(numpy_bench):
         Prompter(numpy_bench, "closed").messages(_task(entry.novel))
     with pytest.raises(ValueError):
         Prompter(numpy_bench, "open", doc_style="short")
+    for bad in ({"docs": "taks"}, {"style": "official"}, {"mode": "open-book"}):  # "taks" once meant every doc
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Prompter(numpy_bench, **{"mode": "open", **bad})
 
 
 def test_eval_rejects_an_unknown_doc_style(numpy_bench, tmp_path):

@@ -25,6 +25,9 @@ def _example(task: Task) -> str:
 
 
 DOC_STYLES = ("full", "summary")
+MODES = ("closed", "open")
+DOC_SOURCES = ("task", "all", "bm25")  # open book: the task's APIs' docs, every doc (to DOCS_BUDGET), BM25 top-k
+PROMPT_STYLES = ("default", "sebench")
 
 
 def first_paragraph(doc: str) -> str:
@@ -48,8 +51,10 @@ class Prompter:
         """``doc_style``: full (the whole rewritten doc) or summary (the signature and first paragraph).
         ``target="library"`` asks for the original library instead of the package, with no docs: the
         paper's "same tasks in NumPy" row, the ceiling of what the package's knowledge could give."""
-        if doc_style not in DOC_STYLES:
-            raise ValueError(f"doc_style is one of {DOC_STYLES}, not {doc_style!r}")
+        for what, value, choices in (("mode", mode, MODES), ("docs", docs, DOC_SOURCES),
+                                     ("style", style, PROMPT_STYLES), ("doc_style", doc_style, DOC_STYLES)):
+            if value not in choices:  # an unknown docs value would silently mean "all"
+                raise ValueError(f"{what} is one of {choices}, not {value!r}")
         self.bench, self.mode, self.docs, self.style, self.top_k = bench, mode, docs, style, top_k
         self.doc_style, self.target = doc_style, target
 

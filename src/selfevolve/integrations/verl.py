@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from selfevolve.errors import UserError
+from selfevolve.integrations.judges import shared_judge
 
 DATA_SOURCE = "selfevolve"
 
@@ -63,14 +64,6 @@ def export_verl(bench_dir: Path, out: Path, *, split: str = "train", limit: int 
     return {f"{k}.parquet": len(v) for k, v in tables.items()}
 
 
-@functools.lru_cache(maxsize=4)
-def _judge(bench_root: str):
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge
-
-    return Judge(Bench.open(bench_root))
-
-
 @functools.lru_cache(maxsize=16)
 def _tasks(bench_root: str) -> dict:
     from selfevolve.bench import SPLITS, Bench
@@ -102,7 +95,7 @@ def compute_score_batch(data_sources: list, solution_strs: list[str], ground_tru
     for solution, truth, info in zip(solution_strs, ground_truths, extra_infos, strict=True):
         try:
             root, task = _task_of(truth, info)
-            out.append(_judge(root).submit(task, solution if isinstance(solution, str) else ""))
+            out.append(shared_judge(root).submit(task, solution if isinstance(solution, str) else ""))
         except Exception as e:  # noqa: BLE001 - a reward function must not crash the trainer: the row says why
             out.append(_error(e))
     scores = []

@@ -127,26 +127,42 @@ def import_cmd(
 @tasks_app.command("export")
 def export_cmd(
     bench: Path = typer.Argument(..., help="Bench directory with tasks."),
-    split: Literal[SPLITS] = typer.Option("test_single", "--split", help="The task set to write."),
-    fmt: Literal["sebench", "hf"] = typer.Option("sebench", "--format", help="sebench: the official JSONL; hf: a "
-                                                  "Hugging Face parquet file."),
-    out: Path = typer.Option(..., "--out", help="The file to write."),
+    split: Literal[SPLITS] = typer.Option(None, "--split", help="The task set to write (sebench: default "
+                                          "test_single; hf: default every split the bench has)."),
+    fmt: Literal["sebench", "hf"] = typer.Option("sebench", "--format", help="sebench: the official JSONL, to a "
+                                                  "file; hf: a Hugging Face dataset directory with its card and bench."),
+    out: Path = typer.Option(..., "--out", help="The JSONL file (sebench) or dataset directory (hf) to write."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
+    push_to_hub: str = typer.Option(None, "--push-to-hub", metavar="REPO",
+                                    help="hf: then upload the directory to this Hub dataset repo (needs HF_TOKEN "
+                                         "or `hf auth login`)."),
+    private: bool = typer.Option(False, "--private", help="With --push-to-hub: create the repo private."),
 ) -> None:
-    """Write a split in the official SE-Bench shape, or as a Hugging Face parquet dataset."""
-    from selfevolve.bench import Bench
+    """Write a split in the official SE-Bench shape, or the bench's task sets as a Hugging Face dataset.
+
+    --format hf writes OUT/README.md (the dataset card), OUT/data/SPLIT.parquet (`datasets.load_dataset(OUT)`
+    loads every split) and OUT/bench/ (the package, docs, mapping and manifest the judge needs).
+    """
+    from selfevolve.bench import SPLITS, Bench
     from selfevolve.errors import UserError
     from selfevolve.jsonl import check_out, write_jsonl
-    from selfevolve.tasks.formats import export_hf, export_sebench
+    from selfevolve.tasks.formats import export_sebench
 
+    if push_to_hub and fmt != "hf":
+        raise UserError("--push-to-hub needs --format hf")
+    if fmt == "hf":
+        from selfevolve.integrations import hub
+
+        token = hub.hub_token() if push_to_hub else None  # refused before any work
+        b = Bench.open(bench)
+        counts = hub.write_dataset(b, out, [split] if split else list(SPLITS), force=force)
+        typer.echo(f"wrote {', '.join(f'{s} {n}' for s, n in counts.items())} tasks to {out}")
+        if push_to_hub and token:
+            typer.echo(f"pushed to {hub.push(out, push_to_hub, token, private=private)}")
+        return
     check_out(out, force=force)
     b = Bench.open(bench)
-    tasks = b.tasks(split)
+    tasks = b.tasks(split or "test_single")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "sebench":
-        write_jsonl(out, export_sebench(tasks, b))
-    elif fmt == "hf":
-        export_hf(tasks, out)
-    else:
-        raise UserError(f"unknown format {fmt!r}: choose sebench or hf")
+    write_jsonl(out, export_sebench(tasks, b))
     typer.echo(f"wrote {len(tasks)} tasks to {out}")

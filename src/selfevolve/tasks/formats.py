@@ -221,17 +221,35 @@ def export_sebench(tasks: list[Task], bench: Bench) -> list[dict]:
     return out
 
 
+def hf_row(task: Task) -> dict:
+    """A Task as one row of the Hugging Face export: every field; the nested ones (tests, compare,
+    provenance) as JSON text, since a test's tagged values differ in type from task to task."""
+    return {"id": task.id, "kind": task.kind, "apis": task.apis, "prompt": task.prompt,
+            "entry_point": task.entry_point, "signature": task.signature, "reference": task.reference,
+            "tests": json.dumps([c.model_dump() for c in task.tests]), "compare": task.compare.model_dump_json(),
+            "provenance": json.dumps(task.provenance)}
+
+
+def task_from_hf_row(row: dict) -> Task:
+    """The Task an `hf_row` (as ``datasets`` gives it back) holds."""
+    fields = {**row, "tests": json.loads(row["tests"]), "compare": json.loads(row["compare"]),
+              "provenance": json.loads(row.get("provenance") or "{}")}
+    return Task.model_validate(fields)
+
+
 def export_hf(tasks: list[Task], out: str | Path) -> Path:
-    """A parquet file that ``datasets.load_dataset("parquet", data_files=...)`` loads."""
+    """A parquet file of `hf_row`s that ``datasets.load_dataset("parquet", data_files=...)`` loads."""
     try:
         import datasets
     except ImportError:
         raise missing_extra("hf", "the Hugging Face export") from None
-    rows = [{"id": t.id, "kind": t.kind, "apis": t.apis, "prompt": t.prompt, "entry_point": t.entry_point,
-             "signature": t.signature, "reference": t.reference,
-             "tests": json.dumps([c.model_dump() for c in t.tests]), "compare": t.compare.model_dump_json()}
-            for t in tasks]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_list(rows).to_parquet(str(out))
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # a bar per file, for a write of a second
+    try:
+        datasets.Dataset.from_list([hf_row(t) for t in tasks]).to_parquet(str(out))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
     return out
