@@ -138,11 +138,11 @@ def test_official_import_bad_input(official_bench, tmp_path):
             "not a literal",
         json.dumps({k: v for k, v in good.items() if k != "query"}): "malformed record",
     }
-    for record, message in cases.items():
+    for i, (record, message) in enumerate(cases.items()):
         path = _bad(tmp_path, record)
         with pytest.raises(UserError, match=rf"bad.jsonl:2: .*{message}"):
             import_sebench(path, official_bench)
-        out = tmp_path / "imported.jsonl"
+        out = tmp_path / f"imported-{i}.jsonl"  # an existing --out is refused without --force
         r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "tasks", "import-sebench", str(path), "--bench",
                             str(official_bench.root), "--out", str(out)], capture_output=True, text=True)
         # the CLI skips the bad record, says which line and why, and keeps the rest (issue 16)

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from selfevolve.errors import UserError
+from selfevolve.errors import UserError, missing_extra
 
 # The licenses of the libraries a package is derived from (its code wraps them, its docs rewrite theirs).
 LIBRARY_LICENSES = {"numpy": "bsd-3-clause"}
@@ -30,7 +30,7 @@ def hub_token() -> str:
     try:
         from huggingface_hub import get_token
     except ImportError:
-        raise UserError("pushing to the Hub needs the 'hf' extra: pip install 'selfevolve[hf]'") from None
+        raise missing_extra("hf", "pushing to the Hub") from None
     token = get_token()
     if not token:
         raise UserError("--push-to-hub: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
