@@ -28,8 +28,11 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports --no-cache
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist; a test file stays on one), then the serial tests alone.
+TEST_WORKERS ?= auto
 test: install sandbox-deps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial
 
 # `make demo PRETRAIN=1` pretrains the micro base here (about 35 min) instead of using the committed one.
 demo: install sandbox-deps

@@ -22,6 +22,10 @@ import pytest
 
 from selfevolve.sandbox import Limits, RunRequest, SandboxPool
 
+# Each case asserts no process of the sandbox user outlived its run, machine-wide: other tests' jails,
+# running beside it under pytest-xdist, would be counted (`make test` runs these alone).
+pytestmark = pytest.mark.serial
+
 JailRequest = functools.partial(RunRequest, closed_book=False)
 
 LIMITS = Limits(cpu_s=2.0, wall_s=3.0, memory_mb=1024, fsize_mb=4, nproc=32)

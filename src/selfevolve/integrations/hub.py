@@ -20,8 +20,6 @@ from typing import Any
 
 from selfevolve.errors import UserError, missing_extra
 
-# The licenses of the libraries a package is derived from (its code wraps them, its docs rewrite theirs).
-LIBRARY_LICENSES = {"numpy": "bsd-3-clause"}
 PROJECT_LICENSE = "apache-2.0"  # pyproject.toml's: the tasks, tests and references
 
 
@@ -39,8 +37,11 @@ def hub_token() -> str:
 
 def dataset_card(bench: Any, counts: dict[str, int]) -> str:
     """README.md of the dataset directory: the YAML front matter ``datasets`` and the Hub read, and the prose."""
+    from selfevolve import profiles
+
     m = bench.manifest
-    licenses = [PROJECT_LICENSE] + ([LIBRARY_LICENSES[m.library]] if m.library in LIBRARY_LICENSES else [])
+    library_license = profiles.get(m.library).license  # the package wraps it, the docs rewrite its docs
+    licenses = [PROJECT_LICENSE] + ([library_license] if library_license else [])
     front = ["---", "license:", *(f"- {lic}" for lic in licenses), "task_categories:", "- text-generation",
              "tags:", "- code", "- knowledge-internalization", "- se-bench", "pretty_name: "
              f"SE-Bench-style tasks on {m.package} (a renamed {m.library})", "configs:", "- config_name: default",
@@ -98,7 +99,7 @@ export evaluate a model on it end to end.
 ## License
 
 The tasks, tests and references: {PROJECT_LICENSE}. The package and docs are derived from {m.library}
-and keep its license{f" ({LIBRARY_LICENSES[m.library]})" if m.library in LIBRARY_LICENSES else ""}.
+and keep its license{f" ({library_license})" if library_license else ""}.
 """
 
 

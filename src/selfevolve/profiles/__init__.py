@@ -18,6 +18,7 @@ from selfevolve.profiles.inputs import Override
 class LibraryProfile:
     name: str  # the import name
     alias: str | None = None  # the conventional import alias references and prose use ("np")
+    license: str | None = None  # its SPDX id: a published bench's package and docs derive from it
     # the surface: submodules walked, dotted names (from the root) left out, how prose spells the library,
     # and a context manager of the library (and its arguments) under which reprs are taken
     submodules: tuple[str, ...] = ()

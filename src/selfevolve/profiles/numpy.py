@@ -421,7 +421,7 @@ PROBE_ERRORS = ("np.linalg.inv(np.zeros((2, 2)))", "np.add(np.ones(2), np.ones(3
                 "float(np.ones(3))", "np.ones(2).item(5)", "np.broadcast_to(np.ones(3), (2, 2))", "len(np.float64(1))")
 
 PROFILE = LibraryProfile(
-    NAME, alias="np", submodules=("linalg", "fft", "random"),
+    NAME, alias="np", license="bsd-3-clause", submodules=("linalg", "fft", "random"),
     skip=frozenset({
         # module metadata, index-trick objects, environment and help introspection
         "__version__", "__array_namespace_info__", "ScalarType", "sctypeDict", "typecodes", "little_endian",
