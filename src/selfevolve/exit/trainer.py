@@ -25,10 +25,11 @@ def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
     micro-batches of ``micro_batch`` sequences, a whole step by default), over placeholder rows in order, for
     ``max_steps`` steps."""
     from selfevolve.train.grpo import make_config
-    from selfevolve.train.run import CommonOptions, trainer_args
+    from selfevolve.train.run import CommonOptions, trainer_args, trainer_options
 
-    args = {**trainer_args(CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed), out_dir), "save_strategy": "no",
-            "include_num_input_tokens_seen": "no", **kw}
+    common = CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, **trainer_options(cfg))
+    args = {**trainer_args(common, out_dir), "save_strategy": "no", "include_num_input_tokens_seen": "no",
+            "log_completions": cfg.log_completions, **kw}
     return make_config(lr=cfg.learning_rate, group=cfg.group, prompts_per_step=cfg.prompts,
                        mini_batch_prompts=cfg.prompts, micro_batch=cfg.micro_batch or cfg.prompts * cfg.group,
                        clip=cfg.epsilon,
@@ -63,9 +64,18 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
 
     import selfevolve.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve.train.grpo import GRPOEngine
-    from selfevolve.train.run import CommonOptions, metrics_callback, open_run, quiet, require_steps
+    from selfevolve.train.run import (
+        CommonOptions,
+        metrics_callback,
+        model_and_peft,
+        open_run,
+        quiet,
+        require_steps,
+        tracking,
+    )
 
     cfg.check()
+    cfg.check_start(str(model))
 
     config = {"recipe": f"exit-{cfg.variant}", "model": str(model), "domain": domain.name, **asdict(cfg)}
     run, ckpt = open_run(Path(run_dir), config, CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, resume=resume,
@@ -92,11 +102,13 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
 
     quiet(progress)
     args = grpo_config(cfg, run.checkpoints, save_strategy="steps", save_steps=save_steps, disable_tqdm=not progress)
-    trainer = GRPOEngine(model=str(model), reward_funcs=[exit_reward], args=args, train_dataset=data,
-                         prompt_hook=draw, advantage_hook=finish,
-                         callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
-    quiet(progress, trainer)
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    start, peft_config = model_and_peft(model, cfg)
+    with tracking(run, cfg):
+        trainer = GRPOEngine(model=start, reward_funcs=[exit_reward], args=args, train_dataset=data,
+                             prompt_hook=draw, advantage_hook=finish, peft_config=peft_config,
+                             callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
+        quiet(progress, trainer)
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     require_steps(trainer)
     run.save_final(trainer)
     (run.model_dir / TRAINING_FILE).write_text(json.dumps(

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from selfevolve.train.run import LoraOptions as _L  # each option's default is its field's
+from selfevolve.train.run import TrainerOptions
+
 train_app = typer.Typer(help="Training recipes: SFT data, Open/Closed SFT and RL, self-play (TRL).",
                         no_args_is_help=True)
 export_app = typer.Typer(help="Export a bench to another training engine.", no_args_is_help=True)
@@ -30,10 +33,25 @@ _BATCH = typer.Option(0, "--batch-size", help="0: the recipe's default. RL: comp
                       "device; SFT: the global batch.")
 _VLLM = typer.Option(False, "--use-vllm", help="Generate with vLLM (GPU).")
 _VLLM_MODE = typer.Option("colocate", "--vllm-mode", help="colocate or server (`trl vllm-serve`).")
+# LoRA, memory and tracking (`TrainerOptions`, `LoraOptions`): `train sft|rl|selfplay` and `exit train` take them.
+_LORA = typer.Option(False, "--lora", help="Train a LoRA adapter (PEFT) instead of every weight; RUN/model is the "
+                     "adapter (eval and serve merge it into its base).")
+_LORA_R = typer.Option(_L.r, "--lora-r", help="LoRA rank (with --lora).")
+_LORA_ALPHA = typer.Option(_L.alpha, "--lora-alpha", help="LoRA alpha: the update is scaled by alpha / r.")
+_LORA_DROPOUT = typer.Option(_L.dropout, "--lora-dropout", help="Dropout on the LoRA input.")
+_LORA_TARGETS = typer.Option(_L.target_modules, "--lora-target-modules", help="all-linear (every linear layer "
+                             "but the output head) or module names, comma-separated (e.g. q_proj,v_proj).")
+_GRAD_CKPT = typer.Option(TrainerOptions.gradient_checkpointing, "--gradient-checkpointing/--no-gradient-checkpointing",
+                          help="Recompute activations in the backward pass: less memory, more compute.")
+_REPORT_TO = typer.Option(TrainerOptions.report_to, "--report-to", help="none, or tensorboard, wandb, trackio (comma-separated); "
+                          "they write under RUN (tensorboard/, wandb/) unless their environment says where.")
+_RUN_NAME = typer.Option(TrainerOptions.run_name, "--run-name", help="The tracker's run name.")
+_LOG_COMPLETIONS = typer.Option(TrainerOptions.log_completions, "--log-completions", help="GRPO: TRL's completion tables "
+                                "(RUN/checkpoints/completions/*.parquet, and a W&B/trackio table).")
 
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
-          vllm_mode="colocate"):
+          vllm_mode="colocate", **trainer: object):
     from selfevolve.errors import UserError
     from selfevolve.train.run import CommonOptions
 
@@ -43,7 +61,7 @@ def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_
         raise UserError("--vllm-mode is colocate or server")
     return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
                          force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
-                         use_vllm=use_vllm, vllm_mode=vllm_mode)
+                         use_vllm=use_vllm, vllm_mode=vllm_mode, **trainer)
 
 
 @train_app.command("data")
@@ -84,6 +102,9 @@ def sft_cmd(
     max_length: int = typer.Option(0, "--max-length", help="Tokens of prompt + completion (0: the official 20000)."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut longer examples' completions instead of refusing "
                                   "them (counted in RUN/stats.json)."),
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME,
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
     from selfevolve.errors import UserError
@@ -91,7 +112,9 @@ def sft_cmd(
 
     if grad_accum < 0 or max_length < 0:
         raise UserError("--grad-accum and --max-length are positive (or 0: the default)")
-    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size,
+                 **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                            gradient_checkpointing, report_to, run_name))
     set_ = {k: v for k, v in (("grad_accum", grad_accum), ("max_length", max_length)) if v}
     res = train_sft(bench, model, data, mode, out, opts, SFTHyper(truncate=truncate, **set_))
     typer.echo(f"{out}: {mode}-sft, {res['steps']} steps on {res['records']} records, {res['truncated']} truncated "
@@ -126,6 +149,9 @@ def rl_cmd(
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH, use_vllm: bool = _VLLM, vllm_mode: str = _VLLM_MODE,
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME, log_completions: bool = _LOG_COMPLETIONS,
 ) -> None:
     """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
     from selfevolve.errors import UserError
@@ -139,7 +165,8 @@ def rl_cmd(
     if group < 1 or prompts_per_step < 1 or mini_batch_prompts < 0 or ppo_epochs < 0:
         raise UserError("--group and --prompts-per-step are positive, --mini-batch-prompts and --ppo-epochs >= 0")
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm,
-                 vllm_mode)
+                 vllm_mode, **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                                                 gradient_checkpointing, report_to, run_name, log_completions))
     hp = RLHyper(group=group, prompts_per_step=prompts_per_step, mini_batch_prompts=mini_batch_prompts or None,
                  shuffle=shuffle, max_completion_length=max_completion_length, tis_cap=tis_cap, beta=beta,
                  ppo_epochs=ppo_epochs or None, optim=RLOptim(**({"loss_type": loss_type} if loss_type else {})))
@@ -178,11 +205,16 @@ def selfplay_cmd(
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME, log_completions: bool = _LOG_COMPLETIONS,
 ) -> None:
     """Self-play: write tasks from the docs, solve them with docs, keep majority-confirmed ones, train closed-book."""
     from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
 
-    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size,
+                 **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                            gradient_checkpointing, report_to, run_name, log_completions))
     hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
                        max_tokens=max_tokens)
     res = train_selfplay(bench, model, learner, out, opts, hp)
