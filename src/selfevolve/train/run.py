@@ -42,8 +42,7 @@ METRIC_KEYS = ("step", "epoch", "loss", "reward_mean", "reward_std", "pass_rate"
 
 # normalized keys that are TRL's own key of the same name (the others are renamed or computed here)
 _TRL_NAMED = frozenset({"epoch", "loss", "reward_std", "kl", "grad_norm", "step_time"})
-REPORT_TO = ("none", "tensorboard", "wandb", "trackio")
-_TRACKER_MODULE = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio")  # each tracker is also the package it needs
 
 
 @dataclass
@@ -125,7 +124,7 @@ class TrainerOptions:
         from selfevolve.models.adapters import adapter_config
 
         for name in self.trackers() or []:
-            if importlib.util.find_spec(_TRACKER_MODULE[name]) is None:
+            if importlib.util.find_spec(name) is None:
                 raise UserError(f"--report-to {name} needs the {name} package: pip install 'selfevolve[track]'")
         if self.lora is not None:
             self.lora.peft_config()
@@ -213,11 +212,13 @@ def _complete(ckpt: Path, require: tuple[str, ...]) -> bool:
 
 
 def _comparable(config: dict) -> dict:
-    # How long to run and where to log may change between a crash and its resume; what is trained may not.
+    # How long to run, where to log and whether to recompute activations may change between a crash and its
+    # resume; what is trained may not.
     # Compared as JSON, the form config.json holds (tuples become lists).
     config = json.loads(json.dumps(config, default=str))
     return {k: v for k, v in config.items() if k not in ("resume", "force", "max_steps", "progress", "save_steps",
-                                                         "report_to", "run_name", "log_completions")}
+                                                         "report_to", "run_name", "log_completions",
+                                                         "gradient_checkpointing")}
 
 
 def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
