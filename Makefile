@@ -13,7 +13,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) install $(PIP_FLAGS) -e '.[torch,hf,ray,train,exit,inspect,lm-eval,dev]'
+	$(PIP) install $(PIP_FLAGS) -e '.[torch,hf,ray,train,track,exit,inspect,lm-eval,dev]'
 	touch $(STAMP)
 
 # bubblewrap gives the sandbox its namespaces; without it the sandbox falls back to weaker isolation.

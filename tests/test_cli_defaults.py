@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from selfevolve.cli import main
 
 
@@ -66,3 +68,40 @@ def test_train_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
     assert [(replace(o, cli={}), h) for o, h in seen] == [(CommonOptions(), rl.RLHyper()),
                                                           (CommonOptions(), selfplay.SelfPlayHyper()),
                                                           (CommonOptions(), sft.SFTHyper())]
+
+
+def test_lora_and_tracking_flags_reach_exit_train_config(monkeypatch, tmp_path):
+    import selfevolve.exit.cli as ec
+    import selfevolve.exit.trainer as T
+    from selfevolve.train.run import LoraOptions
+
+    seen = []
+    monkeypatch.setattr(ec, "_domain", lambda *a: SimpleNamespace(close=lambda: None))
+    monkeypatch.setattr(T, "train", lambda dom, model, cfg, out, **kw: seen.append(cfg) or SimpleNamespace(
+        step=0, buffer=[], mean_training_depth=0.0))
+    main(["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path), "--lora", "--lora-r", "8",
+          "--lora-target-modules", "q_proj,v_proj", "--gradient-checkpointing", "--report-to", "tensorboard,wandb",
+          "--run-name", "x", "--log-completions"])
+    assert seen == [T.ExItConfig(lora=LoraOptions(r=8, target_modules="q_proj,v_proj"), gradient_checkpointing=True,
+                                 report_to="tensorboard,wandb", run_name="x", log_completions=True)]
+    args = T.grpo_config(seen[0], tmp_path / "ckpt")
+    assert (args.report_to, args.run_name, args.gradient_checkpointing, args.log_completions) == (
+        ["tensorboard", "wandb"], "x", True, True)
+    assert seen[0].lora.peft_config().target_modules == {"q_proj", "v_proj"}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--report-to", "mlflow"], "--report-to 'mlflow'"),
+    (["--report-to", "none,wandb"], "--report-to 'none,wandb'"),
+    (["--lora-r", "8"], "need --lora"),
+    (["--lora", "--lora-dropout", "1.5"], "--lora-dropout"),  # the option's range
+    (["--lora", "--lora-target-modules", ","], "target modules"),
+])
+def test_bad_lora_or_tracking_flags_are_one_line_errors_before_anything_is_written(flags, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "sft", "--bench", str(tmp_path), "--model", "m", "--data", "d", "--mode", "closed",
+              "--out", str(out), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists()

@@ -99,8 +99,12 @@ def test_sebench_end_to_end(mini_bench, tmp_path, capsys):
 def test_mle_end_to_end(tmp_path, capsys):
     # iris: KNN stays well above 0.5 on it under the data's secret disguise (on wine it falls to about 0.45)
     run, trajs = _train_and_iterate(tmp_path, capsys, ["--domain", "mle", "--subset", "iris", "--workers", "2"],
-                                    [FOREST, CONSTANT], ["--embedder", "static"])
-    assert json.loads((run / "config.json").read_text())["embedder"] == "static"  # recorded: a resume must match
+                                    [FOREST, CONSTANT], ["--embedder", "static", "--lora", "--gradient-checkpointing"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["embedder"] == "static"  # recorded: a resume must match
+    # with --lora the model is an adapter (TRL's reference model: the adapter disabled), which iterate merged
+    assert config["lora"]["r"] == 16 and (run / "model" / "adapter_config.json").is_file()
+    assert not (run / "model" / "model.safetensors").exists()
     groups = _check_groups(run, verifiable=False, diversity=True)
     assert any(s > 0.5 for g in groups for s in g["scores"])  # the KNN script ran in the sandbox
     assert any(f.startswith("validation accuracy") for t in trajs for f in t["feedback"])

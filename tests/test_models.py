@@ -138,3 +138,44 @@ def test_a_failing_batch_fails_each_of_its_callers():
     assert [type(e) for e in errors] == [RuntimeError] * 3
     with pytest.raises(RuntimeError):
         asyncio.run(backend.complete([{"role": "user", "content": "x"}]))
+
+
+def test_a_lora_adapter_directory_generates_as_its_merged_base_in_the_backend_and_serve(tmp_path, monkeypatch):
+    """An adapter directory (a --lora run's RUN/model) loads as its base with the adapter merged: the backend's
+    tokens are the PEFT model's own, not the base's; `serve` loads it too; vllm refuses it in one line."""
+    from pathlib import Path
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import selfevolve.models.micro  # noqa: F401  registers the micro base's model class
+    from selfevolve.evaluate.serve import make_app
+    from selfevolve.models.adapters import absolute_base
+    from selfevolve.models.hf_backend import TransformersBackend
+    from selfevolve.models.vllm_backend import VLLMBackend
+
+    torch.set_num_threads(1)
+    base = Path(__file__).resolve().parents[1] / "micro-base"
+    torch.manual_seed(0)
+    monkeypatch.chdir(base.parent)  # PEFT records the base as given: here a relative path, made absolute
+    peft = get_peft_model(AutoModelForCausalLM.from_pretrained("micro-base"),
+                          LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(base).save_pretrained(adapter)
+    absolute_base(adapter)
+    monkeypatch.chdir(tmp_path)
+    chat = [[{"role": "user", "content": "Write a function `solve(x)` that returns the sum of a list `x`."}]]
+    tok = AutoTokenizer.from_pretrained(base)
+    ids = tok(tok.apply_chat_template(chat[0], tokenize=False, add_generation_prompt=True), return_tensors="pt",
+              add_special_tokens=False)
+    with torch.no_grad():
+        want = tok.decode(peft.eval().generate(**ids, max_new_tokens=16, do_sample=False,
+                                               pad_token_id=tok.pad_token_id)[0, ids["input_ids"].shape[1]:],
+                          skip_special_tokens=True)
+    got = TransformersBackend(str(adapter)).generate(chat, max_tokens=16)[0]
+    assert got == want != TransformersBackend(str(base)).generate(chat, max_tokens=16)[0]
+    make_app(str(adapter))  # serve's backend is the one above
+    with pytest.raises(UserError, match="is a LoRA adapter"):
+        VLLMBackend(str(adapter))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from train_fixtures import corpus_of, make_small_bench, one_torch_thread, write_data  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args):
@@ -37,6 +40,37 @@ def test_closed_sft_from_references_internalizes_20_train_tasks(numpy_tasks, tmp
     _cli("eval", "--bench", numpy_tasks.root, "--model", run / "model", "--split", "train", "--limit", 20,
          "--mode", "closed", "--max-tokens", 96, "--out", tmp_path / "eval-sft")
     res = json.loads((tmp_path / "eval-sft" / "results.json").read_text())
+    assert res["metrics"]["pass@1"] >= 0.9, res["metrics"]
+
+
+def test_lora_closed_sft_on_the_micro_base_internalizes_its_train_tasks_and_eval_loads_the_adapter(numpy_bench,
+                                                                                                  tmp_path):
+    """Closed-SFT with --lora on the committed micro base: only the adapter trains, RUN/model is the adapter,
+    and eval (which merges it into its base) solves the train tasks closed-book, as full SFT does."""
+    from selfevolve.jsonl import read_jsonl
+    from selfevolve.schema import Task
+    from selfevolve.train.run import LoraOptions
+
+    base = ROOT / "micro-base"
+    subset = base / "subset" / "train.jsonl"
+    tasks = [Task.model_validate(r) for r in read_jsonl(subset)][:20]
+    data = write_data(tmp_path / "data.jsonl", numpy_bench, [(t, f"```python\n{t.reference}```") for t in tasks])
+    evals = ("eval", "--bench", numpy_bench.root, "--tasks", subset, "--limit", 20, "--mode", "closed",
+             "--max-tokens", 96)
+    _cli(*evals, "--model", base, "--out", tmp_path / "eval-base")
+    assert json.loads((tmp_path / "eval-base" / "results.json").read_text())["metrics"]["pass@1"] == 0.0
+    run = tmp_path / "lora"
+    _cli("train", "sft", "--bench", numpy_bench.root, "--model", base, "--data", data, "--mode", "closed",
+         "--lr", 1e-2, "--epochs", 10, "--batch-size", 4, "--save-steps", 1000, "--out", run, "--lora",
+         "--gradient-checkpointing")
+    adapter = json.loads((run / "model" / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"]) == (LoraOptions.r, LoraOptions.alpha)
+    assert Path(adapter["base_model_name_or_path"]) == base.resolve()  # absolute: it loads from anywhere
+    assert not (run / "model" / "model.safetensors").exists()  # the adapter, not a full model
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 50 and metrics[-1]["loss"] < metrics[0]["loss"] / 10
+    _cli(*evals, "--model", run / "model", "--out", tmp_path / "eval-lora")
+    res = json.loads((tmp_path / "eval-lora" / "results.json").read_text())
     assert res["metrics"]["pass@1"] >= 0.9, res["metrics"]
 
 

@@ -405,3 +405,59 @@ def test_sft_default_batch_is_the_official_global_32():
     assert SFTHyper(grad_accum=2).per_device(8) == 2
     with pytest.raises(UserError, match="does not split"):
         SFTHyper().per_device(3)
+
+
+def test_lora_rl_trains_an_adapter_logs_completions_and_mirrors_every_trl_key(small, captured, monkeypatch):
+    """Closed-RL (TIS) with --lora and --gradient-checkpointing: the trainer trains a PEFT adapter and RUN/model
+    is that adapter, which loads merged into its base; --log-completions writes TRL's completion table;
+    metrics.jsonl holds every key TRL logged, with TRL's value. Training on from the adapter continues it (and
+    refuses other LoRA settings); without --lora it fine-tunes the merged model."""
+    import json
+
+    import pandas as pd
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from selfevolve.errors import UserError
+    from selfevolve.models.adapters import load_causal_lm
+    from selfevolve.train.grpo import GRPOEngine
+    from selfevolve.train.rl import train_rl
+    from selfevolve.train.run import LoraOptions
+
+    bench, tasks, model, root = small
+    logged, log = [], GRPOEngine.log
+
+    def keep(self, logs, start_time=None):
+        log(self, logs, start_time)
+        logged.append(dict(logs))
+
+    monkeypatch.setattr(GRPOEngine, "log", keep)
+    lora = LoraOptions(r=4, alpha=8, dropout=0.0)
+    run = root / "lora-rl"
+    train_rl(bench.root, str(model), RL_RECIPES["closed_rl_tis"], run,
+             _opts(lora=lora, gradient_checkpointing=True, log_completions=True, dump_batches=0), _hp())
+    assert isinstance(captured[0].model, PeftModel) and captured[0].args.gradient_checkpointing
+    assert (run / "model" / "adapter_config.json").is_file() and not (run / "model" / "model.safetensors").exists()
+    merged = load_causal_lm(run / "model").state_dict()  # a plain model: the adapter merged into its base
+    assert set(load_file(model / "model.safetensors")) <= set(merged) and not any("lora" in k for k in merged)
+    table = pd.read_parquet(run / "checkpoints" / "completions" / "completions_00001.parquet")
+    assert len(table) == 4 and {"prompt", "completion", "advantage"} <= set(table.columns)
+    (rec,) = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    trl_logs, summary = logged  # the step's, then the end-of-training totals (not a step's record)
+    assert "train_loss" in summary
+    assert {"entropy", "frac_reward_zero_std", "clip_ratio/region_mean"} <= set(trl_logs)
+    assert {k: rec[k] for k in trl_logs} == pytest.approx(trl_logs, nan_ok=True)
+
+    again = root / "lora-rl-again"
+    with pytest.raises(UserError, match="settings must be the adapter's"):
+        train_rl(bench.root, str(run / "model"), RL_RECIPES["closed_rl"], again,
+                 _opts(lora=LoraOptions(r=8), dump_batches=0), _hp())
+    assert not again.exists()
+    train_rl(bench.root, str(run / "model"), RL_RECIPES["closed_rl"], again, _opts(lora=lora, dump_batches=0), _hp())
+    assert isinstance(captured[-1].model, PeftModel)
+    conf = json.loads((again / "model" / "adapter_config.json").read_text())
+    assert conf["base_model_name_or_path"] == str(model.resolve())  # the same base: the adapter went on training
+    full = root / "merged-rl"
+    train_rl(bench.root, str(run / "model"), RL_RECIPES["closed_rl"], full, _opts(dump_batches=0), _hp())
+    assert all(p.requires_grad for p in captured[-1].model.parameters())  # PEFT's load froze them
+    assert (full / "model" / "model.safetensors").is_file() and not (full / "model" / "adapter_config.json").exists()

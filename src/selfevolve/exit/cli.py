@@ -13,7 +13,8 @@ from selfevolve.exit.domains import DOMAINS
 from selfevolve.exit.trainer import VARIANTS
 from selfevolve.exit.trainer import ExItConfig as C  # each option's default is its field's
 from selfevolve.models import BACKENDS
-from selfevolve.train.run import CommonOptions
+from selfevolve.train.run import CommonOptions, TrainerOptions
+from selfevolve.train.run import LoraOptions as L
 
 exit_app = typer.Typer(help="ExIt: train a model to improve its own attempts, and measure K-step improvement.",
                        no_args_is_help=True)
@@ -96,6 +97,20 @@ def train_cmd(
     mode: Literal["closed", "open"] = MODE, size: int = SIZE, verifiable: bool = VERIFIABLE, workers: int = WORKERS,
     subset: str = SUBSET, doc_style: Literal[DOC_STYLES] = DOC_STYLE,
     held_out: Literal["test_single", "test_multi"] = HELD_OUT,
+    lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter (PEFT); model/ is the adapter."),
+    lora_r: int = typer.Option(L.r, "--lora-r", min=1, help="LoRA rank (with --lora)."),
+    lora_alpha: int = typer.Option(L.alpha, "--lora-alpha", min=1, help="LoRA alpha (scale alpha / r)."),
+    lora_dropout: float = typer.Option(L.dropout, "--lora-dropout", min=0.0, max=1.0, max_open=True, help="Dropout on the LoRA input."),
+    lora_target_modules: str = typer.Option(L.target_modules, "--lora-target-modules", help="all-linear or module "
+                                            "names, comma-separated."),
+    gradient_checkpointing: bool = typer.Option(C.gradient_checkpointing,
+                                                "--gradient-checkpointing/--no-gradient-checkpointing",
+                                                help="Recompute activations in the backward pass (less memory)."),
+    report_to: str = typer.Option(C.report_to, "--report-to", help="none, or tensorboard, wandb, trackio "
+                                  "(comma-separated); they write under OUT unless their environment says where."),
+    run_name: str = typer.Option(C.run_name, "--run-name", help="The tracker's run name."),
+    log_completions: bool = typer.Option(C.log_completions, "--log-completions", help="TRL's completion tables "
+                                         "(OUT/checkpoints/completions/*.parquet, and a W&B/trackio table)."),
 ) -> None:
     """Train with ExIt (or one of its ablations): single-step GRPO over a self-grown curriculum."""
     options = dict(locals())
@@ -104,6 +119,8 @@ def train_cmd(
     from selfevolve.configfile import recorded
     from selfevolve.exit.trainer import train
 
+    options.update(TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                             gradient_checkpointing, report_to, run_name, log_completions))
     cfg = C(**{f.name: options[f.name] for f in fields(C) if f.name in options})
     cfg.check()  # before the domain opens (its sandbox pool takes seconds)
     dom = _domain(domain, bench, mode, size, verifiable, workers, subset, doc_style, held_out)

@@ -18,12 +18,13 @@ from selfevolve.exit.buffer import Buffer, learnability
 from selfevolve.exit.domain import Attempt, Domain, Instance
 from selfevolve.jsonl import JsonlAppender, read_jsonl, write_jsonl
 from selfevolve.train.rl import RLOptim
+from selfevolve.train.run import TrainerOptions
 
 LOGS = ("groups.jsonl", "buffer.jsonl", "curriculum.jsonl")  # one record per group / held instance / step
 
 
 @dataclass
-class ExItConfig:
+class ExItConfig(TrainerOptions):  # LoRA, gradient checkpointing and tracking: the recipes' own options
     variant: str = "exit"
     p: float = 0.5  # an episode draws from the buffer with probability p (once it holds buffer_min)
     p_div: float = 0.2  # a step on an instance with a history diverges with probability p_div

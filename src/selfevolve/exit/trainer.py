@@ -34,10 +34,11 @@ def grpo_config(cfg: ExItConfig, out_dir: Path, **kw: Any):
     micro-batches of ``micro_batch`` sequences, a whole step by default), over placeholder rows in order, for
     ``max_steps`` steps."""
     from selfevolve.train.grpo import make_config
-    from selfevolve.train.run import trainer_args
+    from selfevolve.train.run import trainer_args, trainer_options
 
-    args = {**trainer_args(CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed), out_dir), "save_strategy": "no",
-            "include_num_input_tokens_seen": "no", **kw}
+    common = CommonOptions(max_steps=cfg.max_steps, seed=cfg.seed, **trainer_options(cfg))
+    args = {**trainer_args(common, out_dir), "save_strategy": "no", "include_num_input_tokens_seen": "no",
+            "log_completions": cfg.log_completions, **kw}
     return make_config(lr=cfg.learning_rate, group=cfg.group, prompts_per_step=cfg.prompts,
                        mini_batch_prompts=cfg.prompts, micro_batch=cfg.micro_batch or cfg.prompts * cfg.group,
                        clip=cfg.epsilon,
@@ -74,9 +75,18 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     import selfevolve.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve.errors import UserError
     from selfevolve.train.grpo import GRPOEngine, batch_sizes
-    from selfevolve.train.run import is_main, metrics_callback, open_run, quiet, require_steps
+    from selfevolve.train.run import (
+        is_main,
+        metrics_callback,
+        model_and_peft,
+        open_run,
+        quiet,
+        require_steps,
+        tracking,
+    )
 
     cfg.check()
+    cfg.check_start(str(model))
     spread = _Spread()
     if cfg.prompts % spread.world:
         raise UserError(f"--prompts {cfg.prompts} does not split into whole groups over {spread.world} processes; "
@@ -121,11 +131,13 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
         return torch.as_tensor(scaled, dtype=adv.dtype, device=adv.device)
 
     quiet(progress)
-    trainer = GRPOEngine(model=str(model), reward_funcs=[exit_reward], args=args, train_dataset=data,
-                         prompt_hook=draw, advantage_hook=finish,
-                         callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
-    quiet(progress, trainer)
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    start, peft_config = model_and_peft(model, cfg)
+    with tracking(run, cfg):
+        trainer = GRPOEngine(model=start, reward_funcs=[exit_reward], args=args, train_dataset=data,
+                             prompt_hook=draw, advantage_hook=finish, peft_config=peft_config,
+                             callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
+        quiet(progress, trainer)
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     require_steps(trainer)
     run.save_final(trainer)
     if is_main():

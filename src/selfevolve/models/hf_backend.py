@@ -1,4 +1,5 @@
-"""A local transformers model: chat template, batched generation, CPU or GPU.
+"""A local transformers model (or a LoRA adapter directory, merged into its base: `adapters`): chat template,
+batched generation, CPU or GPU.
 
 Greedy requests that are pending together (the eval harness sends many at once) are generated as one
 left-padded batch: the same tokens as one by one, several times faster (``benchmarks/hf_batching.py``).
@@ -16,9 +17,9 @@ class TransformersBackend:
     def __init__(self, path: str, *, device: str | None = None, batch_size: int = 16):
         check_model_dir(path)
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
-        import selfevolve.models.micro  # noqa: F401  (registers the micro-world's model class with the Auto classes)
+        from selfevolve.models.adapters import load_causal_lm
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -26,7 +27,7 @@ class TransformersBackend:
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path).to(self.device).eval()
+        self.model = load_causal_lm(path).to(self.device).eval()  # a LoRA run's adapter: merged into its base
         self.name = path
         self.lock = threading.Lock()
         self.batch_size = max(1, batch_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from selfevolve.errors import missing_extra
+from selfevolve.errors import UserError, missing_extra
 from selfevolve.models import Messages, Reply
 
 
@@ -24,6 +24,11 @@ def _vllm_params(**kw: Any) -> Any:
 class VLLMBackend:
     def __init__(self, path: str, *, llm: Any = None, sampling_params=_vllm_params):
         if llm is None:
+            from selfevolve.models.adapters import adapter_config
+
+            if adapter_config(path) is not None:
+                raise UserError(f"{path} is a LoRA adapter: the vllm backend takes full models; use the "
+                                f"transformers backend (it merges the adapter) or serve the base with vLLM's --lora-modules")
             try:
                 from vllm import LLM
             except ImportError:

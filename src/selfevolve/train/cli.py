@@ -12,6 +12,8 @@ from selfevolve.models import BACKENDS
 from selfevolve.train.recipes import MODES, RL_ABLATIONS, RL_RECIPES
 from selfevolve.train.rl import RLHyper as H  # each option's default is its config's field
 from selfevolve.train.run import CommonOptions as O
+from selfevolve.train.run import LoraOptions as _L
+from selfevolve.train.run import TrainerOptions
 from selfevolve.train.selfplay import SelfPlayHyper as S
 from selfevolve.train.sft import SFTHyper
 
@@ -43,9 +45,26 @@ _BATCH = typer.Option(0, "--batch-size", min=0, help="0: the recipe's default. R
 _VLLM = typer.Option(O.use_vllm, "--use-vllm", help="Generate with vLLM (GPU).")
 _VLLM_MODE = typer.Option(O.vllm_mode, "--vllm-mode", help="server: a `trl vllm-serve` started beside.")
 
+# LoRA, memory and tracking (`TrainerOptions`, `LoraOptions`): `train sft|rl|selfplay` and `exit train` take them.
+_LORA = typer.Option(False, "--lora", help="Train a LoRA adapter (PEFT) instead of every weight; RUN/model is the "
+                     "adapter (eval and serve merge it into its base).")
+_LORA_R = typer.Option(_L.r, "--lora-r", min=1, help="LoRA rank (with --lora).")
+_LORA_ALPHA = typer.Option(_L.alpha, "--lora-alpha", min=1, help="LoRA alpha: the update is scaled by alpha / r.")
+_LORA_DROPOUT = typer.Option(_L.dropout, "--lora-dropout", min=0.0, max=1.0, max_open=True, help="Dropout on the LoRA input.")
+_LORA_TARGETS = typer.Option(_L.target_modules, "--lora-target-modules", help="all-linear (every linear layer "
+                             "but the output head) or module names, comma-separated (e.g. q_proj,v_proj).")
+_GRAD_CKPT = typer.Option(TrainerOptions.gradient_checkpointing, "--gradient-checkpointing/--no-gradient-checkpointing",
+                          help="Recompute activations in the backward pass: less memory, more compute.")
+_REPORT_TO = typer.Option(TrainerOptions.report_to, "--report-to", help="none, or tensorboard, wandb, trackio (comma-separated); "
+                          "they write under RUN (tensorboard/, wandb/) unless their environment says where.")
+_RUN_NAME = typer.Option(TrainerOptions.run_name, "--run-name", help="The tracker's run name.")
+_LOG_COMPLETIONS = typer.Option(TrainerOptions.log_completions, "--log-completions", help="GRPO: TRL's completion tables "
+                                "(RUN/checkpoints/completions/*.parquet, and a W&B/trackio table).")
+
+
 
 def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm=False,
-          vllm_mode="colocate"):
+          vllm_mode="colocate", **trainer: object):
     from selfevolve.configfile import recorded
     from selfevolve.errors import UserError
     from selfevolve.train.run import CommonOptions
@@ -54,7 +73,7 @@ def _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_
         raise UserError("--resume and --force exclude each other")
     return CommonOptions(max_steps=max_steps, epochs=epochs, lr=lr, limit=limit or None, seed=seed, resume=resume,
                          force=force, dump_batches=dump_batches, save_steps=save_steps, batch_size=batch_size or None,
-                         use_vllm=use_vllm, vllm_mode=vllm_mode, cli=recorded())
+                         use_vllm=use_vllm, vllm_mode=vllm_mode, cli=recorded(), **trainer)
 
 
 @train_app.command("data")
@@ -99,11 +118,16 @@ def sft_cmd(
     max_length: int = typer.Option(0, "--max-length", min=0, help="Tokens of prompt + completion (0: the official 20000)."),
     truncate: bool = typer.Option(SFTHyper.truncate, "--truncate", help="Cut longer examples' completions instead of refusing "
                                   "them (counted in RUN/stats.json)."),
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME,
 ) -> None:
     """Open-SFT or Closed-SFT on TRL's SFTTrainer (loss on the completion tokens only)."""
     from selfevolve.train.sft import SFTHyper, train_sft
 
-    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size,
+                 **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                            gradient_checkpointing, report_to, run_name))
     set_ = {k: v for k, v in (("grad_accum", grad_accum), ("max_length", max_length)) if v}
     res = train_sft(bench, model, data, mode, out, opts, SFTHyper(truncate=truncate, **set_))
     typer.echo(f"{out}: {mode}-sft, {res['steps']} steps on {res['records']} records, {res['truncated']} truncated "
@@ -141,13 +165,17 @@ def rl_cmd(
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH, use_vllm: bool = _VLLM, vllm_mode: Literal["colocate", "server"] = _VLLM_MODE,
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME, log_completions: bool = _LOG_COMPLETIONS,
 ) -> None:
     """Open-RL or Closed-RL: GRPO with the judge as the reward (TRL GRPOTrainer, rollout_func)."""
     from selfevolve.train.recipes import rl_recipe
     from selfevolve.train.rl import RLHyper, RLOptim, train_rl
 
     opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size, use_vllm,
-                 vllm_mode)
+                 vllm_mode, **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                                                 gradient_checkpointing, report_to, run_name, log_completions))
     hp = RLHyper(group=group, prompts_per_step=prompts_per_step, mini_batch_prompts=mini_batch_prompts or None,
                  shuffle=shuffle, max_completion_length=max_completion_length, tis_cap=tis_cap, beta=beta,
                  ppo_epochs=ppo_epochs or None, optim=RLOptim(**({"loss_type": loss_type} if loss_type else {})))
@@ -188,11 +216,16 @@ def selfplay_cmd(
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,
+    lora: bool = _LORA, lora_r: int = _LORA_R, lora_alpha: int = _LORA_ALPHA, lora_dropout: float = _LORA_DROPOUT,
+    lora_target_modules: str = _LORA_TARGETS, gradient_checkpointing: bool = _GRAD_CKPT, report_to: str = _REPORT_TO,
+    run_name: str = _RUN_NAME, log_completions: bool = _LOG_COMPLETIONS,
 ) -> None:
     """Self-play: write tasks from the docs, solve them with docs, keep majority-confirmed ones, train closed-book."""
     from selfevolve.train.selfplay import SelfPlayHyper, train_selfplay
 
-    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size)
+    opts = _opts(max_steps, epochs, lr, limit, seed, resume, force, dump_batches, save_steps, batch_size,
+                 **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                                            gradient_checkpointing, report_to, run_name, log_completions))
     hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
                        max_tokens=max_tokens)
     res = train_selfplay(bench, model, learner, out, opts, hp)

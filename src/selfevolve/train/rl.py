@@ -104,7 +104,15 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
     import datasets
 
     from selfevolve.train.grpo import GRPOEngine, batch_sizes, docs_rollout, judge_reward, make_config
-    from selfevolve.train.run import metrics_callback, open_run, quiet, require_steps, trainer_args
+    from selfevolve.train.run import (
+        metrics_callback,
+        model_and_peft,
+        open_run,
+        quiet,
+        require_steps,
+        tracking,
+        trainer_args,
+    )
 
     try:
         base = trainer_args(opts, Path(out) / "checkpoints", include_num_input_tokens_seen="no")  # GRPO counts them
@@ -113,7 +121,8 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
                            no_clip=recipe.no_clip, beta=hp.beta, temperature=hp.temperature, epochs=hp.epochs,
                            max_completion_length=hp.max_completion_length,
                            ppo_epochs=hp.ppo_epochs, shuffle=hp.shuffle, optim=hp.optim,
-                           use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, **base)
+                           use_vllm=opts.use_vllm, vllm_mode=opts.vllm_mode, log_completions=opts.log_completions,
+                           **base)
     except ValueError as e:
         raise UserError(str(e).splitlines()[0]) from None
     config = {"recipe": f"{mode}-rl" + ("-tis" if correction == "tis" else ""), "bench": str(bench.root),
@@ -121,6 +130,7 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
               "positive_only": recipe.positive_only, "split": split, "tasks": [t.id for t in tasks],
               "hyper": asdict(hp), "sandbox": sandbox, **asdict(opts), "world_size": args.world_size,
               "batch": batch_sizes(args)}
+    opts.check_start(model)
     run, ckpt = open_run(out, config, opts)
 
     prompts = TaskPrompts(bench, doc_style=doc_style)
@@ -134,17 +144,19 @@ def train_rl(bench_dir: Path, model: str, recipe: Recipe, out: Path, opts: Commo
     judge = _judge(bench, sandbox, workers)
     quiet(opts.progress)
     try:
-        trainer = GRPOEngine(model=str(model), args=args, processing_class=tok,
-                             train_dataset=datasets.Dataset.from_list(rows),
-                             reward_funcs=[judge_reward(judge, {t.id: t for t in tasks}, timers)],
-                             rollout_func=docs_rollout(sampling_of, timers),
-                             tis_cap=hp.tis_cap if correction == "tis" else None, tis_level=hp.tis_level,
-                             positive_only=recipe.positive_only, timers=timers,
-                             callbacks=[metrics_callback(run, timers)],
-                             dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
-                             dump_steps=opts.dump_batches)
-        quiet(opts.progress, trainer)
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        start, peft_config = model_and_peft(model, opts)
+        with tracking(run, opts):
+            trainer = GRPOEngine(model=start, args=args, processing_class=tok, peft_config=peft_config,
+                                 train_dataset=datasets.Dataset.from_list(rows),
+                                 reward_funcs=[judge_reward(judge, {t.id: t for t in tasks}, timers)],
+                                 rollout_func=docs_rollout(sampling_of, timers),
+                                 tis_cap=hp.tis_cap if correction == "tis" else None, tis_level=hp.tis_level,
+                                 positive_only=recipe.positive_only, timers=timers,
+                                 callbacks=[metrics_callback(run, timers)],
+                                 dump_path=run.batches_path if opts.dump_batches and ckpt is None else None,
+                                 dump_steps=opts.dump_batches)
+            quiet(opts.progress, trainer)
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         require_steps(trainer)
         run.save_final(trainer)
     finally:

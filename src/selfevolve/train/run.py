@@ -8,8 +8,16 @@ RUN/
   metrics.jsonl      one record per optimizer step (names in METRIC_KEYS; null where a recipe has none)
   batches.jsonl      with --dump-batches N: one record per trained sample of the first N steps
   checkpoints/       Trainer checkpoints (model, optimizer, scheduler, RNG states); the last ones are kept
-  model/             the final model: a plain Hugging Face directory (`selfevolve eval --model RUN/model`)
+                     (with --log-completions, GRPO's completion tables: checkpoints/completions/*.parquet)
+  model/             the final model: a plain Hugging Face directory (`selfevolve eval --model RUN/model`);
+                     with --lora, the adapter (adapter_config.json names its base; eval and serve merge it)
+  tensorboard/       with --report-to tensorboard: the event files
+  wandb/             with --report-to wandb: W&B's run directory (offline runs too; $WANDB_DIR overrides)
 ```
+
+``metrics.jsonl`` holds the normalized keys (METRIC_KEYS, which plots and findings read) and, in the same
+record, every key TRL logged under its own name (a TRL key named like a normalized key of another meaning
+would be written as ``trl/<key>``; today none is).
 
 An existing RUN is refused unless ``--resume`` (continue from its last checkpoint) or ``--force`` (start
 over). The final model is written to a temporary sibling and renamed, so ``RUN/model`` is never half-written.
@@ -17,6 +25,8 @@ over). The final model is written to a temporary sibling and renamed, so ``RUN/m
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -31,9 +41,108 @@ from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
 METRIC_KEYS = ("step", "epoch", "loss", "reward_mean", "reward_std", "pass_rate", "kl", "clip_fraction",
                "tokens_per_s", "step_time", "time_generation", "time_reward", "time_update", "lr", "grad_norm")
 
+# normalized keys that are TRL's own key of the same name (the others are renamed or computed here)
+_TRL_NAMED = frozenset({"epoch", "loss", "reward_std", "kl", "grad_norm", "step_time"})
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio")  # each tracker is also the package it needs
+
 
 @dataclass
-class CommonOptions:
+class LoraOptions:
+    """LoRA through PEFT (TRL's ``peft_config``): only the adapter trains, and RUN/model is the adapter."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"  # PEFT's every linear layer but the output head; or names, comma-separated
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1 or not self.modules():
+            raise UserError(f"LoRA needs --lora-r >= 1, --lora-alpha > 0, 0 <= --lora-dropout < 1 and target "
+                            f"modules (got r {self.r}, alpha {self.alpha}, dropout {self.dropout}, "
+                            f"modules {self.target_modules!r})")
+
+    def modules(self) -> str | list[str]:
+        names = [m.strip() for m in self.target_modules.split(",") if m.strip()]
+        return "all-linear" if names == ["all-linear"] else names
+
+    def peft_config(self):
+        try:
+            from peft import LoraConfig
+        except ImportError:
+            raise UserError("--lora needs peft: pip install 'selfevolve[train]'") from None
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.modules(), task_type="CAUSAL_LM")
+
+    def check_adapter(self, path: str, conf: dict) -> None:
+        """Training on from an adapter continues that adapter: refuse LoRA settings it does not have."""
+        theirs = {"r": conf.get("r"), "alpha": conf.get("lora_alpha"), "dropout": conf.get("lora_dropout")}
+        ours = {"r": self.r, "alpha": self.alpha, "dropout": self.dropout}
+        modules, saved = self.modules(), conf.get("target_modules")
+        if ours != theirs or (modules != "all-linear" and sorted(modules) != sorted(saved or [])):
+            raise UserError(f"{path} is a LoRA adapter ({theirs}, modules {saved}); --lora goes on training it, "
+                            f"so its settings must be the adapter's (got {ours}, modules {modules})")
+
+
+@dataclass
+class TrainerOptions:
+    """LoRA, memory and experiment tracking: options of every trainer (`train` commands and `exit train`)."""
+
+    lora: LoraOptions | None = None  # None: full fine-tuning
+    gradient_checkpointing: bool = False
+    report_to: str = "none"  # none, or trackers comma-separated: tensorboard, wandb, trackio
+    run_name: str | None = None  # the tracker's run name
+    log_completions: bool = False  # GRPO: TRL's completion tables (RUN/checkpoints/completions/, and W&B/trackio)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):  # read back from a run's config.json
+            self.lora = LoraOptions(**self.lora)
+        if self.trackers() is None:
+            raise UserError(f"--report-to {self.report_to!r}: none, or one or more of tensorboard, wandb, trackio "
+                            f"(comma-separated)")
+
+    def trackers(self) -> list[str] | None:
+        """The trackers TRL reports to ([] for none); None when ``report_to`` names an unknown one."""
+        names = [x.strip() for x in self.report_to.split(",") if x.strip()]
+        if not names or any(n not in REPORT_TO for n in names) or ("none" in names and len(names) > 1):
+            return None
+        return [n for n in names if n != "none"]
+
+    @staticmethod
+    def from_flags(lora: bool, lora_r: int, lora_alpha: int, lora_dropout: float, lora_target_modules: str,
+                   gradient_checkpointing: bool, report_to: str, run_name: str | None,
+                   log_completions: bool = False) -> dict[str, Any]:
+        """The fields from the commands' flags, checked (one-line errors); LoRA settings need --lora."""
+        lora_opts = LoraOptions(r=lora_r, alpha=lora_alpha, dropout=lora_dropout, target_modules=lora_target_modules)
+        if not lora and lora_opts != LoraOptions():
+            raise UserError("--lora-r, --lora-alpha, --lora-dropout and --lora-target-modules need --lora")
+        return trainer_options(TrainerOptions(lora=lora_opts if lora else None,
+                                              gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+                                              run_name=run_name or None, log_completions=log_completions))
+
+    def check_start(self, model: str) -> None:
+        """Before a run directory is written: the trackers and peft are installed, and LoRA on an adapter has
+        its settings."""
+        from selfevolve.models.adapters import adapter_config
+
+        for name in self.trackers() or []:
+            if importlib.util.find_spec(name) is None:
+                raise UserError(f"--report-to {name} needs the {name} package: pip install 'selfevolve[track]'")
+        if self.lora is not None:
+            self.lora.peft_config()
+            conf = adapter_config(model)
+            if conf is not None:
+                self.lora.check_adapter(model, conf)
+
+
+def trainer_options(opts: Any) -> dict[str, Any]:
+    """The `TrainerOptions` fields of ``opts`` (a CommonOptions, an ExItConfig), by name."""
+    from dataclasses import fields
+
+    return {f.name: getattr(opts, f.name) for f in fields(TrainerOptions)}
+
+
+@dataclass
+class CommonOptions(TrainerOptions):
     """The options every `train` command takes."""
 
     max_steps: int = -1  # -1: as many as the epochs give
@@ -86,13 +195,17 @@ class RunDir:
 
     def save_final(self, trainer: Any) -> None:
         """Every process takes part in `save_model` (ZeRO-3 and FSDP gather the weights there); the main one
-        writes and renames, and the others wait for RUN/model."""
+        writes and renames, and the others wait for RUN/model. A PEFT model saves its adapter only, its base
+        named by an absolute path."""
+        from selfevolve.models.adapters import absolute_base
+
         tmp = self.root / ".model.tmp"
         if is_main():
             shutil.rmtree(tmp, ignore_errors=True)
         trainer.save_model(str(tmp))
         if is_main():
             trainer.processing_class.save_pretrained(str(tmp))
+            absolute_base(tmp)
             shutil.rmtree(self.model_dir, ignore_errors=True)
             tmp.rename(self.model_dir)
         barrier()
@@ -107,13 +220,15 @@ def _complete(ckpt: Path, require: tuple[str, ...]) -> bool:
 
 
 def _comparable(config: dict) -> dict:
-    # How long to run and where to log may change between a crash and its resume; what is trained may not.
-    # Compared as JSON, the form config.json holds (tuples become lists). The command line ("cli") is not: the
-    # rest is what it resolved to, and the same run may be resumed with its paths spelled otherwise.
+    # How long to run, where to log and whether to recompute activations may change between a crash and its
+    # resume; what is trained may not. Compared as JSON, the form config.json holds (tuples become lists). The
+    # command line ("cli") is not: the rest is what it resolved to, and the same run may be resumed with its
+    # paths spelled otherwise. The processes and each one's share of the batch may change too: the global
+    # batch (in "hyper") may not.
     config = json.loads(json.dumps(config, default=str))
-    # The processes and each one's share of the batch may change too: the global batch (in "hyper") may not.
     return {k: v for k, v in config.items()
-            if k not in ("resume", "force", "max_steps", "progress", "save_steps", "world_size", "batch", "cli")}
+            if k not in ("resume", "force", "max_steps", "progress", "save_steps", "world_size", "batch", "cli",
+                         "report_to", "run_name", "log_completions", "gradient_checkpointing")}
 
 
 def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
@@ -207,9 +322,20 @@ def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
                    "time_generation": gen, "time_reward": rew,
                    "time_update": max(0.0, step_time - gen - rew) if gen is not None else step_time,
                    "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm")}
-            self.sink.write({k: rec.get(k) for k in METRIC_KEYS})
+            self.sink.write(mirrored({k: rec.get(k) for k in METRIC_KEYS}, logs))
 
     return _Metrics()
+
+
+def mirrored(record: dict, logs: dict) -> dict:
+    """``record`` with every key TRL logged: under its own name, or ``trl/<key>`` where a normalized key of
+    another meaning has that name (the normalized keys in _TRL_NAMED are TRL's same-named value)."""
+    out = dict(record)
+    for k, v in logs.items():
+        if k in _TRL_NAMED:
+            continue
+        out[f"trl/{k}" if k in record else k] = v
+    return out
 
 
 def read_metrics(run: Path) -> list[dict]:
@@ -242,11 +368,49 @@ def trainer_args(opts: CommonOptions, checkpoints: Path, **kw: Any) -> dict[str,
     on_gpu = torch.cuda.is_available()
     args = dict(output_dir=str(checkpoints), seed=opts.seed, data_seed=opts.seed, max_steps=opts.max_steps,
                 logging_steps=1, save_strategy="steps", save_steps=opts.save_steps, save_total_limit=2,
-                report_to="none", disable_tqdm=not opts.progress, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-                use_cpu=not on_gpu, activation_checkpointing=False, dataloader_num_workers=0,
+                report_to=opts.trackers() or "none", run_name=opts.run_name, disable_tqdm=not opts.progress,
+                bf16=on_gpu and torch.cuda.is_bf16_supported(), use_cpu=not on_gpu,
+                activation_checkpointing=opts.gradient_checkpointing, dataloader_num_workers=0,
                 include_num_input_tokens_seen="non_padding")
     args.update(kw)
     return args
+
+
+def model_and_peft(model: str, opts: TrainerOptions) -> tuple[Any, Any]:
+    """What a trainer is given: (the model or its path, TRL's ``peft_config``). A model that is itself a LoRA
+    adapter (a --lora run's RUN/model) is merged into its base for full fine-tuning, and with --lora the same
+    adapter goes on training, so the new RUN/model is again an adapter of that base (a new adapter on the
+    merged weights would name a base without the first one: a model that silently loses it)."""
+    from selfevolve.models.adapters import adapter_config, load_adapter, load_causal_lm
+
+    conf = adapter_config(model)
+    if conf is None:
+        return str(model), opts.lora.peft_config() if opts.lora else None
+    if opts.lora is None:  # PEFT froze the base it loaded the adapter on: every weight trains again
+        return load_causal_lm(model).requires_grad_(True), None
+    opts.lora.check_adapter(model, conf)  # checked before (`TrainerOptions.check_start`); a library caller may not have
+    return load_adapter(model, conf, trainable=True), None
+
+
+@contextlib.contextmanager
+def tracking(run: RunDir, opts: TrainerOptions):
+    """Around building and training a trainer: the trackers write under RUN (unless their own environment
+    variable says where), and a W&B run is finished (its files complete) when training ends."""
+    names = opts.trackers() or []
+    env = {k: v for k, v, on in (("TENSORBOARD_LOGGING_DIR", str(run.root / "tensorboard"), "tensorboard" in names),
+                                  ("WANDB_DIR", str(run.root), "wandb" in names)) if on and k not in os.environ}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k in env:
+            os.environ.pop(k, None)
+        if "wandb" in names:
+            import sys
+
+            wandb = sys.modules.get("wandb")
+            if wandb is not None and wandb.run is not None:
+                wandb.finish()
 
 
 def world_size() -> int:

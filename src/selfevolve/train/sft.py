@@ -15,7 +15,7 @@ betas (0.9, 0.95), weight decay 0.01, cosine schedule with 10% warmup, a global 
 at most 20,000 tokens with truncation an error (`truncation: error`). An example longer than that is
 refused unless ``truncate`` (`--truncate`), which cuts its end as TRL's `keep_start` does (and drops one
 left with no completion token); either way the counts are in RUN/stats.json. RUN/model is a plain HF
-directory that `selfevolve eval` accepts.
+directory that `selfevolve eval` accepts (with `--lora`, the adapter, which eval merges into its base).
 """
 
 from __future__ import annotations
@@ -178,8 +178,18 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from selfevolve.train.run import is_main, metrics_callback, open_run, quiet, require_steps, trainer_args
+    from selfevolve.train.run import (
+        is_main,
+        metrics_callback,
+        model_and_peft,
+        open_run,
+        quiet,
+        require_steps,
+        tracking,
+        trainer_args,
+    )
 
+    opts.check_start(model)
     config = {"recipe": f"{mode}-sft", "bench": str(Path(bench_dir).resolve()), "model": str(model),
               "data": str(Path(data).resolve()), "mode": mode, "hyper": asdict(hp), **asdict(opts),
               "world_size": world, "batch": hp.sizes(world)}
@@ -193,16 +203,18 @@ def train_sft(bench_dir: Path, model: str, data: Path, mode: str, out: Path, opt
                      max_length=hp.max_length, truncation_mode="keep_start", completion_only_loss=True,
                      remove_unused_columns=False, packing=False, dataset_num_proc=None)
     quiet(opts.progress)
-    trainer = SFTTrainer(model=str(model), args=args, train_dataset=datasets.Dataset.from_list(examples),
-                         processing_class=tok, callbacks=[metrics_callback(run)])
-    if len(trainer.train_dataset) != fit["examples"] - fit["dropped"]:  # our count is TRL's, or we say so
-        raise RuntimeError(f"TRL kept {len(trainer.train_dataset)} of {fit['examples']} examples; "
-                           f"{fit['dropped']} were counted as dropped")
-    quiet(opts.progress, trainer)
-    if opts.dump_batches and ckpt is None:
-        trainer.data_collator = DumpingCollator(trainer.data_collator, tok, run.batches_path, opts.dump_batches,
-                                                hp.grad_accum)
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    start, peft_config = model_and_peft(model, opts)
+    with tracking(run, opts):
+        trainer = SFTTrainer(model=start, args=args, train_dataset=datasets.Dataset.from_list(examples),
+                             processing_class=tok, callbacks=[metrics_callback(run)], peft_config=peft_config)
+        if len(trainer.train_dataset) != fit["examples"] - fit["dropped"]:  # our count is TRL's, or we say so
+            raise RuntimeError(f"TRL kept {len(trainer.train_dataset)} of {fit['examples']} examples; "
+                               f"{fit['dropped']} were counted as dropped")
+        quiet(opts.progress, trainer)
+        if opts.dump_batches and ckpt is None:
+            trainer.data_collator = DumpingCollator(trainer.data_collator, tok, run.batches_path, opts.dump_batches,
+                                                    hp.grad_accum)
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     require_steps(trainer)
     run.save_final(trainer)
     return {"run": str(run.root), "steps": trainer.state.global_step, "records": len(records), **fit}
