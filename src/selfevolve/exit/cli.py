@@ -100,7 +100,7 @@ def train_cmd(
     lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter (PEFT); model/ is the adapter."),
     lora_r: int = typer.Option(L.r, "--lora-r", min=1, help="LoRA rank (with --lora)."),
     lora_alpha: int = typer.Option(L.alpha, "--lora-alpha", min=1, help="LoRA alpha (scale alpha / r)."),
-    lora_dropout: float = typer.Option(L.dropout, "--lora-dropout", min=0.0, max=1.0, max_open=True, help="Dropout on the LoRA input."),
+    lora_dropout: float = typer.Option(L.dropout, "--lora-dropout", min=0.0, max=1.0, help="Dropout on the LoRA input."),
     lora_target_modules: str = typer.Option(L.target_modules, "--lora-target-modules", help="all-linear or module "
                                             "names, comma-separated."),
     gradient_checkpointing: bool = typer.Option(C.gradient_checkpointing,

@@ -50,7 +50,7 @@ _LORA = typer.Option(False, "--lora", help="Train a LoRA adapter (PEFT) instead 
                      "adapter (eval and serve merge it into its base).")
 _LORA_R = typer.Option(_L.r, "--lora-r", min=1, help="LoRA rank (with --lora).")
 _LORA_ALPHA = typer.Option(_L.alpha, "--lora-alpha", min=1, help="LoRA alpha: the update is scaled by alpha / r.")
-_LORA_DROPOUT = typer.Option(_L.dropout, "--lora-dropout", min=0.0, max=1.0, max_open=True, help="Dropout on the LoRA input.")
+_LORA_DROPOUT = typer.Option(_L.dropout, "--lora-dropout", min=0.0, max=1.0, help="Dropout on the LoRA input.")
 _LORA_TARGETS = typer.Option(_L.target_modules, "--lora-target-modules", help="all-linear (every linear layer "
                              "but the output head) or module names, comma-separated (e.g. q_proj,v_proj).")
 _GRAD_CKPT = typer.Option(TrainerOptions.gradient_checkpointing, "--gradient-checkpointing/--no-gradient-checkpointing",
