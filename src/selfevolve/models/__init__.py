@@ -62,9 +62,9 @@ class Backend(Protocol):
 def check_model_dir(path: str | Path) -> None:
     """A local model is a Hugging Face model directory: anything else is bad input, said before the libraries
     try to read it (a bench directory made the tokenizer blame sentencepiece in a 67-line traceback)."""
-    if Path(path).exists() and not (Path(path) / "config.json").is_file():
-        raise UserError(f"{path}: not a model directory (no config.json); give a Hugging Face model directory, "
-                        "or an http(s):// URL for a server")
+    if Path(path).exists() and not any((Path(path) / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise UserError(f"{path}: not a model directory (no config.json, nor a LoRA adapter's adapter_config.json); "
+                        "give a Hugging Face model directory, or an http(s):// URL for a server")
 
 
 BACKENDS = ("auto", "openai", "transformers", "vllm")  # auto: openai for a URL, transformers for a local path

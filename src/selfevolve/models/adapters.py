@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from selfevolve.errors import UserError
+from selfevolve.errors import UserError, missing_extra
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -52,7 +52,7 @@ def load_adapter(path: str | Path, conf: dict, *, trainable: bool, **kw: Any):
     try:
         from peft import PeftModel
     except ImportError:
-        raise UserError(f"{path} is a LoRA adapter: loading it needs peft (pip install 'selfevolve[train]')") from None
+        raise missing_extra("train", f"{path} is a LoRA adapter: loading it (peft)") from None
     try:
         model = AutoModelForCausalLM.from_pretrained(base, **kw)
     except OSError as e:

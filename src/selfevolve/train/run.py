@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfevolve.errors import UserError
+from selfevolve.errors import UserError, missing_extra
 from selfevolve.jsonl import JsonlAppender, atomic_write_text, read_jsonl
 
 METRIC_KEYS = ("step", "epoch", "loss", "reward_mean", "reward_std", "pass_rate", "kl", "clip_fraction",
@@ -69,7 +69,7 @@ class LoraOptions:
         try:
             from peft import LoraConfig
         except ImportError:
-            raise UserError("--lora needs peft: pip install 'selfevolve[train]'") from None
+            raise missing_extra("train", "--lora (peft)") from None
         return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
                           target_modules=self.modules(), task_type="CAUSAL_LM")
 
@@ -126,7 +126,7 @@ class TrainerOptions:
 
         for name in self.trackers() or []:
             if importlib.util.find_spec(name) is None:
-                raise UserError(f"--report-to {name} needs the {name} package: pip install 'selfevolve[track]'")
+                raise missing_extra("track", f"--report-to {name}")
         if self.lora is not None:
             self.lora.peft_config()
             conf = adapter_config(model)
