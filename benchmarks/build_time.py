@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfevolve.obfuscate.build import build_bench
+from selfevolve_lab.obfuscate.build import build_bench
 
 
 def main() -> None:

@@ -23,11 +23,11 @@ import numpy as np
 
 
 def sample_groups(base: str, bench: str, tasks: int, group: int) -> list[list[str]]:
-    import selfevolve.models.micro  # noqa: F401  registers the micro model class
-    from selfevolve.exit import prompts
-    from selfevolve.exit.domain import Attempt, Instance
-    from selfevolve.micro.exit_world import MAX_TOKENS, ExitWorld, MicroExitConfig, MicroExitScale
-    from selfevolve.models import load_backend
+    import selfevolve_lab.models.micro  # noqa: F401  registers the micro model class
+    from selfevolve_lab.exit import prompts
+    from selfevolve_lab.exit.domain import Attempt, Instance
+    from selfevolve_lab.micro.exit_world import MAX_TOKENS, ExitWorld, MicroExitConfig, MicroExitScale
+    from selfevolve_lab.models import load_backend
 
     world = ExitWorld(MicroExitConfig(bench=bench, base=base, out=tempfile.mkdtemp(prefix="div-emb-")))
     domain, backend, temperature = world.domain(), load_backend(base, backend="transformers"), MicroExitScale().temperature
@@ -63,7 +63,7 @@ def main() -> None:
 
     import torch
 
-    from selfevolve.exit.diversity import HashEmbedder, MiniLMEmbedder, StaticEmbedder, bonus
+    from selfevolve_lab.exit.diversity import HashEmbedder, MiniLMEmbedder, StaticEmbedder, bonus
 
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     torch.set_num_threads(1)

@@ -23,19 +23,19 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from selfevolve.bench import Bench
-from selfevolve.judge.compare import equal
-from selfevolve.obfuscate.docs import Rewriter, unrunnable
-from selfevolve.obfuscate.emit import load_table
-from selfevolve.obfuscate.surface import introspect
-from selfevolve.schema import CompareSpec
+from selfevolve_lab.bench import Bench
+from selfevolve_lab.judge.compare import equal
+from selfevolve_lab.obfuscate.docs import Rewriter, unrunnable
+from selfevolve_lab.obfuscate.emit import load_table
+from selfevolve_lab.obfuscate.surface import introspect
+from selfevolve_lab.schema import CompareSpec
 
 RUNNER = r'''
 import contextlib, io, json, signal, sys, warnings
 warnings.simplefilter("ignore")
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[4])
-from selfevolve.sandbox.protocol import Encoder
+from selfevolve_lab.sandbox.protocol import Encoder
 lib = __import__(sys.argv[2])
 mode = sys.argv[3]
 import numpy
@@ -120,7 +120,7 @@ def main() -> None:
     if args.bench:
         bench = Bench.open(args.bench)
     else:
-        from selfevolve.obfuscate.build import build_bench
+        from selfevolve_lab.obfuscate.build import build_bench
 
         tmp = tempfile.mkdtemp()
         bench = build_bench("numpy", Path(tmp) / "bench", seed=42, lint=False)

@@ -54,9 +54,9 @@ def plain_grpo(model: str, domain, cfg, out: Path) -> list[float]:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from selfevolve.exit import prompts
-    from selfevolve.exit.domain import Instance
-    from selfevolve.exit.trainer import grpo_config
+    from selfevolve_lab.exit import prompts
+    from selfevolve_lab.exit.domain import Instance
+    from selfevolve_lab.exit.trainer import grpo_config
 
     tasks = domain.tasks("train")
     rows = cfg.max_steps * cfg.prompts
@@ -77,7 +77,7 @@ def plain_grpo(model: str, domain, cfg, out: Path) -> list[float]:
 def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float], list[float], list[float]]:
     from transformers import TrainerCallback
 
-    from selfevolve.exit.trainer import train
+    from selfevolve_lab.exit.trainer import train
 
     timer = _step_timer()
     own: list[float] = []
@@ -89,7 +89,7 @@ def exit_run(model: str, domain, cfg, out: Path, embedder) -> tuple[list[float],
             own.append(holder["c"].overhead_cpu_s)
             emb.append(embedder.cpu_s)
 
-    import selfevolve.exit.trainer as tr
+    import selfevolve_lab.exit.trainer as tr
 
     original = tr.Curriculum.__init__
 
@@ -114,7 +114,7 @@ class SpreadDomain:
     name, verifiable = "spread", False
 
     def __init__(self, n: int = 64):
-        from selfevolve.exit.domain import BaseTask
+        from selfevolve_lab.exit.domain import BaseTask
 
         self._tasks = [BaseTask(f"t{i}", f"Write {i + 1} different characters, then stop.") for i in range(n)]
 
@@ -142,7 +142,7 @@ class TimedEmbedder:
 
 
 def main() -> None:
-    from selfevolve.exit.diversity import EMBEDDERS
+    from selfevolve_lab.exit.diversity import EMBEDDERS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model directory (default: a tiny model built here)")
@@ -157,9 +157,9 @@ def main() -> None:
 
     import torch
 
-    from selfevolve.exit.diversity import Cached, make_embedder
-    from selfevolve.exit.trainer import ExItConfig
-    from selfevolve.testing import make_tiny_model
+    from selfevolve_lab.exit.diversity import Cached, make_embedder
+    from selfevolve_lab.exit.trainer import ExItConfig
+    from selfevolve_lab.testing import make_tiny_model
 
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # all work on the timed thread
     torch.set_num_threads(1)
@@ -168,8 +168,8 @@ def main() -> None:
     cfg = ExItConfig(variant="exit", max_steps=a.steps, prompts=a.prompts, group=a.group, buffer=512,
                      buffer_min=a.prompts, max_completion_length=a.max_tokens, p=0.5)
     if a.bench:
-        import selfevolve.models.micro  # noqa: F401  registers the micro model class, so TRL loads a micro base
-        from selfevolve.micro.exit_world import ExitWorld, MicroExitConfig, MicroExitScale
+        import selfevolve_lab.models.micro  # noqa: F401  registers the micro model class, so TRL loads a micro base
+        from selfevolve_lab.micro.exit_world import ExitWorld, MicroExitConfig, MicroExitScale
 
         if not a.model:
             ap.error("--bench needs --model MICRO_BASE")

@@ -44,12 +44,12 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from selfevolve.bench import Bench
-from selfevolve.evaluate.prompts import Prompter
-from selfevolve.evaluate.run import EvalConfig, run_eval
-from selfevolve.judge import Judge
-from selfevolve.models.openai_backend import OpenAIBackend
-from selfevolve.perf import event_loop, frozen_heap
+from selfevolve_lab.bench import Bench
+from selfevolve_lab.evaluate.prompts import Prompter
+from selfevolve_lab.evaluate.run import EvalConfig, run_eval
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.models.openai_backend import OpenAIBackend
+from selfevolve_lab.perf import event_loop, frozen_heap
 
 SPLIT = "train"
 
@@ -63,7 +63,7 @@ def answers(bench_dir: str, n: int) -> dict[str, str]:
 class LeanServer:
     """The stub OpenAI-compatible server: chat completions from a table, and /models. HTTP/1.1 keep-alive on
     a bare asyncio protocol in its own process: it spends less than half the CPU per request of our
-    aiohttp server (`selfevolve.models.server`), and on 2 cores every millisecond the stub spends is
+    aiohttp server (`selfevolve_lab.models.server`), and on 2 cores every millisecond the stub spends is
     charged to the harness. A context manager."""
 
     def __init__(self, table: dict[str, str], delay: float = 0.0):

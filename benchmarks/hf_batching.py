@@ -32,9 +32,9 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
-    from selfevolve.bench import Bench
-    from selfevolve.evaluate.prompts import Prompter
-    from selfevolve.models.hf_backend import TransformersBackend
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.evaluate.prompts import Prompter
+    from selfevolve_lab.models.hf_backend import TransformersBackend
 
     bench = Bench.open(a.bench)
     tasks = bench.tasks("test_single")[: a.n]

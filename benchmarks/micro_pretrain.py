@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from selfevolve.bench import Bench
-from selfevolve.micro.pretrain import PretrainConfig, _batch, build_model, lm_loss, prepare
+from selfevolve_lab.bench import Bench
+from selfevolve_lab.micro.pretrain import PretrainConfig, _batch, build_model, lm_loss, prepare
 
 
 def _batches(data, cfg, steps):

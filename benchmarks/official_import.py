@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from selfevolve.tasks.literals import read_kwargs
+from selfevolve_lab.tasks.literals import read_kwargs
 
 
 def per_element(n: int, repeats: int) -> float:

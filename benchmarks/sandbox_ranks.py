@@ -20,8 +20,8 @@ import time
 
 def _judge(bench: str, n: int, local_world: int, start, out) -> None:
     os.environ["LOCAL_WORLD_SIZE"] = str(local_world)
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.judge import Judge
 
     b = Bench.open(bench)
     tasks = b.tasks("train")

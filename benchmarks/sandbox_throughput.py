@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfevolve.sandbox import RunRequest, SandboxPool
+from selfevolve_lab.sandbox import RunRequest, SandboxPool
 
 
 def batch(n: int, pkg: str, fn: str) -> list[RunRequest]:
@@ -104,8 +104,8 @@ def run_plain_fork(reqs: list[RunRequest], workers: int) -> float:
 
 def usage_rule_cost(bench_dir: str, tasks: int, samples: int, rounds: int) -> None:
     """Per-sample judging time with the usage rule against without it: same batch, same pool."""
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.judge import Judge
 
     bench = Bench.open(bench_dir)
     chosen = bench.tasks("test_single")[:tasks]
@@ -147,8 +147,8 @@ def judge_once(bench_dir: str, tasks: int, samples: int) -> None:
     """One fresh judge on the batch (in the process `against` starts): prints seconds and statuses."""
     from collections import Counter
 
-    from selfevolve.bench import Bench
-    from selfevolve.judge import Judge
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.judge import Judge
 
     bench = Bench.open(bench_dir)
     chosen = bench.tasks("test_single")[:tasks]
@@ -223,7 +223,7 @@ def main() -> None:
         return
 
     if args.bench:
-        from selfevolve.bench import Bench
+        from selfevolve_lab.bench import Bench
 
         bench = Bench.open(args.bench)
         novel_abs = bench.mapping.get("numpy.abs", "numpy.abs").split(".", 1)[1]

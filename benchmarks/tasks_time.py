@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfevolve.bench import Bench
-from selfevolve.tasks.generate import Report, build_tasks, draft_tasks
+from selfevolve_lab.bench import Bench
+from selfevolve_lab.tasks.generate import Report, build_tasks, draft_tasks
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
         if len(sys.argv) > 1:
             shutil.copytree(sys.argv[1], root, ignore=shutil.ignore_patterns("tasks"))
         else:
-            from selfevolve.obfuscate.build import build_bench
+            from selfevolve_lab.obfuscate.build import build_bench
 
             build_bench("numpy", root, seed=42, name="zwc")
         bench = Bench.open(root)

@@ -1,8 +1,8 @@
 """Training throughput, measured against baselines in the same run.
 
-1. SFT tokens/s through `selfevolve.train.sft` (TRL's SFTTrainer) against a bare PyTorch loop (AdamW, the same
+1. SFT tokens/s through `selfevolve_lab.train.sft` (TRL's SFTTrainer) against a bare PyTorch loop (AdamW, the same
    model, the same token batches, the same loss mask) on a micro-sized Llama. Target: >= 0.7x.
-2. One Closed-RL step (`selfevolve.train.rl`, GRPO over the judge) split into generation, reward and update,
+2. One Closed-RL step (`selfevolve_lab.train.rl`, GRPO over the judge) split into generation, reward and update,
    from the run's metrics.jsonl. Target: the reward's share of the step <= 10%.
 
     python benchmarks/train_throughput.py --bench demo-out/bench
@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 def sft_rows(bench, n: int):
-    from selfevolve.schema import Verdict
-    from selfevolve.train.data import SFTRecord, TaskPrompts, train_tasks
+    from selfevolve_lab.schema import Verdict
+    from selfevolve_lab.train.data import SFTRecord, TaskPrompts, train_tasks
 
     prompts = TaskPrompts(bench)
     tasks = train_tasks(bench, limit=n)
@@ -64,12 +64,12 @@ def main() -> None:
     ap.add_argument("--rl-steps", type=int, default=3)
     args = ap.parse_args()
 
-    from selfevolve.bench import Bench
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.recipes import CLOSED_RL
-    from selfevolve.train.rl import RLHyper, train_rl
-    from selfevolve.train.run import CommonOptions
-    from selfevolve.train.sft import train_sft
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.recipes import CLOSED_RL
+    from selfevolve_lab.train.rl import RLHyper, train_rl
+    from selfevolve_lab.train.run import CommonOptions
+    from selfevolve_lab.train.sft import train_sft
 
     bench = Bench.open(args.bench)
     work = Path(tempfile.mkdtemp(prefix="train-bench-"))
@@ -120,7 +120,7 @@ def main() -> None:
     print(f"  per step: generation {g / len(ms):.2f} s, reward {r / len(ms):.3f} s, update {u / len(ms):.2f} s")
     print(f"  reward share: {100 * r / step:.1f}% (target <= 10%)")
     # The untrained model's completions mostly fail before the sandbox; time the reward on 32 that all run.
-    from selfevolve.judge import Judge
+    from selfevolve_lab.judge import Judge
 
     batch = [tasks[i % 8] for i in range(32)]
     with Judge(bench) as judge:

@@ -6,7 +6,7 @@
 set -euo pipefail
 OUT=${1:-gpu-check}
 PY=${PYTHON:-python}
-SE=("$PY" -m selfevolve.cli)
+SE=("$PY" -m selfevolve_lab.cli)
 t0=$SECONDS
 step() { echo "== $1 ($((SECONDS - t0)) s)"; }
 
@@ -30,9 +30,9 @@ step "bench: NumPy -> zwc, 64 tasks, SFT data from their references"
 step "a tiny Llama (2 layers, hidden 64) with a tokenizer of the bench's texts"
 "$PY" - "$OUT" <<'PY'
 import sys
-from selfevolve.bench import Bench
-from selfevolve.testing import make_tiny_model
-from selfevolve.train.data import TaskPrompts, train_tasks
+from selfevolve_lab.bench import Bench
+from selfevolve_lab.testing import make_tiny_model
+from selfevolve_lab.train.data import TaskPrompts, train_tasks
 out = sys.argv[1]
 bench = Bench.open(f"{out}/bench")
 tasks = train_tasks(bench)[:16]

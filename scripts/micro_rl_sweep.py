@@ -32,13 +32,13 @@ def curve(job: dict) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
-    from selfevolve.evaluate.run import EvalConfig, run_eval
-    from selfevolve.jsonl import read_jsonl
-    from selfevolve.micro.base import DOC_STYLE, MAX_TOKENS
-    from selfevolve.micro.experiment import MicroRunScale
-    from selfevolve.train.recipes import rl_recipe
-    from selfevolve.train.rl import train_rl
-    from selfevolve.train.run import CommonOptions, read_metrics
+    from selfevolve_lab.evaluate.run import EvalConfig, run_eval
+    from selfevolve_lab.jsonl import read_jsonl
+    from selfevolve_lab.micro.base import DOC_STYLE, MAX_TOKENS
+    from selfevolve_lab.micro.experiment import MicroRunScale
+    from selfevolve_lab.train.recipes import rl_recipe
+    from selfevolve_lab.train.rl import train_rl
+    from selfevolve_lab.train.run import CommonOptions, read_metrics
 
     out = Path(job["out"])
     scale = MicroRunScale(rl_lr=job["lr"])

@@ -15,7 +15,7 @@ CACHE = ROOT / ".pytest-bench-cache"  # git-ignored; a fresh clone builds once p
 def _source_hash(*dirs: str) -> str:
     h = hashlib.sha256()
     for d in dirs:
-        for p in sorted((ROOT / "src" / "selfevolve" / d).rglob("*.py")):
+        for p in sorted((ROOT / "src" / "selfevolve_lab" / d).rglob("*.py")):
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -23,8 +23,8 @@ def _source_hash(*dirs: str) -> str:
 @pytest.fixture(scope="session")
 def numpy_bench():
     """The NumPy bench (seed 42, package ``zwc``), rebuilt only when the obfuscate sources change."""
-    from selfevolve.bench import Bench
-    from selfevolve.obfuscate.build import build_bench
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.obfuscate.build import build_bench
 
     CACHE.mkdir(exist_ok=True)
     out = CACHE / f"numpy-42-{_source_hash('obfuscate', 'profiles')}"
@@ -125,8 +125,8 @@ def mini_bench(tmp_path_factory):
     """A tiny hand-made bench (package zwc wrapping 5 numpy functions); independent of the builder."""
     import json
 
-    from selfevolve.bench import Bench
-    from selfevolve.schema import BenchManifest
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.schema import BenchManifest
 
     root = tmp_path_factory.mktemp("mini") / "bench"
     pkg = root / "package" / "zwc"
@@ -148,7 +148,7 @@ OFFICIAL_MAPPING = ROOT / "tests" / "data" / "official_mappings.json"
 @pytest.fixture(scope="session")
 def official_bench(tmp_path_factory):
     """A NumPy bench built with a small official-layout mapping (as the official SE-Bench data needs)."""
-    from selfevolve.obfuscate.build import build_bench
+    from selfevolve_lab.obfuscate.build import build_bench
 
     root = tmp_path_factory.mktemp("official")
     return build_bench("numpy", root / "bench", seed=42, name="zwc", mapping_file=OFFICIAL_MAPPING, allow_missing=True)
@@ -157,8 +157,8 @@ def official_bench(tmp_path_factory):
 @pytest.fixture(scope="session")
 def numpy_tasks(numpy_bench):
     """The NumPy bench with its generated task sets, regenerated only when the pipeline's sources change."""
-    from selfevolve.jsonl import atomic_dir
-    from selfevolve.tasks.generate import build_tasks
+    from selfevolve_lab.jsonl import atomic_dir
+    from selfevolve_lab.tasks.generate import build_tasks
 
     stamp = numpy_bench.root / "tasks" / f".source-{_source_hash('tasks', 'judge', 'sandbox', 'obfuscate', 'profiles')}"
     with open(CACHE / ".lock", "w") as lock:

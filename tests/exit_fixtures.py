@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from selfevolve.schema import Task, TestCase
+from selfevolve_lab.schema import Task, TestCase
 
 LOOP = ("```python\nimport zwc\n\ndef solve(x):\n    while True:\n        pass\n    return zwc.falekef(x).gifune()\n```")
 BAD = {"empty": "", "garbage": "\x00\x01 ### ??? ünïcode ]]]", "no code": "I am not sure how to do this."}
@@ -21,7 +21,7 @@ def abs_task(i: int, xs: list[list[int]]) -> Task:
 
 def bench_with_tasks(mini_bench, root: Path):
     """A copy of the mini bench with train and test_single tasks (absolute values)."""
-    from selfevolve.bench import Bench
+    from selfevolve_lab.bench import Bench
 
     shutil.copytree(mini_bench.root, root)
     (root / "tasks").mkdir()
@@ -44,7 +44,7 @@ def taught_model(path: Path, answers: list[str], *, steps: int = 60, seed: int =
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selfevolve.testing import make_tiny_model
+    from selfevolve_lab.testing import make_tiny_model
 
     torch.set_num_threads(1)  # a model this small runs several times faster on one thread of a busy machine
     make_tiny_model(path, seed=seed)

@@ -32,7 +32,7 @@ def _instrument(patch) -> None:
     from transformers import Trainer
     from trl import GRPOTrainer, SFTTrainer
 
-    from selfevolve.train.grpo import GRPOEngine
+    from selfevolve_lab.train.grpo import GRPOEngine
 
     def counting(cls, key):
         inner = cls.compute_loss
@@ -89,7 +89,7 @@ def main(work: Path, out: Path) -> dict:
     """Every recipe, instrumented; the classes are restored after (the test runs the 1-process run in its own
     process). Returns this process's record, also written to OUT/trained.rank{R}.json."""
     t0 = time.perf_counter()
-    from selfevolve.cli import main as cli
+    from selfevolve_lab.cli import main as cli
 
     RECORD.clear()
     rank = int(os.environ.get("RANK", "0"))

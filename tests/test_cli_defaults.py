@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from selfevolve.cli import main
+from selfevolve_lab.cli import main
 
 
 def test_exit_train_builds_the_config_from_its_fields(monkeypatch, tmp_path):
-    import selfevolve.exit.cli as ec
-    import selfevolve.exit.trainer as T
+    import selfevolve_lab.exit.cli as ec
+    import selfevolve_lab.exit.trainer as T
 
     seen = []
     monkeypatch.setattr(ec, "_domain", lambda *a: SimpleNamespace(close=lambda: None))
@@ -26,8 +26,8 @@ def test_exit_train_builds_the_config_from_its_fields(monkeypatch, tmp_path):
 
 
 def test_micro_and_eval_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
-    from selfevolve.evaluate import run
-    from selfevolve.micro import exit_world, experiment
+    from selfevolve_lab.evaluate import run
+    from selfevolve_lab.micro import exit_world, experiment
 
     seen = []
 
@@ -51,8 +51,8 @@ def test_micro_and_eval_commands_hand_over_their_configs_defaults(monkeypatch, t
 def test_train_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
     from dataclasses import replace
 
-    from selfevolve.train import rl, selfplay, sft
-    from selfevolve.train.run import CommonOptions
+    from selfevolve_lab.train import rl, selfplay, sft
+    from selfevolve_lab.train.run import CommonOptions
 
     seen = []
     monkeypatch.setattr(rl, "train_rl", lambda bench, model, recipe, out, opts, hp, **kw: seen.append((opts, hp)) or {
@@ -71,9 +71,9 @@ def test_train_commands_hand_over_their_configs_defaults(monkeypatch, tmp_path):
 
 
 def test_lora_and_tracking_flags_reach_exit_train_config(monkeypatch, tmp_path):
-    import selfevolve.exit.cli as ec
-    import selfevolve.exit.trainer as T
-    from selfevolve.train.run import LoraOptions
+    import selfevolve_lab.exit.cli as ec
+    import selfevolve_lab.exit.trainer as T
+    from selfevolve_lab.train.run import LoraOptions
 
     seen = []
     monkeypatch.setattr(ec, "_domain", lambda *a: SimpleNamespace(close=lambda: None))

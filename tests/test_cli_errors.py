@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from selfevolve.schema import Task, TestCase
+from selfevolve_lab.schema import Task, TestCase
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
@@ -30,7 +30,7 @@ def test_usage_errors_are_short_and_exit_2(args, message):
 
 
 def test_main_returns_on_success_and_exits_with_the_code_otherwise(capsys):
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     assert main(["--version"]) is None and "selfevolve" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:

@@ -9,7 +9,7 @@ import typing
 
 import pytest
 
-from selfevolve.cli import command, commands, main
+from selfevolve_lab.cli import command, commands, main
 
 ROOT = command()
 LEAVES = [(path, cmd) for path, cmd in commands(ROOT)]
@@ -100,7 +100,7 @@ def _one_line_error(code, err, *words):
 
 
 def _tasks_file(bench, path, n=2, apis=None):
-    from selfevolve.schema import Task, TestCase
+    from selfevolve_lab.schema import Task, TestCase
 
     ref = "import zwc\n\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"
     tasks = [Task(id=f"t/{i}", kind="single", apis=apis or ["zwc.falekef"], prompt="absolute values",
@@ -129,7 +129,7 @@ def test_build_refuses_an_existing_bench_without_force(tmp_path, capsys):
 
 
 def test_out_gets_its_parents_and_an_existing_one_needs_force(mini_bench, tmp_path, capsys, monkeypatch):
-    import selfevolve.evaluate.report as report
+    import selfevolve_lab.evaluate.report as report
 
     tasks_dir = _with_tasks(mini_bench, tmp_path, "test_single")
     out = tmp_path / "a" / "b" / "tasks.jsonl"
@@ -178,8 +178,8 @@ def test_train_data_and_micro_check_write_nowhere_else(mini_bench, tmp_path, cap
     import sys
     from types import ModuleType, SimpleNamespace
 
-    import selfevolve.evaluate.run as run
-    from selfevolve.micro import base as micro_base
+    import selfevolve_lab.evaluate.run as run
+    from selfevolve_lab.micro import base as micro_base
 
     tasks_dir = _with_tasks(mini_bench, tmp_path, "train")
     work = tmp_path / "work"
@@ -195,7 +195,7 @@ def test_train_data_and_micro_check_write_nowhere_else(mini_bench, tmp_path, cap
         (base / name).write_text("{}")
     seen = []
     # the micro model's module registers with transformers (seconds to import); no model is loaded here
-    monkeypatch.setitem(sys.modules, "selfevolve.models.micro", ModuleType("selfevolve.models.micro"))
+    monkeypatch.setitem(sys.modules, "selfevolve_lab.models.micro", ModuleType("selfevolve_lab.models.micro"))
     monkeypatch.setattr(run, "run_eval", lambda cfg, out, **kw: seen.append(out) or {
         "metrics": {"pass@1": 1.0, "status": {}}})
     micro_base.measure_preconditions(SimpleNamespace(root=tasks_dir), base)
@@ -210,7 +210,7 @@ def test_ctrl_c_does_not_wait_for_a_generation_thread():
     import time
 
     code = ("import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
-            "from selfevolve.cli import _interrupted\n_interrupted()\n")
+            "from selfevolve_lab.cli import _interrupted\n_interrupted()\n")
     t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 130 and "re-run the same command" in r.stderr, r.stderr
@@ -222,7 +222,7 @@ def test_ctrl_c_does_not_wait_for_a_generation_thread():
 def test_progress_is_plain_lines_in_a_log_and_trl_is_quiet(monkeypatch, capsys):
     import io
 
-    from selfevolve.cli import _Lines
+    from selfevolve_lab.cli import _Lines
 
     log = io.StringIO()
     lines = _Lines(log)
@@ -246,7 +246,7 @@ def test_training_arguments_raise_no_deprecation_warning(tmp_path):
 
     from transformers import TrainingArguments
 
-    from selfevolve.train.run import CommonOptions, trainer_args
+    from selfevolve_lab.train.run import CommonOptions, trainer_args
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)

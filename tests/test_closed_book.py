@@ -1,4 +1,4 @@
-"""Closed book, enforced in the jail at run time (`selfevolve.sandbox.guard`): the red team's routes to
+"""Closed book, enforced in the jail at run time (`selfevolve_lab.sandbox.guard`): the red team's routes to
 the original library, the package's private tables and files, its docstrings and the interpreter's
 internals, each as a class with variants.
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from selfevolve.sandbox import Limits, RunRequest, SandboxPool
-from selfevolve.sandbox.guard import STDLIB, rewrite
-from selfevolve.sandbox.isolation import JAIL_PACKAGE
+from selfevolve_lab.sandbox import Limits, RunRequest, SandboxPool
+from selfevolve_lab.sandbox.guard import STDLIB, rewrite
+from selfevolve_lab.sandbox.isolation import JAIL_PACKAGE
 
 LIMITS = Limits(cpu_s=5.0, wall_s=10.0)
 DATA = f"{JAIL_PACKAGE}/zwc/_data.py"
@@ -352,7 +352,7 @@ HONEST = [
 def test_honest_code_runs_under_the_guard(pool, names, name, code, want):
     r = pool.run(RunRequest(_fill(code, names), "solve", [{"x": [1.0, 2.0, 3.0]}]))
     assert r.status == "ok" and r.outcomes[0].ok, (r.detail, r.outcomes)
-    from selfevolve.sandbox.protocol import from_tagged
+    from selfevolve_lab.sandbox.protocol import from_tagged
 
     assert from_tagged(r.outcomes[0].value) == want
 
@@ -381,7 +381,7 @@ def test_no_admitted_module_hands_a_run_the_librarys_objects():
 
     import numpy  # noqa: F401  registers its reducers, as the worker's preload does
 
-    from selfevolve.sandbox.guard import ClosedBook, Guard
+    from selfevolve_lab.sandbox.guard import ClosedBook, Guard
 
     def numpy_held(v, depth=0) -> bool:
         t = type(v)

@@ -8,14 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from selfevolve.cli import main
+from selfevolve_lab.cli import main
 
 
 @pytest.fixture
 def exit_train(monkeypatch):
     """`exit train` with the domain and the trainer replaced: what it hands the trainer."""
-    import selfevolve.exit.cli as ec
-    import selfevolve.exit.trainer as T
+    import selfevolve_lab.exit.cli as ec
+    import selfevolve_lab.exit.trainer as T
 
     seen = []
     monkeypatch.setattr(ec, "_domain", lambda *a: seen.append(("domain", a)) or SimpleNamespace(close=lambda: None))
@@ -25,7 +25,7 @@ def exit_train(monkeypatch):
 
 
 def test_a_recorded_command_repeats_and_a_flag_overrides_the_file(exit_train, tmp_path):
-    from selfevolve.exit.trainer import ExItConfig
+    from selfevolve_lab.exit.trainer import ExItConfig
 
     main(["exit", "train", "--domain", "math", "--model", "m", "--out", str(tmp_path / "a"), "--lr", "0.5",
           "--no-diversity", "--size", "7", "--seed", "3", "--force"])
@@ -74,14 +74,14 @@ def test_a_bad_recipe_file_is_one_line_and_exit_2(exit_train, tmp_path, capsys, 
 def test_every_train_exit_and_micro_command_takes_a_config(tmp_path, monkeypatch):
     import typer
 
-    from selfevolve.cli import app
+    from selfevolve_lab.cli import app
 
     root = typer.main.get_command(app)
     for group in ("train", "exit", "micro"):
         for name, cmd in root.commands[group].commands.items():
             assert "--config" in {o for p in cmd.params for o in p.opts}, f"{group} {name}"
     # a micro command from a recipe file: required options and a flag
-    from selfevolve.micro import experiment
+    from selfevolve_lab.micro import experiment
 
     seen = []
 

@@ -9,14 +9,14 @@ import shutil
 
 from typer.testing import CliRunner
 
-from selfevolve.cli import app
+from selfevolve_lab.cli import app
 
 
 def test_demo_reuses_the_bench_checks_it_and_runs_the_micro_experiments_through_their_apis(numpy_tasks, tmp_path,
                                                                                           monkeypatch):
-    from selfevolve.micro import base as mb
-    from selfevolve.micro import exit_world, experiment
-    from selfevolve.micro.pretrain import PretrainConfig
+    from selfevolve_lab.micro import base as mb
+    from selfevolve_lab.micro import exit_world, experiment
+    from selfevolve_lab.micro.pretrain import PretrainConfig
 
     shutil.copytree(numpy_tasks.root, tmp_path / "bench", ignore=shutil.ignore_patterns(".source-*"))
     calls: dict = {}

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.evaluate.run import pass_at_k
+from selfevolve_lab.evaluate.run import pass_at_k
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "sebench-format-sample.jsonl"
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from selfevolve.testing import make_tiny_model
+    from selfevolve_lab.testing import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
@@ -37,7 +37,7 @@ def server(tiny):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tiny), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve_lab.cli", "serve", "--model", str(tiny), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -101,7 +101,7 @@ def test_kill_and_resume(numpy_tasks, tmp_path):
     assert _cli(*args, "--out", ref).returncode == 0
     out = tmp_path / "killed"
     for stop_after in (5, 200, 600):
-        proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args), "--out", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args), "--out", str(out)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         path = out / "samples.jsonl"
         deadline = time.time() + 60
@@ -128,7 +128,7 @@ def test_ctrl_c_leaves_a_resumable_run(numpy_tasks, tmp_path):
     out = tmp_path / "run"
     # Ctrl-C's default action, whatever this process inherited: a shell without job control starts
     # background jobs with SIGINT ignored, and the child would inherit that and run to the end.
-    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     path = out / "samples.jsonl"
@@ -177,7 +177,7 @@ def test_frozen_heap_keeps_the_collector_off_what_exists_and_thaws_once():
     import gc
     import weakref
 
-    from selfevolve.perf import frozen_heap
+    from selfevolve_lab.perf import frozen_heap
 
     class Node:
         pass
@@ -203,7 +203,7 @@ class _Backend:
     """Answers each prompt with its task's reference after ``delay`` seconds; records when it was called."""
 
     def __init__(self, bench, delay=0.0, error=None):
-        from selfevolve.evaluate.prompts import Prompter
+        from selfevolve_lab.evaluate.prompts import Prompter
 
         prompter = Prompter(bench, "closed", "task", "default")
         self.answers = {prompter.messages(t)[-1]["content"]: t.reference for t in bench.tasks("test_single")}
@@ -215,7 +215,7 @@ class _Backend:
         await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        from selfevolve.models import Reply
+        from selfevolve_lab.models import Reply
 
         return Reply(f"```python\n{self.answers[messages[-1]['content']]}```")
 
@@ -224,18 +224,18 @@ class _Backend:
 
 
 def _patched_eval(monkeypatch, bench, tmp_path, backend, judge_cls):
-    import selfevolve.judge
-    import selfevolve.models
-    from selfevolve.evaluate.run import EvalConfig, run_eval
+    import selfevolve_lab.judge
+    import selfevolve_lab.models
+    from selfevolve_lab.evaluate.run import EvalConfig, run_eval
 
-    monkeypatch.setattr(selfevolve.models, "load_backend", lambda *a, **kw: backend)
-    monkeypatch.setattr(selfevolve.judge, "Judge", judge_cls)
+    monkeypatch.setattr(selfevolve_lab.models, "load_backend", lambda *a, **kw: backend)
+    monkeypatch.setattr(selfevolve_lab.judge, "Judge", judge_cls)
     cfg = EvalConfig(bench=str(bench.root), model="http://127.0.0.1:9/v1", limit=4)
     return run_eval(cfg, tmp_path / "run", progress=False)
 
 
 def test_requests_go_out_while_the_sandbox_pool_starts(numpy_tasks, tmp_path, monkeypatch):
-    from selfevolve.judge import Judge
+    from selfevolve_lab.judge import Judge
 
     ready = []
 
@@ -252,8 +252,8 @@ def test_requests_go_out_while_the_sandbox_pool_starts(numpy_tasks, tmp_path, mo
 
 
 def test_the_sandbox_pool_is_closed_and_its_errors_reported(numpy_tasks, tmp_path, monkeypatch):
-    from selfevolve.errors import UserError
-    from selfevolve.judge import Judge
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.judge import Judge
 
     closed = []
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from selfevolve.exit import diversity, prompts, rewards
-from selfevolve.exit.buffer import Buffer, learnability
-from selfevolve.exit.domain import Attempt, BaseTask, Instance
+from selfevolve_lab.exit import diversity, prompts, rewards
+from selfevolve_lab.exit.buffer import Buffer, learnability
+from selfevolve_lab.exit.domain import Attempt, BaseTask, Instance
 
 TASK = BaseTask("t0", "Compute 2 + 2.")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exit_fixtures import BAD, HALF, LOOP, SOLVED, bench_with_tasks
-from selfevolve.exit.domain import Domain, Instance
-from selfevolve.sandbox import Limits
+from selfevolve_lab.exit.domain import Domain, Instance
+from selfevolve_lab.sandbox import Limits
 
 
 def _bad_responses_score_zero(domain, inst, loop: str):
@@ -18,7 +18,7 @@ def _bad_responses_score_zero(domain, inst, loop: str):
 
 
 def test_math_domain():
-    from selfevolve.exit.domains.math import MathDomain, extract_answer
+    from selfevolve_lab.exit.domains.math import MathDomain, extract_answer
 
     d = MathDomain(size=4)
     assert isinstance(d, Domain) and d.verifiable
@@ -36,8 +36,8 @@ def test_math_domain():
 
 
 def test_sebench_domain(mini_bench, tmp_path):
-    from selfevolve.exit.domains.sebench import SEBenchDomain
-    from selfevolve.judge import Judge
+    from selfevolve_lab.exit.domains.sebench import SEBenchDomain
+    from selfevolve_lab.judge import Judge
 
     bench = bench_with_tasks(mini_bench, tmp_path / "b")
     with Judge(bench, workers=2, limits=Limits(cpu_s=1.0, wall_s=2.0)) as judge:
@@ -62,7 +62,7 @@ def test_sebench_domain(mini_bench, tmp_path):
 
 @pytest.fixture(scope="module")
 def mle():
-    from selfevolve.exit.domains.mle import MLEDomain
+    from selfevolve_lab.exit.domains.mle import MLEDomain
 
     d = MLEDomain(("iris", "diabetes"), workers=2, limits=Limits(cpu_s=3.0, wall_s=4.0, memory_mb=3072))
     yield d
@@ -70,7 +70,7 @@ def mle():
 
 
 def test_mle_domain(mle):
-    from selfevolve.exit.domains.mle import metric
+    from selfevolve_lab.exit.domains.mle import metric
 
     tasks = mle.tasks("train")
     assert len(tasks) == 8 and len(mle.tasks("test")) == 4 and "fit_predict(X_train, y_train, X_test)" in tasks[0].prompt

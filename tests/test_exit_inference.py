@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from exit_fixtures import HALF, SOLVED, abs_task, bench_with_tasks
-from selfevolve.exit import inference
-from selfevolve.exit.domain import BaseTask, Domain, HeldOut, Instance
-from selfevolve.sandbox import Limits
+from selfevolve_lab.exit import inference
+from selfevolve_lab.exit.domain import BaseTask, Domain, HeldOut, Instance
+from selfevolve_lab.sandbox import Limits
 
 # right on every list but one of length 1: wrong only on the fixture's test x=[4], a scored one
 NOT_ON_ONE = ("```python\nimport zwc\n\ndef solve(x):\n    if len(x) == 1:\n        return []\n"
@@ -16,7 +16,7 @@ NOT_ON_ONE = ("```python\nimport zwc\n\ndef solve(x):\n    if len(x) == 1:\n    
 
 
 def test_split_tests_keeps_one_of_each_and_scores_a_lone_test():
-    from selfevolve.exit.domains.sebench import split_tests
+    from selfevolve_lab.exit.domains.sebench import split_tests
 
     assert split_tests(0) == ([], []) and split_tests(1) == ([], [0]) and split_tests(2) == ([1], [0])
     for n in range(2, 12):
@@ -25,8 +25,8 @@ def test_split_tests_keeps_one_of_each_and_scores_a_lone_test():
 
 
 def test_sebench_feedback_comes_from_shown_tests_and_the_score_from_the_others(mini_bench, tmp_path):
-    from selfevolve.exit.domains.sebench import SEBenchDomain
-    from selfevolve.judge import Judge
+    from selfevolve_lab.exit.domains.sebench import SEBenchDomain
+    from selfevolve_lab.judge import Judge
 
     bench = bench_with_tasks(mini_bench, tmp_path / "b")  # 4 tests: x=[-1, 2, -3], [0, -5], [4], [-7, -8, 9, 10]
     with Judge(bench, workers=2, limits=Limits(cpu_s=1.0, wall_s=2.0)) as judge:
@@ -118,6 +118,6 @@ def test_the_interval_stays_in_0_1():
 
 @pytest.mark.parametrize("depth,step", [(0.0, 1), (0.4, 1), (0.79, 1), (1.0, 2), (1.5, 2)])
 def test_the_first_step_beyond_the_training_depth(depth, step):
-    from selfevolve.micro.exit_world import beyond_depth
+    from selfevolve_lab.micro.exit_world import beyond_depth
 
     assert beyond_depth(depth) == step

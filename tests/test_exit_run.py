@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from exit_fixtures import HALF, SOLVED, bench_with_tasks, taught_model
-from selfevolve.cli import main
-from selfevolve.exit import inference, rewards
-from selfevolve.exit.buffer import learnability
-from selfevolve.jsonl import read_jsonl
+from selfevolve_lab.cli import main
+from selfevolve_lab.exit import inference, rewards
+from selfevolve_lab.exit.buffer import learnability
+from selfevolve_lab.jsonl import read_jsonl
 
 FOREST = ("```python\ndef fit_predict(X_train, y_train, X_test):\n    from sklearn.neighbors import KNeighborsClassifier\n"
           "    return KNeighborsClassifier(3).fit(X_train, y_train).predict(X_test).tolist()\n```")

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.exit.domain import Domain, Instance
-from selfevolve.exit.domains import DOMAINS, open_domain
-from selfevolve.exit.domains.tools import MAX_CALL_BYTES, MAX_CALLS, ToolsDomain, database, reference_response
+from selfevolve_lab.exit.domain import Domain, Instance
+from selfevolve_lab.exit.domains import DOMAINS, open_domain
+from selfevolve_lab.exit.domains.tools import (
+    MAX_CALL_BYTES,
+    MAX_CALLS,
+    ToolsDomain,
+    database,
+    reference_response,
+)
 from test_exit_run import _check_groups, _train_and_iterate
 
 
@@ -105,7 +111,7 @@ def test_a_python_payload_in_arguments_is_rejected_and_never_evaluated(domain, t
 
 
 def test_bad_size_is_a_one_line_error():
-    from selfevolve.errors import UserError
+    from selfevolve_lab.errors import UserError
 
     with pytest.raises(UserError):
         ToolsDomain(size=0)

@@ -7,10 +7,10 @@ import inspect
 import numpy as np
 import pytest
 
-from selfevolve.exit import diversity
-from selfevolve.exit.curriculum import VARIANTS, Curriculum, ExItConfig
-from selfevolve.exit.domains.math import MathDomain
-from selfevolve.jsonl import read_jsonl
+from selfevolve_lab.exit import diversity
+from selfevolve_lab.exit.curriculum import VARIANTS, Curriculum, ExItConfig
+from selfevolve_lab.exit.domains.math import MathDomain
+from selfevolve_lab.jsonl import read_jsonl
 
 TABLE = {"a": [0.0, 0.0], "b": [3.0, 0.0], "c": [0.0, 4.0], "d": [1.0, 1.0]}
 
@@ -76,7 +76,7 @@ def test_trl_override_is_pinned():
     import trl
     from trl import GRPOTrainer
 
-    from selfevolve.train.grpo import TRL_VERSION, GRPOEngine
+    from selfevolve_lab.train.grpo import TRL_VERSION, GRPOEngine
 
     assert trl.__version__ == TRL_VERSION
     assert {"prompt_hook", "advantage_hook"} <= set(inspect.signature(GRPOEngine.__init__).parameters)
@@ -86,8 +86,8 @@ def test_trl_override_is_pinned():
 
 
 def test_a_run_of_zero_steps_is_refused_before_it_starts(tmp_path):
-    from selfevolve.errors import UserError
-    from selfevolve.exit.trainer import train
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.exit.trainer import train
 
     with pytest.raises(UserError, match="at least 1 step"):
         train(MathDomain(size=2), "unused", ExItConfig(max_steps=0), tmp_path / "run")
@@ -99,8 +99,8 @@ def test_a_run_of_zero_steps_is_refused_before_it_starts(tmp_path):
                                           ({"group": 1}, "need --group >= 2"), ({"p_div": 1.5}, "p-div in"),
                                           ({"buffer_min": 9, "buffer": 8}, "0 <= --buffer-min <= --buffer")])
 def test_settings_no_run_can_take_are_one_line_errors(bad, message, tmp_path):
-    from selfevolve.errors import UserError
-    from selfevolve.exit.trainer import train
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.exit.trainer import train
 
     with pytest.raises(UserError, match=message):
         train(MathDomain(size=2), "unused", ExItConfig(**bad), tmp_path / "run")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from selfevolve.exit.verl_sampler import RowCurriculum, _row
+from selfevolve_lab.exit.verl_sampler import RowCurriculum, _row
 
 
 def test_row_curriculum_scores_groups_and_children_inherit():
@@ -30,7 +30,7 @@ def test_row_curriculum_scores_groups_and_children_inherit():
 
 def test_verl_sampler_class():
     pytest.importorskip("verl")
-    from selfevolve.exit.verl_sampler import ExItSampler
+    from selfevolve_lab.exit.verl_sampler import ExItSampler
 
     s = ExItSampler(list(range(5)), {"sampler": {"exit": {"min_size": 0, "p": 0.5}}})
     assert len(s) == 5 and all(0 <= i < 5 for i in s)
@@ -46,7 +46,7 @@ def _rows_dataset(n: int):
     extra_info indices are not their positions (as after verl's filter_overlong_prompts)."""
     import datasets
 
-    from selfevolve.exit.verl_sampler import ChildRows
+    from selfevolve_lab.exit.verl_sampler import ChildRows
 
     class Rows(ChildRows):
         def __init__(self):
@@ -77,7 +77,7 @@ def _batch(index, uid, returns, lengths, status):
 
 
 def test_the_dataset_grows_rows_the_buffer_holds_and_both_survive_a_resume():
-    from selfevolve.exit.verl_sampler import SamplerCore
+    from selfevolve_lab.exit.verl_sampler import SamplerCore
 
     config = {"sampler": {"exit": {"capacity": 3, "min_size": 1, "p": 1.0, "kappa": 1.0, "seed": 5}}}
     data = _rows_dataset(3)

@@ -1,5 +1,5 @@
-"""The other harnesses end to end, each scored by our judge: the Inspect AI tasks (`selfevolve/closed_book`,
-`selfevolve/open_book`, resolved by name through pyproject's entry point, sent by Inspect's openai-api provider)
+"""The other harnesses end to end, each scored by our judge: the Inspect AI tasks (`selfevolve_lab/closed_book`,
+`selfevolve_lab/open_book`, resolved by name through pyproject's entry point, sent by Inspect's openai-api provider)
 and the lm-evaluation-harness tasks (`lm_eval_tasks/`, sent by lm-eval's local-chat-completions model), both
 against our OpenAI-compatible server answering with known completions. Only the judge gives the three
 answers their verdicts: the reference passes, the right values in plain Python are `not_using_package`, and
@@ -17,7 +17,7 @@ import pytest
 from train_fixtures import make_small_bench
 
 ROOT = Path(__file__).resolve().parents[1]
-LM_EVAL_TASKS = ROOT / "src" / "selfevolve" / "integrations" / "lm_eval_tasks"
+LM_EVAL_TASKS = ROOT / "src" / "selfevolve_lab" / "integrations" / "lm_eval_tasks"
 EXPECTED = {"train/falekef/1": "passed", "train/jegedi/1": "not_using_package", "train/bafuro/1": "wrong_answer"}
 
 
@@ -25,7 +25,7 @@ EXPECTED = {"train/falekef/1": "passed", "train/jegedi/1": "not_using_package", 
 def known(mini_bench, tmp_path_factory):
     """(bench, its first three train tasks, a stub server's answer function giving each its known answer); the
     judge the harnesses' scorers share for it stays up for both tests."""
-    from selfevolve.integrations.judges import close_judges
+    from selfevolve_lab.integrations.judges import close_judges
 
     bench = make_small_bench(mini_bench.root, tmp_path_factory.mktemp("harnesses") / "bench")
     tasks = bench.tasks("train")[:3]
@@ -43,7 +43,7 @@ def known(mini_bench, tmp_path_factory):
 
 
 def _prompts(bench, tasks) -> list[str]:
-    from selfevolve.evaluate.prompts import Prompter
+    from selfevolve_lab.evaluate.prompts import Prompter
 
     return sorted(Prompter(bench, mode).messages(t)[0]["content"] for mode in ("closed", "open") for t in tasks)
 
@@ -52,30 +52,30 @@ def test_inspect_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     import inspect_ai  # the "inspect" extra, which `make install` installs
     from inspect_ai._util import entrypoints, registry
 
-    from selfevolve.models.server import StubServer
+    from selfevolve_lab.models.server import StubServer
 
     bench, tasks, answer = known
     # The entry point as pyproject declares it (the shared venv's metadata may predate it): Inspect resolves
-    # "selfevolve/..." by loading the entry point named "selfevolve" in its group.
+    # "selfevolve_lab/..." by loading the entry point named "selfevolve_lab" in its group.
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["inspect_ai"]
-    ep = importlib.metadata.EntryPoint("selfevolve", declared["selfevolve"], "inspect_ai")
+    ep = importlib.metadata.EntryPoint("selfevolve_lab", declared["selfevolve_lab"], "inspect_ai")
     monkeypatch.setattr(entrypoints, "entry_points", lambda group: [ep] if group == "inspect_ai" else [])
     entrypoints.clear_entry_points_state()
-    # Inspect names a task "selfevolve/..." when its module comes from the installed distribution; under pytest,
+    # Inspect names a task "selfevolve_lab/..." when its module comes from the installed distribution; under pytest,
     # src/ (first on sys.path) holds the bare egg-info setuptools leaves there, which hides that it is.
     own = registry.get_installed_package_name
     monkeypatch.setattr(registry, "get_installed_package_name",
-                        lambda o: "selfevolve" if getattr(o, "__module__", "").startswith("selfevolve.") else own(o))
-    monkeypatch.delitem(sys.modules, "selfevolve.integrations.inspect_tasks", raising=False)  # the entry point loads it
+                        lambda o: "selfevolve_lab" if getattr(o, "__module__", "").startswith("selfevolve_lab.") else own(o))
+    monkeypatch.delitem(sys.modules, "selfevolve_lab.integrations.inspect_tasks", raising=False)  # the entry point loads it
     monkeypatch.setenv("LOCAL_API_KEY", "unused")
     monkeypatch.chdir(tmp_path)
     with StubServer(answer, name="stub") as srv:
-        logs = inspect_ai.eval(["selfevolve/closed_book", "selfevolve/open_book"], model="openai-api/local/stub",
+        logs = inspect_ai.eval(["selfevolve_lab/closed_book", "selfevolve_lab/open_book"], model="openai-api/local/stub",
                                model_base_url=srv.url, task_args={"bench": str(bench.root), "split": "train",
                                                                   "workers": 1},
                                limit=3, log_dir=str(tmp_path / "logs"), display="none")
         requests = list(srv.requests)
-    assert [log.eval.task for log in logs] == ["selfevolve/closed_book", "selfevolve/open_book"]
+    assert [log.eval.task for log in logs] == ["selfevolve_lab/closed_book", "selfevolve_lab/open_book"]
     for log in logs:
         assert log.status == "success", log.error
         got = {s.id: s.scores["judge_scorer"] for s in log.samples}
@@ -93,8 +93,8 @@ def test_lm_eval_tasks_are_scored_by_our_judge(known, tmp_path, monkeypatch):
     from lm_eval import simple_evaluate  # the "lm-eval" extra, which `make install` installs
     from lm_eval.tasks import TaskManager
 
-    from selfevolve.evaluate.run import EvalConfig
-    from selfevolve.models.server import StubServer
+    from selfevolve_lab.evaluate.run import EvalConfig
+    from selfevolve_lab.models.server import StubServer
 
     bench, tasks, answer = known
     for mode in ("closed", "open"):  # a static YAML repeats eval's defaults: keep them equal

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.models.openai_backend import OpenAIBackend
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.models.openai_backend import OpenAIBackend
 
 ANSWER = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}'
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
@@ -193,7 +193,7 @@ def test_https_speaks_tls_and_verifies_the_certificate(tmp_path):
 
 
 def test_no_proxy_is_honoured(monkeypatch):
-    from selfevolve.models.openai_backend import env_proxy
+    from selfevolve_lab.models.openai_backend import env_proxy
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,.internal")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.cli import main
+from selfevolve_lab.cli import main
 from train_fixtures import make_small_bench
 
 
@@ -25,8 +25,8 @@ def test_export_hf_round_trips_through_load_dataset(two_splits, tmp_path, capsys
     import datasets
     import yaml
 
-    from selfevolve.judge import Judge
-    from selfevolve.tasks.formats import task_from_hf_row
+    from selfevolve_lab.judge import Judge
+    from selfevolve_lab.tasks.formats import task_from_hf_row
 
     out = tmp_path / "nested" / "ds"
     main(["tasks", "export", str(two_splits.root), "--format", "hf", "--out", str(out)])

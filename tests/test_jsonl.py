@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.jsonl import JsonlAppender, append_jsonl, read_jsonl
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.jsonl import JsonlAppender, append_jsonl, read_jsonl
 
 
 def test_a_torn_last_record_is_skipped_then_cut_on_the_next_append(tmp_path):
@@ -39,7 +39,7 @@ def test_a_malformed_record_mid_file_names_its_line(tmp_path):
 
 def test_records_written_before_a_sigkill_survive(tmp_path):
     p = tmp_path / "s.jsonl"
-    code = ("import os, signal, sys\nfrom selfevolve.jsonl import JsonlAppender\n"
+    code = ("import os, signal, sys\nfrom selfevolve_lab.jsonl import JsonlAppender\n"
             "with JsonlAppender(sys.argv[1], sync_every=3600) as out:\n"
             "    for i in range(100):\n        out.write({'i': i})\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -59,7 +59,7 @@ def test_appender_syncs_on_a_timer(tmp_path, monkeypatch):
 
 
 def test_numbered_records_count_blank_lines(tmp_path):
-    from selfevolve.jsonl import iter_numbered
+    from selfevolve_lab.jsonl import iter_numbered
 
     p = tmp_path / "s.jsonl"
     p.write_text('{"a": 1}\n\n  \n{"a": 2}\n')
@@ -67,7 +67,7 @@ def test_numbered_records_count_blank_lines(tmp_path):
 
 
 def test_records_with_lone_surrogates_are_written(tmp_path):
-    from selfevolve.schema import Verdict
+    from selfevolve_lab.schema import Verdict
 
     p = tmp_path / "v.jsonl"
     append_jsonl(p, [Verdict(task_id="t", passed=False, status="runtime_error", detail="\udcff")])

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from selfevolve.judge import Judge, check_usage, equal, extract_code
-from selfevolve.judge.core import _novel_attrs
-from selfevolve.profiles.numpy import PROFILE as NUMPY
-from selfevolve.sandbox.protocol import to_tagged
-from selfevolve.schema import CompareSpec, Task, TestCase
+from selfevolve_lab.judge import Judge, check_usage, equal, extract_code
+from selfevolve_lab.judge.core import _novel_attrs
+from selfevolve_lab.profiles.numpy import PROFILE as NUMPY
+from selfevolve_lab.sandbox.protocol import to_tagged
+from selfevolve_lab.schema import CompareSpec, Task, TestCase
 
 # ---------------------------------------------------------------- extraction
 
@@ -88,7 +88,7 @@ def test_extraction_is_linear(name, text, code):
 
 
 def test_completion_size_is_capped():
-    from selfevolve.judge.extract import MAX_ANSWER_CHARS, MAX_COMPLETION_CHARS, extract
+    from selfevolve_lab.judge.extract import MAX_ANSWER_CHARS, MAX_COMPLETION_CHARS, extract
 
     huge = f"{FENCE}python\n{SOLVE}{FENCE}\n" + "x" * 10_000_000  # took 53 s and 4.2 GB
     t0 = time.thread_time()
@@ -190,7 +190,7 @@ def test_compare_rules(expected, got, ok):
 
 @pytest.mark.parametrize("value", [[1.0, float("nan")], [[1, 2], [float("inf")]], {"$tuple": [float("-inf")]}])
 def test_untagged_non_finite_floats_are_malformed(value):
-    from selfevolve.sandbox.protocol import ProtocolError, validate
+    from selfevolve_lab.sandbox.protocol import ProtocolError, validate
 
     with pytest.raises(ProtocolError, match="non-finite"):
         validate(value)
@@ -339,7 +339,7 @@ def judge(mini_bench):
     ("```python\nimport zwc\ndef other(x):\n    return zwc.falekef(x).gifune()\n```", "runtime_error"),
 ])
 def test_judge_statuses(judge, mini_bench, completion, status):
-    from selfevolve.sandbox import Limits
+    from selfevolve_lab.sandbox import Limits
 
     judge.pool.limits = Limits(cpu_s=2, wall_s=3)
     v = judge.judge(_task(mini_bench), completion, sample_idx=3)
@@ -405,7 +405,7 @@ def test_trivial_names_come_from_the_mapping(mini_bench):
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
@@ -423,7 +423,7 @@ def test_cli_judges_and_resumes_after_sigkill(tmp_path, mini_bench):
     tasks, comps, n = _files(tmp_path, mini_bench)
     out = tmp_path / "verdicts.jsonl"
     args = ["judge", "--bench", mini_bench.root, "--tasks", tasks, "--completions", comps, "--out", out]
-    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *map(str, args)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.jsonl import append_jsonl, read_jsonl
-from selfevolve.sandbox.protocol import to_tagged
-from selfevolve.schema import Sample, Task, TestCase, TestResult, Verdict, completion_hash
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.jsonl import append_jsonl, read_jsonl
+from selfevolve_lab.sandbox.protocol import to_tagged
+from selfevolve_lab.schema import Sample, Task, TestCase, TestResult, Verdict, completion_hash
 
 GOOD = "```python\nimport zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n```"
 LONE = "\udcff"  # a lone surrogate: what decoding bytes with errors="surrogateescape" leaves
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
@@ -100,7 +100,7 @@ def test_lone_surrogate_in_an_exception_is_a_verdict_and_resumes(tmp_path, mini_
     ([{"task_id": "t1", "completion": "a", "sample_idx": True}], 1, "non-negative integer"),
 ])
 def test_completion_indices(tmp_path, mini_bench, records, line, needle):
-    from selfevolve.judge.cli import load_completions
+    from selfevolve_lab.judge.cli import load_completions
 
     comps = _write(tmp_path / "c.jsonl", records)
     with pytest.raises(UserError, match=rf"c.jsonl:{line}: .*{needle}".replace("(", r"\(").replace(")", r"\)")):
@@ -147,7 +147,7 @@ def test_out_must_be_a_regular_file(tmp_path, mini_bench, target):
 
 @pytest.mark.parametrize("target", ["/dev/zero", "dir", "symlink"])
 def test_out_variants_that_are_no_file(tmp_path, target):
-    from selfevolve.judge.cli import check_out_path
+    from selfevolve_lab.judge.cli import check_out_path
 
     target = _not_a_file(tmp_path, target)
     with pytest.raises(UserError, match="not a regular file"):
@@ -163,7 +163,7 @@ def test_inputs_that_are_devices_are_refused(tmp_path, mini_bench):
 
 
 def test_appender_refuses_what_is_not_a_file():
-    from selfevolve.jsonl import JsonlAppender
+    from selfevolve_lab.jsonl import JsonlAppender
 
     with pytest.raises(UserError, match="not a regular file"), JsonlAppender("/dev/full"):
         pass
@@ -289,7 +289,7 @@ BROKEN = [
 
 @pytest.mark.parametrize("how,needles", BROKEN)
 def test_a_broken_bench_is_a_user_error_naming_the_file(tmp_path, mini_bench, how, needles):
-    from selfevolve.bench import Bench
+    from selfevolve_lab.bench import Bench
 
     root = _broken_bench(tmp_path, mini_bench, how)
     with pytest.raises(UserError) as e:

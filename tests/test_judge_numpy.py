@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from selfevolve.judge import Judge
-from selfevolve.sandbox.protocol import to_tagged
-from selfevolve.schema import Task, TestCase
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.sandbox.protocol import to_tagged
+from selfevolve_lab.schema import Task, TestCase
 
 
 def _attr(bench, original: str) -> str:

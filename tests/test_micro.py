@@ -11,14 +11,14 @@ import pytest
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
 def _tiny_micro(vocab: int = 40):
     import torch
 
-    from selfevolve.models.micro import MicroConfig, MicroForCausalLM
+    from selfevolve_lab.models.micro import MicroConfig, MicroForCausalLM
 
     cfg = MicroConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=4, newline_ids=[3, 7], pad_token_id=0,
@@ -73,7 +73,7 @@ def test_line_bag_is_the_mean_of_the_current_line():
 
 
 def test_corpora_never_use_the_bench_names(numpy_tasks):
-    from selfevolve.micro.corpus import CorpusBuilder, Worlds, drafts
+    from selfevolve_lab.micro.corpus import CorpusBuilder, Worlds, drafts
 
     bench = numpy_tasks
     pool = drafts(bench, [101])
@@ -96,8 +96,8 @@ def test_corpora_never_use_the_bench_names(numpy_tasks):
     name = re.search(rf"{pkg}\.([\w.]+)\(", docs.reply).group(1)
     assert f"{pkg}.{name}\n    signature:" in docs.messages[0]["content"]  # the answer's API is documented
     # write: self-play's own prompt, and a reply its parser accepts (a task with at least 3 inputs)
-    from selfevolve.exit.prompts import IMPROVE
-    from selfevolve.train.selfplay import parse_task
+    from selfevolve_lab.exit.prompts import IMPROVE
+    from selfevolve_lab.train.selfplay import parse_task
 
     writes = [builder.draw({"write": 1.0}, pool) for _ in range(40)]
     for w in writes:
@@ -119,8 +119,8 @@ def test_corpora_never_use_the_bench_names(numpy_tasks):
 
 
 def test_subset_answers_pass_the_real_judge(numpy_tasks):
-    from selfevolve.judge import Judge
-    from selfevolve.micro.subset import answer, bench_names, choose_subset, signature_args
+    from selfevolve_lab.judge import Judge
+    from selfevolve_lab.micro.subset import answer, bench_names, choose_subset, signature_args
 
     bench = numpy_tasks
     sub = choose_subset(bench, 12, seed=5)
@@ -147,7 +147,7 @@ def test_micro_pretrain_smoke_and_bad_input(numpy_tasks, tmp_path):
     assert (out / "subset" / "test_single.jsonl").read_text().count("\n") == 6
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import selfevolve.models.micro  # noqa: F401
+    import selfevolve_lab.models.micro  # noqa: F401
 
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.exit.inference import HELD_OUT
-from selfevolve.jsonl import read_jsonl
-from selfevolve.micro import exit_world as W
+from selfevolve_lab.exit.inference import HELD_OUT
+from selfevolve_lab.jsonl import read_jsonl
+from selfevolve_lab.micro import exit_world as W
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "micro-base"
@@ -57,8 +57,8 @@ def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
     assert (out / "seed0" / "exit" / "groups.jsonl").is_file()
     assert {"train", "iterate"} <= set(on_disk["timings"])
     # the domain: summary docs, and the held-out split as asked
-    from selfevolve.bench import Bench
-    from selfevolve.exit.domains.sebench import SEBenchDomain
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.exit.domains.sebench import SEBenchDomain
 
     bench = Bench.open(out / "bench")
     multi = SEBenchDomain(bench, mode="open", doc_style="summary", test_split="test_multi").tasks("test")
@@ -109,7 +109,7 @@ def test_statement_from_hand_made_scores():
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "micro", "exit", "--bench", str(numpy_bench.root),
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "micro", "exit", "--bench", str(numpy_bench.root),
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
@@ -120,7 +120,7 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
     from dataclasses import replace
     from types import SimpleNamespace
 
-    import selfevolve.exit.trainer
+    import selfevolve_lab.exit.trainer
 
     ran: list[float] = []
 
@@ -129,7 +129,7 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
         (run / "model").mkdir(parents=True, exist_ok=True)
         (run / "model" / "config.json").write_text("{}")
 
-    monkeypatch.setattr(selfevolve.exit.trainer, "train", train)
+    monkeypatch.setattr(selfevolve_lab.exit.trainer, "train", train)
     monkeypatch.setattr(W.ExitWorld, "domain", lambda self: SimpleNamespace(close=lambda: None))
 
     def world(scale):

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from selfevolve.micro import findings as F
+from selfevolve_lab.micro import findings as F
 
 
 def _scores(rate: float, seeds: int = 3, tasks: int = 48, seed: int = 0) -> list[dict[str, float]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.micro import experiment as X
+from selfevolve_lab.micro import experiment as X
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "micro-base"
@@ -95,7 +95,7 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     message = message.replace("{tmp}", str(tmp_path))
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "micro", "run", "--bench", str(numpy_bench.root),
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "micro", "run", "--bench", str(numpy_bench.root),
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -106,7 +106,7 @@ def test_every_ablation_can_act_at_the_micro_scale():
     micro-world's no-clip ablation and the clipped run it is compared with take several."""
     from dataclasses import replace
 
-    from selfevolve.micro.experiment import ABLATIONS, MicroRunScale
+    from selfevolve_lab.micro.experiment import ABLATIONS, MicroRunScale
 
     for name, stages in ABLATIONS.items():
         for _kind, recipe in stages:
@@ -121,8 +121,8 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
     SFT learning rate, then the SFT data's sample count) makes it, and only what depends on it, run again."""
     from dataclasses import replace
 
-    import selfevolve.train.data
-    import selfevolve.train.sft
+    import selfevolve_lab.train.data
+    import selfevolve_lab.train.sft
 
     ran: list = []
 
@@ -135,8 +135,8 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
         (run / "model").mkdir(parents=True, exist_ok=True)
         (run / "model" / "config.json").write_text("{}")
 
-    monkeypatch.setattr(selfevolve.train.data, "build_data", data)
-    monkeypatch.setattr(selfevolve.train.sft, "train_sft", sft)
+    monkeypatch.setattr(selfevolve_lab.train.data, "build_data", data)
+    monkeypatch.setattr(selfevolve_lab.train.sft, "train_sft", sft)
 
     def stage(scale):
         cfg = X.MicroRunConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path), seeds=1, scale=scale)

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.models.openai_backend import OpenAIBackend
-from selfevolve.models.server import StubServer
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.models.openai_backend import OpenAIBackend
+from selfevolve_lab.models.server import StubServer
 
 MSGS = [{"role": "user", "content": "hi"}]
 
@@ -92,7 +92,7 @@ def test_greedy_requests_sent_together_are_batched_and_give_the_same_tokens():
 
     import torch
 
-    from selfevolve.models.hf_backend import TransformersBackend
+    from selfevolve_lab.models.hf_backend import TransformersBackend
 
     torch.set_num_threads(1)
     base = Path(__file__).resolve().parents[1] / "micro-base"
@@ -121,7 +121,7 @@ def test_a_failing_batch_fails_each_of_its_callers():
 
     import pytest
 
-    from selfevolve.models.hf_backend import TransformersBackend
+    from selfevolve_lab.models.hf_backend import TransformersBackend
 
     backend = TransformersBackend(str(Path(__file__).resolve().parents[1] / "micro-base"), batch_size=2)
 
@@ -149,11 +149,11 @@ def test_a_lora_adapter_directory_generates_as_its_merged_base_in_the_backend_an
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import selfevolve.models.micro  # noqa: F401  registers the micro base's model class
-    from selfevolve.evaluate.serve import make_app
-    from selfevolve.models.adapters import absolute_base
-    from selfevolve.models.hf_backend import TransformersBackend
-    from selfevolve.models.vllm_backend import VLLMBackend
+    import selfevolve_lab.models.micro  # noqa: F401  registers the micro base's model class
+    from selfevolve_lab.evaluate.serve import make_app
+    from selfevolve_lab.models.adapters import absolute_base
+    from selfevolve_lab.models.hf_backend import TransformersBackend
+    from selfevolve_lab.models.vllm_backend import VLLMBackend
 
     torch.set_num_threads(1)
     base = Path(__file__).resolve().parents[1] / "micro-base"

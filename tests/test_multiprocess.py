@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import multiprocess_driver
-import selfevolve
+import selfevolve_lab
 from exit_fixtures import taught_model
-from selfevolve.cli import main
+from selfevolve_lab.cli import main
 from train_fixtures import make_small_bench, one_torch_thread, write_data  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
@@ -33,8 +33,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def launched(mini_bench, tmp_path_factory):
     """The driver on one process and on two (at the same time): (OUT of one, OUT of two, seconds)."""
-    from selfevolve.exit.domains import open_domain
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.exit.domains import open_domain
+    from selfevolve_lab.train.data import train_tasks
 
     root = tmp_path_factory.mktemp("multiprocess")
     work = root / "work"
@@ -43,7 +43,7 @@ def launched(mini_bench, tmp_path_factory):
     sums = open_domain("math", size=2, families=("chain_sum",))._dataset("chain_sum", 1)
     taught_model(work / "model", [f"<answer>{sums[i]['answer']}</answer>" for i in range(2)])  # groups disagree
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(selfevolve.__file__).parents[1]), str(HERE)])}
+           "PYTHONPATH": os.pathsep.join([str(Path(selfevolve_lab.__file__).parents[1]), str(HERE)])}
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     driver = str(HERE / "multiprocess_driver.py")
@@ -110,7 +110,7 @@ def test_exit_grows_the_same_buffer_on_two_processes(launched):
 
 @pytest.fixture(scope="module")
 def inputs(mini_bench, tmp_path_factory):
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.train.data import train_tasks
 
     root = tmp_path_factory.mktemp("refused")
     bench = make_small_bench(mini_bench.root, root / "bench")

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from selfevolve.obfuscate.build import build_bench
-from selfevolve.obfuscate.emit import choose_names
-from selfevolve.obfuscate.leaks import lint_bench
-from selfevolve.obfuscate.surface import introspect
-from selfevolve.obfuscate.translate import translate_code
+from selfevolve_lab.obfuscate.build import build_bench
+from selfevolve_lab.obfuscate.emit import choose_names
+from selfevolve_lab.obfuscate.leaks import lint_bench
+from selfevolve_lab.obfuscate.surface import introspect
+from selfevolve_lab.obfuscate.translate import translate_code
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,8 @@ def test_determinism(numpy_bench, tmp_path):
 def test_doc_examples_are_reproducible_and_isolated(numpy_bench):
     """What a doc example shows must be the same in every build: random draws repeat, anything tied to
     one process (its id, its directory) is dropped, and no docstring sees what another one changed."""
-    from selfevolve.obfuscate.docs import Rewriter, _run_examples, _split_examples
-    from selfevolve.obfuscate.emit import load_table
+    from selfevolve_lab.obfuscate.docs import Rewriter, _run_examples, _split_examples
+    from selfevolve_lab.obfuscate.emit import load_table
 
     table = load_table(numpy_bench.package_dir / numpy_bench.package)
     rw = Rewriter(numpy_bench.mapping, "numpy", numpy_bench.package, table["words"], table["ambiguous"])
@@ -301,7 +301,7 @@ def test_leak_lint_is_clean_and_catches_planted_leaks(numpy_bench, tmp_path):
     assert "docs.jsonl" in where
     assert any(w.startswith("dir(") for w in where)
     assert any("linspace" in f.detail for f in findings)
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "lint-leaks", str(bench)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "lint-leaks", str(bench)], capture_output=True, text=True)
     assert r.returncode == 1 and "finding" in r.stdout
 
 
@@ -354,7 +354,7 @@ def test_a_second_library_builds(tmp_path):
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.obfuscate import official
-from selfevolve.obfuscate.surface import introspect
-from selfevolve.tasks.formats import Skipped, import_sebench
-from selfevolve.tasks.literals import NotALiteral, read_kwargs, read_value
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.obfuscate import official
+from selfevolve_lab.obfuscate.surface import introspect
+from selfevolve_lab.tasks.formats import Skipped, import_sebench
+from selfevolve_lab.tasks.literals import NotALiteral, read_kwargs, read_value
 
 # three real records, kept beside the checkout (a worktree sits one level deeper)
 SAMPLE = next((p / "shared" / "sebench-format-sample.jsonl" for p in Path(__file__).resolve().parents[1:]
@@ -22,7 +22,7 @@ OFFICIAL_MAPPING = Path(__file__).resolve().parent / "data" / "official_mappings
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 

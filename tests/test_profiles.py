@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve import profiles
-from selfevolve.judge import Judge
-from selfevolve.obfuscate.translate import translate_code
-from selfevolve.sandbox import RunRequest
-from selfevolve.sandbox.guard import STDLIB, Guard
+from selfevolve_lab import profiles
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.obfuscate.translate import translate_code
+from selfevolve_lab.sandbox import RunRequest
+from selfevolve_lab.sandbox.guard import STDLIB, Guard
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "selfevolve"
+SRC = Path(__file__).resolve().parents[1] / "src" / "selfevolve_lab"
 
 
 def test_numpy_is_named_only_by_its_profile():
@@ -29,7 +29,7 @@ def test_profiles_import_nothing_of_selfevolve_above_them():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
-                assert not name.startswith("selfevolve") or name.startswith("selfevolve.profiles"), (path.name, name)
+                assert not name.startswith("selfevolve_lab") or name.startswith("selfevolve_lab.profiles"), (path.name, name)
 
 
 def test_a_library_without_a_profile_gets_an_empty_one():
@@ -40,8 +40,8 @@ def test_a_library_without_a_profile_gets_an_empty_one():
 
 @pytest.fixture(scope="module")
 def stats(tmp_path_factory):
-    from selfevolve.obfuscate.build import build_bench
-    from selfevolve.tasks.generate import build_tasks
+    from selfevolve_lab.obfuscate.build import build_bench
+    from selfevolve_lab.tasks.generate import build_tasks
 
     bench = build_bench("statistics", tmp_path_factory.mktemp("stats") / "bench", seed=7, name="zwc")
     splits, _ = build_tasks(bench, 0, workers=2)

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from selfevolve.evaluate.prompts import Prompter, first_paragraph
-from selfevolve.schema import Task, TestCase
+from selfevolve_lab.evaluate.prompts import Prompter, first_paragraph
+from selfevolve_lab.schema import Task, TestCase
 
 
 def _task(api: str) -> Task:
@@ -44,6 +44,6 @@ def test_summary_docs_are_the_signature_and_first_paragraph(numpy_bench):
 
 
 def test_eval_rejects_an_unknown_doc_style(numpy_bench, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "eval", "--bench", str(numpy_bench.root), "--references",
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "eval", "--bench", str(numpy_bench.root), "--references",
                         "--out", str(tmp_path / "run"), "--doc-style", "short"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'short' is not one of 'full', 'summary'" in r.stderr

@@ -7,7 +7,7 @@ import io
 import re
 from pathlib import Path
 
-import selfevolve
+import selfevolve_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,11 +33,11 @@ def test_the_readme_example_runs(numpy_tasks, tmp_path):
 
 
 def test_the_exported_names_resolve_and_are_documented():
-    for name in selfevolve.__all__:
-        obj = getattr(selfevolve, name)
+    for name in selfevolve_lab.__all__:
+        obj = getattr(selfevolve_lab, name)
         assert obj.__doc__, name
     try:
-        selfevolve.no_such_name  # noqa: B018
+        selfevolve_lab.no_such_name  # noqa: B018
     except AttributeError as e:
         assert "no_such_name" in str(e)
     else:
@@ -45,11 +45,11 @@ def test_the_exported_names_resolve_and_are_documented():
 
 
 def test_no_exported_name_is_shadowed_by_a_subpackage():
-    """``selfevolve.evaluate`` is a subpackage: an export of that name turned into the module once it loaded."""
+    """``selfevolve_lab.evaluate`` is a subpackage: an export of that name turned into the module once it loaded."""
     import importlib
     import pkgutil
 
-    subpackages = {m.name for m in pkgutil.iter_modules(selfevolve.__path__)}
-    assert not subpackages & set(selfevolve.__all__)
-    importlib.import_module("selfevolve.evaluate.run")
-    assert callable(selfevolve.evaluate_model) and not isinstance(selfevolve.evaluate_model, type(selfevolve))
+    subpackages = {m.name for m in pkgutil.iter_modules(selfevolve_lab.__path__)}
+    assert not subpackages & set(selfevolve_lab.__all__)
+    importlib.import_module("selfevolve_lab.evaluate.run")
+    assert callable(selfevolve_lab.evaluate_model) and not isinstance(selfevolve_lab.evaluate_model, type(selfevolve_lab))

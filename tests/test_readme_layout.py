@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src" / "selfevolve"
+SRC = ROOT / "src" / "selfevolve_lab"
 
 
 def _layout() -> str:

@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from selfevolve.models.server import StubServer
+from selfevolve_lab.models.server import StubServer
 
 SERVED = "org/reasoner-7b"
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "selfevolve.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", *map(str, args)], capture_output=True, text=True,
                           **kw)
 
 
@@ -100,8 +100,8 @@ def test_the_sebench_protocol_sets_what_the_user_did_not(numpy_tasks, tmp_path):
 
 
 def test_apply_protocol_keeps_the_fields_given():
-    from selfevolve.errors import UserError
-    from selfevolve.evaluate.run import EvalConfig, apply_protocol
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.evaluate.run import EvalConfig, apply_protocol
 
     cfg = EvalConfig(bench="b", model="m", protocol="sebench", max_tokens=100)
     assert apply_protocol(cfg, {"max_tokens"}) == EvalConfig(bench="b", model="m", protocol="sebench",
@@ -121,8 +121,8 @@ def test_bad_extra_body_is_a_one_line_error(numpy_tasks, tmp_path, body):
 
 
 def test_request_fields_are_refused_for_a_local_model(tmp_path):
-    from selfevolve.errors import UserError
-    from selfevolve.models import load_backend
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.models import load_backend
 
     with pytest.raises(UserError, match="top_p"):
         load_backend(str(tmp_path), extra_body={"top_p": 0.9})

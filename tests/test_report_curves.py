@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.evaluate.report import build_report
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.evaluate.report import build_report
 
 
 def _iterate_run(path, means, depth=None):
@@ -45,9 +45,9 @@ def test_curve_runs_are_not_mixed_and_bad_curves_are_user_errors(tmp_path):
     (bad / "curve.json").write_text(json.dumps({"steps": [{"step": 0}]}))
     with pytest.raises(UserError, match="needs steps"):
         build_report([bad], tmp_path / "out")
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "report", str(good), str(bad), "--out",
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "report", str(good), str(bad), "--out",
                         str(tmp_path / "cli")], capture_output=True, text=True)
     assert r.returncode == 2 and "needs steps" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "report", str(good), "--out", str(tmp_path / "cli")],
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "report", str(good), "--out", str(tmp_path / "cli")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and (tmp_path / "cli" / "curves.png").is_file(), r.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.sandbox import Limits, RunRequest, SandboxPool
+from selfevolve_lab.sandbox import Limits, RunRequest, SandboxPool
 
 # Each case asserts no process of the sandbox user outlived its run, machine-wide: other tests' jails,
 # running beside it under pytest-xdist, would be counted (`make test` runs these alone).
@@ -365,7 +365,7 @@ def test_close_cancels_the_backlog(env):
 
 
 def test_the_default_pool_has_one_worker_more_than_the_usable_cores(monkeypatch):
-    from selfevolve.sandbox.pool import default_workers
+    from selfevolve_lab.sandbox.pool import default_workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 5}, raising=False)  # a CPU set: 2 of 8 cores
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
@@ -402,7 +402,7 @@ def _kernel_collapses_to_huge_pages() -> bool:
 
 @pytest.mark.parametrize("wanted", [True, False])
 def test_workers_move_their_heap_onto_huge_pages_where_the_kernel_can(env, wanted):
-    from selfevolve.sandbox.pool import _WorkerProcess
+    from selfevolve_lab.sandbox.pool import _WorkerProcess
 
     cfg = {"preload": ["numpy", "zwcx"], "package": "zwcx", "array_type": "numpy.ndarray",
            "scalar_type": "numpy.generic", "huge_pages": wanted}
@@ -461,7 +461,7 @@ def test_stdout_and_stderr_are_captured_apart(env):
 ])
 def test_interpret_turns_anything_into_a_result(reply, status, contains):
     """The trusted side's reading of a run's report never raises, whatever the report is."""
-    from selfevolve.sandbox.pool import interpret
+    from selfevolve_lab.sandbox.pool import interpret
 
     r = interpret(reply, 1, LIMITS, "bwrap")
     assert r.status == status and contains in r.detail, r
@@ -469,7 +469,7 @@ def test_interpret_turns_anything_into_a_result(reply, status, contains):
 
 def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
     """An exception inside a dispatcher's loop fails the runs it holds, never the thread or the pool."""
-    from selfevolve.sandbox import pool as pool_mod
+    from selfevolve_lab.sandbox import pool as pool_mod
 
     pool = env["pool"]
     real = pool_mod.interpret

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfevolve.sandbox import Limits, RunRequest
+from selfevolve_lab.sandbox import Limits, RunRequest
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -18,7 +18,7 @@ def local_ray():
 
 
 def test_ray_pool_serves_the_same_api(local_ray, mini_bench):
-    from selfevolve.sandbox.ray_executor import RayPool
+    from selfevolve_lab.sandbox.ray_executor import RayPool
 
     with RayPool.for_bench(mini_bench, actors=2, limits=Limits(cpu_s=1, wall_s=2)) as pool:
         code = "import zwc\ndef solve(x):\n    return zwc.falekef(x).gifune()\n"

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from selfevolve.exit.domain import Instance
+from selfevolve_lab.exit.domain import Instance
 
 
 @pytest.fixture(scope="module")
 def math_domain():
-    from selfevolve.exit.domains.math import MathDomain
+    from selfevolve_lab.exit.domains.math import MathDomain
 
     return MathDomain(size=4)
 
@@ -38,7 +38,7 @@ def test_math_countdown_never_evaluates_model_text(math_domain, tmp_path):
 def test_safe_eval():
     from fractions import Fraction
 
-    from selfevolve.exit.domains.math import UnsafeExpression, int_literals, safe_eval
+    from selfevolve_lab.exit.domains.math import UnsafeExpression, int_literals, safe_eval
 
     assert safe_eval("49*(85 - 1)/14 - 42 - 73") == 179 and safe_eval("-(1.5) + +2") == Fraction(1, 2)
     assert safe_eval("7/2") == Fraction(7, 2) and int_literals("3*(4-1.0)") == [3, 4]
@@ -60,8 +60,8 @@ def test_math_numeric_families_compare_numbers(math_domain):
 
 
 def test_math_families_are_ours_and_splits_disjoint():
-    from selfevolve.errors import UserError
-    from selfevolve.exit.domains.math import MathDomain
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.exit.domains.math import MathDomain
 
     with pytest.raises(UserError):  # a family whose verifier we have not vetted
         MathDomain(families=("basic_arithmetic", "polynomial_equations"))
@@ -87,8 +87,8 @@ FOREST = ("```python\ndef fit_predict(X_train, y_train, X_test):\n"
 
 
 def test_mle_lookup_of_bundled_labels_scores_at_chance():
-    from selfevolve.exit.domains.mle import DATASETS, MLEDomain, split
-    from selfevolve.sandbox import Limits
+    from selfevolve_lab.exit.domains.mle import DATASETS, MLEDomain, split
+    from selfevolve_lab.sandbox import Limits
 
     names = ("iris", "digits", "diabetes")
     d = MLEDomain(names, workers=2, limits=Limits(cpu_s=10.0, wall_s=15.0, memory_mb=3072))
@@ -106,8 +106,8 @@ def test_mle_lookup_of_bundled_labels_scores_at_chance():
 
 
 def test_mle_feedback_is_the_validation_metric_only():
-    from selfevolve.exit.domains.mle import MLEDomain, split
-    from selfevolve.sandbox.protocol import to_tagged
+    from selfevolve_lab.exit.domains.mle import MLEDomain, split
+    from selfevolve_lab.sandbox.protocol import to_tagged
 
     d = MLEDomain(("iris",), secret=5)
     sp = split("iris", 0, 5)
@@ -138,8 +138,8 @@ def _http(url: str, body: dict | None = None, key: str | None = None) -> tuple[i
 def test_server_wants_the_api_key_on_every_route():
     import asyncio
 
-    from selfevolve.models.openai_backend import OpenAIBackend
-    from selfevolve.models.server import StubServer
+    from selfevolve_lab.models.openai_backend import OpenAIBackend
+    from selfevolve_lab.models.server import StubServer
 
     chat = {"messages": [{"role": "user", "content": "hi"}]}
     with StubServer(lambda body: ["ok"] * (body.get("n") or 1), api_key="s3cret") as srv:
@@ -171,7 +171,7 @@ def test_server_wants_the_api_key_on_every_route():
 
 
 def test_server_caps_n_and_max_tokens():
-    from selfevolve.models.server import MAX_N, MAX_TOKENS_CAP, StubServer
+    from selfevolve_lab.models.server import MAX_N, MAX_TOKENS_CAP, StubServer
 
     msgs = [{"role": "user", "content": "hi"}]
     with StubServer(lambda body: ["x"] * (body.get("n") or 1)) as srv:
@@ -192,15 +192,15 @@ def test_serving_beyond_loopback_without_a_key_warns(tmp_path):
     import subprocess
     import sys
 
-    from selfevolve.models.server import open_warning
+    from selfevolve_lab.models.server import open_warning
 
     assert open_warning("0.0.0.0", None) and open_warning("10.1.2.3", "") and open_warning("myhost", None)
     assert open_warning("127.0.0.1", None) is None and open_warning("::1", None) is None
     assert open_warning("localhost", None) is None and open_warning("0.0.0.0", "k") is None
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tmp_path), "--max-n", "0"],
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "serve", "--model", str(tmp_path), "--max-n", "0"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "--max-n" in r.stderr
     for host, key, warned in (("0.0.0.0", "", True), ("0.0.0.0", "k", False), ("127.0.0.1", "", False)):
-        r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "serve", "--model", str(tmp_path / "none"),
+        r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "serve", "--model", str(tmp_path / "none"),
                             "--host", host], capture_output=True, text=True, env={**os.environ, "SELFEVOLVE_API_KEY": key})
         assert r.returncode == 2 and ("WARNING" in r.stderr) == warned and "no such local path" in r.stderr, host

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from selfevolve.schema import STATUSES, Verdict
+from selfevolve_lab.schema import STATUSES, Verdict
 
 
 def test_statuses_are_the_documented_set():
@@ -13,13 +13,13 @@ def test_statuses_are_the_documented_set():
 
 
 def test_cli_help_runs():
-    out = subprocess.run([sys.executable, "-m", "selfevolve.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage" in out.stdout
 
 
 def test_a_bench_opened_by_a_relative_path_has_an_absolute_root(mini_bench, monkeypatch):
     # its package path is handed to subprocesses (example runners, sandbox workers) that start elsewhere
-    from selfevolve.bench import Bench
+    from selfevolve_lab.bench import Bench
 
     monkeypatch.chdir(mini_bench.root.parent)
     bench = Bench.open(mini_bench.root.name)

@@ -10,7 +10,7 @@ import pytest
 def test_docs_edited_in_place_by_another_library_are_read_as_the_library_ships_them():
     import numpy
 
-    from selfevolve.obfuscate.surface import introspect
+    from selfevolve_lab.obfuscate.surface import introspect
 
     shipped = numpy.sinc.__doc__
     try:
@@ -26,7 +26,7 @@ def test_scikit_learn_imported_first_changes_nothing():
     pytest.importorskip("sklearn")
     import sklearn  # noqa: F401  imports SciPy, which edits numpy.sinc's docstring
 
-    from selfevolve.obfuscate.surface import introspect
+    from selfevolve_lab.obfuscate.surface import introspect
 
     assert "scipy" in sys.modules
     assert "SCIPY" not in {it.original: it.doc for it in introspect("numpy").items}["numpy.sinc"]

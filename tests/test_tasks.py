@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.judge import Judge
-from selfevolve.obfuscate.leaks import Detector
-from selfevolve.obfuscate.translate import translate_code
-from selfevolve.sandbox.pool import default_workers
-from selfevolve.tasks.formats import export_hf, export_sebench, import_sebench
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.obfuscate.leaks import Detector
+from selfevolve_lab.obfuscate.translate import translate_code
+from selfevolve_lab.sandbox.pool import default_workers
+from selfevolve_lab.tasks.formats import export_hf, export_sebench, import_sebench
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "sebench-format-sample.jsonl"
 
@@ -37,7 +37,7 @@ def test_coverage(numpy_tasks, splits):
     train = Counter(a for t in splits["train"] for a in t.apis)
     assert set(single) <= set(train) and min(train.values()) >= 3
     assert all(len(t.tests) >= 8 for s in splits.values() for t in s)
-    out = subprocess.run([sys.executable, "-m", "selfevolve.cli", "tasks", "stats", str(numpy_tasks.root)],
+    out = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "tasks", "stats", str(numpy_tasks.root)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "test_multi" in out.stdout and "covered" in out.stdout
 
@@ -55,9 +55,9 @@ def test_every_reference_passes_and_every_original_is_rejected(numpy_tasks, spli
 
 
 def test_no_task_passes_with_a_constant_and_every_task_carries_its_usage_probe(numpy_tasks, splits):
-    from selfevolve.judge.compare import equal
-    from selfevolve.sandbox.pool import PERTURBATION_VERSION
-    from selfevolve.tasks.generate import constant_answer
+    from selfevolve_lab.judge.compare import equal
+    from selfevolve_lab.sandbox.pool import PERTURBATION_VERSION
+    from selfevolve_lab.tasks.generate import constant_answer
 
     tasks = [t for s in splits.values() for t in s]
     for t in tasks:
@@ -71,8 +71,8 @@ def test_no_task_passes_with_a_constant_and_every_task_carries_its_usage_probe(n
 
 
 def test_constant_answer_rules():
-    from selfevolve.schema import CompareSpec, Task, TestCase
-    from selfevolve.tasks.generate import constant_answer
+    from selfevolve_lab.schema import CompareSpec, Task, TestCase
+    from selfevolve_lab.tasks.generate import constant_answer
 
     def task(outputs, atol=1e-9):
         return Task(id="t", kind="single", apis=["zwc.f"], prompt="p", entry_point="solve", signature="def solve(x):",
@@ -116,7 +116,7 @@ def test_official_records_import_and_pass(official_bench, tmp_path):
             v = judge.judge(t, f"```python\n{t.reference}\n```")
             assert v.status == "passed", (t.id, v)
     out = tmp_path / "imported.jsonl"
-    r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "tasks", "import-sebench", str(SAMPLE), "--bench",
+    r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "tasks", "import-sebench", str(SAMPLE), "--bench",
                         str(official_bench.root), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0 and len(out.read_text().splitlines()) == 3
 
@@ -143,7 +143,7 @@ def test_official_import_bad_input(official_bench, tmp_path):
         with pytest.raises(UserError, match=rf"bad.jsonl:2: .*{message}"):
             import_sebench(path, official_bench)
         out = tmp_path / f"imported-{i}.jsonl"  # an existing --out is refused without --force
-        r = subprocess.run([sys.executable, "-m", "selfevolve.cli", "tasks", "import-sebench", str(path), "--bench",
+        r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "tasks", "import-sebench", str(path), "--bench",
                             str(official_bench.root), "--out", str(out)], capture_output=True, text=True)
         # the CLI skips the bad record, says which line and why, and keeps the rest (issue 16)
         assert r.returncode == 0 and f"{path}:2: skipped: " in r.stderr and message in r.stderr, r.stderr

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from selfevolve.cli import main
-from selfevolve.judge import Judge
-from selfevolve.models.server import StubServer
-from selfevolve.tasks.llm import generate_llm
+from selfevolve_lab.cli import main
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.models.server import StubServer
+from selfevolve_lab.tasks.llm import generate_llm
 
 PROBLEM = {
     "query": "Given two lists of non-negative integers x1 and x2, return the bits set in both, pairwise.",

@@ -1,4 +1,4 @@
-"""The boundary to TRL's internals: one module (`selfevolve.train.grpo`) names TRL's private attributes, each
+"""The boundary to TRL's internals: one module (`selfevolve_lab.train.grpo`) names TRL's private attributes, each
 of them is pinned on the pinned TRL, and no ExIt class subclasses the engine."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "selfevolve"
+SRC = Path(__file__).resolve().parents[1] / "src" / "selfevolve_lab"
 
 
 def _trl_private() -> tuple[set[str], set[str]]:
@@ -36,7 +36,7 @@ def _named(text: str, methods: set[str], attrs: set[str]) -> set[str]:
 
 
 def test_the_engine_is_the_only_module_naming_a_private_trl_attribute():
-    from selfevolve.train.grpo import TRL_PRIVATE
+    from selfevolve_lab.train.grpo import TRL_PRIVATE
 
     methods, attrs = _trl_private()
     by_file = {str(f.relative_to(SRC)): _named(f.read_text(), methods, attrs) for f in SRC.rglob("*.py")}
@@ -49,7 +49,7 @@ def test_every_private_name_the_engine_uses_exists_on_the_pinned_trl():
     import trl
     from trl import GRPOTrainer
 
-    from selfevolve.train.grpo import TRL_PRIVATE, TRL_VERSION
+    from selfevolve_lab.train.grpo import TRL_PRIVATE, TRL_VERSION
 
     assert trl.__version__ == TRL_VERSION
     assert all(callable(getattr(GRPOTrainer, n, None)) for n in TRL_PRIVATE)
@@ -72,7 +72,7 @@ def test_no_class_in_exit_subclasses_the_engine():
 
 
 def test_the_exit_curriculum_imports_neither_torch_nor_trl():
-    code = "import sys, selfevolve.exit.curriculum; print(sorted({'torch', 'trl'} & set(sys.modules)))"
+    code = "import sys, selfevolve_lab.exit.curriculum; print(sorted({'torch', 'trl'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -81,7 +81,7 @@ def test_the_prompt_hook_refuses_a_batch_whose_copies_are_not_adjacent():
     """The hook fills each group of `num_generations` rows; TRL's sampler must have put a row's copies together."""
     from types import SimpleNamespace
 
-    from selfevolve.train.grpo import GRPOEngine
+    from selfevolve_lab.train.grpo import GRPOEngine
 
     fake = SimpleNamespace(prompt_hook=lambda n: [{"prompt": f"p{j}"} for j in range(n)], num_generations=2,
                            model=SimpleNamespace(training=True), state=SimpleNamespace(global_step=0))

@@ -13,14 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args):
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     main([str(a) for a in args])
 
 
 def test_closed_sft_from_references_internalizes_20_train_tasks(numpy_tasks, tmp_path):
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import train_tasks
 
     tasks = train_tasks(numpy_tasks, limit=20)
     model = make_tiny_model(tmp_path / "base", corpus=corpus_of(numpy_tasks, tasks), hidden=128, vocab_size=1024)
@@ -47,9 +47,9 @@ def test_lora_closed_sft_on_the_micro_base_internalizes_its_train_tasks_and_eval
                                                                                                   tmp_path):
     """Closed-SFT with --lora on the committed micro base: only the adapter trains, RUN/model is the adapter,
     and eval (which merges it into its base) solves the train tasks closed-book, as full SFT does."""
-    from selfevolve.jsonl import read_jsonl
-    from selfevolve.schema import Task
-    from selfevolve.train.run import LoraOptions
+    from selfevolve_lab.jsonl import read_jsonl
+    from selfevolve_lab.schema import Task
+    from selfevolve_lab.train.run import LoraOptions
 
     base = ROOT / "micro-base"
     subset = base / "subset" / "train.jsonl"
@@ -76,9 +76,9 @@ def test_lora_closed_sft_on_the_micro_base_internalizes_its_train_tasks_and_eval
 
 def _pass_rate(model_dir, bench, tasks, n: int, seed: int) -> float:
     """Open-book pass rate at temperature 1, n samples per task, judged."""
-    from selfevolve.judge import Judge
-    from selfevolve.models.hf_backend import TransformersBackend
-    from selfevolve.train.data import TaskPrompts
+    from selfevolve_lab.judge import Judge
+    from selfevolve_lab.models.hf_backend import TransformersBackend
+    from selfevolve_lab.train.data import TaskPrompts
 
     backend = TransformersBackend(str(model_dir))
     prompts = TaskPrompts(bench)
@@ -92,8 +92,8 @@ def _pass_rate(model_dir, bench, tasks, n: int, seed: int) -> float:
 
 
 def test_rl_raises_the_pass_rate_of_a_model_that_solves_half(mini_bench, tmp_path):
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import train_tasks
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
     tasks = train_tasks(bench)
@@ -124,8 +124,8 @@ def test_rl_raises_the_pass_rate_of_a_model_that_solves_half(mini_bench, tmp_pat
 @pytest.mark.parametrize("case", ["no-passing", "no-passing-sample", "no-tokenizer", "no-train", "bad-mode",
                                   "bad-correction"])
 def test_bad_input_is_one_line_and_exit_2(mini_bench, tmp_path, case, capsys):
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import train_tasks
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
     model = make_tiny_model(tmp_path / "m", hidden=32) if case != "no-tokenizer" else tmp_path / "m"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from selfevolve.errors import UserError
-from selfevolve.train.recipes import (
+from selfevolve_lab.errors import UserError
+from selfevolve_lab.train.recipes import (
     ABLATIONS,
     CLOSED_RL,
     OPEN_RL,

@@ -21,8 +21,8 @@ TOL = 1e-4
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import build_data, train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import build_data, train_tasks
 
     root = tmp_path_factory.mktemp("train-resume")
     bench = make_small_bench(mini_bench.root, root / "bench")
@@ -33,7 +33,7 @@ def small(mini_bench, tmp_path_factory):
 
 def _kill_after_checkpoint(argv: list[str], run, step: int) -> int:
     env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1"}  # as in this process
-    proc = subprocess.Popen([sys.executable, "-m", "selfevolve.cli", *argv], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "selfevolve_lab.cli", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=env)
     state = run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json"
     deadline = time.monotonic() + 600
@@ -60,8 +60,8 @@ def _same(a, b) -> None:
 
 
 def test_sft_resumes_after_kill_9(small):
-    from selfevolve.train.run import CommonOptions
-    from selfevolve.train.sft import train_sft
+    from selfevolve_lab.train.run import CommonOptions
+    from selfevolve_lab.train.sft import train_sft
 
     bench, model, root = small
     common = ["--bench", bench.root, "--model", model, "--data", root / "data.jsonl", "--mode", "closed", "--lr",
@@ -76,9 +76,9 @@ def test_sft_resumes_after_kill_9(small):
 
 
 def test_rl_resumes_after_kill_9(small):
-    from selfevolve.train.recipes import CLOSED_RL
-    from selfevolve.train.rl import RLHyper, train_rl
-    from selfevolve.train.run import CommonOptions
+    from selfevolve_lab.train.recipes import CLOSED_RL
+    from selfevolve_lab.train.rl import RLHyper, train_rl
+    from selfevolve_lab.train.run import CommonOptions
 
     bench, model, root = small
     common = ["--bench", bench.root, "--model", model, "--mode", "closed", "--group", "2", "--prompts-per-step",
@@ -94,7 +94,7 @@ def test_rl_resumes_after_kill_9(small):
              RLHyper(group=2, prompts_per_step=2, max_completion_length=8))
     _same(root / "rl-a", run)
     # `selfevolve report RUN` plots the training curves
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     main(["report", str(run), str(root / "rl-a"), "--out", str(root / "report")])
     rep = json.loads((root / "report" / "report.json").read_text())
@@ -107,7 +107,7 @@ def test_a_run_started_from_its_predecessors_config_json_repeats_it(small, monke
     """The acceptance of `--config`: a run's config.json is a recipe file that repeats the run."""
     from safetensors.torch import load_file
 
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     bench, model, root = small
     monkeypatch.chdir(root)  # relative paths: recorded absolute, so the repeat works from anywhere
@@ -128,7 +128,7 @@ def test_a_run_started_from_its_predecessors_config_json_repeats_it(small, monke
 
 
 def test_an_existing_run_is_refused_without_resume_or_force(small, capsys):
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     bench, model, root = small
     run = root / "exists"
@@ -144,7 +144,7 @@ def test_an_existing_run_is_refused_without_resume_or_force(small, capsys):
 def test_a_checkpoint_torn_by_a_kill_is_skipped_and_removed(tmp_path):
     """kill -9 can land while the trainer writes trainer_state.json (last, not atomically): that checkpoint
     is incomplete, and a resume takes the one before it (found in CI under load)."""
-    from selfevolve.train.run import RunDir
+    from selfevolve_lab.train.run import RunDir
 
     run = RunDir(tmp_path)
     for step, state in ((2, {"global_step": 2}), (4, {"global_step": 4}), (6, None)):

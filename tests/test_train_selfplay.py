@@ -31,15 +31,15 @@ def bench(mini_bench, tmp_path_factory):
      "bad_inputs"),  # parsed, but deeper than the sandbox protocol takes
 ])
 def test_untrusted_task_texts_are_dropped_with_a_reason(text, reason):
-    from selfevolve.train.selfplay import parse_task
+    from selfevolve_lab.train.selfplay import parse_task
 
     task, why = parse_task(text, "zwc.falekef", "t")
     assert task is None and why == reason
 
 
 def test_the_filter_votes_and_drops(bench):
-    from selfevolve.judge import Judge
-    from selfevolve.train.selfplay import filter_task, parse_task
+    from selfevolve_lab.judge import Judge
+    from selfevolve_lab.train.selfplay import filter_task, parse_task
 
     task, why = parse_task("Sure! " + GOOD + " Done.", "zwc.falekef", "t")
     assert why is None and [c.input for c in task.tests] == [{"x": [-1, 2]}, {"x": [3]}, {"x": [-4, 0]}]
@@ -64,8 +64,8 @@ def test_the_filter_votes_and_drops(bench):
 def test_a_task_the_usage_rule_cannot_apply_to_is_dropped(bench):
     """Solutions that wrap pure Python in the package's constructor: the usage rule cannot tell for such a
     task (its reference ignores the perturbed API), so the judge would pass a pure-Python answer to it."""
-    from selfevolve.judge import Judge
-    from selfevolve.train.selfplay import filter_task, parse_task
+    from selfevolve_lab.judge import Judge
+    from selfevolve_lab.train.selfplay import filter_task, parse_task
 
     task, _ = parse_task(GOOD, "zwc.falekef", "t")
     degenerate = "```python\nimport zwc\n\n\ndef solve(x):\n    return list(zwc.yitaf([abs(v) for v in x]) + 0)\n```"
@@ -77,8 +77,8 @@ def test_a_task_the_usage_rule_cannot_apply_to_is_dropped(bench):
 def test_self_play_writes_from_the_train_split_only(bench, tmp_path):
     import shutil
 
-    from selfevolve.bench import Bench
-    from selfevolve.train.selfplay import scope
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.train.selfplay import scope
 
     root = tmp_path / "b"
     shutil.copytree(bench.root, root)
@@ -95,18 +95,18 @@ def test_self_play_writes_from_the_train_split_only(bench, tmp_path):
 @pytest.mark.parametrize("learner", ["sft", "rl"])
 def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
     """A tiny model taught to write one task from falekef's doc and to solve it; the other API's text is garbage."""
-    from selfevolve.schema import Verdict
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import SFTRecord
-    from selfevolve.train.run import CommonOptions
-    from selfevolve.train.selfplay import (
+    from selfevolve_lab.schema import Verdict
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import SFTRecord
+    from selfevolve_lab.train.run import CommonOptions
+    from selfevolve_lab.train.selfplay import (
         SelfPlayHyper,
         parse_task,
         solve_prompt,
         train_selfplay,
         write_prompt,
     )
-    from selfevolve.train.sft import SFTHyper, train_sft
+    from selfevolve_lab.train.sft import SFTHyper, train_sft
 
     entry = bench.docs[0]
     task, _ = parse_task(GOOD, entry.novel, "t")
@@ -121,7 +121,7 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
     train_sft(bench.root, str(base), tmp_path / "teach.jsonl", "closed", tmp_path / "taught", opts)
     run = tmp_path / "sp"
     hp = SelfPlayHyper(rounds=1, apis=2, tasks_per_api=2, n_solutions=3, temperature=0.2, max_tokens=96)
-    from selfevolve.train.rl import RLHyper
+    from selfevolve_lab.train.rl import RLHyper
 
     res = train_selfplay(bench.root, str(tmp_path / "taught" / "model"), learner, run,
                          CommonOptions(lr=1e-3, epochs=1, save_steps=1000, progress=False, max_steps=1), hp, SFTHyper(),
@@ -144,7 +144,7 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
                                                                    run / "round-1" / "train" / "model"))
         assert any(not (start[k] == end[k]).all() for k in start)
         # fewer kept tasks than one step's prompts: the round says so and the run fails
-        from selfevolve.errors import UserError
+        from selfevolve_lab.errors import UserError
 
         with pytest.raises(UserError, match=r"self-play round 1: \d+ tasks < 99 prompts per step"):
             train_selfplay(bench.root, str(tmp_path / "taught" / "model"), learner, tmp_path / "few",

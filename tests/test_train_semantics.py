@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from selfevolve.train.recipes import CLOSED_RL, RL_RECIPES
+from selfevolve_lab.train.recipes import CLOSED_RL, RL_RECIPES
 from train_fixtures import corpus_of, make_small_bench, one_torch_thread, read_batches  # noqa: F401
 
 DOCS_MARK = "Documentation of the `zwc` library"
@@ -15,8 +15,8 @@ DOCS_MARK = "Documentation of the `zwc` library"
 
 @pytest.fixture(scope="module")
 def small(mini_bench, tmp_path_factory):
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import train_tasks
 
     root = tmp_path_factory.mktemp("train-sem")
     bench = make_small_bench(mini_bench.root, root / "bench")
@@ -26,20 +26,20 @@ def small(mini_bench, tmp_path_factory):
 
 
 def _opts(**kw):
-    from selfevolve.train.run import CommonOptions
+    from selfevolve_lab.train.run import CommonOptions
 
     base = dict(max_steps=1, lr=1e-3, force=True, dump_batches=1, progress=False, save_steps=1000, limit=2)
     return CommonOptions(**{**base, **kw})
 
 
 def _hp(**kw):
-    from selfevolve.train.rl import RLHyper
+    from selfevolve_lab.train.rl import RLHyper
 
     return RLHyper(**{**dict(group=2, prompts_per_step=2, micro_batch=4, max_completion_length=12), **kw})
 
 
 def test_closed_rl_samples_with_docs_and_trains_without(small):
-    from selfevolve.train.rl import train_rl
+    from selfevolve_lab.train.rl import train_rl
 
     bench, tasks, model, root = small
     run = root / "closed-tis"
@@ -75,7 +75,7 @@ def test_closed_rl_samples_with_docs_and_trains_without(small):
 
 
 def test_open_rl_samples_and_trains_with_docs(small):
-    from selfevolve.train.rl import train_rl
+    from selfevolve_lab.train.rl import train_rl
 
     bench, tasks, model, root = small
     run = root / "open"
@@ -89,8 +89,8 @@ def test_open_rl_samples_and_trains_with_docs(small):
 
 
 def test_open_and_closed_sft_differ_only_in_the_prompt(small, tmp_path):
-    from selfevolve.train.data import build_data
-    from selfevolve.train.sft import train_sft
+    from selfevolve_lab.train.data import build_data
+    from selfevolve_lab.train.sft import train_sft
 
     bench, tasks, model, root = small
     data = tmp_path / "data.jsonl"
@@ -122,12 +122,12 @@ def engine_of(small):
     import datasets
     import torch
 
-    from selfevolve.train.grpo import GRPOEngine, make_config
+    from selfevolve_lab.train.grpo import GRPOEngine, make_config
 
     bench, tasks, model, root = small
 
     def build(**kw):
-        from selfevolve.train.rl import RLOptim
+        from selfevolve_lab.train.rl import RLOptim
 
         args = make_config(output_dir=str(root / "fixed"), lr=1e-3, group=2, prompts_per_step=2, mini_batch_prompts=2,
                            micro_batch=4, clip=0.2, no_clip=kw.pop("no_clip", False), beta=0.0, temperature=1.0,
@@ -206,7 +206,7 @@ def test_positive_only_drops_exactly_the_negative_samples(engine_of, loss_type):
 def test_tis_weights_are_the_truncated_ratio():
     import torch
 
-    from selfevolve.train.grpo import tis_weights
+    from selfevolve_lab.train.grpo import tis_weights
 
     old = torch.tensor([[-1.0, -2.0, -0.5], [-3.0, -1.0, -9.0]])
     samp = torch.tensor([[-2.0, -1.0, -0.5], [-0.5, -4.0, -1.0]])
@@ -224,7 +224,7 @@ def test_tis_weights_are_the_truncated_ratio():
 @pytest.fixture
 def captured(monkeypatch):
     """Every GRPO trainer `train_rl` runs, kept after its run (its args are the config it received)."""
-    from selfevolve.train.grpo import GRPOEngine
+    from selfevolve_lab.train.grpo import GRPOEngine
 
     seen, train = [], GRPOEngine.train
 
@@ -238,7 +238,7 @@ def captured(monkeypatch):
 
 def test_too_few_tasks_for_a_step_is_refused_and_enough_trains_exactly_one(small, captured, capsys):
     """TRL drops an incomplete generation batch: 4 tasks < 32 prompts per step used to train 0 steps, exit 0."""
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     bench, tasks, model, root = small
     argv = ["train", "rl", "--bench", str(bench.root), "--model", str(model), "--mode", "closed", "--limit", "4",
@@ -258,7 +258,7 @@ def test_too_few_tasks_for_a_step_is_refused_and_enough_trains_exactly_one(small
 def test_train_rl_reads_its_recipe_from_the_table_and_flags_override_it(small, captured):
     import json
 
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     bench, tasks, model, root = small
     main(["train", "rl", "--bench", str(bench.root), "--model", str(model), "--limit", "4", "--prompts-per-step", "4",
@@ -273,8 +273,8 @@ def test_train_rl_reads_its_recipe_from_the_table_and_flags_override_it(small, c
 def test_a_run_of_zero_steps_is_an_error_not_a_model():
     from types import SimpleNamespace
 
-    from selfevolve.errors import UserError
-    from selfevolve.train.run import require_steps
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.train.run import require_steps
 
     with pytest.raises(UserError, match="0 optimizer steps"):
         require_steps(SimpleNamespace(state=SimpleNamespace(global_step=0), args=SimpleNamespace(output_dir="r")))
@@ -285,7 +285,7 @@ def test_a_run_of_zero_steps_is_an_error_not_a_model():
 def test_the_trainer_receives_the_official_optimizer_loss_and_order(small, captured, mode):
     """verl_evolve's actor: constant lr, no warmup, weight decay 0.01, token-mean per sequence (TRL's grpo),
     one pass per generation batch; Closed-RL reads its tasks in order (data.shuffle=False), Open-RL shuffles."""
-    from selfevolve.train.rl import train_rl
+    from selfevolve_lab.train.rl import train_rl
 
     bench, tasks, model, root = small
     lr = 1e-3
@@ -301,7 +301,7 @@ def test_the_trainer_receives_the_official_optimizer_loss_and_order(small, captu
 
 
 def test_exit_trains_with_the_same_official_optimizer(tmp_path):
-    from selfevolve.exit.trainer import ExItConfig, grpo_config
+    from selfevolve_lab.exit.trainer import ExItConfig, grpo_config
 
     args = grpo_config(ExItConfig(), tmp_path)
     assert (args.lr_scheduler_type, args.warmup_steps, args.weight_decay, args.loss_type) == ("constant", 0, 0.01,
@@ -313,8 +313,8 @@ def test_exit_trains_with_the_same_official_optimizer(tmp_path):
 def test_exit_splits_a_step_into_micro_batches_that_accumulate_to_one_update(tmp_path):
     """A whole step's prompts x group in one pass ran out of memory at the paper's 128 x 8: --micro-batch
     splits it, the update stays one per step (gradients accumulate), and a size that does not divide fails."""
-    from selfevolve.errors import UserError
-    from selfevolve.exit.trainer import ExItConfig, grpo_config
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.exit.trainer import ExItConfig, grpo_config
 
     whole = grpo_config(ExItConfig(prompts=4, group=4), tmp_path)
     split = grpo_config(ExItConfig(prompts=4, group=4, micro_batch=4), tmp_path)
@@ -327,9 +327,9 @@ def test_exit_splits_a_step_into_micro_batches_that_accumulate_to_one_update(tmp
 
 def test_no_clip_is_refused_where_it_cannot_act(small, captured):
     """One update per generation batch: the ratio is exactly 1, so no clip range changes the loss."""
-    from selfevolve.errors import UserError
-    from selfevolve.train.grpo import NO_CLIP
-    from selfevolve.train.rl import train_rl
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.train.grpo import NO_CLIP
+    from selfevolve_lab.train.rl import train_rl
 
     bench, tasks, model, root = small
     with pytest.raises(UserError, match="--no-clip changes nothing with one update per generation batch"):
@@ -343,8 +343,8 @@ def test_no_clip_is_refused_where_it_cannot_act(small, captured):
 
 def test_closed_rl_samples_each_task_with_its_own_docs_when_closed_prompts_coincide(small):
     """Two tasks with the same closed prompt but different APIs: each samples with its own API's docs."""
-    from selfevolve.train.data import TaskPrompts
-    from selfevolve.train.rl import train_rl
+    from selfevolve_lab.train.data import TaskPrompts
+    from selfevolve_lab.train.rl import train_rl
 
     bench, tasks, model, root = small
     a = tasks[0]
@@ -365,14 +365,14 @@ def test_sft_truncation_is_an_error_unless_asked_for_and_counted_per_mode(small,
     """Open-SFT's prompts carry the docs: a max length between the two prompts' lengths cuts only Open-SFT."""
     import json
 
-    from selfevolve.errors import UserError
-    from selfevolve.train.data import build_data
-    from selfevolve.train.sft import SFTHyper, lengths, load_tokenizer, rows, train_sft, turn_end
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.train.data import build_data
+    from selfevolve_lab.train.sft import SFTHyper, lengths, load_tokenizer, rows, train_sft, turn_end
 
     bench, tasks, model, root = small
     data = tmp_path / "data.jsonl"
     build_data(bench.root, data, model=None, from_references=True, progress=False)
-    from selfevolve.train.data import read_data
+    from selfevolve_lab.train.data import read_data
 
     tok, recs = load_tokenizer(str(model)), read_data(data)
     size = {m: [len(tok.apply_chat_template(e["prompt"] + e["completion"], tokenize=True, return_dict=True)
@@ -398,8 +398,8 @@ def test_sft_truncation_is_an_error_unless_asked_for_and_counted_per_mode(small,
 
 
 def test_sft_default_batch_is_the_official_global_32():
-    from selfevolve.errors import UserError
-    from selfevolve.train.sft import SFTHyper
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.train.sft import SFTHyper
 
     assert SFTHyper().batch_size == 32 and SFTHyper().per_device(1) == 32 and SFTHyper().per_device(8) == 4
     assert SFTHyper(grad_accum=2).per_device(8) == 2
@@ -418,11 +418,11 @@ def test_lora_rl_trains_an_adapter_logs_completions_and_mirrors_every_trl_key(sm
     from peft import PeftModel
     from safetensors.torch import load_file
 
-    from selfevolve.errors import UserError
-    from selfevolve.models.adapters import load_causal_lm
-    from selfevolve.train.grpo import GRPOEngine
-    from selfevolve.train.rl import train_rl
-    from selfevolve.train.run import LoraOptions
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.models.adapters import load_causal_lm
+    from selfevolve_lab.train.grpo import GRPOEngine
+    from selfevolve_lab.train.rl import train_rl
+    from selfevolve_lab.train.run import LoraOptions
 
     bench, tasks, model, root = small
     logged, log = [], GRPOEngine.log

@@ -11,7 +11,7 @@ from train_fixtures import corpus_of, make_small_bench, one_torch_thread  # noqa
 
 
 def _cli(*args):
-    from selfevolve.cli import main
+    from selfevolve_lab.cli import main
 
     main([str(a) for a in args])
 
@@ -19,8 +19,8 @@ def _cli(*args):
 def test_tensorboard_and_offline_wandb_hold_the_loss_curve_of_metrics_jsonl(mini_bench, tmp_path, monkeypatch):
     pytest.importorskip("tensorboard")
     pytest.importorskip("wandb")
-    from selfevolve.testing import make_tiny_model
-    from selfevolve.train.data import build_data, train_tasks
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.data import build_data, train_tasks
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
     model = make_tiny_model(tmp_path / "model", corpus=corpus_of(bench, train_tasks(bench)), hidden=32, vocab_size=600)

@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from selfevolve.judge import Judge
-from selfevolve.judge.usage import apply_usage_rule, probe_index, probe_point
-from selfevolve.sandbox import Limits, RunRequest, RunResult
-from selfevolve.sandbox.perturb import Perturbation
-from selfevolve.sandbox.pool import TestOutcome
-from selfevolve.sandbox.protocol import to_tagged
-from selfevolve.schema import Task, TestCase, Verdict
+from selfevolve_lab.judge import Judge
+from selfevolve_lab.judge.usage import apply_usage_rule, probe_index, probe_point
+from selfevolve_lab.sandbox import Limits, RunRequest, RunResult
+from selfevolve_lab.sandbox.perturb import Perturbation
+from selfevolve_lab.sandbox.pool import TestOutcome
+from selfevolve_lab.sandbox.protocol import to_tagged
+from selfevolve_lab.schema import Task, TestCase, Verdict
 
 ORIGINALS = {"abs": "numpy.abs", "absolute": "numpy.absolute", "array": "numpy.array", "tolist": "numpy.ndarray.tolist",
              "sum": "numpy.sum", "asum": "numpy.ndarray.sum", "add": "numpy.add", "sqrt": "numpy.sqrt",
@@ -288,7 +288,7 @@ def test_the_encoder_does_not_trust_the_package_hook(judge, n):
     """A run that patches the package's unwrap hook (found past the static check and the closed-book guard:
     the jail alone) cannot make a package object serialise as another value: the worker reads proxies
     through the slot it captured at start."""
-    from selfevolve.sandbox import RunRequest
+    from selfevolve_lab.sandbox import RunRequest
 
     code = ("import string, zwc\ndef solve():\n    a = zwc.{array}([1.5])\n"
             "    core = string.Formatter().get_field('0._core', [zwc], {{}})[0]\n"
@@ -333,7 +333,7 @@ def test_apply_usage_rule_is_pure(tasks):
     assert apply_usage_rule(passed, t, TestOutcome(True, t.tests[k].output), TestOutcome(True, t.tests[k].output)).passed
     # a reference that gives no answer when perturbed asks the solution to give none either (it read "passed"
     # whatever the solution answered there); one the sandbox failed is no pass
-    from selfevolve.judge.usage import REFERENCE_UNRUN
+    from selfevolve_lab.judge.usage import REFERENCE_UNRUN
 
     unrun = apply_usage_rule(passed, t, moved, TestOutcome(False, error=REFERENCE_UNRUN))
     assert not unrun.passed and unrun.status == "sandbox_error"
@@ -490,7 +490,7 @@ def test_a_perturbed_run_needs_a_seed(judge):
 def test_the_generator_draws_probe_inputs_outside_the_tests():
     import random
 
-    from selfevolve.tasks.generate import N_PROBES, _probe_inputs
+    from selfevolve_lab.tasks.generate import N_PROBES, _probe_inputs
 
     r = random.Random(0)
     tests = [{"x": i} for i in range(5)]

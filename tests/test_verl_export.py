@@ -10,8 +10,8 @@ from train_fixtures import make_small_bench, one_torch_thread  # noqa: F401
 def test_export_and_compute_score(mini_bench, tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from selfevolve.cli import main
-    from selfevolve.integrations.verl import compute_score, compute_score_batch
+    from selfevolve_lab.cli import main
+    from selfevolve_lab.integrations.verl import compute_score, compute_score_batch
 
     bench = make_small_bench(mini_bench.root, tmp_path / "bench")
     out = tmp_path / "verl"
@@ -27,7 +27,7 @@ def test_export_and_compute_score(mini_bench, tmp_path, capsys):
         assert "Documentation of the `zwc` library" in b["prompt"][0]["content"]
     # verl's NaiveRewardManager: compute_score(data_source=, solution_str=, ground_truth=, extra_info=) per row
     row = nodocs[0]
-    from selfevolve.train.data import train_tasks
+    from selfevolve_lab.train.data import train_tasks
 
     ref = train_tasks(bench)[0].reference
     good = compute_score(data_source=row["data_source"], solution_str=f"```python\n{ref}```",

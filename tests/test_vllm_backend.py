@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from selfevolve.models.vllm_backend import VLLMBackend
+from selfevolve_lab.models.vllm_backend import VLLMBackend
 
 
 class StandIn:
@@ -80,7 +80,7 @@ def test_without_the_extra_the_backend_says_how_to_install_it():
         pytest.skip("vllm is installed")
     except ImportError:
         pass
-    from selfevolve.errors import UserError
+    from selfevolve_lab.errors import UserError
 
     with pytest.raises(UserError, match=r"needs the 'vllm' extra"):
         VLLMBackend("some/path")

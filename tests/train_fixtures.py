@@ -40,8 +40,8 @@ TASKS = [
 
 def make_small_bench(mini_root: Path, dest: Path):
     """A copy of the mini bench with docs.jsonl and tasks/train.jsonl."""
-    from selfevolve.bench import Bench
-    from selfevolve.schema import ApiEntry, Task, TestCase
+    from selfevolve_lab.bench import Bench
+    from selfevolve_lab.schema import ApiEntry, Task, TestCase
 
     shutil.copytree(mini_root, dest)
     docs = [ApiEntry(original="numpy." + k.split(".")[1], novel=k, kind="function", signature=sig, doc=doc)
@@ -56,7 +56,7 @@ def make_small_bench(mini_root: Path, dest: Path):
 
 def corpus_of(bench, tasks) -> list[str]:
     """Texts a tiny model's tokenizer is trained on: every prompt it will see, and the references."""
-    from selfevolve.train.data import TaskPrompts
+    from selfevolve_lab.train.data import TaskPrompts
 
     prompts = TaskPrompts(bench)
     return [m["content"] for t in tasks for mode in ("open", "closed") for m in prompts.messages(t, mode)] + \
@@ -65,8 +65,8 @@ def corpus_of(bench, tasks) -> list[str]:
 
 def write_data(path: Path, bench, items) -> Path:
     """SFT records for (task, completion) pairs, marked passing (a fixture, to build a model of known skill)."""
-    from selfevolve.schema import Verdict
-    from selfevolve.train.data import SFTRecord, TaskPrompts
+    from selfevolve_lab.schema import Verdict
+    from selfevolve_lab.train.data import SFTRecord, TaskPrompts
 
     prompts = TaskPrompts(bench)
     recs = [SFTRecord(task_id=t.id, sample_idx=k, prompt_open=prompts.messages(t, "open"),

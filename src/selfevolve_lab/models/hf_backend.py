@@ -1,0 +1,95 @@
+"""A local transformers model (or a LoRA adapter directory, merged into its base: `adapters`): chat template,
+batched generation, CPU or GPU.
+
+Greedy requests that are pending together (the eval harness sends many at once) are generated as one
+left-padded batch: the same tokens as one by one, several times faster (``benchmarks/hf_batching.py``).
+Sampled requests stay one per call, so each keeps its own seed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from selfevolve_lab.models import Messages, Reply, check_model_dir
+
+
+class TransformersBackend:
+    def __init__(self, path: str, *, device: str | None = None, batch_size: int = 16):
+        check_model_dir(path)
+        import torch
+        from transformers import AutoTokenizer
+
+        from selfevolve_lab.models.adapters import load_causal_lm
+
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.tok.padding_side = "left"
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        self.model = load_causal_lm(path).to(self.device).eval()  # a LoRA run's adapter: merged into its base
+        self.name = path
+        self.lock = threading.Lock()
+        self.batch_size = max(1, batch_size)
+        self._pending: dict[int, list[tuple[Messages, asyncio.Future]]] = {}  # max_tokens -> waiting greedy calls
+
+    def generate(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
+                 seed: int | None = None) -> list[str]:
+        return [r.text for r in self.replies(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)]
+
+    def replies(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
+                seed: int | None = None) -> list[Reply]:
+        torch = self.torch
+        prompts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        kw = {"do_sample": temperature > 0, "max_new_tokens": max_tokens, "pad_token_id": self.tok.pad_token_id}
+        if temperature > 0:
+            kw["temperature"] = temperature
+        with self.lock, torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(**enc, **kw)
+        new = out[:, enc["input_ids"].shape[1]:]
+        texts = self.tok.batch_decode(new, skip_special_tokens=True)
+        # A row that stopped early ends in an end token, then padding; one cut off fills max_tokens with text.
+        ends = {self.tok.pad_token_id, self.tok.eos_token_id, *_ids(self.model.generation_config.eos_token_id)}
+        return [Reply(text=t, finish_reason="length" if len(row) == max_tokens and int(row[-1]) not in ends else "stop",
+                      prompt_tokens=int(mask.sum()), completion_tokens=sum(int(x) not in ends for x in row))
+                for t, row, mask in zip(texts, new, enc["attention_mask"], strict=True)]
+
+    async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 256,
+                       seed: int | None = None) -> Reply:
+        if temperature > 0 or self.batch_size == 1:
+            return (await asyncio.to_thread(self.replies, [messages], temperature=temperature,
+                                            max_tokens=max_tokens, seed=seed))[0]
+        fut = asyncio.get_running_loop().create_future()
+        queue = self._pending.setdefault(max_tokens, [])
+        queue.append((messages, fut))
+        if len(queue) == 1:  # the first waiter drains the queue; the others only wait for their result
+            asyncio.create_task(self._drain(max_tokens))
+        return await fut
+
+    async def _drain(self, max_tokens: int) -> None:
+        await asyncio.sleep(0)  # let the calls scheduled in the same turn join the batch
+        queue = self._pending[max_tokens]
+        while queue:
+            batch, queue[:] = queue[: self.batch_size], queue[self.batch_size:]
+            try:
+                replies = await asyncio.to_thread(self.replies, [m for m, _ in batch], max_tokens=max_tokens)
+            except Exception as e:  # every waiter of the batch gets the error
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for (_, fut), reply in zip(batch, replies, strict=True):
+                if not fut.done():
+                    fut.set_result(reply)
+        del self._pending[max_tokens]
+
+    async def close(self) -> None:
+        pass
+
+
+def _ids(eos: int | list[int] | None) -> list[int]:
+    """A generation config's end tokens: one id, a list of them, or none."""
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
