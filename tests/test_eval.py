@@ -75,6 +75,12 @@ def test_end_to_end_through_the_openai_backend(numpy_tasks, server, tmp_path):
         assert {"pass@1", "pass@2", "n_tasks", "status"} <= set(results["metrics"])
         assert results["config"]["mode"] == mode and results["isolation"] in ("bwrap", "unshare", "none")
         assert all(s["verdict"]["status"] for s in samples) and len({s["prompt_hash"] for s in samples}) == 3
+        # serve reports what its model did: a reply cut at --max-tokens says "length", and tokens are counted
+        # (it said "stop" and 0 tokens for every reply, so eval's truncation count read 0)
+        assert all(s["prompt_tokens"] > 0 and 0 < s["completion_tokens"] <= 24 for s in samples), samples[0]
+        cut = [s for s in samples if s["completion_tokens"] == 24]
+        assert cut and all(s["finish_reason"] == "length" for s in cut)
+        assert results["metrics"]["truncated"] == sum(s["finish_reason"] == "length" for s in samples) >= len(cut)
         runs.append(out)
     assert _metrics(server)["chat_completions"] - before == 12  # the server was really called
     rep = _cli("report", *runs, "--out", tmp_path / "report")

@@ -154,7 +154,9 @@ def _main(argv: list[str] | None) -> None:
 
 
 def _interrupted() -> None:
-    print("interrupted: partial results are kept; re-run the same command to resume", file=sys.stderr, flush=True)
+    # Runs that checkpoint (train, exit train) continue with --resume; eval, judge and micro resume as they are.
+    print("interrupted: partial results are kept; re-run the same command to resume (a training run: add --resume)",
+          file=sys.stderr, flush=True)
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         # a generation still running in a worker thread (a local model) would hold the exit until it ends (up to
         # 20 s were seen); what a run keeps is on disk already, record by record

@@ -8,6 +8,8 @@ answering /v1/models and /metrics meanwhile).
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from typing import Any
 
 
@@ -17,11 +19,22 @@ def make_app(model_path: str, **caps: Any):
     from selfevolve_lab.models.server import make_app as chat_app
 
     backend = TransformersBackend(model_path)
+    name = model_path.rstrip("/").rsplit("/", 1)[-1]
 
-    async def answer(body: dict[str, Any]) -> list[str]:
+    async def answer(body: dict[str, Any]) -> dict:
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
-        return await asyncio.to_thread(backend.generate, [body["messages"]] * int(body.get("n") or 1),
-                                       temperature=float(body.get("temperature") or 0.0), max_tokens=max_tokens,
-                                       seed=body.get("seed"))
+        replies = await asyncio.to_thread(backend.replies, [body["messages"]] * int(body.get("n") or 1),
+                                          temperature=float(body.get("temperature") or 0.0), max_tokens=max_tokens,
+                                          seed=body.get("seed"))
+        # Each choice's finish reason ("length": cut off at max_tokens) and the tokens counted, as vLLM gives
+        # them: eval's truncation count and per-sample usage read these.
+        prompt = replies[0].prompt_tokens or 0
+        completion = sum(r.completion_tokens or 0 for r in replies)
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model") or name,
+                "choices": [{"index": i, "finish_reason": r.finish_reason or "stop",
+                             "message": {"role": "assistant", "content": r.text}} for i, r in enumerate(replies)],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                          "total_tokens": prompt + completion}}
 
-    return chat_app(answer, model_path.rstrip("/").rsplit("/", 1)[-1], **caps)
+    return chat_app(answer, name, **caps)
