@@ -157,6 +157,9 @@ def export_cmd(
         b = Bench.open(bench)
         counts = hub.write_dataset(b, out, [split] if split else list(SPLITS), force=force)
         typer.echo(f"wrote {', '.join(f'{s} {n}' for s, n in counts.items())} tasks to {out}")
+        typer.echo(f"note: {out}/bench holds the name mapping and the original docs (the judge needs them): once "
+                   f"published, models trained on the Hub can learn the package, so its closed-book tasks stop "
+                   f"testing what a model learned from your training", err=True)
         if push_to_hub and token:
             typer.echo(f"pushed to {hub.push(out, push_to_hub, token, private=private)}")
         return
