@@ -47,7 +47,7 @@ def demo(
 ) -> None:
     """Build the NumPy bench, generate its tasks, check the bench's validity (references vs originals), then
     run the micro-world's quick experiment: every SE-Bench recipe from the committed base, one seed, with the
-    three findings (`selfevolve micro run --seeds 5` is the full experiment), and ExIt's quick one: grpo and
+    three findings (`selfevolve micro run` (3 seeds by default) is the full experiment), and ExIt's quick one: grpo and
     exit trained from the base, K=16 self-improvement curves (`selfevolve micro exit --seeds 3` is the full
     one). Finished stages are reused."""
     from rich.console import Console
