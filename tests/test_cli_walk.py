@@ -150,6 +150,8 @@ def test_a_failed_start_does_not_block_the_corrected_command_and_a_larger_limit_
     run = tmp_path / "run"
     common = ["eval", "--bench", mini_bench.root, "--tasks", tasks, "--workers", "1", "--out", run]
     _one_line_error(*_run([*common, "--model", mini_bench.root], capsys)[::2], "not a model directory")
+    _one_line_error(*_run([*common, "--model", tmp_path / "no-such-model"], capsys)[::2], "no such local path")
+    assert not run.exists()  # a model that is no model is said before OUT is written
     assert _run([*common, "--references", "--limit", "1"], capsys)[0] == 0
     first = (run / "samples.jsonl").read_text()
     code, out, err = _run([*common, "--references", "--limit", "2"], capsys)
