@@ -194,9 +194,14 @@ def test_frozen_heap_keeps_the_collector_off_what_exists_and_thaws_once():
     with frozen_heap():
         frozen = gc.get_freeze_count()
         assert frozen > 0
-        with frozen_heap():  # nested: no second freeze, no early thaw
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen
+        # Nested: no second freeze (it would move every new object in: the count grows) and no early thaw (it
+        # would be 0). The count may drop: a frozen object another thread frees (a test before this one in the
+        # same worker may leave threads) leaves the permanent generation.
+        made = [[] for _ in range(1000)]  # tracked objects a second freeze would add
+        with frozen_heap():
+            assert 0 < gc.get_freeze_count() <= frozen
+        del made
+        assert 0 < gc.get_freeze_count() <= frozen
         del a
         gc.collect()
         assert alive() is not None  # frozen: the collector does not walk it
