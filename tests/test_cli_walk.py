@@ -128,6 +128,15 @@ def test_build_refuses_an_existing_bench_without_force(tmp_path, capsys):
     assert os.listdir(tmp_path / "bench") == ["manifest.json"]  # its tasks/ would have been deleted
 
 
+def test_tasks_generate_refuses_to_replace_task_sets_without_force(mini_bench, tmp_path, capsys):
+    root = _with_tasks(mini_bench, tmp_path, "train")
+    before = (root / "tasks" / "train.jsonl").read_text()
+    _one_line_error(*_run(["tasks", "generate", root], capsys)[::2], "train.jsonl", "--force")
+    _one_line_error(*_run(["tasks", "generate", root, "--llm", "http://127.0.0.1:9/v1", "--model", "m"], capsys)[::2],
+                    "train.jsonl", "--force")
+    assert (root / "tasks" / "train.jsonl").read_text() == before and os.listdir(root / "tasks") == ["train.jsonl"]
+
+
 def test_out_gets_its_parents_and_an_existing_one_needs_force(mini_bench, tmp_path, capsys, monkeypatch):
     import selfevolve_lab.evaluate.report as report
 

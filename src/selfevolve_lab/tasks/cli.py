@@ -26,6 +26,7 @@ def generate_cmd(
     model: str = typer.Option("", "--model", help="With --llm: the model that writes problems."),
     models: str = typer.Option("", "--models", help="With --llm: comma-separated solver models (default: --model)."),
     split: Literal[SPLITS] = typer.Option("train", "--split", help="With --llm: the split the LLM tasks go to."),
+    force: bool = typer.Option(False, "--force", help="Replace the task sets BENCH already has."),
 ) -> None:
     """Generate train / test_single / test_multi, each task validated in the sandbox and the judge.
 
@@ -40,6 +41,10 @@ def generate_cmd(
     from selfevolve_lab.tasks.generate import build_tasks
 
     b = Bench.open(bench)
+    # what this run would replace: every split (templates), or the one split the LLM tasks go to
+    existing = [p.name for p in ([b.tasks_path(split)] if llm else [b.tasks_path(s) for s in SPLITS]) if p.exists()]
+    if existing and not force:  # checked before minutes of generation
+        raise UserError(f"{b.root / 'tasks'} holds {', '.join(existing)}; use --force to generate them again")
     if llm:  # the paper's pipeline: a model writes problems, --models solve them, agreed tests are kept
         from selfevolve_lab.judge import Judge
         from selfevolve_lab.tasks.llm import generate_llm
