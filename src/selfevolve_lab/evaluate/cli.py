@@ -136,13 +136,13 @@ def serve_cmd(
     """Serve a local transformers model over the OpenAI-compatible chat API (/v1/chat/completions)."""
     from selfevolve_lab.errors import UserError
     from selfevolve_lab.evaluate.serve import make_app
+    from selfevolve_lab.models import check_model_dir
     from selfevolve_lab.models.server import open_warning, serve_forever
 
     warning = open_warning(host, api_key)
     if warning:
         typer.echo(warning, err=True)
-    if not model.exists():
-        raise UserError(f"model {model}: no such local path")
+    check_model_dir(model)
     app = make_app(str(model), api_key=api_key or None, max_n=max_n, max_tokens_cap=max_tokens_cap)
     try:
         serve_forever(app, host, port,

@@ -195,9 +195,7 @@ def run_eval(cfg: EvalConfig, out: Path, *, force: bool = False, progress: bool 
     if cfg.source == "model" and not cfg.model.startswith(("http://", "https://")) and backend != "openai":
         from selfevolve_lab.models import check_model_dir
 
-        if not Path(cfg.model).exists():  # said before OUT is written: a typo leaves nothing behind
-            raise UserError(f"model {cfg.model!r}: no such local path (use an http(s):// URL for a server)")
-        check_model_dir(cfg.model)
+        check_model_dir(cfg.model)  # said before OUT is written: a typo leaves nothing behind
     bench = Bench.open(cfg.bench)
     tasks = _tasks(bench, cfg)
     out.mkdir(parents=True, exist_ok=True)

@@ -60,9 +60,12 @@ class Backend(Protocol):
 
 
 def check_model_dir(path: str | Path) -> None:
-    """A local model is a Hugging Face model directory: anything else is bad input, said before the libraries
-    try to read it (a bench directory made the tokenizer blame sentencepiece in a 67-line traceback)."""
-    if Path(path).exists() and not any((Path(path) / f).is_file() for f in ("config.json", "adapter_config.json")):
+    """A local model is a Hugging Face model directory (or a LoRA adapter's): anything else is bad input, said
+    before the libraries try to read it (a bench directory made the tokenizer blame sentencepiece in a 67-line
+    traceback) and before a command writes its output."""
+    if not Path(path).exists():
+        raise UserError(f"model {str(path)!r}: no such local path (use an http(s):// URL for a server)")
+    if not any((Path(path) / f).is_file() for f in ("config.json", "adapter_config.json")):
         raise UserError(f"{path}: not a model directory (no config.json, nor a LoRA adapter's adapter_config.json); "
                         "give a Hugging Face model directory, or an http(s):// URL for a server")
 
@@ -85,8 +88,6 @@ def load_backend(model: str, *, backend: str = "auto", concurrency: int = 32, se
     if extra_body:
         raise UserError(f"model {model!r} is local: {', '.join(sorted(extra_body))} go to an OpenAI-compatible "
                         "server only (use an http(s):// URL)")
-    if not Path(model).exists():
-        raise UserError(f"model {model!r}: no such local path (use an http(s):// URL for a server)")
     check_model_dir(model)
     if backend == "vllm":
         from selfevolve_lab.models.vllm_backend import VLLMBackend
