@@ -42,6 +42,7 @@ def test_demo_reuses_the_bench_checks_it_and_runs_the_micro_experiments_through_
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "using the bench" in out and "using the task sets" in out  # nothing rebuilt
+    assert "did not pass" not in out, [ln for ln in res.output.splitlines() if "did not pass" in ln]
     assert "references pass (novel package) │ 100.0%" in out
     assert "same solutions with NumPy's names pass │ 0.0%" in out
     assert "report of run" in out and "report of exit" in out

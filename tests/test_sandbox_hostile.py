@@ -477,7 +477,7 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
 
     def broken(*a, **k):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) <= 2:  # the run's first try and its retry on a fresh worker
             raise RuntimeError("a defect in the pool")
         return real(*a, **k)
 
@@ -486,3 +486,47 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
     assert first.status == "sandbox_error" and "a defect in the pool" in first.detail, first
     after = [pool.submit(JailRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
     assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))
+
+
+@pytest.mark.parametrize("failures, status", [(1, "ok"), (2, "sandbox_error")])
+def test_a_run_the_sandbox_failed_is_retried_once_on_a_fresh_worker(env, monkeypatch, failures, status):
+    """The sandbox's own failure (a refused fork under load, a broken worker) is not a verdict on the code:
+    the run goes to a fresh worker once; only a second failure is reported, with what failed."""
+    from selfevolve_lab.sandbox import pool as pool_mod
+
+    pool = env["pool"]
+    real = pool_mod._WorkerProcess.recv
+    left = [failures]
+
+    def flaky(self, lim):
+        reply = real(self, lim)
+        if left[0] and isinstance(reply, dict) and reply.get("result"):
+            left[0] -= 1
+            return {"worker_error": "OSError: [Errno 11] cannot give the run its own PID namespace"}
+        return reply
+
+    monkeypatch.setattr(pool_mod._WorkerProcess, "recv", flaky)
+    restarts = pool.restarts
+    r = pool.submit(JailRequest("def solve(i):\n    return i + 1\n", "solve", [{"i": 41}])).result(timeout=60)
+    assert r.status == status, r
+    if status == "ok":
+        assert r.outcomes[0].value == 42
+    else:
+        assert "PID namespace" in r.detail, r
+    assert left == [0] and pool.restarts >= restarts + 1
+
+
+def test_a_worker_never_drops_the_runs_pid_namespace_silently(tmp_path, monkeypatch):
+    """A kernel that refuses one run's PID namespace (EAGAIN under load) fails that run on the worker, which
+    the pool retries; the worker never goes on running code without the namespace."""
+    from types import SimpleNamespace
+
+    from selfevolve_lab.sandbox import worker as w
+
+    monkeypatch.setattr(w, "fork_in_new_pidns", lambda: None)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("ran the code without its PID namespace"))
+    me = SimpleNamespace(pidns=True, rundirs=str(tmp_path), runs=0, out_path=str(tmp_path / "o"),
+                         err_path=str(tmp_path / "e"))
+    with pytest.raises(OSError, match="PID namespace"):
+        w.Worker.run(me, {"limits": {"wall_s": 1.0, "result_bytes": 100, "stdout_bytes": 100}})
+    assert me.pidns

@@ -84,7 +84,12 @@ def demo(
     console.print("[bold]3/5[/] scoring the references, as written and with the original library's names ...")
     tests = splits["test_single"] + splits["test_multi"]
     with Judge(bench) as judge:
-        as_written = Counter(v.status for v in judge.judge_many((t, t.reference, 0) for t in tests))
+        failed: dict[str, str] = {}  # a reference that fails is the judge's defect or the machine's: say which
+        as_written = Counter()
+        for v in judge.judge_many((t, t.reference, 0) for t in tests):
+            as_written[v.status] += 1
+            if not v.passed:
+                failed.setdefault(v.status, f"{v.task_id}: {v.detail}")
         originals = [translate_code(t.reference, bench.mapping, library=bench.library, package=bench.package, reverse=True)
                      for t in tests]
         original = Counter(v.status for v in judge.judge_many((t, c, 0) for t, c in zip(tests, originals, strict=True)))
@@ -109,6 +114,9 @@ def demo(
     table.add_row("sandbox isolation", isolation)
     table.add_row("total time", f"{time.perf_counter() - t0:.1f} s")
     console.print(table)
+    for status, first in failed.items():
+        console.print(f"[red]references that did not pass: {as_written[status]} {status}[/] (first: {first})",
+                      markup=True, highlight=False)
     console.print(f"bench: {bench.root}   tasks: {bench.root / 'tasks'}")
     if not micro:
         return

@@ -2,8 +2,9 @@
 
 One dispatcher thread per worker pulls runs from a shared queue, sends each to its worker (under a
 backlog one more waits in the worker's pipe, so the worker never idles on the parent) and waits for each
-reply with a deadline. A worker that dies, hangs or sends garbage is killed and replaced; its
-run is retried once on the fresh worker, then reported as ``sandbox_error``: the queue is never lost.
+reply with a deadline. A worker that dies, hangs or sends garbage, or reports that the sandbox itself
+failed on a run (not the code), is killed and replaced; its run is retried once on the fresh worker, then
+reported as ``sandbox_error``: the queue is never lost.
 """
 
 from __future__ import annotations
@@ -447,9 +448,17 @@ class SandboxPool:
             except BaseException as e:  # noqa: BLE001  (interpret never raises; this is the belt to its braces)
                 result = RunResult("sandbox_error", detail=f"reading the run failed: {type(e).__name__}: {e}"[:500],
                                    isolation=self.isolation)
-            runs.popleft()
-            _resolve(head.fut, result)
-            if isinstance(reply, dict) and (reply.get("dirty") or "worker_error" in reply):
+            # The sandbox's own failure (the worker broke, the run's setup failed) is no verdict on the code:
+            # the run gets one more try on a fresh worker, as when a worker dies (a fork refused under load
+            # must not fail a correct answer).
+            retry = result.status == "sandbox_error" and head.tries == 0
+            if retry:
+                head.tries += 1
+                head.sent = False
+            else:
+                runs.popleft()
+                _resolve(head.fut, result)
+            if retry or (isinstance(reply, dict) and (reply.get("dirty") or "worker_error" in reply)):
                 worker.kill()  # it ends itself after such a reply: the run waiting in its pipe goes to a fresh one
                 state["worker"] = None
                 for r in runs:
@@ -462,8 +471,8 @@ class SandboxPool:
         head.tries += 1
         if head.tries >= 2:
             runs.popleft()
-            _resolve(head.fut, RunResult("sandbox_error", detail="the sandbox worker died twice on this run",
-                                         isolation=self.isolation))
+            _resolve(head.fut, RunResult("sandbox_error", detail="the sandbox failed twice on this run; the last "
+                                         "time its worker died, hung or sent garbage", isolation=self.isolation))
 
 
 def _resolve(fut: cf.Future, result: RunResult) -> None:

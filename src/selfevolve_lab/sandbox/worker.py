@@ -397,9 +397,12 @@ class Worker:
         err_fd = os.open(self.err_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         r, w = os.pipe()
         sr, sw = os.pipe()
-        pid = fork_in_new_pidns() if self.pidns else None
-        if pid is None:
-            self.pidns = False
+        if self.pidns:
+            pid = fork_in_new_pidns()
+            if pid is None:  # never a silent downgrade: the pool retries the run on a fresh worker
+                err = ctypes.get_errno()
+                raise OSError(err, f"cannot give the run its own PID namespace: {os.strerror(err)}")
+        else:
             pid = os.fork()
         if pid == 0:
             os.close(r)
