@@ -80,10 +80,14 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--starts", default="base,closed_sft", help="which starts, in this order (comma-separated)")
+    ap.add_argument("--lrs", default=",".join(f"{lr:g}" for lr in LRS), help="phase 1's learning rates")
     a = ap.parse_args()
     cfg = json.loads((a.run / "results.json").read_text())["config"]
     bench = str(a.run / "bench")
-    starts = {"base": cfg["base"], "closed_sft": str(a.run / "seed0" / "sft-mode=closed" / "model")}
+    known = {"base": cfg["base"], "closed_sft": str(a.run / "seed0" / "sft-mode=closed" / "model")}
+    starts = {s: known[s] for s in a.starts.split(",")}
+    lrs = [float(x) for x in a.lrs.split(",")]
     for p in starts.values():
         if not (Path(p) / "config.json").is_file():
             raise SystemExit(f"error: {p}: no model")
@@ -95,7 +99,7 @@ def main() -> None:
 
     with ProcessPoolExecutor(a.jobs) as pool:
         phase1 = [p for ps in pool.map(curve, jobs_for([(s, "closed_rl", lr, SWEEP_PASSES) for s in starts
-                                                        for lr in LRS])) for p in ps]
+                                                        for lr in lrs])) for p in ps]
         chosen = {}
         for s in starts:
             last = [p for p in phase1 if p["start"] == s and p["passes"] == SWEEP_PASSES[-1]]
