@@ -477,7 +477,7 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
 
     def broken(*a, **k):
         calls.append(1)
-        if len(calls) <= 2:  # the run's first try and its retry on a fresh worker
+        if len(calls) == 1:
             raise RuntimeError("a defect in the pool")
         return real(*a, **k)
 
@@ -502,7 +502,7 @@ def test_a_run_the_sandbox_failed_is_retried_once_on_a_fresh_worker(env, monkeyp
         reply = real(self, lim)
         if left[0] and isinstance(reply, dict) and reply.get("result"):
             left[0] -= 1
-            return {"worker_error": "OSError: [Errno 11] cannot give the run its own PID namespace"}
+            return {"worker_error": "OSError: [Errno 11] cannot give the run its own PID namespace", "ran": False}
         return reply
 
     monkeypatch.setattr(pool_mod._WorkerProcess, "recv", flaky)
@@ -530,3 +530,84 @@ def test_a_worker_never_drops_the_runs_pid_namespace_silently(tmp_path, monkeypa
     with pytest.raises(OSError, match="PID namespace"):
         w.Worker.run(me, {"limits": {"wall_s": 1.0, "result_bytes": 100, "stdout_bytes": 100}})
     assert me.pidns
+
+
+@pytest.mark.parametrize("reply", [
+    {"worker_error": "OSError: after the run", "ran": True},  # the code may have run: its failure stands
+    {"worker_error": "OSError: an old worker's reply"},  # nothing says the code never ran
+])
+def test_a_failure_after_the_code_may_have_run_is_never_retried(env, monkeypatch, reply):
+    from selfevolve_lab.sandbox import pool as pool_mod
+
+    real = pool_mod._WorkerProcess.recv
+    replies = []
+
+    def once(self, lim):
+        got = real(self, lim)
+        replies.append(got)
+        return dict(reply) if len(replies) == 1 else got
+
+    monkeypatch.setattr(pool_mod._WorkerProcess, "recv", once)
+    r = env["pool"].submit(JailRequest("def solve():\n    return 1\n", "solve", [{}])).result(timeout=60)
+    assert r.status == "sandbox_error" and reply["worker_error"] in r.detail and len(replies) == 1, r
+
+
+SHARED_UID_REROLL = r"""
+import sys, tempfile
+from pathlib import Path
+from selfevolve_lab.sandbox import RunRequest, SandboxPool
+root = Path(tempfile.mkdtemp())
+(root / "pkg" / "zwcx").mkdir(parents=True)
+(root / "pkg" / "zwcx" / "__init__.py").write_text("")
+code = (
+    "import os\n"
+    "def solve():\n"
+    "    open('leftover', 'w').write('x')\n"
+    "    os.chmod('/tmp', 0)\n"  # locks the worker out of cleaning up after it: it used to answer worker_error
+    "    return os.path.basename(os.getcwd())\n")
+with SandboxPool(root / "pkg", package="zwcx", preload=["zwcx"], isolation_level="bwrap", workers=1) as pool:
+    first = pool.run(RunRequest("def solve():\n    return 0\n", "solve", [{}], closed_book=False))
+    r = pool.run(RunRequest(code, "solve", [{}], closed_book=False))
+    after = pool.run(RunRequest("def solve():\n    return 2\n", "solve", [{}], closed_book=False))
+    print(first.status, r.status, r.outcomes[0].value if r.outcomes else r.detail.replace(" ", "_"),
+          after.outcomes[0].value if after.outcomes else after.status, pool.restarts)
+"""
+
+
+def test_a_run_that_shares_the_worker_s_uid_cannot_throw_its_result_away_for_a_second_draw(tmp_path):
+    """Without root (bwrap in a user namespace) a run owns the jail's /tmp: locking the worker out of it broke
+    the cleanup into a worker_error, which the pool retried on a fresh worker (found by a red team). The run's
+    result is reported, and its worker replaced."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare")
+    cmd = ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c", SHARED_UID_REROLL]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    if p.returncode and "Operation not permitted" in p.stderr:
+        pytest.skip("user namespaces are not available here")
+    assert p.returncode == 0, p.stderr[-2000:]
+    # its own run's answer (its worker's second run: dir 1), not a retry's on a fresh worker (dir 0); the next
+    # run gets a fresh worker
+    assert p.stdout.split() == ["ok", "ok", "1", "2", "1"], p.stdout
+
+
+def test_a_fresh_worker_without_the_pid_namespace_the_pool_had_is_refused(env, monkeypatch):
+    """A replacement worker whose kernel refused the PID namespace (under load) would run code with weaker
+    isolation than the pool reports: it is refused (the runs it would take get sandbox_error), never used."""
+    from selfevolve_lab.sandbox import pool as pool_mod
+
+    pool = env["pool"]
+    assert pool.pidns is True  # this machine gives runs their own PID namespace (test_the_jail_is_what_we_claim)
+    real = pool_mod._WorkerProcess.__init__
+
+    def weaker(self, *a, **k):
+        real(self, *a, **k)
+        self.pidns = False
+
+    monkeypatch.setattr(pool_mod._WorkerProcess, "__init__", weaker)
+    with pytest.raises(RuntimeError, match="PID namespace"):
+        pool._spawn()

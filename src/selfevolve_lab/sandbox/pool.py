@@ -304,6 +304,8 @@ class SandboxPool:
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self.restarts = 0
+        self.pidns: bool | None = None  # whether runs get their own PID namespace, from the first worker
+        self._pidns_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._dispatch, name=f"sandbox-{i}", daemon=True)
                          for i in range(self.n_workers)]
         self._ready = threading.Barrier(self.n_workers + 1)
@@ -370,7 +372,15 @@ class SandboxPool:
     # -------------------------------------------------------------- dispatcher
 
     def _spawn(self) -> _WorkerProcess:
-        return _WorkerProcess(self.isolation, self.package_dir, self._cfg)
+        worker = _WorkerProcess(self.isolation, self.package_dir, self._cfg)
+        with self._pidns_lock:
+            if self.pidns is None:
+                self.pidns = worker.pidns  # what this machine gives: runs in their own PID namespace or not
+        if self.pidns and not worker.pidns:  # the kernel refused it this time (under load): never a silent downgrade
+            worker.kill()
+            raise RuntimeError("the sandbox worker could not give runs their own PID namespace, as this pool's "
+                               "first workers did")
+        return worker
 
     def _dispatch(self) -> None:
         worker: _WorkerProcess | None = None
@@ -448,10 +458,12 @@ class SandboxPool:
             except BaseException as e:  # noqa: BLE001  (interpret never raises; this is the belt to its braces)
                 result = RunResult("sandbox_error", detail=f"reading the run failed: {type(e).__name__}: {e}"[:500],
                                    isolation=self.isolation)
-            # The sandbox's own failure (the worker broke, the run's setup failed) is no verdict on the code:
-            # the run gets one more try on a fresh worker, as when a worker dies (a fork refused under load
-            # must not fail a correct answer).
-            retry = result.status == "sandbox_error" and head.tries == 0
+            # The sandbox's own failure before the code started (the worker broke before forking the run, the
+            # run's setup failed) is no verdict on the code: one more try on a fresh worker, as when a worker
+            # dies (a fork refused under load must not fail a correct answer). Never once the code may have run:
+            # a run must not be able to throw its real result away for a second draw.
+            retry = result.status == "sandbox_error" and head.tries == 0 and isinstance(reply, dict) and (
+                reply.get("ran") is False if "worker_error" in reply else str(reply.get("setup", "R")) != "R")
             if retry:
                 head.tries += 1
                 head.sent = False

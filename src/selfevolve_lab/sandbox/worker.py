@@ -397,6 +397,7 @@ class Worker:
         err_fd = os.open(self.err_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         r, w = os.pipe()
         sr, sw = os.pipe()
+        self.ran = False
         if self.pidns:
             pid = fork_in_new_pidns()
             if pid is None:  # never a silent downgrade: the pool retries the run on a fresh worker
@@ -412,6 +413,7 @@ class Worker:
                        self.perturber, self.closed_book if req.get("closed_book", True) and self.closed_book.package else None)
             finally:
                 os._exit(70)
+        self.ran = True  # from here a failure is reported with the run (the code may have run), never retried
         os.close(w)
         os.close(sw)
         buf, timed_out, too_big, st, ru = _collect(pid, r, t0 + lim["wall_s"], lim["result_bytes"])
@@ -424,7 +426,10 @@ class Worker:
         try:
             os.rmdir(workdir)  # the common case: the run wrote no file
         except OSError:
-            dirty = not _remove_tree(workdir, NOBODY if self.drop_uid and os.getuid() == 0 else None)
+            try:  # whatever the run did to its directory, its result is still reported; the worker is replaced
+                dirty = not _remove_tree(workdir, NOBODY if self.drop_uid and os.getuid() == 0 else None)
+            except Exception:  # noqa: BLE001
+                dirty = True
         self.runs += 1
         if self.huge_pages and self.runs % 500 == 0:
             _collapse_heap()  # pages this process wrote while a child shared them were split back to 4 KB
@@ -550,7 +555,10 @@ def _remove_tree(top: str, owner_uid: int | None, deadline_s: float = 5.0) -> bo
     kept on a stack. Stops at ``deadline_s`` (the worker is then replaced, with a fresh /tmp). As root,
     works as the runs' uid (they own all of it). Returns whether ``top`` is gone. Only the run's
     processes could change the tree, and they are dead."""
-    back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a run that owns the jail's /tmp (no uid of its own) may have locked the worker out of it
+        return False
     euid = os.geteuid()
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     end = time.monotonic() + deadline_s
@@ -728,10 +736,12 @@ def main() -> None:
         req = read_msg(stdin)
         if req is None:
             return
+        worker.ran = False
         try:
             reply = worker.run(req)
-        except BaseException as e:  # the pool reports it as this run's sandbox_error and starts a new worker
-            reply = {"worker_error": _fmt_exc(e)}
+        except BaseException as e:  # the pool reports it as this run's sandbox_error and starts a new worker;
+            # it retries the run only if its code never started ("ran" false)
+            reply = {"worker_error": _fmt_exc(e), "ran": worker.ran}
         write_msg(stdout, reply)
         if reply.get("dirty") or "worker_error" in reply:
             return  # a run left what could not be removed, or the worker broke: a fresh jail, a fresh /tmp
