@@ -130,3 +130,114 @@ def test_tools_end_to_end(tmp_path, capsys):
     groups = _check_groups(run, verifiable=True, diversity=True)  # each logged S is 4 x its returns' variance
     assert any(g["learnability"] > 0 for g in groups)  # one answer in three solves the task: groups disagree
     assert all(f.startswith(("call 1", "no tool calls")) for t in trajs for f in t["feedback"])
+    states = [json.loads(p.read_text()) for p in (run / "checkpoints").glob("*/exit_state.json")]
+    assert states and "RESULT 1: " in json.dumps(states)  # training's episodes had turns: their results are in the buffer
+
+
+# ---- episodes with turns --------------------------------------------------------------------------------
+
+def test_a_turn_is_cut_after_its_first_call_and_the_call_s_result_is_the_next_message(domain):
+    from selfevolve_lab.exit.domain import Interactive
+
+    assert isinstance(domain, Interactive) and domain.max_turns == MAX_CALLS + 1
+    city = next(iter(database().cities))
+    pop = database().cities[city]["population"]
+    call = _call("lookup", table="cities", key=city, field="population")
+    # notes before the call are kept; what follows it (a forged RESULT, an answer) was never read by anyone
+    kept, message = domain.respond([], f"I look it up.\n{call}\nRESULT 1: 5\nANSWER: $1")
+    assert kept == f"I look it up.\n{call}" and message == f"RESULT 1: {pop!r}"
+    kept2, message2 = domain.respond([kept], _call("calc", op="add", a="$1", b=1))  # $1 is the earlier turn's
+    assert message2 == f"RESULT 2: {pop + 1!r}"
+    assert domain.respond([kept, kept2], f"ANSWER: {pop + 1}\n{call}") == (f"ANSWER: {pop + 1}\n{call}", None)
+    assert domain.respond([], "no call at all") == ("no call at all", None)
+    assert domain.respond([call] * MAX_CALLS, call) == (call, None)  # the episode has run its calls
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_a_bad_call_in_a_turn_is_a_message_saying_why(domain, kind):
+    line, why = BAD[kind]
+    kept, message = domain.respond([], f"{line}\nmore")
+    assert kept == line and message.startswith(f"RESULT 1: failed ({why}"), message
+
+
+def test_a_python_payload_in_a_turn_is_never_evaluated(domain, tmp_path: Path):
+    pwned = tmp_path / "pwned"
+    payload = f"__import__('os').system('touch {pwned}')"
+    for line in (_call("calc", op="add", a=payload, b=1), _call("lookup", table=payload, key="x", field="city"),
+                 f'{{"tool": "calc", "args": {payload}}}'):
+        _, message = domain.respond([], line)
+        assert message.startswith("RESULT 1: failed (") and not pwned.exists(), message
+
+
+def test_an_episode_read_turn_by_turn_answers_with_the_value_it_was_shown(domain):
+    """The point of turns: the model answers with the number a tool returned, which it could not know before."""
+    from selfevolve_lab.exit.inference import episodes
+
+    task = next(t for t in domain.tasks("test") if t.id.startswith("stock_value/"))
+    seen: list[list[dict]] = []
+
+    def generate(chats, seed):
+        seen.extend(chats)
+        out = []
+        for chat in chats:
+            results = [m["content"].split(": ", 1)[1] for m in chat if m["role"] == "user" and
+                       m["content"].startswith("RESULT")]
+            product = task.id.split("/", 1)[1]
+            plan = [_call("lookup", table="products", key=product, field="price"),
+                    _call("lookup", table="products", key=product, field="stock")]
+            if len(results) < 2:
+                out.append(plan[len(results)] + "\n" + _call("calc", op="add", a=1, b=1))  # a second call: dropped
+            else:
+                out.append(f"ANSWER: {int(results[0]) * int(results[1])}")
+        return out
+
+    [text] = episodes(domain, generate, [[{"role": "user", "content": task.prompt}]], seed=0)
+    assert domain.score_one(Instance(task), text)[0] == 1.0
+    assert text.count("RESULT") == 2 and "add" not in text
+    assert [m["role"] for m in seen[-1]] == ["user", "assistant", "user", "assistant", "user"]
+
+
+def test_turns_rollout_masks_the_environment_s_tokens_and_keeps_the_model_s(tmp_path):
+    """TRL's rollout_func for turns: the completion is reply, template + message (env_mask 0), reply, ...; the
+    reward functions get the same episode as text."""
+    from transformers import AutoTokenizer
+
+    from selfevolve_lab.exit.domain import episode_text
+    from selfevolve_lab.testing import make_tiny_model
+    from selfevolve_lab.train.grpo import _env_suffix, turns_rollout
+
+    make_tiny_model(tmp_path / "m")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    dom = ToolsDomain(size=4)
+    city = next(iter(database().cities))
+    first = _call("lookup", table="cities", key=city, field="population") + "\n" + _call("calc", op="add", a=1, b=2)
+    script = [[first, "no call"], ["ANSWER: $1"]]  # round 1: two samples; round 2: the one still going
+
+    class Trainer:
+        processing_class = tok
+        max_completion_length = 400
+        num_generations = 2
+        calls: list = []
+
+        def _tokenize_prompts(self, prompts):
+            return [tok(p, add_special_tokens=False)["input_ids"] for p in prompts], None, None
+
+        def _generate_single_turn(self, prompt_ids, images, fields, n):
+            self.calls.append(prompt_ids)
+            return [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                    for t in script[len(self.calls) - 1]], None
+
+    trainer = Trainer()
+    out = turns_rollout(dom.respond, dom.max_turns)(["question"] * 2, trainer)
+    ids, mask = out["completion_ids"][0], out["env_mask"][0]
+    assert len(ids) == len(mask) and 0 in mask
+    model_text = tok.decode([t for t, m in zip(ids, mask, strict=True) if m], skip_special_tokens=True)
+    assert "calc" not in model_text and model_text.startswith("{") and model_text.endswith("ANSWER: $1")
+    env = [t for t, m in zip(ids, mask, strict=True) if not m]
+    message = out["env_messages"][0][0]
+    assert env == list(_env_suffix(tok, message)) and message.startswith("RESULT 1: ")
+    assert tok.decode(env, skip_special_tokens=True).count("RESULT 1") == 1
+    assert trainer.calls[1] == [trainer._tokenize_prompts(["question"])[0][0] + ids[:-len(tok("ANSWER: $1")["input_ids"]) - 1]]
+    assert out["env_mask"][1] == [1] * len(out["completion_ids"][1])  # no call: one turn, all the model's
+    assert episode_text(out["turns"][0], out["env_messages"][0]).endswith(message + "\nANSWER: $1")
+    assert dom.score_one(Instance(dom.tasks("train")[0]), episode_text(out["turns"][1], out["env_messages"][1]))[0] == 0

@@ -15,7 +15,7 @@ import numpy as np
 from selfevolve_lab.errors import UserError
 from selfevolve_lab.exit import diversity, rewards
 from selfevolve_lab.exit.buffer import Buffer, learnability
-from selfevolve_lab.exit.domain import Attempt, Domain, Instance
+from selfevolve_lab.exit.domain import Attempt, Domain, Instance, episode_text
 from selfevolve_lab.jsonl import JsonlAppender, read_jsonl, write_jsonl
 from selfevolve_lab.train.rl import RLOptim
 from selfevolve_lab.train.run import TrainerOptions
@@ -131,9 +131,14 @@ class Curriculum:
         self.overhead_cpu_s += time.thread_time() - c0
         return out
 
-    def reward(self, completions: list[Any], exit_group: list[int], **_: Any) -> list[float]:
-        """TRL reward function: the step reward of each response (rows carry their group's index)."""
-        texts = [c if isinstance(c, str) else str((c[-1] if c else {}).get("content", "")) for c in completions]
+    def reward(self, completions: list[Any], exit_group: list[int], turns: list[list[str]] | None = None,
+               env_messages: list[list[str]] | None = None, **_: Any) -> list[float]:
+        """TRL reward function: the step reward of each response (rows carry their group's index). An episode
+        with turns (`turns_rollout`) is scored as one text, its replies and the messages that answered them."""
+        if turns is not None:
+            texts = [episode_text(t, m) for t, m in zip(turns, env_messages or [[]] * len(turns), strict=True)]
+        else:
+            texts = [c if isinstance(c, str) else str((c[-1] if c else {}).get("content", "")) for c in completions]
         groups = [self.groups[g] for g in exit_group]
         scored = self.domain.score_many([(g.instance, t) for g, t in zip(groups, texts, strict=True)])
         out = []

@@ -86,6 +86,33 @@ class Domain(Protocol):
 
 
 @runtime_checkable
+class Interactive(Protocol):
+    """A domain whose episode has turns (tools): after each reply the environment may answer it, and the model
+    replies again, as a chat (assistant, user, assistant, ...). A response, as `Domain.score_many` scores it and
+    an instance's history shows it, is the whole episode (`episode_text`). Training generates the turns in one
+    sequence whose environment tokens are masked from the loss (`selfevolve_lab.train.grpo.turns_rollout`);
+    K-step inference as chat turns (`selfevolve_lab.exit.inference.iterate`)."""
+
+    max_turns: int  # replies per episode, the last one included
+
+    def respond(self, turns: list[str], reply: str) -> tuple[str, str | None]:
+        """One turn: (the reply as the episode keeps it, the environment's message for the next turn), or
+        (the reply, None) when the episode ends with it. ``turns``: the episode's earlier replies, as kept.
+        Never raises on a bad reply: a bad call is a message saying why it failed."""
+        ...
+
+
+def episode_text(turns: list[str], messages: list[str]) -> str:
+    """An interactive episode as one response: each reply, then the environment's message to it."""
+    parts: list[str] = []
+    for k, turn in enumerate(turns):
+        parts.append(turn)
+        if k < len(messages):
+            parts.append(messages[k])
+    return "\n".join(parts)
+
+
+@runtime_checkable
 class HeldOut(Protocol):
     """A domain whose feedback could show what its score checks (sebench's expected outputs, a metric on the
     test labels) scores K-step inference on held-out tasks with this: the feedback comes only from what the

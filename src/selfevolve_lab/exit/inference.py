@@ -24,7 +24,16 @@ import numpy as np
 from selfevolve_lab.evaluate.intervals import crossed
 from selfevolve_lab.evaluate.report import save_curve
 from selfevolve_lab.exit import prompts
-from selfevolve_lab.exit.domain import Attempt, BaseTask, Domain, HeldOut, Instance, score_held_out
+from selfevolve_lab.exit.domain import (
+    Attempt,
+    BaseTask,
+    Domain,
+    HeldOut,
+    Instance,
+    Interactive,
+    episode_text,
+    score_held_out,
+)
 from selfevolve_lab.jsonl import write_jsonl
 
 Generate = Callable[[list[list[dict[str, str]]], int], list[str]]  # (chats, seed) -> one text per chat
@@ -79,13 +88,44 @@ def iterate(domain: Domain, generate: Generate, tasks: Sequence[BaseTask], *, st
     for k in range(steps + 1):
         kind = "first" if k == 0 else "improve"
         chats = [prompts.messages(c, kind) for c in chains]
-        texts: list[str] = []
-        for i in range(0, len(chats), batch_size):
-            texts += generate(chats[i:i + batch_size], seed + 1000 * k + i)
+        if isinstance(domain, Interactive):
+            texts = episodes(domain, generate, chats, seed + 1000 * k, batch_size)
+        else:
+            texts = []
+            for i in range(0, len(chats), batch_size):
+                texts += generate(chats[i:i + batch_size], seed + 1000 * k + i)
         scored = score_held_out(domain, list(zip(chains, texts, strict=True)))
         chains = [c.child(Attempt(t, s, f)) for c, t, (s, f) in zip(chains, texts, scored, strict=True)]
     return [Trajectory(c.task.id, i % samples, [a.score for a in c.history], [a.feedback for a in c.history])
             for i, c in enumerate(chains)]
+
+
+def episodes(domain: Interactive, generate: Generate, chats: list[list[dict[str, str]]], seed: int,
+             batch_size: int = 32) -> list[str]:
+    """One episode with turns per chat (`Interactive`): the model's reply, the domain's message to it as a
+    user turn, the next reply, ... up to the domain's max_turns replies; each episode as one text
+    (`episode_text`). Each reply is a full generation (max_tokens each), as a chat client's would be."""
+    turns: list[list[str]] = [[] for _ in chats]
+    messages: list[list[str]] = [[] for _ in chats]
+    active = list(range(len(chats)))
+    for t in range(domain.max_turns):
+        convo = [chats[i] + [m for a, u in zip(turns[i], messages[i], strict=True)
+                             for m in ({"role": "assistant", "content": a}, {"role": "user", "content": u})]
+                 for i in active]
+        replies: list[str] = []
+        for b in range(0, len(convo), batch_size):
+            replies += generate(convo[b:b + batch_size], seed + 100 * t + b)
+        going = []
+        for i, reply in zip(active, replies, strict=True):
+            kept, message = domain.respond(turns[i], reply)
+            turns[i].append(kept)
+            if message is not None and t + 1 < domain.max_turns:
+                messages[i].append(message)
+                going.append(i)
+        active = going
+        if not active:
+            break
+    return [episode_text(t, m) for t, m in zip(turns, messages, strict=True)]
 
 
 def run(domain: Domain, generate: Generate, out: str | Path, *, name: str, model: str | Path, steps: int,

@@ -21,7 +21,7 @@ import numpy as np
 
 from selfevolve_lab.exit import diversity, prompts
 from selfevolve_lab.exit.curriculum import VARIANTS, Curriculum, ExItConfig, Group  # noqa: F401  (VARIANTS: for callers)
-from selfevolve_lab.exit.domain import Domain
+from selfevolve_lab.exit.domain import Domain, Interactive
 from selfevolve_lab.exit.inference import TRAINING_FILE
 from selfevolve_lab.jsonl import atomic_write_text
 from selfevolve_lab.train.run import CommonOptions
@@ -74,7 +74,7 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
 
     import selfevolve_lab.models.micro  # noqa: F401  registers the micro-world's model class, so TRL loads a micro base
     from selfevolve_lab.errors import UserError
-    from selfevolve_lab.train.grpo import GRPOEngine, batch_sizes
+    from selfevolve_lab.train.grpo import GRPOEngine, batch_sizes, turns_rollout
     from selfevolve_lab.train.run import (
         is_main,
         metrics_callback,
@@ -133,7 +133,8 @@ def train(domain: Domain, model: str, cfg: ExItConfig, run_dir: str | Path, *,
     quiet(progress)
     start, peft_config = model_and_peft(model, cfg)
     with tracking(run, cfg):
-        trainer = GRPOEngine(model=start, reward_funcs=[exit_reward], args=args, train_dataset=data,
+        episodes = {"rollout_func": turns_rollout(domain.respond, domain.max_turns)} if isinstance(domain, Interactive) else {}
+        trainer = GRPOEngine(model=start, reward_funcs=[exit_reward], args=args, train_dataset=data, **episodes,
                              prompt_hook=draw, advantage_hook=finish, peft_config=peft_config,
                              callbacks=[metrics_callback(run), _state_callback(curriculum), *(callbacks or [])])
         quiet(progress, trainer)

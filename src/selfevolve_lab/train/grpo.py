@@ -126,6 +126,98 @@ def docs_rollout(sampling_prompts: dict[str, list], timers: dict | None = None) 
     return rollout
 
 
+Respond = Callable[[list[str], str], tuple[str, "str | None"]]  # (earlier turns, reply) -> (kept, message | None)
+
+
+def turns_rollout(respond: Respond, max_turns: int, timers: dict | None = None) -> Callable:
+    """A TRL `rollout_func` for episodes with turns (`selfevolve_lab.exit.domain.Interactive`): each sample is
+    the model's reply, then, while ``respond`` answers it, the environment's message as a user turn of the chat
+    template and the model's next reply, up to ``max_turns`` replies and the trainer's max_completion_length
+    tokens in all. The messages' tokens (the end of the reply's turn, the user turn, the next assistant header)
+    are in the completion with ``env_mask`` 0, so the loss is on the model's own tokens only (TRL treats
+    env_mask as its tool mask). A reply is kept up to where ``respond`` cut it (the tokens that decode to the
+    kept text); the rest was sampled but is dropped, as a stop string would. Extra keys, for the reward
+    functions: ``turns`` (each sample's replies, as kept) and ``env_messages`` (the messages that answered them).
+    """
+
+    def rollout(prompts: list, trainer: GRPOTrainer) -> dict:
+        t0 = time.perf_counter()
+        tok = trainer.processing_class
+        budget = trainer.max_completion_length
+        prompt_ids = [list(x) for x in trainer._tokenize_prompts(prompts)[0]]
+        n = len(prompt_ids)
+        comp: list[list[int]] = [[] for _ in range(n)]
+        mask: list[list[int]] = [[] for _ in range(n)]
+        lps: list[list[float]] = [[] for _ in range(n)]
+        turns: list[list[str]] = [[] for _ in range(n)]
+        messages: list[list[str]] = [[] for _ in range(n)]
+        active = list(range(n))
+        new, new_lp = trainer._generate_single_turn(prompt_ids, None, {}, trainer.num_generations)
+        while active:
+            going = []
+            for j, i in enumerate(active):
+                ids = list(new[j])[: budget - len(comp[i])]
+                lp = list(new_lp[j])[: len(ids)] if new_lp is not None else [0.0] * len(ids)
+                reply = tok.decode(ids, skip_special_tokens=True)
+                kept, message = respond(turns[i], reply)
+                if message is not None and len(turns[i]) + 1 < max_turns:
+                    ids = ids[: _tokens_for(tok, ids, kept)]
+                    kept = tok.decode(ids, skip_special_tokens=True)  # what the model reads on: its tokens' text
+                    suffix = _env_ids(trainer, message)
+                    if len(comp[i]) + len(ids) + len(suffix) < budget:
+                        comp[i] += ids + suffix
+                        mask[i] += [1] * len(ids) + [0] * len(suffix)
+                        lps[i] += lp[: len(ids)] + [0.0] * len(suffix)
+                        turns[i].append(kept)
+                        messages[i].append(message)
+                        going.append(i)
+                        continue
+                    reply = kept  # no room for the message: the episode ends with the cut reply
+                comp[i] += ids
+                mask[i] += [1] * len(ids)
+                lps[i] += lp[: len(ids)]
+                turns[i].append(kept if message is None else reply)
+            active = going
+            if active:
+                new, new_lp = trainer._generate_single_turn([prompt_ids[i] + comp[i] for i in active], None, {}, 1)
+        if timers is not None:
+            timers["generation"] = timers.get("generation", 0.0) + time.perf_counter() - t0
+        return {"prompt_ids": prompt_ids, "completion_ids": comp,
+                "logprobs": lps if new_lp is not None else None, "env_mask": mask,
+                "turns": turns, "env_messages": messages}
+
+    return rollout
+
+
+def _tokens_for(tok: Any, ids: list[int], text: str) -> int:
+    """How many of ``ids`` decode to at least ``text`` (a prefix of their decoding)."""
+    for k in range(1, len(ids) + 1):
+        if len(tok.decode(ids[:k], skip_special_tokens=True)) >= len(text):
+            return k
+    return len(ids)
+
+
+@functools.lru_cache(maxsize=4096)
+def _env_suffix(tok: Any, message: str) -> tuple[int, ...]:
+    """The chat template's tokens after an assistant reply that was cut mid-turn: its end of turn, the user
+    turn with ``message``, and the next assistant header (rendered on a stand-in chat, as TRL does for tool
+    results)."""
+    chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+    before = tok.apply_chat_template(chat, tokenize=True, add_generation_prompt=False, return_dict=False)
+    after = tok.apply_chat_template(chat + [{"role": "user", "content": message}], tokenize=True,
+                                    add_generation_prompt=True, return_dict=False)
+    before, after = list(before), list(after)
+    eos = [k for k, t in enumerate(before) if t == tok.eos_token_id]
+    cut = eos[-1] if eos else len(before)  # the reply's own end of turn is the environment's to write
+    if after[:cut] != before[:cut]:
+        raise RuntimeError("the chat template renders an earlier turn differently once a turn follows it")
+    return tuple(after[cut:])
+
+
+def _env_ids(trainer: GRPOTrainer, message: str) -> list[int]:
+    return list(_env_suffix(trainer.processing_class, message))
+
+
 def make_config(*, lr: float, group: int, prompts_per_step: int, mini_batch_prompts: int,
                 micro_batch: int, clip: float, no_clip: bool, beta: float, temperature: float, epochs: float,
                 max_completion_length: int, optim: Any, shuffle: bool, ppo_epochs: int = 1, world: int | None = None,

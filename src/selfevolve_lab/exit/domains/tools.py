@@ -1,11 +1,14 @@
 """Tools: questions about a small seeded database, answered with several tool calls, scored 0/1 on the answer.
 
-An episode is one completion: tool calls, one JSON object per line (``{"tool": ..., "args": {...}}``), then
-a line ``ANSWER: <value>``. Other lines are the model's notes and are skipped. The calls run in order on the
-trusted side after the completion ends, so a result is not seen within the episode: an argument (or the
-answer) may instead be ``"$N"``, the result of call N, which lets one completion carry a whole plan. The
-next ExIt step's prompt shows the episode and its feedback, which lists every call with its result or why
-it failed, and whether the answer was right (never the expected answer).
+An episode has turns (`selfevolve_lab.exit.domain.Interactive`). The model writes a tool call, one JSON object
+on a line (``{"tool": ..., "args": {...}}``); its reply is kept up to that line, the call runs on the trusted
+side, and the model's next turn starts after the message ``RESULT N: <value>`` (or ``RESULT N: failed (why)``).
+The episode ends at a line ``ANSWER: <value>``, at a reply with no call, or after MAX_CALLS calls. Other lines
+are the model's notes. An argument (or the answer) may also be ``"$N"``, the result of call N, so one reply
+can carry a whole plan. The episode as one text (replies and results, `episode_text`) is what is scored: its
+calls run again in order (they are deterministic; a RESULT line the model writes itself is a note), and the
+next ExIt step's prompt shows it with its feedback, which lists every call with its result or why it failed,
+and whether the answer was right (never the expected answer).
 
 Model text is never evaluated: a call is ``json.loads`` of a line of at most MAX_CALL_BYTES, its arguments
 are checked against the tool's schema (names, types, allowed values, lengths) before our own functions run
@@ -27,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from selfevolve_lab.errors import UserError
-from selfevolve_lab.exit.domain import BaseTask, Instance
+from selfevolve_lab.exit.domain import BaseTask, Instance, episode_text
 
 SEED = 0  # the database and the task order; a task's split is a hash of its id, so splits share no task
 N_CITIES, N_PRODUCTS = 40, 40
@@ -186,6 +189,7 @@ class Episode:
     calls: list[str]  # one feedback line per call, with its result or why it failed
     answer: Value | None  # after resolving a $N reference; None: no ANSWER line
     answer_error: str = ""
+    results: tuple[Value | None, ...] = ()  # per call run: its result, None if it failed
 
 
 def run_episode(response: str) -> Episode:
@@ -220,7 +224,30 @@ def run_episode(response: str) -> Episode:
             results.append(value)
     if extra:
         lines.append(f"calls {MAX_CALLS + 1}-{MAX_CALLS + extra}: failed (too many calls: at most {MAX_CALLS} run)")
-    return Episode(lines, answer, error)
+    return Episode(lines, answer, error, tuple(results))
+
+
+def respond(turns: list[str], reply: str) -> tuple[str, str | None]:
+    """One turn of an episode (`Interactive.respond`): the reply up to its first call, and that call's result
+    as the next turn's message; the whole reply and None when it answers first, makes no call, or the episode
+    has run its MAX_CALLS. Each earlier turn holds one call; they run again here, in order."""
+    if len(turns) >= MAX_CALLS:
+        return reply, None
+    lines = reply.splitlines(keepends=True)
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if _ANSWER.match(line):
+            return reply, None
+        if line.startswith("{"):
+            earlier = list(run_episode("\n".join(turns)).results)
+            k = len(earlier) + 1
+            try:
+                _, value = run_call(line, earlier)
+                message = f"RESULT {k}: {value!r}"
+            except CallFailed as e:
+                message = f"RESULT {k}: failed ({e})"
+            return "".join(lines[: i + 1]).rstrip("\n"), message
+    return reply, None
 
 
 def _number(text: str) -> Fraction | None:
@@ -295,10 +322,11 @@ FORMAT = (
     'lookup: {{"tool": "lookup", "args": {{"table": T, "key": K, "field": F}}}}; table "cities" (fields '
     'population, country) or "products" (fields price, stock, city).\n'
     'calc: {{"tool": "calc", "args": {{"op": OP, "a": A, "b": B}}}}; OP is one of {ops}; A and B are numbers.\n'
-    "The calls run in order after your reply (at most {max_calls}); you do not see their results now, but any "
-    'argument, and the answer, may be "$N": the result of call N. Example:\n'
+    "After each call you get its result, `RESULT N: <value>`, and go on (at most {max_calls} calls). Any "
+    'argument, and the answer, may also be "$N": the result of call N. Example:\n'
     '{{"tool": "lookup", "args": {{"table": "cities", "key": "CITY", "field": "population"}}}}\n'
-    "ANSWER: $1"
+    "RESULT 1: 1234\n"
+    "ANSWER: 1234"
 ).format(ops=", ".join(OPS), max_calls=MAX_CALLS)
 
 
@@ -324,14 +352,21 @@ def _all_tasks() -> dict[str, list[BaseTask]]:
 
 
 def reference_response(task: BaseTask) -> str:
-    """The reference episode: the template's calls, then the last call's result as the answer."""
-    calls = task.data["reference"]
-    return "\n".join([*calls, f"ANSWER: ${len(calls)}"])
+    """The reference episode: the template's calls, one a turn, each followed by its result, then the last
+    call's result as the answer."""
+    turns: list[str] = []
+    messages: list[str] = []
+    for call in task.data["reference"]:
+        kept, message = respond(turns, call)
+        turns.append(kept)
+        messages.append(message or "")
+    return episode_text([*turns, f"ANSWER: ${len(turns)}"], messages)
 
 
 class ToolsDomain:
     name = "tools"
     verifiable = True
+    max_turns = MAX_CALLS + 1
 
     def __init__(self, size: int = 64):
         if not 1 <= size <= MAX_SIZE:
@@ -355,6 +390,9 @@ class ToolsDomain:
 
     def score_many(self, items: list[tuple[Instance, str]]) -> list[tuple[float, str]]:
         return [self.score_one(i, r) for i, r in items]
+
+    def respond(self, turns: list[str], reply: str) -> tuple[str, str | None]:
+        return respond(turns, reply)
 
     def close(self) -> None:
         pass
