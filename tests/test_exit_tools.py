@@ -211,7 +211,9 @@ def test_turns_rollout_masks_the_environment_s_tokens_and_keeps_the_model_s(tmp_
     dom = ToolsDomain(size=4)
     city = next(iter(database().cities))
     first = _call("lookup", table="cities", key=city, field="population") + "\n" + _call("calc", op="add", a=1, b=2)
-    script = [[first, "no call"], ["ANSWER: $1"]]  # round 1: two samples; round 2: the one still going
+    call = _call("lookup", table="cities", key=city, field="population")
+    # round 1: a call and more (cut), no call (ends), a call and the end of its turn; round 2: the two going on
+    script = [[first, "no call", call], ["ANSWER: $1", "ANSWER: $1"]]
 
     class Trainer:
         processing_class = tok
@@ -228,7 +230,7 @@ def test_turns_rollout_masks_the_environment_s_tokens_and_keeps_the_model_s(tmp_
                     for t in script[len(self.calls) - 1]], None
 
     trainer = Trainer()
-    out = turns_rollout(dom.respond, dom.max_turns)(["question"] * 2, trainer)
+    out = turns_rollout(dom.respond, dom.max_turns)(["question"] * 3, trainer)
     ids, mask = out["completion_ids"][0], out["env_mask"][0]
     assert len(ids) == len(mask) and 0 in mask
     model_text = tok.decode([t for t, m in zip(ids, mask, strict=True) if m], skip_special_tokens=True)
@@ -237,7 +239,14 @@ def test_turns_rollout_masks_the_environment_s_tokens_and_keeps_the_model_s(tmp_
     message = out["env_messages"][0][0]
     assert env == list(_env_suffix(tok, message)) and message.startswith("RESULT 1: ")
     assert tok.decode(env, skip_special_tokens=True).count("RESULT 1") == 1
-    assert trainer.calls[1] == [trainer._tokenize_prompts(["question"])[0][0] + ids[:-len(tok("ANSWER: $1")["input_ids"]) - 1]]
+    q = trainer._tokenize_prompts(["question"])[0][0]
+    assert trainer.calls[1][0] == q + ids[:-len(tok("ANSWER: $1")["input_ids"]) - 1]
     assert out["env_mask"][1] == [1] * len(out["completion_ids"][1])  # no call: one turn, all the model's
     assert episode_text(out["turns"][0], out["env_messages"][0]).endswith(message + "\nANSWER: $1")
+    ids2, mask2 = out["completion_ids"][2], out["env_mask"][2]  # the model ended its turn: that token is its own
+    n = len(tok(call, add_special_tokens=False)["input_ids"])
+    assert ids2[n] == tok.eos_token_id and mask2[: n + 1] == [1] * (n + 1)
+    assert ids2[n + 1:][: len(env)] == env and mask2[n + 1:][: len(env)] == [0] * len(env)
+    assert tok.decode(env).startswith("\n<|user|>\nRESULT 1: ")  # the template's own text after a reply
+    assert out["turns"][2][0] == call and out["env_messages"][2] == [message]
     assert dom.score_one(Instance(dom.tasks("train")[0]), episode_text(out["turns"][1], out["env_messages"][1]))[0] == 0

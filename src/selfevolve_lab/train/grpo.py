@@ -136,7 +136,9 @@ def turns_rollout(respond: Respond, max_turns: int, timers: dict | None = None) 
     tokens in all. The messages' tokens (the end of the reply's turn, the user turn, the next assistant header)
     are in the completion with ``env_mask`` 0, so the loss is on the model's own tokens only (TRL treats
     env_mask as its tool mask). A reply is kept up to where ``respond`` cut it (the tokens that decode to the
-    kept text); the rest was sampled but is dropped, as a stop string would. Extra keys, for the reward
+    kept text); the rest was sampled but is dropped, as a stop string would. A reply that ended its turn there
+    (the end-of-turn token next) keeps that token as its own, so the model learns to stop after a call; one
+    that wrote on gets the end of its turn from the environment. Extra keys, for the reward
     functions: ``turns`` (each sample's replies, as kept) and ``env_messages`` (the messages that answered them).
     """
 
@@ -161,9 +163,15 @@ def turns_rollout(respond: Respond, max_turns: int, timers: dict | None = None) 
                 reply = tok.decode(ids, skip_special_tokens=True)
                 kept, message = respond(turns[i], reply)
                 if message is not None and len(turns[i]) + 1 < max_turns:
-                    ids = ids[: _tokens_for(tok, ids, kept)]
-                    kept = tok.decode(ids, skip_special_tokens=True)  # what the model reads on: its tokens' text
+                    k = _tokens_for(tok, ids, kept)
                     suffix = _env_ids(trainer, message)
+                    rest, eos = ids[k:], tok.eos_token_id
+                    if eos in rest and not tok.decode(rest[: rest.index(eos)], skip_special_tokens=True).strip():
+                        ids = ids[: k + rest.index(eos) + 1]  # it ended its turn there: that token is its own
+                        suffix = suffix[1:] if suffix[:1] == [eos] else suffix  # (the template's, where it is one)
+                    else:
+                        ids = ids[:k]  # it wrote on: the end of its turn is the environment's
+                    kept = tok.decode(ids, skip_special_tokens=True)  # what the model reads on: its tokens' text
                     if len(comp[i]) + len(ids) + len(suffix) < budget:
                         comp[i] += ids + suffix
                         mask[i] += [1] * len(ids) + [0] * len(suffix)
@@ -199,19 +207,17 @@ def _tokens_for(tok: Any, ids: list[int], text: str) -> int:
 
 @functools.lru_cache(maxsize=4096)
 def _env_suffix(tok: Any, message: str) -> tuple[int, ...]:
-    """The chat template's tokens after an assistant reply that was cut mid-turn: its end of turn, the user
-    turn with ``message``, and the next assistant header (rendered on a stand-in chat, as TRL does for tool
-    results)."""
-    chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-    before = tok.apply_chat_template(chat, tokenize=True, add_generation_prompt=False, return_dict=False)
-    after = tok.apply_chat_template(chat + [{"role": "user", "content": message}], tokenize=True,
-                                    add_generation_prompt=True, return_dict=False)
-    before, after = list(before), list(after)
-    eos = [k for k, t in enumerate(before) if t == tok.eos_token_id]
-    cut = eos[-1] if eos else len(before)  # the reply's own end of turn is the environment's to write
-    if after[:cut] != before[:cut]:
+    """The chat template's tokens after an assistant reply's text: the end of its turn, the user turn with
+    ``message``, and the next assistant header (rendered on a stand-in chat, as TRL does for tool results)."""
+    mark = "\u2063"  # a reply's stand-in text that no template writes itself
+    chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": mark}]
+    before = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+    after = tok.apply_chat_template(chat + [{"role": "user", "content": message}], tokenize=False,
+                                    add_generation_prompt=True)
+    end = before.rindex(mark) + len(mark)
+    if after[:end] != before[:end]:
         raise RuntimeError("the chat template renders an earlier turn differently once a turn follows it")
-    return tuple(after[cut:])
+    return tuple(tok(after[end:], add_special_tokens=False)["input_ids"])
 
 
 def _env_ids(trainer: GRPOTrainer, message: str) -> list[int]:
