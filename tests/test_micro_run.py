@@ -33,6 +33,9 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
                 assert set(cell) == {"mean", "ci95", "per_seed"} and len(cell["per_seed"]) == 1
                 assert 0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 100
     assert set(on_disk["findings"]) == set(X.F.FINDINGS)
+    rl = {r for r, chain in X.RECIPES.items() if chain and chain[-1][0] == "rl"}
+    assert set(on_disk["training"]) == rl and all(0 <= v[k] <= 1 for v in on_disk["training"].values()
+                                                  for k in ("clip_fraction", "negative_share"))
     for f in on_disk["findings"].values():
         assert f["verdict"] in ("reproduced", "not reproduced", "inconclusive", "not tested")
     pre = on_disk["preconditions"]

@@ -201,6 +201,13 @@ def test_positive_only_drops_exactly_the_negative_samples(engine_of, loss_type):
     plain = build().reweight({k: v.clone() for k, v in batch.items()}, [{}] * 4)
     assert torch.equal(plain["advantages"], batch["advantages"]) and torch.equal(plain["completion_mask"],
                                                                                  batch["completion_mask"])
+    # the share of trained tokens with a negative advantage, logged per step: none left after positive-only
+    mask, neg = batch["completion_mask"], batch["advantages"].lt(0)
+    for positive_only, want in ((False, (mask.sum(1) * neg).sum().item() / mask.sum().item()), (True, 0.0)):
+        e = build(positive_only=positive_only, loss_type=loss_type)
+        e.model.train()
+        e.reweight({k: v.clone() for k, v in batch.items()}, [{}] * 4)
+        assert e._metrics["train"]["negative_share"] == [pytest.approx(want)] and (positive_only or want > 0)
 
 
 def test_tis_weights_are_the_truncated_ratio():

@@ -222,8 +222,7 @@ class Experiment(MicroWorld):
         from selfevolve_lab.train.run import CommonOptions
 
         kind, what = chain[-1]
-        name = "+".join(st[0] + "".join(f"-{k}={v}" for k, v in sorted(options(st).items())) for st in chain)
-        run = self.out / f"seed{seed}" / name
+        run = self.out / f"seed{seed}" / stage_name(chain)
         s = self.scale
         # the stage as the table has it, and every training setting of the scale (all but eval_limit)
         settings = {"start": str(start), "stage": repr(chain[-1]), "seed": seed,
@@ -260,7 +259,7 @@ class Experiment(MicroWorld):
                 # (round-K/stats.json has trained=false and the reason; NOT_TRAINED holds it here)
                 model = str(start)
                 (run / "NOT_TRAINED").write_text(str(e) + "\n")
-                self.log(f"seed {seed} {name}: NOT TRAINED: {e}")
+                self.log(f"seed {seed} {run.name}: NOT TRAINED: {e}")
             (run / "final_model.txt").write_text(str(model))
         else:  # pragma: no cover - RECIPES names only the three
             raise ValueError(kind)
@@ -315,7 +314,9 @@ class Experiment(MicroWorld):
             recipes={r: {m: {s: F.summary(v) for s, v in by_split.items()} for m, by_split in by_mode.items()}
                      for r, by_mode in per.items()},
             findings=F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()},
-                                F.unmoved(per, starts(self.recipes))))
+                                F.unmoved(per, starts(self.recipes))),
+            training={r: rl_training(self.out, seeds, chain) for r, chain in self.recipes.items()
+                      if chain and chain[-1][0] == "rl"})
         plots(results, self.out)
         return results
 
@@ -333,6 +334,24 @@ class Experiment(MicroWorld):
             for k, v in timings.items():
                 self.timings.add(k, v)
         return [scores for scores, _ in done]
+
+
+def stage_name(chain: tuple[Stage, ...]) -> str:
+    """A stage's run directory under seed<S>/: each stage of its chain with what it sets."""
+    return "+".join(st[0] + "".join(f"-{k}={v}" for k, v in sorted(options(st).items())) for st in chain)
+
+
+def rl_training(out: Path, seeds: list[int], chain: tuple[Stage, ...]) -> dict[str, float | None]:
+    """What an RL stage's updates were, from its runs' metrics.jsonl, averaged over steps and seeds: the
+    fraction of tokens whose ratio was clipped, and the share of trained tokens with a negative advantage
+    (what the RL Gap's ablations remove)."""
+    paths = [out / f"seed{s}" / stage_name(chain) / "metrics.jsonl" for s in seeds]
+    rows = [r for p in paths if p.is_file() for r in read_jsonl(p, tolerate_torn_tail=True)]
+    out_: dict[str, float | None] = {}
+    for key in ("clip_fraction", "negative_share"):
+        vals = [float(r[key]) for r in rows if r.get(key) is not None]
+        out_[key] = round(sum(vals) / len(vals), 4) if vals else None
+    return out_
 
 
 def _seed_in_process(job: tuple[MicroRunConfig, int, int]) -> tuple[dict, dict[str, float]]:
@@ -374,10 +393,19 @@ def report_markdown(results: dict) -> str:
     if seeds == 1:
         lines.append("With one seed the interval covers the tasks only, not the variation between training runs.")
     if "closed_rl_no_clip" in results["recipes"] or "closed_rl_positive_only" in results["recipes"]:
-        lines += ["", "RL-Gap ablations (closed-book test_single): " + ", ".join(
-            f"{LABELS[r]} {results['recipes'][r]['closed']['test_single']['mean']:.1f}"
-            for r in ("closed_rl", "closed_rl_positive_only", "closed_rl_2_passes", "closed_rl_no_clip")
-            if r in results["recipes"])]
+        train = results.get("training", {})
+
+        def share(r: str, key: str) -> str:
+            v = train.get(r, {}).get(key)
+            return "n/a" if v is None else f"{100 * v:.2f}%"
+
+        lines += ["", "RL-Gap ablations (closed-book test_single pass@1; mean over steps and seeds of the clipped "
+                  "tokens and of the trained tokens with a negative advantage):", "",
+                  "| recipe | closed test_single | clipped | negative |", "|---|---|---|---|"]
+        lines += [f"| {LABELS[r]} | {results['recipes'][r]['closed']['test_single']['mean']:.1f} | "
+                  f"{share(r, 'clip_fraction')} | {share(r, 'negative_share')} |"
+                  for r in ("closed_rl", "closed_rl_positive_only", "closed_rl_2_passes", "closed_rl_no_clip")
+                  if r in results["recipes"]]
     lines += ["", "Time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()), ""]
     return "\n".join(lines)
 

@@ -366,6 +366,11 @@ class GRPOEngine(GRPOTrainer):
                                            ).view(-1, 2).sum(0).tolist()
             scale = n / max(k, 1.0)
         weights = weights * keep.unsqueeze(1) * mask * scale
+        if self.model.training:  # what the RL Gap's ablations act on: the trained tokens that push probability down
+            trained = (mask * keep.unsqueeze(1)).float()
+            neg = self.accelerator.gather(torch.stack([(trained * per_sample.lt(0).float().unsqueeze(1)).sum(),
+                                                       trained.sum()])).view(-1, 2).sum(0).tolist()
+            self._metrics["train"]["negative_share"].append(neg[0] / max(neg[1], 1.0))
         if self.tis_cap is not None or self.positive_only:
             adv = (adv.unsqueeze(1) if adv.dim() == 1 else adv) * weights
         out["advantages"] = adv

@@ -39,10 +39,10 @@ from selfevolve_lab.errors import UserError, missing_extra
 from selfevolve_lab.jsonl import JsonlAppender, atomic_write_text, read_jsonl
 
 METRIC_KEYS = ("step", "epoch", "loss", "reward_mean", "reward_std", "pass_rate", "kl", "clip_fraction",
-               "tokens_per_s", "step_time", "time_generation", "time_reward", "time_update", "lr", "grad_norm")
+               "negative_share", "tokens_per_s", "step_time", "time_generation", "time_reward", "time_update", "lr", "grad_norm")
 
 # normalized keys that are TRL's own key of the same name (the others are renamed or computed here)
-_TRL_NAMED = frozenset({"epoch", "loss", "reward_std", "kl", "grad_norm", "step_time"})
+_TRL_NAMED = frozenset({"epoch", "loss", "reward_std", "kl", "grad_norm", "step_time", "negative_share"})
 REPORT_TO = ("none", "tensorboard", "wandb", "trackio")  # each tracker is also the package it needs
 
 
@@ -318,7 +318,8 @@ def metrics_callback(run: RunDir, timers: dict[str, float] | None = None):
             rec = {"step": state.global_step, "epoch": logs.get("epoch"), "loss": logs.get("loss"),
                    "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
                    "pass_rate": logs.get("rewards/judge/mean"), "kl": logs.get("kl"),
-                   "clip_fraction": logs.get("clip_ratio/region_mean"), "tokens_per_s": tps, "step_time": step_time,
+                   "clip_fraction": logs.get("clip_ratio/region_mean"), "negative_share": logs.get("negative_share"),
+                   "tokens_per_s": tps, "step_time": step_time,
                    "time_generation": gen, "time_reward": rew,
                    "time_update": max(0.0, step_time - gen - rew) if gen is not None else step_time,
                    "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm")}
