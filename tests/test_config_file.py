@@ -61,6 +61,9 @@ def test_a_recorded_command_repeats_and_a_flag_overrides_the_file(exit_train, tm
     ('{"cli": {"command": "train sft", "options": {"seed": 1}}}', "config.json", "a `selfevolve train sft` run"),
     ('{"cli": {}, "seed": 1}', "config.json", "recorded no command-line options"),
     ('{"seed": 1,}', "config.json", "not valid JSON"),
+    # a value out of its range or choices names the file it came from, as the option's own error does
+    ("domain: math\nmodel: m\nmax-steps: 0\n", "r.yaml", "r.yaml: Invalid value for '--max-steps'"),
+    ("domain: math\nmodel: m\nvariant: exti\n", "r.yaml", "r.yaml: Invalid value for '--variant'"),
 ])
 def test_a_bad_recipe_file_is_one_line_and_exit_2(exit_train, tmp_path, capsys, text, name, says):
     (tmp_path / name).write_text(text)

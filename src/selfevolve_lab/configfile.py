@@ -81,7 +81,17 @@ def _with_config(fn, command: str):
 
     def load(ctx: typer.Context, value: Path | None) -> Path | None:
         if value is not None:  # eager: read before the other options take their values
-            ctx.default_map = {**(ctx.default_map or {}), **_defaults(value, command, keys, flags, kinds, lists)}
+            given = _defaults(value, command, keys, flags, kinds, lists)
+            params = {p.name: p for p in ctx.command.params}
+            for name, v in given.items():  # a bad value names the file it came from, not only the option
+                if name in params:
+                    try:
+                        params[name].process_value(ctx, v)
+                    except Exception as e:  # typer's own click raises its BadParameter  # noqa: BLE001
+                        if not hasattr(e, "format_message"):
+                            raise
+                        raise UserError(f"--config {value}: {e.format_message()}") from None
+            ctx.default_map = {**(ctx.default_map or {}), **given}
         return value
 
     option = typer.Option(None, "--config", is_eager=True, callback=load, help="A recipe file (YAML, or JSON such "
