@@ -84,7 +84,9 @@ def test_extraction_is_linear(name, text, code):
         assert got is not None and got.strip() == code.strip()
     elif "many fenced" not in name:
         assert got is None
-    assert cpu < 2.0, f"{name}: {cpu:.2f} s of CPU (under 0.1 s when linear)"
+    # a hang guard, not a timing test: linear takes under 0.1 s of CPU, the quadratic cases this guards took
+    # 50 s and more; a bound 300x the linear cost cannot fail on a loaded machine
+    assert cpu < 30.0, f"{name}: {cpu:.2f} s of CPU (under 0.1 s when linear)"
 
 
 def test_completion_size_is_capped():
@@ -93,7 +95,7 @@ def test_completion_size_is_capped():
     huge = f"{FENCE}python\n{SOLVE}{FENCE}\n" + "x" * 10_000_000  # took 53 s and 4.2 GB
     t0 = time.thread_time()
     code, why = extract(huge, "solve")
-    assert time.thread_time() - t0 < 1.0
+    assert time.thread_time() - t0 < 20.0  # a hang guard (took 53 s before the cap; under 0.01 s with it)
     assert code is None and "10,000,041 characters" in why and f"{MAX_COMPLETION_CHARS:,}" in why
     long_answer = f"{FENCE}python\n{SOLVE}{FENCE}\n" + "y" * MAX_ANSWER_CHARS
     code, why = extract(long_answer, "solve")
