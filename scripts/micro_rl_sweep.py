@@ -82,7 +82,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--starts", default="base,closed_sft", help="which starts, in this order (comma-separated)")
     ap.add_argument("--lrs", default=",".join(f"{lr:g}" for lr in LRS), help="phase 1's learning rates")
+    ap.add_argument("--report", action="store_true", help="only redraw DIR/sweep.md and sweep.png from DIR/sweep.json")
     a = ap.parse_args()
+    if a.report:
+        done = json.loads((a.out / "sweep.json").read_text())
+        report(a.out, done["phase1"], done["phase2"], done["chosen_lr"])
+        return
     cfg = json.loads((a.run / "results.json").read_text())["config"]
     bench = str(a.run / "bench")
     known = {"base": cfg["base"], "closed_sft": str(a.run / "seed0" / "sft-mode=closed" / "model")}
@@ -126,21 +131,25 @@ def report(out: Path, phase1: list[dict], phase2: list[dict], chosen: dict) -> N
         lines.append(f"| {p['start']} | {p['recipe']} | {p['lr']:g} | " + " | ".join(
             f"{p[c]:.3g}" if isinstance(p[c], float) else str(p[c]) for c in cols) + " |")
     (out / "sweep.md").write_text(f"chosen lr: {chosen}\n\n" + "\n".join(lines) + "\n")
+    # every curve measured so far in OUT (also those of earlier, partial runs), by start
+    curves: dict[tuple, list[dict]] = {}
+    for f in sorted(out.glob("*/points.jsonl")):
+        for p in (json.loads(line) for line in f.read_text().splitlines() if line.strip()):
+            curves.setdefault((p["start"], p["recipe"], p["lr"]), []).append(p)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, s in zip(axes, ("base", "closed_sft"), strict=True):
-        for lr in LRS:
-            pts = [p for p in phase1 if p["start"] == s and p["lr"] == lr]
-            ax.plot([p["steps"] for p in pts], [p["closed_test_single"] for p in pts], "--", alpha=0.6,
-                    label=f"closed_rl lr {lr:g} (sweep)")
-        for r in ("closed_rl", "closed_rl_tis"):
-            pts = [p for p in phase2 if p["start"] == s and p["recipe"] == r]
-            ax.plot([p["steps"] for p in pts], [p["closed_test_single"] for p in pts], "o-",
-                    label=f"{r} lr {chosen[s]:g}")
+        for (start, r, lr), pts in sorted(curves.items()):
+            if start != s:
+                continue
+            pts = sorted(pts, key=lambda p: p["steps"])
+            ax.plot([p["steps"] for p in pts], [p["closed_test_single"] for p in pts],
+                    "o-" if r == "closed_rl_tis" or chosen.get(s) == lr else "--", alpha=0.8,
+                    label=f"{r} lr {lr:g}")
         ax.set_title(f"from {s}")
+        ax.legend(fontsize=7)
         ax.set_xlabel("RL steps (18 = one pass over the train tasks)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("closed-book pass@1, test_single (%)")
-    axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "sweep.png", dpi=120)
 
