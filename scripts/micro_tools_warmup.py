@@ -5,7 +5,9 @@
 Each training example is a reference episode of a train task, laid out token for token as ExIt's training
 sees one (`selfevolve_lab.train.grpo.turns_rollout`): the first-attempt prompt, then each call as an assistant
 turn ending with the end-of-turn token, the chat template's user turn with its RESULT, ..., and a last turn
-answering with the value the last RESULT showed. The loss is on the model's turns only. Test tasks are never read. Writes DIR/model.
+answering with the value the last RESULT showed. The loss is on the model's turns only. Test tasks are never read. With --improve-share, also
+improve steps: the prompt shows a wrong earlier episode (another task's reference) and its feedback, and the
+target is the reference. Writes DIR/model.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--improve-share", type=float, default=0.0,
+                    help="also train on improve prompts for this share of the tasks (ExIt's self-iteration step)")
     a = ap.parse_args()
 
     import torch
@@ -33,19 +37,30 @@ def main() -> None:
 
     import selfevolve_lab.models.micro  # noqa: F401  registers the micro model class
     from selfevolve_lab.exit import prompts
-    from selfevolve_lab.exit.domain import Instance
-    from selfevolve_lab.exit.domains.tools import ToolsDomain, respond
+    from selfevolve_lab.exit.domain import Attempt, Instance
+    from selfevolve_lab.exit.domains.tools import ToolsDomain, reference_response, respond
     from selfevolve_lab.train.grpo import _env_suffix
 
     torch.manual_seed(a.seed)
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(a.base)
     model = AutoModelForCausalLM.from_pretrained(a.base)
-    tasks = ToolsDomain(size=a.tasks).tasks("train")
+    domain = ToolsDomain(size=a.tasks)
+    tasks = domain.tasks("train")
+    rng = random.Random(a.seed)
+    chats = [prompts.messages(Instance(t), "first") for t in tasks]
+    for task in tasks[: int(a.improve_share * len(tasks))]:
+        # an improve step: the previous attempt is another task's reference episode (real calls, a wrong
+        # answer here), with the feedback this task's scorer gives it; the target is this task's reference
+        other = tasks[rng.randrange(len(tasks))]
+        bad = reference_response(other)
+        score, feedback = domain.score_one(Instance(task), bad)
+        if score == 0:
+            chats.append(prompts.messages(Instance(task, (Attempt(bad, score, feedback),)), "improve"))
+            tasks.append(task)
     examples = []
-    for task in tasks:
-        prompt = tok.apply_chat_template(prompts.messages(Instance(task), "first"), tokenize=True,
-                                         add_generation_prompt=True, return_dict=False)
+    for task, chat in zip(tasks, chats, strict=True):
+        prompt = tok.apply_chat_template(chat, tokenize=True, add_generation_prompt=True, return_dict=False)
         ids, labels, turns = list(prompt), [-100] * len(prompt), []
         message = None
         for call in task.data["reference"]:
@@ -63,7 +78,6 @@ def main() -> None:
         examples.append((ids, labels))
     print(f"{len(examples)} episodes, mean {sum(len(i) for i, _ in examples) / len(examples):.0f} tokens", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
-    rng = random.Random(a.seed)
     model.train()
     t0, log = time.perf_counter(), []
     for epoch in range(a.epochs):
