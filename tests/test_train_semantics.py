@@ -207,7 +207,7 @@ def test_positive_only_drops_exactly_the_negative_samples(engine_of, loss_type):
         e = build(positive_only=positive_only, loss_type=loss_type)
         e.model.train()
         e.reweight({k: v.clone() for k, v in batch.items()}, [{}] * 4)
-        assert e._metrics["train"]["negative_share"] == [pytest.approx(want)] and (positive_only or want > 0)
+        assert e.negative_shares == [pytest.approx(want)] and (positive_only or want > 0)
 
 
 def test_tis_weights_are_the_truncated_ratio():

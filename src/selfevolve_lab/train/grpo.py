@@ -288,6 +288,14 @@ class GRPOEngine(GRPOTrainer):
         self.tis_cap, self.tis_level = tis_cap, tis_level
         self.positive_only, self.dump_path, self.dump_steps = positive_only, dump_path, dump_steps
         self.timers = timers if timers is not None else {}
+        self.negative_shares: list[float] = []  # per generation batch since the last log
+
+    def log(self, logs: dict, *args: Any, **kw: Any) -> None:
+        """Trainer.log, with the share of trained tokens that had a negative advantage (mean since the last log)."""
+        if self.negative_shares and "loss" in logs:
+            logs["negative_share"] = sum(self.negative_shares) / len(self.negative_shares)
+            self.negative_shares = []
+        super().log(logs, *args, **kw)
 
     def _recording(self, f: Callable) -> Callable:
         @functools.wraps(f)
@@ -370,7 +378,7 @@ class GRPOEngine(GRPOTrainer):
             trained = (mask * keep.unsqueeze(1)).float()
             neg = self.accelerator.gather(torch.stack([(trained * per_sample.lt(0).float().unsqueeze(1)).sum(),
                                                        trained.sum()])).view(-1, 2).sum(0).tolist()
-            self._metrics["train"]["negative_share"].append(neg[0] / max(neg[1], 1.0))
+            self.negative_shares.append(neg[0] / max(neg[1], 1.0))
         if self.tis_cap is not None or self.positive_only:
             adv = (adv.unsqueeze(1) if adv.dim() == 1 else adv) * weights
         out["advantages"] = adv
