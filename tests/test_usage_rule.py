@@ -536,3 +536,16 @@ def test_a_reference_that_fails_under_a_draw_is_probed_under_another(numpy_bench
     assert apply_usage_rule(passed, t, TestOutcome(False, error="Xobuq: All-NaN slice"), ref_fails).passed
     assert apply_usage_rule(passed, t, TestOutcome(False, error="ValueError: no"), ref_fails).status == \
         "not_using_package"
+
+
+@pytest.mark.xfail(strict=True, reason="open (red team, 2026-12-07): the probe run can be told from a test run by "
+                   "calling the package on a fixed input; a solution then answers the tests in plain Python and "
+                   "uses the package only in the probe. It still needs a correct package solution, so it cannot "
+                   "pass a task it cannot solve with the package; the fix is a probe no program can tell apart")
+def test_a_solution_that_detects_the_probe_run_is_not_passed(judge, tasks, n):
+    """Usage theatre: plain Python on the tests, the package only when a canary call shows it is perturbed."""
+    code = (f"import zwc\ndef solve(x):\n    c = zwc.{n['abs']}([-1.0, 2.5, -3.25]).{n['tolist']}()\n"
+            f"    if c == [1.0, 2.5, 3.25]:\n        return [abs(v) for v in x]\n"
+            f"    return zwc.{n['abs']}(x).{n['tolist']}()\n")
+    v = judge.judge(tasks["u/abs"], f"```python\n{code}```")
+    assert not v.passed, v

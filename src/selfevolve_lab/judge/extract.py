@@ -28,10 +28,11 @@ parse", never a crash.
 
 from __future__ import annotations
 
-import ast
 import re
 import textwrap
 from typing import NamedTuple
+
+from selfevolve_lab.sandbox.guard import parse
 
 MAX_COMPLETION_CHARS = 1_000_000  # beyond any generation budget (about 250k tokens)
 # What is searched and parsed. ast.parse takes about 3 ms of CPU per KB of text it rejects late (and
@@ -57,7 +58,7 @@ class Extraction(NamedTuple):
 def _syntax_error_line(code: str) -> int | None:
     """None when ``code`` parses; else the line of the first error (0 when the parser gave none)."""
     try:
-        ast.parse(code)
+        parse(code)
         return None
     except SyntaxError as e:
         return e.lineno or 0

@@ -63,7 +63,7 @@ from typing import Any
 
 from selfevolve_lab.judge.compare import equal
 from selfevolve_lab.profiles import LibraryProfile, resolve
-from selfevolve_lab.sandbox.guard import STDLIB
+from selfevolve_lab.sandbox.guard import STDLIB, parse
 from selfevolve_lab.sandbox.pool import TestOutcome
 from selfevolve_lab.schema import Task, Verdict
 
@@ -107,7 +107,7 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
     """Apply the module's rule. ``trivial_apis``: package function/method names that only build or
     convert data; ``to_plain_methods``: methods that turn a package object into Python data."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except (SyntaxError, ValueError):
         return UsageResult(True)  # the sandbox reports the syntax error itself
     except (RecursionError, MemoryError):  # the parser's own limits: no interpreter can compile it either

@@ -345,8 +345,9 @@ def rl_training(out: Path, seeds: list[int], chain: tuple[Stage, ...]) -> dict[s
     """What an RL stage's updates were, from its runs' metrics.jsonl, averaged over steps and seeds: the
     fraction of tokens whose ratio was clipped, and the share of trained tokens with a negative advantage
     (what the RL Gap's ablations remove)."""
-    paths = [out / f"seed{s}" / stage_name(chain) / "metrics.jsonl" for s in seeds]
-    rows = [r for p in paths if p.is_file() for r in read_jsonl(p, tolerate_torn_tail=True)]
+    from selfevolve_lab.train.run import read_metrics
+
+    rows = [r for s in seeds for r in read_metrics(out / f"seed{s}" / stage_name(chain))]
     out_: dict[str, float | None] = {}
     for key in ("clip_fraction", "negative_share"):
         vals = [float(r[key]) for r in rows if r.get(key) is not None]

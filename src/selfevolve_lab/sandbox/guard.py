@@ -34,6 +34,7 @@ import builtins
 import os
 import sys
 import sysconfig
+import threading
 import types
 
 GA, OWN, SPELL = "_SE_ga", "_SE_own", "_SE_spell"  # the rewritten code's hooks; a run's names may not use _SE_
@@ -169,6 +170,19 @@ class _Rewrite(ast.NodeTransformer):
         return ast.copy_location(ast.Subscript(own, ast.Constant(name), node.ctx), node)
 
 
+# CPython 3.11's sys.setrecursionlimit moves every thread's recursion budget, and ast.parse checks its own
+# depth against that budget: a parse in one thread while another thread changes the limit (rewrite_source
+# does, in the pool's dispatcher threads) fails with "SystemError: AST constructor recursion depth mismatch",
+# a correct answer reported as sandbox_error (seen in CI under load). Every trusted-side parse holds this lock.
+PARSE_LOCK = threading.RLock()
+
+
+def parse(code: str, filename: str = "<unknown>") -> ast.Module:
+    """ast.parse under PARSE_LOCK (the trusted side's parses run in several threads)."""
+    with PARSE_LOCK:
+        return ast.parse(code, filename)
+
+
 def _rewritten(tree: ast.Module) -> ast.Module:
     """The tree rewritten, opening (after a docstring and ``__future__`` imports) with the statement that
     hands the guard the names the code spells."""
@@ -210,6 +224,11 @@ def rewrite_source(code: str) -> str | None:
     it: parsing and rewriting in the child touched its copy-on-write memory for 0.5 ms a run. Parsing is not
     running: the text is never evaluated here. None when the code cannot be rewritten here (a syntax
     error, a tree too deep): the child then rewrites it, and reports what fails."""
+    with PARSE_LOCK:
+        return _rewrite_source(code)
+
+
+def _rewrite_source(code: str) -> str | None:
     try:
         tree = _rewritten(ast.parse(code, "solution.py"))
         limit = sys.getrecursionlimit()

@@ -397,7 +397,6 @@ class Worker:
         err_fd = os.open(self.err_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         r, w = os.pipe()
         sr, sw = os.pipe()
-        self.ran = False
         if self.pidns:
             pid = fork_in_new_pidns()
             if pid is None:  # never a silent downgrade: the pool retries the run on a fresh worker
@@ -736,7 +735,7 @@ def main() -> None:
         req = read_msg(stdin)
         if req is None:
             return
-        worker.ran = False
+        worker.ran = False  # until run() forks the code's process
         try:
             reply = worker.run(req)
         except BaseException as e:  # the pool reports it as this run's sandbox_error and starts a new worker;
