@@ -14,8 +14,9 @@ from selfevolve_lab.micro import experiment as X
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "micro-base"
-TINY = X.MicroRunScale(sft_epochs=1.0, sft_max_steps=2, sft_batch=4, data_samples=1, rl_steps=1, rl_group=2,
-               rl_prompts_per_step=2, selfplay_tasks=2, eval_limit=3, train_limit=3)
+TINY = X.MicroRunScale(sft_epochs=1.0, sft_max_steps=2, sft_batch=4, data_samples=1, rl_steps=2, rl_group=2,
+               rl_prompts_per_step=2, rl_curve_every=1, selfplay_tasks=2, selfplay_per_api=1, eval_limit=3,
+               train_limit=3)
 
 
 def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
@@ -36,6 +37,19 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
     rl = {r for r, chain in X.RECIPES.items() if chain and chain[-1][0] == "rl"}
     assert set(on_disk["training"]) == rl and all(0 <= v[k] <= 1 for v in on_disk["training"].values()
                                                   for k in ("clip_fraction", "negative_share"))
+    # each RL stage trained its budget in segments, resumed, with closed book scored between them
+    closed_rl = out / "seed0" / X.stage_name(X.RECIPES["closed_rl"])
+    assert [json.loads(line)["step"] for line in (closed_rl / "curve.jsonl").read_text().splitlines()] == [1]
+    from selfevolve_lab.train.run import read_metrics
+
+    assert [r["step"] for r in read_metrics(closed_rl) if r.get("reward_mean") is not None] == [1, 2]
+    curve = on_disk["training"]["closed_rl"]["closed_curve"]
+    assert [k for k, _ in curve] == [0, 1, 2]
+    assert curve[0][1] == on_disk["recipes"]["base"]["closed"]["test_single"]["mean"]
+    assert curve[-1][1] == on_disk["recipes"]["closed_rl"]["closed"]["test_single"]["mean"]
+    assert [k for k, _ in on_disk["training"]["closed_rl"]["reward"]] == [1, 2]
+    assert (out / "rl-curves.png").stat().st_size > 0
+    assert "RL 2 steps" in (out / "report.md").read_text() and "**The quick budget**" in (out / "report.md").read_text()
     for f in on_disk["findings"].values():
         assert f["verdict"] in ("reproduced", "not reproduced", "inconclusive", "not tested")
     pre = on_disk["preconditions"]

@@ -22,8 +22,9 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from selfevolve_lab.errors import UserError
 from selfevolve_lab.evaluate.report import save, subplots
@@ -49,7 +50,12 @@ class MicroRunScale:
     sampling temperatures (T=0.6 for SFT data, groups of 8 at T=1.0 for RL), fewer samples and RL steps.
 
     SFT: 10 epochs at 3e-3 on the base's passing samples. On the committed base's first seed, Closed-SFT
-    reached 81% closed-book this way (20 epochs at 1e-3: 83%; the quick run's 3 epochs: 12.5%)."""
+    reached 81% closed-book this way (20 epochs at 1e-3: 83%; the quick run's 3 epochs: 12.5%).
+
+    RL: 54 steps of 8 prompts, 3 passes over the 144 train tasks, at 1e-4 (docs/micro-world.md, the budget
+    sweep): from Closed-SFT the reward on its own samples reaches its plateau (0.92 of 0.93-0.94) by 3 passes
+    and closed book does not move after; 1e-3 collapses closed book from Closed-SFT; 6 passes would not fit
+    the full run in 90 minutes on 2 cores."""
 
     sft_lr: float = 3e-3
     sft_epochs: float = 10.0
@@ -59,10 +65,13 @@ class MicroRunScale:
     rl_lr: float = 1e-4
     rl_group: int = 8
     rl_prompts_per_step: int = 8
-    rl_steps: int = 12
+    rl_steps: int = 54
     rl_epochs: float = 1.0
+    rl_curve_every: int = 18  # closed-book test_single is scored every N RL steps (one pass here); 0: at the end only
     selfplay_rounds: int = 1
     selfplay_tasks: int = 48
+    selfplay_per_api: int = 2  # written tasks per doc: 16-20 of 48 docs' tasks survive the filter, 20 are needed
+    selfplay_structured: bool = True  # the base's free JSON parses for 1-3 of 48 docs, structured for 40-43
     sft_max_steps: int = -1  # -1: as many as the epochs give
     eval_limit: int | None = None  # only the first N tasks of each split (None: all)
     train_limit: int | None = None  # only the first N train tasks for SFT data and RL (None: all)
@@ -238,17 +247,14 @@ class Experiment(MicroWorld):
             data = self.data(seed)
             self.timings.run(kind, lambda: train_sft(self.bench, str(start), data, what, run, common, hp))
         elif kind == "rl":
-            from selfevolve_lab.train.rl import train_rl
-
-            common.max_steps = s.rl_steps
-            self.timings.run(kind, lambda: train_rl(self.bench, str(start), what, run, common, s.rl(),
-                                               workers=self.cfg.workers, doc_style=DOC_STYLE))
+            self.rl(run, start, what, common)
         elif kind == "selfplay":
             from selfevolve_lab.train.selfplay import SelfPlayHyper, TooFewTasks, train_selfplay
 
             common.max_steps = s.rl_steps if what == "rl" else s.sft_max_steps
             sp = SelfPlayHyper(rounds=s.selfplay_rounds, apis=s.selfplay_tasks, max_tokens=WRITE_TOKENS,
-                               doc_style=DOC_STYLE)
+                               doc_style=DOC_STYLE, structured=s.selfplay_structured,
+                               tasks_per_api=s.selfplay_per_api)
             try:
                 model = self.timings.run(kind, lambda: train_selfplay(
                     self.bench, str(start), what, run, common, sp,
@@ -266,6 +272,28 @@ class Experiment(MicroWorld):
         mark(run / STAGE, settings)
         return _final(run)
 
+    def rl(self, run: Path, start: Path, recipe: Any, common: Any) -> None:
+        """An RL stage in segments of ``rl_curve_every`` steps, each resumed from the last checkpoint (the
+        learning rate is constant, so it is the same run; a schedule would make it another, and is refused),
+        with closed-book test_single scored after each segment but the last (the recipe's own eval scores
+        that): ``run/curve.jsonl``, closed-book pass@1 against RL steps."""
+        from selfevolve_lab.train.rl import train_rl
+
+        s = self.scale
+        hp = s.rl()
+        ends = list(range(s.rl_curve_every, s.rl_steps, s.rl_curve_every)) if s.rl_curve_every > 0 else []
+        if ends and hp.optim.schedule != "constant":
+            raise UserError(f"rl_curve_every needs a constant learning rate, not {hp.optim.schedule!r}")
+        (run / "curve.jsonl").unlink(missing_ok=True)
+        for i, steps in enumerate([*ends, s.rl_steps]):
+            opts = replace(common, max_steps=steps, resume=i > 0, force=i == 0)
+            self.timings.run("rl", lambda o=opts: train_rl(self.bench, str(start), recipe, run, o, s.rl(),
+                                                          workers=self.cfg.workers, doc_style=DOC_STYLE))
+            if steps < s.rl_steps:
+                per = self.scores(run / "curve" / f"step-{steps}", run / "model", "closed", "test_single")
+                with (run / "curve.jsonl").open("a") as f:
+                    f.write(json.dumps({"step": steps, "closed_test_single": round(F.mean([per]), 2)}) + "\n")
+
     def model(self, seed: int, recipe: str) -> Path:
         chain = self.recipes[recipe]
         model = self.base
@@ -274,11 +302,10 @@ class Experiment(MicroWorld):
         return model
 
     # ---------------------------------------------------------------- evaluation
-    def scores(self, seed: int, recipe: str, model: Path, mode: str, split: str) -> dict[str, float]:
-        """Per-task pass@1 of one recipe's model (greedy), through the real `selfevolve eval`."""
+    def scores(self, out: Path, model: Path, mode: str, split: str) -> dict[str, float]:
+        """Per-task pass@1 of a model (greedy), through the real `selfevolve eval` into ``out``."""
         from selfevolve_lab.evaluate.run import EvalConfig, run_eval
 
-        out = self.out / f"seed{seed}" / recipe / f"eval-{mode}-{split}"
         cfg = EvalConfig(bench=str(self.bench), model=str(model), mode=mode, docs="task", split=split,
                          max_tokens=MAX_TOKENS, doc_style=DOC_STYLE, limit=self.scale.eval_limit)
         self.timings.run("eval", lambda: run_eval(cfg, out, force=True, progress=False, workers=self.cfg.workers,
@@ -294,7 +321,8 @@ class Experiment(MicroWorld):
         for recipe in self.recipes:
             self.log(f"{LABELS[recipe]}, seed {seed} ...")
             model = self.model(seed, recipe)
-            out[recipe] = {mode: {split: self.scores(seed, recipe, model, mode, split) for split in SPLITS}
+            out[recipe] = {mode: {split: self.scores(self.out / f"seed{seed}" / recipe / f"eval-{mode}-{split}",
+                                                     model, mode, split) for split in SPLITS}
                            for mode in MODES}
         return out
 
@@ -315,8 +343,10 @@ class Experiment(MicroWorld):
                      for r, by_mode in per.items()},
             findings=F.findings({r: by_mode["closed"]["test_single"] for r, by_mode in per.items()},
                                 F.unmoved(per, starts(self.recipes))),
-            training={r: rl_training(self.out, seeds, chain) for r, chain in self.recipes.items()
-                      if chain and chain[-1][0] == "rl"})
+            training={r: {**rl_training(self.out, seeds, chain),
+                          "closed_curve": rl_curve(self.out, seeds, chain, per, starts(self.recipes).get(r), r,
+                                                   self.scale.rl_steps)}
+                      for r, chain in self.recipes.items() if chain and chain[-1][0] == "rl"})
         plots(results, self.out)
         return results
 
@@ -348,11 +378,54 @@ def rl_training(out: Path, seeds: list[int], chain: tuple[Stage, ...]) -> dict[s
     from selfevolve_lab.train.run import read_metrics
 
     rows = [r for s in seeds for r in read_metrics(out / f"seed{s}" / stage_name(chain))]
-    out_: dict[str, float | None] = {}
+    out_: dict[str, Any] = {}
     for key in ("clip_fraction", "negative_share"):
         vals = [float(r[key]) for r in rows if r.get(key) is not None]
         out_[key] = round(sum(vals) / len(vals), 4) if vals else None
+    by_step: dict[int, list[float]] = {}
+    for r in rows:
+        if r.get("reward_mean") is not None and r.get("step") is not None:
+            by_step.setdefault(int(r["step"]), []).append(float(r["reward_mean"]))
+    out_["reward"] = [[k, round(sum(v) / len(v), 4)] for k, v in sorted(by_step.items())]  # mean over seeds
     return out_
+
+
+def rl_curve(out: Path, seeds: list[int], chain: tuple[Stage, ...], per: dict, start: str | None, recipe: str,
+             steps: int) -> list[list[float]]:
+    """Closed-book test_single pass@1 against RL steps, mean over seeds: [step, percent] pairs from the
+    start's score (step 0, when its recipe ran), the stage's curve.jsonl and the recipe's own final score.
+    A step some seed lacks is left out rather than averaged over fewer seeds."""
+    points: dict[int, list[float]] = {}
+    for s in seeds:
+        path = out / f"seed{s}" / stage_name(chain) / "curve.jsonl"
+        for row in read_jsonl(path) if path.is_file() else []:
+            points.setdefault(int(row["step"]), []).append(float(row["closed_test_single"]))
+    curve = {k: sum(v) / len(v) for k, v in points.items() if len(v) == len(seeds)}
+    if start in per:
+        curve[0] = F.mean(per[start]["closed"]["test_single"])
+    curve[steps] = F.mean(per[recipe]["closed"]["test_single"])
+    return [[k, round(curve[k], 2)] for k in sorted(curve)]
+
+
+def rl_plot(results: dict, out: Path) -> None:
+    """rl-curves.png: per RL recipe, mean over seeds, the training reward (the judge's pass rate of its
+    samples) and closed-book test_single pass@1 against RL steps."""
+    train = {r: t for r, t in results.get("training", {}).items() if t.get("reward") or t.get("closed_curve")}
+    if not train:
+        return
+    fig, axes = subplots(1, 2, figsize=(12, 4))
+    for r, t in train.items():
+        if t.get("reward"):
+            axes[0].plot(*zip(*t["reward"], strict=True), label=LABELS.get(r, r), lw=1)
+        if t.get("closed_curve"):
+            axes[1].plot(*zip(*t["closed_curve"], strict=True), marker="o", label=LABELS.get(r, r), lw=1)
+    axes[0].set_title("RL training reward (mean over seeds)")
+    axes[1].set_title("closed-book test_single pass@1 (%)")
+    axes[1].set_ylim(0, 100)
+    for ax in axes:
+        ax.set_xlabel("RL step")
+        ax.legend(fontsize=6)
+    save(fig, out / "rl-curves.png")
 
 
 def _seed_in_process(job: tuple[MicroRunConfig, int, int]) -> tuple[dict, dict[str, float]]:
@@ -371,6 +444,15 @@ def report_markdown(results: dict) -> str:
         lines += ["Base preconditions (subset's test_single, pass@1): " + ", ".join(
             f"{k.replace('_', ' ')} {100 * v:.1f}%" for k, v in pre.items() if isinstance(v, (int, float))), ""]
     seeds = results["config"]["seeds"]
+    if sc := results.get("scale"):
+        lines += [f"Budget: SFT {sc['sft_epochs']:g} epochs at {sc['sft_lr']:g}; RL {sc['rl_steps']} steps of "
+                  f"{sc['rl_prompts_per_step']} prompts x {sc['rl_group']} samples at lr {sc['rl_lr']:g}; self-play "
+                  f"{sc['selfplay_tasks']} docs x {sc['selfplay_per_api']} written tasks."]
+        full = MicroRunScale()
+        if results["config"].get("quick"):
+            lines[-1] += (f" **The quick budget**, smaller than the full run's (RL {full.rl_steps} steps, SFT "
+                          f"{full.sft_epochs:g} epochs): its numbers are not the full run's.")
+        lines.append("")
     lines += [f"pass@1 in percent, mean over {seeds} seed(s) [95% interval]", "",
               "| recipe | closed test_single | closed test_multi | open test_single | open test_multi |",
               "|---|---|---|---|---|"]
@@ -407,11 +489,21 @@ def report_markdown(results: dict) -> str:
                   f"{share(r, 'clip_fraction')} | {share(r, 'negative_share')} |"
                   for r in ("closed_rl", "closed_rl_positive_only", "closed_rl_2_passes", "closed_rl_no_clip")
                   if r in results["recipes"]]
+    curves = {r: dict((int(k), v) for k, v in t["closed_curve"]) for r, t in results.get("training", {}).items()
+              if t.get("closed_curve")}
+    if curves:
+        steps = sorted({k for c in curves.values() for k in c})
+        lines += ["", "Closed-book test_single pass@1 against RL steps (mean over seeds; step 0 is the start's "
+                  "score; `rl-curves.png` has these and the training reward):", "",
+                  "| recipe | " + " | ".join(f"step {k}" for k in steps) + " |", "|---" * (len(steps) + 1) + "|"]
+        lines += [f"| {LABELS.get(r, r)} | " + " | ".join(f"{c[k]:.1f}" if k in c else "" for k in steps) + " |"
+                  for r, c in curves.items()]
     lines += ["", "Time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()), ""]
     return "\n".join(lines)
 
 
 def plots(results: dict, out: Path) -> None:
+    rl_plot(results, out)
     recipes = list(results["recipes"])
     fig, axes = subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):

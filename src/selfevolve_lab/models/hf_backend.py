@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from selfevolve_lab.models import Messages, Reply, check_model_dir
 
@@ -56,6 +57,38 @@ class TransformersBackend:
         return [Reply(text=t, finish_reason="length" if len(row) == max_tokens and int(row[-1]) not in ends else "stop",
                       prompt_tokens=int(mask.sum()), completion_tokens=sum(int(x) not in ends for x in row))
                 for t, row, mask in zip(texts, new, enc["attention_mask"], strict=True)]
+
+    def extend(self, chat: Messages, prefix: str, *, stop: Callable[[str], int | None], temperature: float,
+               max_tokens: int, seed: int | None = None) -> tuple[str, int, bool]:
+        """Sample one continuation of ``chat``'s reply after ``prefix`` (the text the reply starts with) until
+        ``stop(new_text)`` returns a cut index, or ``max_tokens``. -> (the new text, cut there when stopped;
+        tokens generated; whether ``stop`` fired). Without ``seed`` the sampler continues torch's RNG, so a
+        writer that calls this once per field stays reproducible from its first call's seed."""
+        torch = self.torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        text = self.tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) + prefix
+        enc = self.tok([text], return_tensors="pt", add_special_tokens=False).to(self.device)
+        start, tok, cut = enc["input_ids"].shape[1], self.tok, []
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                at = stop(tok.decode(input_ids[0, start:], skip_special_tokens=True))
+                if at is not None:
+                    cut.append(at)
+                return torch.tensor([at is not None], device=input_ids.device)
+
+        kw = {"do_sample": temperature > 0, "max_new_tokens": max(1, max_tokens), "pad_token_id": self.tok.pad_token_id,
+              "stopping_criteria": StoppingCriteriaList([_Stop()])}
+        if temperature > 0:
+            kw["temperature"] = temperature
+        with self.lock, torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(**enc, **kw)
+        new = out[0, start:]
+        decoded = self.tok.decode(new, skip_special_tokens=True)
+        return (decoded[: cut[0]] if cut else decoded), int(new.numel()), bool(cut)
 
     async def complete(self, messages: Messages, *, temperature: float = 0.0, max_tokens: int = 256,
                        seed: int | None = None) -> Reply:

@@ -213,6 +213,10 @@ def selfplay_cmd(
     temperature: float = typer.Option(S.temperature, "--temperature", min=0.0, help="Sampling temperature (writing and "
                                       "solving)."),
     max_tokens: int = typer.Option(S.max_tokens, "--max-tokens", min=1, help="Longest completion, in tokens."),
+    structured: bool = typer.Option(S.structured, "--structured/--free", help="--structured: the written task's JSON "
+                                    "keys and punctuation are fixed and the model writes each value (the problem, "
+                                    "the signature, each input), so a small model's task parses; --free: the model "
+                                    "writes the whole object. Needs a local model (it samples field by field)."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,
@@ -227,7 +231,7 @@ def selfplay_cmd(
                  **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
                                             gradient_checkpointing, report_to, run_name, log_completions))
     hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
-                       max_tokens=max_tokens)
+                       max_tokens=max_tokens, structured=structured)
     res = train_selfplay(bench, model, learner, out, opts, hp)
     for st in res["rounds"]:
         typer.echo(f"round {st['round']}: written {st['written']}, parsed {st['parsed']}, solved {st['solved']}, "

@@ -63,6 +63,7 @@ class SelfPlayHyper:
     max_tokens: int = 256
     doc_style: str = "full"  # the docs shown when writing and solving: full, or summary (signature + first paragraph)
     min_inputs: int = 3
+    structured: bool = False  # write_structured: the JSON's keys and punctuation are ours, each value the model's
 
 
 def parse_task(text: str, api: str, task_id: str) -> tuple[Any, str | None]:
@@ -105,6 +106,67 @@ def _parse_task(text: str, api: str, task_id: str) -> tuple[Any, str | None]:
         cases.append(TestCase(input=case, output=None))
     return Task(id=task_id, kind="single", apis=[api], prompt=obj["prompt"].strip(), entry_point="solve",
                 signature=sig.strip(), tests=cases, reference="", provenance={"generator": "selfplay"}), None
+
+
+def _string_end(text: str) -> int | None:
+    """Where a JSON string's body ends: the first quote no backslash escapes."""
+    escaped = False
+    for i, ch in enumerate(text):
+        if ch == '"' and not escaped:
+            return i
+        escaped = ch == "\\" and not escaped
+    return None
+
+
+def _value_end(text: str) -> int | None:
+    """Where the first complete JSON value in ``text`` ends; a number only once something follows it."""
+    lead = len(text) - len(text.lstrip())
+    try:
+        _, end = json.JSONDecoder().raw_decode(text[lead:])
+    except (ValueError, RecursionError):
+        return None
+    end += lead
+    return end if end < len(text) or text[end - 1] in ']}"el' else None
+
+
+def write_structured(backend: Any, chat: list[dict[str, str]], *, inputs: int, temperature: float, max_tokens: int,
+                     seed: int | None) -> str:
+    """The writer's reply with its JSON structure fixed (``--structured``): we write the object's keys and
+    punctuation, the model writes the problem text, the signature, and each parameter's value of ``inputs``
+    test inputs, each field sampled on from the text so far until that field is complete. What comes back is
+    parsed by `parse_task` like a free reply (a value that is not JSON, a bad signature: still a drop), so this
+    constrains the form, never the content. ``max_tokens`` bounds the model's tokens over all fields."""
+    text, left = '{"prompt": "', max_tokens
+
+    def field(stop: Any) -> bool:
+        nonlocal text, left
+        if left <= 0:
+            return False
+        part, used, done = backend.extend(chat, text, stop=stop, temperature=temperature, max_tokens=left,
+                                          seed=seed if left == max_tokens else None)
+        text, left = text + part, left - used
+        return done
+
+    if not field(_string_end):
+        return text
+    text += '", "signature": "'
+    sig_at = len(text)
+    if not field(_string_end):
+        return text
+    sm = _SIG.match(text[sig_at:].strip())
+    text += '"'
+    if sm is None:
+        return text + "}"
+    params = [p.strip() for p in (sm.group(2) or "").split(",") if p.strip()]
+    text += ', "inputs": ['
+    for i in range(inputs):
+        text += ", {" if i else "{"
+        for j, name in enumerate(params):
+            text += (", " if j else "") + json.dumps(name) + ":"  # no space: ' [' is one token, as the model writes it
+            if not field(_value_end):
+                return text
+        text += "}"
+    return text + "]}"
 
 
 def majority(outputs: list[list[Any]], samples: int) -> tuple[list[Any] | None, str | None]:
@@ -223,8 +285,13 @@ def run_round(bench: Any, model: str, k: int, out: Path, hp: SelfPlayHyper, judg
                              "dropped": dict.fromkeys(DROP_REASONS, 0)}
     written, kept, pairs = [], [], []
     for i, entry in enumerate(tqdm(entries, desc=f"round {k}: write, solve, filter", disable=not progress)):
-        texts = backend.generate([write_prompt(bench, entry, hp.doc_style)] * hp.tasks_per_api, temperature=hp.temperature,
-                                 max_tokens=hp.max_tokens, seed=seed * 1_000_003 + k * 10_007 + i)
+        chat, draw = write_prompt(bench, entry, hp.doc_style), seed * 1_000_003 + k * 10_007 + i
+        if hp.structured:
+            texts = [write_structured(backend, chat, inputs=hp.min_inputs, temperature=hp.temperature,
+                                      max_tokens=hp.max_tokens, seed=draw * 31 + j) for j in range(hp.tasks_per_api)]
+        else:
+            texts = backend.generate([chat] * hp.tasks_per_api, temperature=hp.temperature, max_tokens=hp.max_tokens,
+                                     seed=draw)
         for j, text in enumerate(texts):
             tid = f"selfplay/r{k}/{entry.novel.rsplit('.', 1)[-1]}/{j}"
             stats["written"] += 1
