@@ -153,3 +153,68 @@ def test_a_round_writes_filters_and_trains(bench, tmp_path, learner):
         few = json.loads((tmp_path / "few" / "round-1" / "stats.json").read_text())
         assert few["trained"] is False and few["steps"] == 0 and "< 99 prompts per step" in few["error"]
         assert not (tmp_path / "few" / "round-1" / "train").exists()
+
+
+class _Scripted:
+    """A backend whose model writes the given text at each field, and runs on past it as a model would; it
+    records the prefix each field was asked for."""
+
+    def __init__(self, *fields: str):
+        self.fields, self.prefixes = list(fields), []
+
+    def extend(self, chat, prefix, *, stop, temperature, max_tokens, seed=None):
+        self.prefixes.append(prefix)
+        text = self.fields.pop(0)
+        for n in range(1, min(len(text), max_tokens) + 1):  # one character per token
+            if (at := stop(text[:n])) is not None:
+                return text[:at], n, True
+        return text[:max_tokens], min(len(text), max_tokens), False
+
+
+def test_structured_writing_fixes_the_form_not_the_content():
+    """The model's run-on past each value (the micro base's failure: extra keys, unclosed lists) is cut at
+    the value's end; what it wrote inside a value is kept as written and parsed as untrusted text."""
+    from selfevolve_lab.train.selfplay import parse_task, write_structured
+
+    model = _Scripted('Return \\"x\\" doubled.", "signature": "def solve(x, y)',  # an escaped quote stays
+                      'def solve(x, y):", "inputs": [{',
+                      ' [-1, 2], "c": -4.9, "x2": [1', " 7}, {", " [3]]", ' "s"', ' [4, [5]],', " -2.5e1, ",
+                      " true}", " null}")
+    text = write_structured(model, [], inputs=3, temperature=0.6, max_tokens=200, seed=1)
+    task, why = parse_task(text, "zwc.f", "t")
+    assert why is None, text
+    assert task.prompt == 'Return "x" doubled.' and task.signature == "def solve(x, y):"
+    assert [c.input for c in task.tests] == [{"x": [-1, 2], "y": 7}, {"x": [3], "y": "s"},
+                                             {"x": [4, [5]], "y": -25.0}]
+    assert model.prefixes[2].endswith('"inputs": [{"x":') and model.prefixes[3].endswith('"y":')
+    assert model.fields == [" true}", " null}"]  # three inputs of two parameters: six values, no more
+
+
+@pytest.mark.parametrize("fields,reason", [
+    (['p"', "def solve(x):"], "garbage"),  # no quote ends the signature: the budget does, mid-string
+    (['p"', 'import os; def solve(x):"'], "bad_signature"),
+    (['p"', 'def solve(x):"', "[" * 300], "garbage"),  # a value the budget ends before it closes
+    (['p"', 'def solve(x):"', " [1, 2,, 3]"], "garbage"),  # never valid JSON: cut by the budget, a drop
+    (['p"', 'def solve(x):"', " 1.,"], "garbage"),  # not a JSON number
+    (['p"', 'def solve(x):"', " 1e999,", " 2,", " 3,"], "bad_inputs"),  # inf: not a value the protocol takes
+])
+def test_structured_writing_still_drops_what_does_not_parse(fields, reason):
+    from selfevolve_lab.train.selfplay import parse_task, write_structured
+
+    text = write_structured(_Scripted(*fields), [], inputs=3, temperature=0.6, max_tokens=120, seed=1)
+    assert parse_task(text, "zwc.f", "t") == (None, reason)
+
+
+def test_extend_samples_on_from_a_prefix_until_the_stop_says(tmp_path):
+    from selfevolve_lab.models.hf_backend import TransformersBackend
+    from selfevolve_lab.testing import make_tiny_model
+
+    be = TransformersBackend(str(make_tiny_model(tmp_path / "m", corpus=["hello world " * 20], vocab_size=300)))
+    chat = [{"role": "user", "content": "hi"}]
+    text, used, stopped = be.extend(chat, "{", stop=lambda t: 2 if len(t) >= 3 else None, temperature=1.0,
+                                    max_tokens=40, seed=3)
+    assert stopped and len(text) == 2 and 1 <= used <= 3
+    again = be.extend(chat, "{", stop=lambda t: 2 if len(t) >= 3 else None, temperature=1.0, max_tokens=40, seed=3)
+    assert again == (text, used, stopped)
+    text, used, stopped = be.extend(chat, "{", stop=lambda t: None, temperature=1.0, max_tokens=5, seed=3)
+    assert not stopped and used <= 5

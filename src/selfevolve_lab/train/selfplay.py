@@ -119,14 +119,17 @@ def _string_end(text: str) -> int | None:
 
 
 def _value_end(text: str) -> int | None:
-    """Where the first complete JSON value in ``text`` ends; a number only once something follows it."""
+    """Where the first complete JSON value in ``text`` ends. A number is complete only once a character
+    that cannot continue it follows (``-2`` may become ``-2.5e1``)."""
     lead = len(text) - len(text.lstrip())
     try:
         _, end = json.JSONDecoder().raw_decode(text[lead:])
     except (ValueError, RecursionError):
         return None
     end += lead
-    return end if end < len(text) or text[end - 1] in ']}"el' else None
+    if text[end - 1] in ']}"el':  # closed: a list, object, string, true, false or null
+        return end
+    return end if end < len(text) and text[end] not in "0123456789.eE+-" else None
 
 
 def write_structured(backend: Any, chat: list[dict[str, str]], *, inputs: int, temperature: float, max_tokens: int,
