@@ -69,6 +69,15 @@ def test_grpo_and_exit_run_end_to_end_and_resume(numpy_bench, tmp_path):
     again = W.ExitWorld(cfg, log=lambda m: None)
     assert again.run()["variants"] == results["variants"]
     assert not {"train", "iterate"} & set(again.timings)
+    # --jobs: seeds in parallel processes, each seed's numbers as one process gives them
+    par = W.MicroExitConfig(bench=str(numpy_bench.root), base=str(BASE), out=str(tmp_path / "par"), seeds=2,
+                            variants=["grpo"], workers=2, embedder="hash", scale=TINY, jobs=2)
+    two = W.ExitWorld(par, log=lambda m: None).run()
+    for name in ("base", "grpo"):
+        assert [c["per_seed"][0] for c in two["variants"][name]["curve"]] == \
+            [c["per_seed"][0] for c in results["variants"][name]["curve"]]
+        assert all(len(c["per_seed"]) == 2 for c in two["variants"][name]["curve"])
+    assert {"train", "iterate"} <= set(two["timings"])
 
 
 def _scores(values_by_step: dict[int, list[float]], seeds: int = 2,
@@ -103,6 +112,7 @@ def test_statement_from_hand_made_scores():
 
 @pytest.mark.parametrize("args,message", [
     (["--seeds", "0"], "'--seeds': Input should be greater than or equal to 1"),
+    (["--jobs", "0"], "'--jobs': Input should be greater than or equal to 1"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--variants", "grpo,nonsense"], "unknown nonsense"),
     (["--embedder", "bert"], "'bert' is not one of 'minilm', 'static', 'hash'"),

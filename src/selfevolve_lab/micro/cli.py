@@ -118,7 +118,9 @@ def exit_cmd(
     variants: str = typer.Option("", "--variants", help="Comma-separated ExIt variants (default: grpo,exit with "
                                                         "--quick, all five otherwise)."),
     workers: int = WORKERS,
-    threads: int = typer.Option(E.threads, "--threads", min=1, help="torch threads."),
+    threads: int = typer.Option(E.threads, "--threads", min=1, help="torch threads (with --jobs above 1, each "
+                                "job takes cores // jobs)."),
+    jobs: int = typer.Option(E.jobs, "--jobs", min=1, help="Seeds trained at once, each in its own process."),
     embedder: Literal[tuple(EMBEDDERS)] = typer.Option(E.embedder, "--embedder", help="The diversity bonus's "
                                  "embedder: minilm (the paper's all-MiniLM-L6-v2), static (MiniLM's token embeddings, "
                                  "~100x cheaper) or hash."),
@@ -130,6 +132,6 @@ def exit_cmd(
     from selfevolve_lab.micro.exit_world import ExitWorld
 
     cfg = E(bench=str(bench), base=str(base), out=str(out), seeds=seeds, quick=quick, variants=_names(variants),
-            workers=workers or None, threads=threads, embedder=embedder)
+            workers=workers or None, threads=threads, embedder=embedder, jobs=jobs)
     ExitWorld(cfg, log=lambda m: typer.echo(m, err=True)).run()
     typer.echo((out / "report.md").read_text())

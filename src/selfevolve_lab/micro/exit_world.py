@@ -51,9 +51,10 @@ MODE = "open"
 class MicroExitScale:
     """ExIt's settings for a model of about a million parameters: the micro RL's learning rate, group size and
     temperature (`micro.experiment.MicroRunScale`), a buffer scaled down with the run (the paper's 512 / 128 fill only
-    after hundreds of groups), the paper's p, p_div and kappa."""
+    after hundreds of groups), the paper's p, p_div and kappa. 160 steps, 10x the first measured run's 16, at
+    which no variant separated from GRPO (issue 26); the buffer reaches B_min within the first steps."""
 
-    steps: int = 16
+    steps: int = 160
     prompts: int = 4  # groups per step
     group: int = MicroRunScale.rl_group
     lr: float = MicroRunScale.rl_lr
@@ -82,6 +83,7 @@ class MicroExitConfig:
     variants: list[str] = field(default_factory=list)  # empty: grpo and exit with quick, all five otherwise
     workers: int | None = None
     threads: int = 1  # torch threads (the micro model gains little from more)
+    jobs: int = 1  # seeds trained at once, each in its own process (MicroWorld.seeds)
     embedder: str = "minilm"  # the diversity bonus's: minilm (the paper's), static (MiniLM's token embeddings) or hash
     scale: MicroExitScale | None = None  # None: MicroExitScale() or, with quick, MicroExitScale.quick()
 
@@ -101,6 +103,8 @@ class ExitWorld(MicroWorld):
         scale = cfg.scale or (MicroExitScale.quick() if cfg.quick else MicroExitScale())
         if scale.k < 1 or scale.samples < 1 or scale.steps < 1:
             raise UserError("K, samples and training steps must be at least 1")
+        if cfg.jobs < 1:
+            raise UserError(f"--jobs {cfg.jobs}: at least one job is needed")
         if cfg.embedder not in EMBEDDERS:
             raise UserError(f"--embedder {cfg.embedder}: one of {', '.join(EMBEDDERS)}")
         super().__init__(cfg, scale, log)
@@ -160,25 +164,33 @@ class ExitWorld(MicroWorld):
                 by_step.setdefault(k, {}).setdefault(t["task_id"], []).append(score)
         return {k: {task: sum(v) / len(v) for task, v in per.items()} for k, per in by_step.items()}
 
+    def seed(self, seed: int) -> tuple[dict[str, dict[int, dict[str, float]]], dict[str, float]]:
+        """One seed: the base's and each trained variant's K-step scores, and each variant's training depth."""
+        from selfevolve_lab.exit import inference
+
+        self.log(f"base, seed {seed}: K={self.scale.k} self-improvement steps ...")
+        scores, depths = {"base": self.iterate(seed, "base", self.base)}, {}
+        for v in self.variants:
+            self.log(f"{v}, seed {seed}: training ...")
+            model = self.train(seed, v)
+            depths[v] = inference.training_depth(model) or 0.0
+            self.log(f"{v}, seed {seed}: K={self.scale.k} self-improvement steps ...")
+            scores[v] = self.iterate(seed, v, model)
+        return scores, depths
+
     def run(self) -> dict:
         import torch
 
         from selfevolve_lab.evaluate.report import plot_curves
-        from selfevolve_lab.exit import inference
 
         torch.set_num_threads(self.cfg.threads)
-        seeds = list(range(self.cfg.seeds))
         scores: dict[str, list[dict[int, dict[str, float]]]] = {}  # name -> per seed: step -> task -> score
         depths: dict[str, list[float]] = {}
-        for seed in seeds:
-            self.log(f"base, seed {seed}: K={self.scale.k} self-improvement steps ...")
-            scores.setdefault("base", []).append(self.iterate(seed, "base", self.base))
-            for v in self.variants:
-                self.log(f"{v}, seed {seed}: training ...")
-                model = self.train(seed, v)
-                depths.setdefault(v, []).append(inference.training_depth(model) or 0.0)
-                self.log(f"{v}, seed {seed}: K={self.scale.k} self-improvement steps ...")
-                scores.setdefault(v, []).append(self.iterate(seed, v, model))
+        for by_name, depth in self.seeds():
+            for name, per in by_name.items():
+                scores.setdefault(name, []).append(per)
+            for v, d in depth.items():
+                depths.setdefault(v, []).append(d)
         results = self.write_results(
             report_markdown,
             domain={"name": "sebench", "mode": MODE, "doc_style": DOC_STYLE, "train": "train", "held_out": "test_single",

@@ -188,6 +188,25 @@ class MicroWorld:
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
         self.timings = Timings()
 
+    def seeds(self) -> list:
+        """Each seed's numbers (``self.seed(s)``), in order: with ``cfg.jobs`` above 1, seeds train in parallel
+        processes, each on ``cores // jobs`` threads (at least one). A model this small gains little from a
+        second thread, so a core per seed trains more per second than two threads on one seed."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        seeds = list(range(self.cfg.seeds))
+        jobs = min(self.cfg.jobs, len(seeds))
+        if jobs <= 1:
+            return [self.seed(s) for s in seeds]
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(_seed_in_process, [(type(self), self.cfg, s, threads) for s in seeds]))
+        for _, timings in done:
+            for k, v in timings.items():
+                self.timings.add(k, v)
+        return [numbers for numbers, _ in done]
+
     def write_results(self, report: Callable[[dict], str], **numbers) -> dict:
         """results.json (the config, the scale, the numbers and the time per stage) and report.md."""
         results = {"config": {**asdict(self.cfg), "scale": None}, "scale": asdict(self.scale), **numbers,
@@ -328,10 +347,7 @@ class Experiment(MicroWorld):
 
     def run(self) -> dict:
         seeds = list(range(self.cfg.seeds))
-        if self.cfg.jobs > 1 and len(seeds) > 1:
-            by_seed = self._parallel(seeds)
-        else:
-            by_seed = [self.seed(s) for s in seeds]
+        by_seed = self.seeds()
         per: dict[str, dict[str, dict[str, list]]] = {
             r: {m: {sp: [one[r][m][sp] for one in by_seed] for sp in SPLITS} for m in MODES} for r in self.recipes}
         open_base(self.base)
@@ -349,21 +365,6 @@ class Experiment(MicroWorld):
                       for r, chain in self.recipes.items() if chain and chain[-1][0] == "rl"})
         plots(results, self.out)
         return results
-
-    def _parallel(self, seeds: list[int]) -> list[dict]:
-        """Seeds in parallel processes; a tiny model gains little from a second thread, so a core per seed
-        trains more per second than two threads on one seed."""
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        jobs = min(self.cfg.jobs, len(seeds))
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            done = list(pool.map(_seed_in_process, [(self.cfg, s, threads) for s in seeds]))
-        for _, timings in done:
-            for k, v in timings.items():
-                self.timings.add(k, v)
-        return [scores for scores, _ in done]
 
 
 def stage_name(chain: tuple[Stage, ...]) -> str:
@@ -428,12 +429,12 @@ def rl_plot(results: dict, out: Path) -> None:
     save(fig, out / "rl-curves.png")
 
 
-def _seed_in_process(job: tuple[MicroRunConfig, int, int]) -> tuple[dict, dict[str, float]]:
+def _seed_in_process(job: tuple[type, Any, int, int]) -> tuple[Any, dict[str, float]]:
     import torch
 
-    cfg, seed, threads = job
+    world, cfg, seed, threads = job
     torch.set_num_threads(threads)
-    exp = Experiment(cfg, log=lambda m: print(m, flush=True))
+    exp = world(cfg, log=lambda m: print(m, flush=True))
     return exp.seed(seed), exp.timings
 
 
