@@ -49,6 +49,13 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
     assert curve[-1][1] == on_disk["recipes"]["closed_rl"]["closed"]["test_single"]["mean"]
     assert [k for k, _ in on_disk["training"]["closed_rl"]["reward"]] == [1, 2]
     assert (out / "rl-curves.png").stat().st_size > 0
+    # self-play's counts per seed and round, as its stats.json has them, in results.json and the report
+    for r in ("selfplay_sft", "selfplay_rl"):
+        stats = json.loads((out / "seed0" / X.stage_name(X.RECIPES[r]) / "stats.json").read_text())
+        assert on_disk["selfplay"][r] == [[{k: st.get(k) for k in ("written", "parsed", "solved", "kept", "trained",
+                                                                   "steps")} for st in stats]]
+        assert on_disk["selfplay"][r][0][0]["written"] == 2  # 2 docs x 1 task each
+    assert "self-play+SFT, by seed: seed 0: written 2" in (out / "report.md").read_text()
     assert "RL 2 steps" in (out / "report.md").read_text() and "**The quick budget**" in (out / "report.md").read_text()
     for f in on_disk["findings"].values():
         assert f["verdict"] in ("reproduced", "not reproduced", "inconclusive", "not tested")

@@ -362,7 +362,9 @@ class Experiment(MicroWorld):
             training={r: {**rl_training(self.out, seeds, chain),
                           "closed_curve": rl_curve(self.out, seeds, chain, per, starts(self.recipes).get(r), r,
                                                    self.scale.rl_steps)}
-                      for r, chain in self.recipes.items() if chain and chain[-1][0] == "rl"})
+                      for r, chain in self.recipes.items() if chain and chain[-1][0] == "rl"},
+            selfplay={r: selfplay_stats(self.out, seeds, chain) for r, chain in self.recipes.items()
+                      if chain and chain[-1][0] == "selfplay"})
         plots(results, self.out)
         return results
 
@@ -389,6 +391,18 @@ def rl_training(out: Path, seeds: list[int], chain: tuple[Stage, ...]) -> dict[s
             by_step.setdefault(int(r["step"]), []).append(float(r["reward_mean"]))
     out_["reward"] = [[k, round(sum(v) / len(v), 4)] for k, v in sorted(by_step.items())]  # mean over seeds
     return out_
+
+
+def selfplay_stats(out: Path, seeds: list[int], chain: tuple[Stage, ...]) -> list[list[dict]]:
+    """Per seed, each self-play round's counts (`train.selfplay`'s stats.json: written, parsed, solved, kept,
+    whether and how long its learner trained)."""
+    keys = ("written", "parsed", "solved", "kept", "trained", "steps")
+    rounds = []
+    for s in seeds:
+        path = out / f"seed{s}" / stage_name(chain) / "stats.json"
+        rows = json.loads(path.read_text()) if path.is_file() else []
+        rounds.append([{k: r.get(k) for k in keys} for r in rows])
+    return rounds
 
 
 def rl_curve(out: Path, seeds: list[int], chain: tuple[Stage, ...], per: dict, start: str | None, recipe: str,
@@ -499,6 +513,11 @@ def report_markdown(results: dict) -> str:
                   "| recipe | " + " | ".join(f"step {k}" for k in steps) + " |", "|---" * (len(steps) + 1) + "|"]
         lines += [f"| {LABELS.get(r, r)} | " + " | ".join(f"{c[k]:.1f}" if k in c else "" for k in steps) + " |"
                   for r, c in curves.items()]
+    for r, per_seed in results.get("selfplay", {}).items():
+        cells = [", ".join(f"written {x['written']}, parsed {x['parsed']}, kept {x['kept']}, "
+                           + (f"trained {x['steps']} steps" if x["trained"] else "not trained") for x in rounds)
+                 or "no stats" for rounds in per_seed]
+        lines += ["", f"{LABELS.get(r, r)}, by seed: " + "; ".join(f"seed {i}: {c}" for i, c in enumerate(cells))]
     lines += ["", "Time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()), ""]
     return "\n".join(lines)
 
