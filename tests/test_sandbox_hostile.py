@@ -488,6 +488,17 @@ def test_the_dispatcher_survives_its_own_failures(env, monkeypatch):
     assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))
 
 
+def test_a_run_that_cannot_be_framed_fails_alone_and_is_never_lost(env):
+    """Between taking a run from the queue and holding it, a failure (here an input JSON cannot carry) used
+    to leave its future running forever, and end the dispatcher's turn for the runs behind it."""
+    pool = env["pool"]
+    bad = pool.submit(JailRequest("def solve(x):\n    return 1\n", "solve", [{"x": {1, 2}}]))
+    r = bad.result(timeout=60)
+    assert r.status == "sandbox_error" and "could not be sent" in r.detail and "set" in r.detail, r
+    after = [pool.submit(JailRequest("def solve(i):\n    return i\n", "solve", [{"i": i}])) for i in range(4)]
+    assert [f.result(timeout=60).outcomes[0].value for f in after] == list(range(4))
+
+
 @pytest.mark.parametrize("failures, status", [(1, "ok"), (2, "sandbox_error")])
 def test_a_run_the_sandbox_failed_is_retried_once_on_a_fresh_worker(env, monkeypatch, failures, status):
     """The sandbox's own failure (a refused fork under load, a broken worker) is not a verdict on the code:

@@ -426,14 +426,18 @@ class SandboxPool:
                 state["closing"] = True
             elif item[1].set_running_or_notify_cancel():
                 req, fut = item
-                lim = req.limits or self.limits
-                msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs, "limits": asdict(lim),
-                       "closed_book": bool(req.closed_book)}
-                if req.perturb:
-                    msg["perturb"], msg["seed"] = list(req.perturb), req.seed
-                if req.closed_book and self._cfg["package"] and (src := rewrite_source(req.code)) is not None:
-                    msg["code"], msg["rewritten"] = src, True
-                runs.append(_Run(req, fut, lim, _frame(msg)))
+                try:  # a run that cannot be framed fails alone; it is in no one's hands yet, so it is resolved here
+                    lim = req.limits or self.limits
+                    msg = {"code": req.code, "entry_point": req.entry_point, "inputs": req.inputs,
+                           "limits": asdict(lim), "closed_book": bool(req.closed_book)}
+                    if req.perturb:
+                        msg["perturb"], msg["seed"] = list(req.perturb), req.seed
+                    if req.closed_book and self._cfg["package"] and (src := rewrite_source(req.code)) is not None:
+                        msg["code"], msg["rewritten"] = src, True
+                    runs.append(_Run(req, fut, lim, _frame(msg)))
+                except Exception as e:  # noqa: BLE001
+                    _resolve(fut, RunResult("sandbox_error", detail=f"the run could not be sent to the sandbox: "
+                                            f"{type(e).__name__}: {e}"[:500], isolation=self.isolation))
         if not runs:
             return
         worker = state["worker"]
