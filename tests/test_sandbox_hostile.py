@@ -622,3 +622,17 @@ def test_a_fresh_worker_without_the_pid_namespace_the_pool_had_is_refused(env, m
     monkeypatch.setattr(pool_mod._WorkerProcess, "__init__", weaker)
     with pytest.raises(RuntimeError, match="PID namespace"):
         pool._spawn()
+
+
+def test_cleanup_keeps_its_deadline_inside_one_huge_directory(tmp_path):
+    """The deadline was checked only between directories, so a run that wrote a million files into one
+    could hold its worker past the pool's reply deadline; now the listing itself stops at the deadline."""
+    from selfevolve_lab.sandbox.worker import _remove_tree
+
+    top = tmp_path / "run"
+    top.mkdir()
+    for i in range(3000):
+        (top / f"f{i}").touch()
+    assert _remove_tree(str(top), None, deadline_s=0.0) is False
+    assert len(list(top.iterdir())) == 3000  # stopped before its first unlink
+    assert _remove_tree(str(top), None, deadline_s=30.0) is True and not top.exists()
