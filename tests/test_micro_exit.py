@@ -112,13 +112,16 @@ def test_statement_from_hand_made_scores():
 
 @pytest.mark.parametrize("args,message", [
     (["--seeds", "0"], "'--seeds': Input should be greater than or equal to 1"),
+    (["--out", "{tmp}/afile/sub"], "cannot write to {tmp}/afile/sub: Not a directory"),
     (["--jobs", "0"], "'--jobs': Input should be greater than or equal to 1"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--variants", "grpo,nonsense"], "unknown nonsense"),
     (["--embedder", "bert"], "'bert' is not one of 'minilm', 'static', 'hash'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
+    (tmp_path / "afile").write_text("")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "micro", "exit", "--bench", str(numpy_bench.root),
                         "--out", str(tmp_path / "run"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr

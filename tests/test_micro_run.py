@@ -111,12 +111,14 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--seeds", "0"], "'--seeds': Input should be greater than or equal to 1"),
+    (["--out", "{tmp}/afile/sub"], "cannot write to {tmp}/afile/sub: Not a directory"),
     (["--jobs", "0"], "'--jobs': Input should be greater than or equal to 1"),
     (["--base", "{tmp}"], "not a micro base"),
     (["--bench", "{tmp}"], "{tmp}"),
     (["--recipes", "closed_sft,nonsense"], "unknown nonsense"),
 ])
 def test_bad_input_is_one_line_and_exit_2(numpy_bench, tmp_path, args, message):
+    (tmp_path / "afile").write_text("")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     message = message.replace("{tmp}", str(tmp_path))
     r = subprocess.run([sys.executable, "-m", "selfevolve_lab.cli", "micro", "run", "--bench", str(numpy_bench.root),

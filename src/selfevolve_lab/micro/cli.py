@@ -12,7 +12,9 @@ from selfevolve_lab.errors import UserError
 from selfevolve_lab.exit.diversity import EMBEDDERS
 from selfevolve_lab.micro.base import DEFAULT_BASE
 from selfevolve_lab.micro.exit_world import MicroExitConfig as E
+from selfevolve_lab.micro.exit_world import MicroExitScale as ES
 from selfevolve_lab.micro.experiment import MicroRunConfig as R
+from selfevolve_lab.micro.experiment import MicroRunScale as RS
 from selfevolve_lab.micro.pretrain import PretrainConfig as P
 
 micro_app = typer.Typer(help="The CPU micro-world: a base model trained in minutes, for the whole experiment.",
@@ -91,15 +93,18 @@ def _names(text: str) -> list[str]:
 def run_cmd(
     bench: Path = BENCH, base: Path = BASE,
     out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and the plots go."),
-    seeds: int = typer.Option(R.seeds, "--seeds", min=1, help="Training seeds per recipe (the full experiment: 5)."),
-    quick: bool = typer.Option(R.quick, "--quick", help="Smaller training budgets and no RL-Gap ablations."),
+    seeds: int = typer.Option(R.seeds, "--seeds", min=1, help="Training seeds per recipe."),
+    quick: bool = typer.Option(R.quick, "--quick", help=(
+        f"The quick budget, no RL-Gap ablations: SFT {RS.quick().sft_epochs:g} epochs (full: {RS.sft_epochs:g}) on "
+        f"{RS.quick().data_samples} samples per task ({RS.data_samples}), RL {RS.quick().rl_steps} steps "
+        f"({RS.rl_steps}), self-play on {RS.quick().selfplay_tasks} docs ({RS.selfplay_tasks}).")),
     recipes: str = typer.Option("", "--recipes", help="Comma-separated subset of the recipes (default: all)."),
     workers: int = WORKERS,
     jobs: int = typer.Option(R.jobs, "--jobs", min=1, help="Seeds trained at once, each in its own process (same numbers)."),
 ) -> None:
     """Every SE-Bench recipe from the micro base (base, Open/Closed-SFT, Open-RL, Closed-RL official and TIS,
     Closed-SFT->RL, self-play+SFT/RL, and in the full run the RL-Gap ablations), each scored closed- and
-    open-book on the subset's test_single and test_multi over the seeds; the three findings with 95%
+    open-book on the subset's test_single and test_multi over the seeds; the findings with 95%
     intervals. Finished stages are reused, so a second run resumes."""
     from selfevolve_lab.micro.experiment import Experiment
 
@@ -114,7 +119,9 @@ def exit_cmd(
     bench: Path = BENCH, base: Path = BASE,
     out: Path = typer.Option(..., "--out", help="Where every stage, results.json, report.md and curves.png go."),
     seeds: int = typer.Option(E.seeds, "--seeds", min=1, help="Training seeds per variant."),
-    quick: bool = typer.Option(E.quick, "--quick", help="Short training, 16 held-out tasks, grpo and exit only."),
+    quick: bool = typer.Option(E.quick, "--quick", help=(
+        f"Short training ({ES.quick().steps} steps; full: {ES.steps}), the first {ES.quick().eval_limit} held-out "
+        "tasks, grpo and exit only.")),
     variants: str = typer.Option("", "--variants", help="Comma-separated ExIt variants (default: grpo,exit with "
                                                         "--quick, all five otherwise)."),
     workers: int = WORKERS,

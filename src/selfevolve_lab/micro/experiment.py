@@ -185,6 +185,10 @@ class MicroWorld:
         self.base = Path(cfg.base).resolve()
         open_base(self.base)
         self.out = Path(cfg.out).resolve()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write to {self.out}: {e.strerror or e}") from None
         self.bench = micro_bench(Path(cfg.bench), self.base, self.out / "bench")
         self.timings = Timings()
 

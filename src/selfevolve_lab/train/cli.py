@@ -213,10 +213,11 @@ def selfplay_cmd(
     temperature: float = typer.Option(S.temperature, "--temperature", min=0.0, help="Sampling temperature (writing and "
                                       "solving)."),
     max_tokens: int = typer.Option(S.max_tokens, "--max-tokens", min=1, help="Longest completion, in tokens."),
-    structured: bool = typer.Option(S.structured, "--structured/--free", help="--structured: the written task's JSON "
-                                    "keys and punctuation are fixed and the model writes each value (the problem, "
-                                    "the signature, each input), so a small model's task parses; --free: the model "
-                                    "writes the whole object. Needs a local model (it samples field by field)."),
+    structured: bool = typer.Option(S.structured, "--structured/--free", help="How a task is written. --free: the "
+                                    "model writes the whole JSON object (the paper's way). --structured: the object's "
+                                    "keys and punctuation are ours and the model writes each value (the problem, the "
+                                    "signature, each input), so a small model's task parses (docs/train.md)."),
+    tasks_per_api: int = typer.Option(S.tasks_per_api, "--tasks-per-api", min=1, help="Tasks written per API doc."),
     max_steps: int = _MAX_STEPS, epochs: float = _EPOCHS, lr: float = _LR, limit: int = _LIMIT, seed: int = _SEED,
     resume: bool = _RESUME, force: bool = _FORCE, dump_batches: int = _DUMP, save_steps: int = _SAVE,
     batch_size: int = _BATCH,
@@ -231,7 +232,7 @@ def selfplay_cmd(
                  **TrainerOptions.from_flags(lora, lora_r, lora_alpha, lora_dropout, lora_target_modules,
                                             gradient_checkpointing, report_to, run_name, log_completions))
     hp = SelfPlayHyper(rounds=rounds, apis=apis, n_solutions=n_solutions, temperature=temperature,
-                       max_tokens=max_tokens, structured=structured)
+                       max_tokens=max_tokens, structured=structured, tasks_per_api=tasks_per_api)
     res = train_selfplay(bench, model, learner, out, opts, hp)
     for st in res["rounds"]:
         typer.echo(f"round {st['round']}: written {st['written']}, parsed {st['parsed']}, solved {st['solved']}, "
