@@ -350,8 +350,13 @@ def quiet(progress: bool, trainer: Any = None) -> None:
     if progress:
         return
     if trainer is None:
+        import warnings
+
         import datasets
         from transformers.utils import logging as hf_logging
+
+        # TRL asks every model this at each trainer's start: one line per RL run (or segment) says nothing
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
         datasets.disable_progress_bars()
         hf_logging.disable_progress_bar()
