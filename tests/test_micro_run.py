@@ -56,7 +56,10 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
                                                                    "steps")} for st in stats]]
         assert on_disk["selfplay"][r][0][0]["written"] == 2  # 2 docs x 1 task each
     assert "self-play+SFT, by seed: seed 0: written 2" in (out / "report.md").read_text()
-    assert "RL 2 steps" in (out / "report.md").read_text() and "**The quick budget**" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "RL 2 steps" in report and "**The quick budget**" in report
+    reward = dict(on_disk["training"]["closed_rl"]["reward"])
+    assert f"| Closed-RL | {reward[1]:.3f} | {reward[2]:.3f} |" in report  # the reward per window between scores
     for f in on_disk["findings"].values():
         assert f["verdict"] in ("reproduced", "not reproduced", "inconclusive", "not tested")
     pre = on_disk["preconditions"]

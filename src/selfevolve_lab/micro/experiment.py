@@ -434,11 +434,13 @@ def rl_plot(results: dict, out: Path) -> None:
         return
     fig, axes = subplots(1, 2, figsize=(12, 4))
     for r, t in train.items():
-        if t.get("reward"):
-            axes[0].plot(*zip(*t["reward"], strict=True), label=LABELS.get(r, r), lw=1)
+        if t.get("reward"):  # a step's reward is one batch of 8 tasks: the mean over the last 9 logged steps
+            steps, rewards = zip(*t["reward"], strict=True)
+            smooth = [sum(rewards[max(0, i - 8): i + 1]) / len(rewards[max(0, i - 8): i + 1]) for i in range(len(rewards))]
+            axes[0].plot(steps, smooth, label=LABELS.get(r, r), lw=1)
         if t.get("closed_curve"):
             axes[1].plot(*zip(*t["closed_curve"], strict=True), marker="o", label=LABELS.get(r, r), lw=1)
-    axes[0].set_title("RL training reward (mean over seeds)")
+    axes[0].set_title("RL training reward (mean over seeds; moving mean of 9 logged steps)")
     axes[1].set_title("closed-book test_single pass@1 (%)")
     axes[1].set_ylim(0, 100)
     for ax in axes:
@@ -517,6 +519,20 @@ def report_markdown(results: dict) -> str:
                   "| recipe | " + " | ".join(f"step {k}" for k in steps) + " |", "|---" * (len(steps) + 1) + "|"]
         lines += [f"| {LABELS.get(r, r)} | " + " | ".join(f"{c[k]:.1f}" if k in c else "" for k in steps) + " |"
                   for r, c in curves.items()]
+        ends = [k for k in steps if k > 0]
+        windows = list(zip([0, *ends[:-1]], ends, strict=True))
+        lines += ["", "Training reward (the judge's pass rate of the RL samples), mean over seeds and over the logged "
+                  "steps up to each of those steps since the one before (a run with 2 passes per generation batch "
+                  "logs a reward every second step):", "",
+                  "| recipe | " + " | ".join(f"steps {a + 1}-{b}" for a, b in windows) + " |",
+                  "|---" * (len(ends) + 1) + "|"]
+        for r in curves:
+            reward = results["training"][r].get("reward") or []
+            cells = []
+            for a, b in windows:
+                window = [v for k, v in reward if a < k <= b]
+                cells.append(f"{sum(window) / len(window):.3f}" if window else "")
+            lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
     for r, per_seed in results.get("selfplay", {}).items():
         cells = [", ".join(f"written {x['written']}, parsed {x['parsed']}, kept {x['kept']}, "
                            + (f"trained {x['steps']} steps" if x["trained"] else "not trained") for x in rounds)
