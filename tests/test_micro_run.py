@@ -72,8 +72,16 @@ def test_every_recipe_runs_end_to_end_and_writes_results(numpy_bench, tmp_path):
     assert [p.name for p in sft_runs if "+" not in p.name] == ["sft-mode=closed"]
     # a second run resumes: every stage is reused, nothing is trained again
     again = X.Experiment(cfg, log=lambda m: None)
-    again.run()
-    assert not {"sft", "rl", "selfplay", "sft_data"} & set(again.timings)
+    assert again.run() == results | {"timings": again.timings}
+    assert not {"sft", "rl", "selfplay", "sft_data", "eval"} & set(again.timings)
+    # an eval is reused only for the weights it scored: other weights under the same path are scored again
+    conf = out / "seed0" / "sft-mode=closed" / "model" / "config.json"
+    conf.write_text(json.dumps({**json.loads(conf.read_text()), "note": "changed"}))
+    third = X.Experiment(cfg, log=lambda m: None)
+    third.run()
+    assert set(third.timings) == {"eval"}
+    assert json.loads((out / "seed0" / "closed_sft" / "eval-closed-test_single" / "STAGE").read_text())["weights"] == \
+        X._digest(conf.parent)
 
     # determinism: the same seed from scratch in another directory, here with two seeds in two processes,
     # gives the same models, samples and numbers

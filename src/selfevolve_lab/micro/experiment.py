@@ -148,6 +148,16 @@ def _final(run: Path) -> Path:
 STAGE = "STAGE"
 
 
+def _digest(path: Path) -> str:
+    """sha256 over a file, or over a directory's files (names and contents, in name order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def finished(marker: Path, settings: dict) -> bool:
     """A stage is finished when its marker holds the very settings it would run with now."""
     try:
@@ -331,8 +341,13 @@ class Experiment(MicroWorld):
 
         cfg = EvalConfig(bench=str(self.bench), model=str(model), mode=mode, docs="task", split=split,
                          max_tokens=MAX_TOKENS, doc_style=DOC_STYLE, limit=self.scale.eval_limit)
-        self.timings.run("eval", lambda: run_eval(cfg, out, force=True, progress=False, workers=self.cfg.workers,
-                                             backend="transformers"))
+        # reused only for the very weights and tasks it scored: a stage trained again is scored again
+        settings = {**asdict(cfg), "weights": _digest(Path(model)),
+                    "tasks": _digest(self.bench / "tasks" / f"{split}.jsonl")}
+        if not (finished(out / STAGE, settings) and (out / "samples.jsonl").is_file()):
+            self.timings.run("eval", lambda: run_eval(cfg, out, force=True, progress=False, workers=self.cfg.workers,
+                                                 backend="transformers"))
+            mark(out / STAGE, settings)
         per: dict[str, list[bool]] = {}
         for s in read_jsonl(out / "samples.jsonl"):
             per.setdefault(s["task_id"], []).append(bool(s["verdict"]["passed"]))
