@@ -298,5 +298,6 @@ def report_markdown(results: dict) -> str:
               f"within ±{F.PRACTICALLY_ZERO:g} points of it; *inconclusive* otherwise."]
     if seeds == 1:
         lines.append("With one seed the interval covers the tasks only, not the variation between training runs.")
-    lines += ["", "Time per stage in this invocation (s; a stage reused from an earlier one costs nothing here): " + ", ".join(f"{n} {v:.0f}" for n, v in results["timings"].items()), ""]
+    lines += ["", "Time per stage in this invocation (s; a stage reused from an earlier one costs nothing here): "
+              + ", ".join(f"{n} {v:.0f}" for n, v in results["timings"].items()), ""]
     return "\n".join(lines)

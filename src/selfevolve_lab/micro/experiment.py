@@ -553,7 +553,8 @@ def report_markdown(results: dict) -> str:
                            + (f"trained {x['steps']} steps" if x["trained"] else "not trained") for x in rounds)
                  or "no stats" for rounds in per_seed]
         lines += ["", f"{LABELS.get(r, r)}, by seed: " + "; ".join(f"seed {i}: {c}" for i, c in enumerate(cells))]
-    lines += ["", "Time per stage in this invocation (s; a stage reused from an earlier one costs nothing here): " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()), ""]
+    lines += ["", "Time per stage in this invocation (s; a stage reused from an earlier one costs nothing here): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()), ""]
     return "\n".join(lines)
 
 
