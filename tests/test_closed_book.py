@@ -97,6 +97,17 @@ ATTACKS = [
     ("class_pattern_reads", "import zwc\ndef solve():\n    match zwc:\n"
      "        case object(_core=c):\n            return 'LEAK:' + c.LIB.__name__\n", True),
     ("reserved_hook_name", "def solve():\n    _SE_ga = lambda o, n: 'LEAK:x'\n    return 'x'.upper\n", False),
+    # the third red team: a dotted value pattern, rewritten into a call, read back as a class pattern whose
+    # class is a hook rebound by a class statement (a name no ast.Name check saw): the builtins natively
+    ("match_value_rebinds_hook", "import zwc\nV = zwc.{cumsum}\nclass M(type):\n"
+     "    def __instancecheck__(cls, obj):\n        return True\n"
+     "class _SE_ga(metaclass=M):\n    __match_args__ = ('__globals__', '__name__')\n"
+     "def solve():\n    match V:\n        case g.{cumsum}:\n"
+     "            b = g['__builtins__']\n"  # no attribute read from here on: each would call the rebound hook
+     "            return 'LEAK:' + b['getattr'](b['__import__']('numpy'), '__name__')\n    return 'no'\n", False),
+    ("match_value_reads_natively", "import zwc\nclass K:\n    pass\ndef solve():\n    k = K()\n"
+     "    k.a = zwc\n    match zwc:\n        case k.a._core:\n            return 'no'\n"
+     "        case _:\n            return 'LEAK:' + 'no error: the pattern read _core'\n", True),
     ("super_dunder_walk", "import zwc\nclass A:\n    def f(self):\n"
      "        return super().__getattribute__.__self__.__class__.__mro__\ndef solve():\n"
      "    return 'LEAK:' + str(A().f())\n", True),
@@ -366,6 +377,45 @@ def test_rewrite_guards_every_attribute_read_and_private_write():
     assert "_C__x" in names and "_SE_ga" in names and "y" in names
     assert not any(i.opname == "LOAD_ATTR" for c in code.co_consts if hasattr(c, "co_consts")
                    for f in c.co_consts if hasattr(f, "co_code") for i in dis.get_instructions(f))
+
+
+@pytest.mark.parametrize("code", [
+    "class _SE_ga:\n    pass\n", "def _SE_ga():\n    pass\n", "def f(_SE_ga):\n    pass\n",
+    "f = lambda _SE_own: 0\n", "def f(*_SE_x, **_SE_y):\n    pass\n", "import os as _SE_ga\n",
+    "from os import _SE_ga\n", "import _SE_mod.x\n", "def f():\n    global _SE_ga\n",
+    "try:\n    pass\nexcept E as _SE_ga:\n    pass\n", "f(_SE_ga=1)\n", "x._SE_ga\n",
+    "match 1:\n    case _SE_ga:\n        pass\n", "match 1:\n    case [*_SE_ga]:\n        pass\n",
+    "match {}:\n    case {**_SE_ga}:\n        pass\n", "match 1:\n    case 1 as _SE_ga:\n        pass\n",
+])
+def test_no_identifier_of_any_kind_may_take_a_hooks_name(code):
+    """Not only names: whatever a class, function, argument, alias, capture, global or keyword binds."""
+    with pytest.raises(SyntaxError, match="reserved by the sandbox"):
+        rewrite(code)
+
+
+@pytest.mark.parametrize("code", ["match v:\n    case m.X:\n        pass\n",
+                                  "match v:\n    case {m.X: y}:\n        pass\n",
+                                  "match v:\n    case [1, (a.b | 2)]:\n        pass\n"])
+def test_dotted_names_in_patterns_are_refused_not_rewritten(code):
+    from selfevolve_lab.sandbox.guard import rewrite_source
+
+    with pytest.raises(SyntaxError, match="dotted names in patterns"):
+        rewrite(code)
+    assert rewrite_source(code) is None  # the child gets the original and refuses it itself
+
+
+def test_the_text_the_child_compiles_is_the_tree_that_was_rewritten():
+    """rewrite_source's text is compiled in the child as it is: it must parse back to the rewritten tree."""
+    import ast
+
+    from selfevolve_lab.sandbox import guard
+
+    code = ("import zwc\nclass C:\n    def f(self, x):\n        self.__y = x.shape\n        return f'{x.a!r:>{self.w}}'\n"
+            "def solve(x):\n    match x:\n        case [1, *rest] if rest:\n            return zwc.f(rest).g\n"
+            "        case {'k': v, **kw}:\n            return -1j\n    return (lambda a, /, b=1, *c, d, **e: a)(x, d=2)\n")
+    out = guard.rewrite_source(code)
+    assert out is not None
+    assert ast.dump(ast.parse(out)) == ast.dump(guard._rewritten(ast.parse(code)))
 
 
 def test_allowlist_holds_no_module_that_loads_code_or_walks_the_interpreter():

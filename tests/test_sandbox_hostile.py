@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -362,6 +363,52 @@ def test_close_cancels_the_backlog(env):
     assert 1 <= len(ran) <= 3 and all(f.result().status == "ok" for f in ran)  # the worker's runs finished
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit(JailRequest("def solve():\n    return 1\n", "solve", [{}]))
+
+
+def test_a_submit_racing_close_is_cancelled_never_left_pending(env):
+    """submit checked `closed` and only then queued: a run queued after close()'s stop signals waited forever
+    (the third red team; here the queueing is slowed to open the window every time)."""
+    pool = SandboxPool(env["tasks"].parent.parent / "package", package="zwcx", isolation_level="bwrap", workers=1,
+                       limits=LIMITS)
+    put = pool._queue.put
+
+    def slow_put(item, *a, **k):
+        if threading.current_thread().name == "submitter":
+            time.sleep(0.5)
+        return put(item, *a, **k)
+
+    pool._queue.put = slow_put
+    futs: list = []
+    t = threading.Thread(target=lambda: futs.append(pool.submit(JailRequest("def solve():\n    return 1\n", "solve",
+                                                                            [{}]))), name="submitter")
+    t.start()
+    time.sleep(0.1)
+    pool.close()
+    t.join(timeout=30)
+    assert futs and futs[0].cancelled()
+
+
+def test_a_host_with_a_thousand_files_open_starts_a_pool(env):
+    """The pool waited on worker pipes with select(), which refuses descriptors of 1024 and up, and a start
+    that raised left its jailed worker running."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400) if soft != resource.RLIM_INFINITY else soft, hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+        with SandboxPool(env["tasks"].parent.parent / "package", package="zwcx", isolation_level="bwrap", workers=1,
+                         limits=LIMITS) as pool:
+            r = pool.run(JailRequest("def solve():\n    return 1\n", "solve", [{}]))
+        assert r.status == "ok" and r.outcomes[0].value == 1, r
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_the_default_pool_has_one_worker_more_than_the_usable_cores(monkeypatch):

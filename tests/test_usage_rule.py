@@ -549,3 +549,31 @@ def test_a_solution_that_detects_the_probe_run_is_not_passed(judge, tasks, n):
             f"    return zwc.{n['abs']}(x).{n['tolist']}()\n")
     v = judge.judge(tasks["u/abs"], f"```python\n{code}```")
     assert not v.passed, v
+
+
+def test_a_usage_verdict_does_not_depend_on_a_concurrent_rewrite():
+    """check_usage's analysis is bounded by the recursion limit, which rewrite_source (the pool's dispatcher
+    threads) raises for every thread on CPython 3.11: the same deep code got two verdicts (the third red
+    team: 23 of 30 calls one way, 7 the other). The whole analysis now holds PARSE_LOCK."""
+    import threading
+
+    from selfevolve_lab.judge.usage import check_usage
+    from selfevolve_lab.sandbox.guard import rewrite_source
+
+    deep = "import zwcx\ndef solve(x):\n    y = zwcx.double(x)\n    return " + " + ".join(["x"] * 1400) + "\n"
+
+    def verdict():
+        r = check_usage(deep, package="zwcx", library="numpy", entry_point="solve")
+        return r.ok, r.status, r.detail
+
+    alone = verdict()
+    busy = "\n".join(f"def f{i}(a):\n    return a.b.c.d + a.e.f.g * a.h.i\n" for i in range(100))
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: [rewrite_source(busy) for _ in iter(stop.is_set, True)], daemon=True)
+    t.start()
+    try:
+        seen = {verdict() for _ in range(8)}
+    finally:
+        stop.set()
+        t.join()
+    assert seen == {alone}

@@ -63,7 +63,7 @@ from typing import Any
 
 from selfevolve_lab.judge.compare import equal
 from selfevolve_lab.profiles import LibraryProfile, resolve
-from selfevolve_lab.sandbox.guard import STDLIB, parse
+from selfevolve_lab.sandbox.guard import PARSE_LOCK, STDLIB, parse
 from selfevolve_lab.sandbox.pool import TestOutcome
 from selfevolve_lab.schema import Task, Verdict
 
@@ -105,7 +105,15 @@ def check_usage(code: str, *, package: str, library: str, entry_point: str,
                 trivial_apis: frozenset[str] = frozenset(), to_plain_methods: frozenset[str] = frozenset()
                 ) -> UsageResult:
     """Apply the module's rule. ``trivial_apis``: package function/method names that only build or
-    convert data; ``to_plain_methods``: methods that turn a package object into Python data."""
+    convert data; ``to_plain_methods``: methods that turn a package object into Python data. The whole
+    analysis holds `PARSE_LOCK`: its depth is bounded by the recursion limit, which a rewrite in another
+    thread raises for every thread (CPython 3.11), so the same code could get another verdict."""
+    with PARSE_LOCK:
+        return _check_usage(code, package, library, entry_point, trivial_apis, to_plain_methods)
+
+
+def _check_usage(code: str, package: str, library: str, entry_point: str, trivial_apis: frozenset[str],
+                 to_plain_methods: frozenset[str]) -> UsageResult:
     try:
         tree = parse(code)
     except (SyntaxError, ValueError):

@@ -158,6 +158,14 @@ class _Rewrite(ast.NodeTransformer):
         raise SyntaxError("class patterns (case C(...)) are not allowed in the sandbox: they read attributes "
                           "past its checks")
 
+    def visit_match_case(self, node: ast.match_case) -> ast.AST:
+        # A dotted name in a pattern (`case m.X:`, `{m.X: v}`) is read by the interpreter, past the guard;
+        # rewritten into a call it is no pattern at all (its text parses back as a class pattern).
+        if any(isinstance(n, ast.Attribute) for n in ast.walk(node.pattern)):
+            raise SyntaxError("dotted names in patterns (case m.X:) are not allowed in the sandbox: they read "
+                              "attributes past its checks")
+        return self.generic_visit(node)
+
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
         name = self._mangle(node.attr)
@@ -183,12 +191,26 @@ def parse(code: str, filename: str = "<unknown>") -> ast.Module:
         return ast.parse(code, filename)
 
 
+def _no_reserved_names(tree: ast.AST) -> None:
+    """No identifier of the run's may start with the hooks' prefix: not a name, and not what a class,
+    function, argument, import alias, pattern capture, ``global`` or keyword binds or spells (a module-level
+    ``class _SE_ga`` took the hook's place). Every identifier field of every node, not a list of node kinds."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):  # data, not an identifier (`getattr(x, "_SE_ga")` meets the guard)
+            continue
+        for _, value in ast.iter_fields(node):
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and any(part.startswith("_SE_") for part in v.split(".")):
+                    raise SyntaxError(f"the name {v!r} is reserved by the sandbox")
+
+
 def _rewritten(tree: ast.Module) -> ast.Module:
     """The tree rewritten, opening (after a docstring and ``__future__`` imports) with the statement that
     hands the guard the names the code spells."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))  # the walk recurses twice per level: a 1200-term sum is 2400 deep
     try:
+        _no_reserved_names(tree)
         rw = _Rewrite()
         tree = rw.visit(tree)
         return _spelling_first(tree, rw.spelled)
@@ -237,8 +259,10 @@ def _rewrite_source(code: str) -> str | None:
             out = ast.unparse(tree)
         finally:
             sys.setrecursionlimit(limit)
-        compile(out, "solution.py", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)  # an unparse it cannot read back
-        return out
+        back = compile(out, "solution.py", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        # the child compiles this text as it is: it must be the very tree that was checked and rewritten
+        # (`case _SE_ga(g, "x"):` read back as a class pattern, not the rewritten value pattern it came from)
+        return out if ast.dump(back) == ast.dump(tree) else None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

@@ -192,8 +192,12 @@ class _WorkerProcess:
         cfg = dict(cfg, sys_path=[jail_pkg] if jail_pkg else [], pidns=True, drop_uid=level == "bwrap")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=isolation.worker_env(), start_new_session=True)
-        self.send(_frame(cfg))  # a worker that died at once fails the hello below, with its stderr
-        hello = self._recv(start_timeout)
+        try:
+            self.send(_frame(cfg))  # a worker that died at once fails the hello below, with its stderr
+            hello = self._recv(start_timeout)
+        except BaseException:  # a start that raises must not leave the jailed worker running
+            self.kill()
+            raise
         if not hello or not hello.get("ready"):
             err = self.stderr_tail()
             self.kill()
@@ -203,10 +207,12 @@ class _WorkerProcess:
 
     def _read_exact(self, n: int, deadline: float) -> bytes | None:
         fd = self.proc.stdout.fileno()
+        poller = select.poll()  # not select(): a host with 1024 files open gives descriptors it cannot take
+        poller.register(fd, select.POLLIN)
         chunks, got = [], 0
         while got < n:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return None
             chunk = os.read(fd, n - got)
             if not chunk:
@@ -303,6 +309,7 @@ class SandboxPool:
         self.n_workers = max(1, workers or default_workers())
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
+        self._closing = threading.Lock()
         self.restarts = 0
         self.pidns: bool | None = None  # whether runs get their own PID namespace, from the first worker
         self._pidns_lock = threading.Lock()
@@ -325,12 +332,13 @@ class SandboxPool:
     # -------------------------------------------------------------- public API
 
     def submit(self, req: RunRequest) -> cf.Future[RunResult]:
-        if self._closed:
-            raise RuntimeError("the sandbox pool is closed")
         if req.perturb and not isinstance(req.seed, int):
             raise ValueError("a run that perturbs the package needs an int seed")
         fut: cf.Future[RunResult] = cf.Future()
-        self._queue.put((req, fut))
+        with self._closing:  # a run put after close()'s stop signals would wait forever
+            if self._closed:
+                raise RuntimeError("the sandbox pool is closed")
+            self._queue.put((req, fut))
         return fut
 
     def run(self, req: RunRequest) -> RunResult:
@@ -348,9 +356,10 @@ class SandboxPool:
     def close(self) -> None:
         """Stop the workers. Runs still waiting in the queue are cancelled (Ctrl-C must not wait for a
         whole evaluation's backlog); runs already handed to a worker finish first."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         while True:
             try:
                 item = self._queue.get_nowait()
