@@ -105,6 +105,16 @@ ATTACKS = [
      "def solve():\n    match V:\n        case g.{cumsum}:\n"
      "            b = g['__builtins__']\n"  # no attribute read from here on: each would call the rebound hook
      "            return 'LEAK:' + b['getattr'](b['__import__']('numpy'), '__name__')\n    return 'no'\n", False),
+    # the fifteenth: a run's own __builtins__ (its __import__ returns any object; `from m import x` reads x
+    # natively), and a facade renamed by ModuleType.__init__ so that `from m import x` falls back to
+    # sys.modules["numpy.x"]
+    ("rebound_builtins_import_from", "import zwc\nT = [zwc.{cumsum}]\n"
+     "def _imp(name, g=None, l=None, fromlist=(), level=0):\n    return T[0]\n"
+     "__builtins__ = {'__import__': _imp, 'type': type, 'dict': dict}\ndef solve():\n    from anything import __globals__ as G\n"
+     "    b = G['__builtins__']\n    b = b if type(b) is dict else b.__dict__\n"
+     "    return 'LEAK:' + b['getattr'](b['__import__']('numpy'), '__name__')\n", True),
+    ("facade_renamed_import_fallback", "import zwc\ndef solve():\n    super(type(zwc), zwc).__init__('numpy')\n"
+     "    from zwc import linalg\n    return 'LEAK:' + repr(linalg)\n", False),  # a real module is no facade
     ("match_value_reads_natively", "import zwc\nclass K:\n    pass\ndef solve():\n    k = K()\n"
      "    k.a = zwc\n    match zwc:\n        case k.a._core:\n            return 'no'\n"
      "        case _:\n            return 'LEAK:' + 'no error: the pattern read _core'\n", True),
@@ -384,12 +394,13 @@ def test_rewrite_guards_every_attribute_read_and_private_write():
     "f = lambda _SE_own: 0\n", "def f(*_SE_x, **_SE_y):\n    pass\n", "import os as _SE_ga\n",
     "from os import _SE_ga\n", "import _SE_mod.x\n", "def f():\n    global _SE_ga\n",
     "try:\n    pass\nexcept E as _SE_ga:\n    pass\n", "f(_SE_ga=1)\n", "x._SE_ga\n",
-    "match 1:\n    case _SE_ga:\n        pass\n", "match 1:\n    case [*_SE_ga]:\n        pass\n",
+    "match 1:\n    case _SE_ga:\n        pass\n", "__builtins__ = {}\n", "def f():\n    return __builtins__\n",
+    "class C:\n    __builtins__ = 1\n", "match 1:\n    case [*_SE_ga]:\n        pass\n",
     "match {}:\n    case {**_SE_ga}:\n        pass\n", "match 1:\n    case 1 as _SE_ga:\n        pass\n",
 ])
 def test_no_identifier_of_any_kind_may_take_a_hooks_name(code):
     """Not only names: whatever a class, function, argument, alias, capture, global or keyword binds."""
-    with pytest.raises(SyntaxError, match="reserved by the sandbox"):
+    with pytest.raises(SyntaxError, match="reserved by the sandbox|from-imports of private names"):
         rewrite(code)
 
 

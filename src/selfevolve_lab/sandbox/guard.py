@@ -192,15 +192,19 @@ def parse(code: str, filename: str = "<unknown>") -> ast.Module:
 
 
 def _no_reserved_names(tree: ast.AST) -> None:
-    """No identifier of the run's may start with the hooks' prefix: not a name, and not what a class,
-    function, argument, import alias, pattern capture, ``global`` or keyword binds or spells (a module-level
-    ``class _SE_ga`` took the hook's place). Every identifier field of every node, not a list of node kinds."""
+    """No identifier of the run's may start with the hooks' prefix, or be ``__builtins__``: not a name, and
+    not what a class, function, argument, import alias, pattern capture, ``global`` or keyword binds or spells
+    (a module-level ``class _SE_ga`` took the hook's place; ``__builtins__ = {...}`` gave every later function
+    an ``__import__`` of the run's, whose result ``from m import x`` reads natively). Every identifier field of
+    every node, not a list of node kinds. ``from m import _x`` is refused too: the import reads it natively."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant):  # data, not an identifier (`getattr(x, "_SE_ga")` meets the guard)
             continue
+        if isinstance(node, ast.ImportFrom) and any(a.name.startswith("_") for a in node.names):
+            raise SyntaxError("from-imports of private names are not allowed in the sandbox")
         for _, value in ast.iter_fields(node):
             for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, str) and any(part.startswith("_SE_") for part in v.split(".")):
+                if isinstance(v, str) and (v == "__builtins__" or any(p.startswith("_SE_") for p in v.split("."))):
                     raise SyntaxError(f"the name {v!r} is reserved by the sandbox")
 
 
@@ -704,8 +708,12 @@ class Guard:
                                       f"not {path!r}")
         elif event == "exec":
             code = args[0] if args else None
-            if code is self._code or (isinstance(code, types.CodeType) and code.co_filename.startswith("/")):
-                return  # the run's own module, or a module being imported
+            if code is self._code:
+                return  # the run's own module
+            if (isinstance(code, types.CodeType) and code.co_filename.startswith("/")
+                    and not code.co_filename.startswith(self.workdir)
+                    and sys._getframe(1).f_code.co_filename == "<frozen importlib._bootstrap>"):
+                return  # a module file being imported, by the import system (not a `compile(s, "/x.py")`)
             caller = sys._getframe(1).f_code  # the two that build code from validated identifiers only
             where = _EXEC_OK.get(caller.co_name)
             if where and caller.co_filename.startswith(self._stdlib) and caller.co_filename.endswith(where):
@@ -735,6 +743,11 @@ class _Facade(types.ModuleType):
         if id(self) in _REAL:
             raise TypeError("closed book: a module is named once, by the sandbox")
         super().__init__(name)
+
+    @property
+    def __name__(self):  # read natively by `from m import x`'s fallback, sys.modules[m.__name__ + ".x"]:
+        real = _REAL.get(id(self))  # the module's, whatever ModuleType.__init__ wrote into the facade
+        return real[0].__name__ if real else self.__dict__.get("__name__")
 
     def __getattr__(self, name):
         real = _REAL.get(id(self))
