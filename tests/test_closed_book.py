@@ -115,6 +115,11 @@ ATTACKS = [
      "    return 'LEAK:' + b['getattr'](b['__import__']('numpy'), '__name__')\n", True),
     ("facade_renamed_import_fallback", "import zwc\ndef solve():\n    super(type(zwc), zwc).__init__('numpy')\n"
      "    from zwc import linalg\n    return 'LEAK:' + repr(linalg)\n", False),  # a real module is no facade
+    # the sixteenth: a metaclass that returns a class that exists made it "the run's own" to the guard
+    ("metaclass_returns_existing_class", "import zwc\nF = zwc.{cumsum}\n"
+     "class Mark(metaclass=lambda *a: type(F)):\n    pass\ndef solve():\n    b = F.__globals__['__builtins__']\n"
+     "    b = b if type(b) is dict else vars(b)\n"
+     "    return 'LEAK:' + b['getattr'](b['__import__']('numpy'), '__name__')\n", False),
     ("match_value_reads_natively", "import zwc\nclass K:\n    pass\ndef solve():\n    k = K()\n"
      "    k.a = zwc\n    match zwc:\n        case k.a._core:\n            return 'no'\n"
      "        case _:\n            return 'LEAK:' + 'no error: the pattern read _core'\n", True),

@@ -298,6 +298,7 @@ class Guard:
         # and /proc: /proc/self/mem would read (and write) the run's own memory, the guard's state included
         self.deny_dirs = tuple(os.path.realpath(d).rstrip("/") + "/" for d in [*deny_dirs, "/proc"] if d)
         self.user_types: set[int] = set()
+        self.module_name = "solution"  # the run's module: its classes' __module__
         self._keep: list[type] = []
         self._code: types.CodeType | None = None
         self.armed = False
@@ -420,7 +421,7 @@ class Guard:
         return out
 
     def namespace(self) -> dict:
-        return {"__name__": "solution", "__builtins__": self.builtins, GA: self.literal_getattr, OWN: _Own(self),
+        return {"__name__": self.module_name, "__builtins__": self.builtins, GA: self.literal_getattr, OWN: _Own(self),
                 SPELL: self._spell}
 
     def _spell(self, names) -> None:
@@ -436,7 +437,10 @@ class Guard:
 
     def build_class(self, func, name, *bases, **kw):
         cls = self._real_build_class(func, name, *bases, **kw)
-        if isinstance(cls, type):
+        # the run's own only if this statement made it: a metaclass may return any class that exists
+        # (`metaclass=lambda *a: type(zwc.f)` made FunctionType "the run's", and __globals__ readable); a
+        # class made here from the body's namespace keeps that namespace's __module__, the run's module
+        if isinstance(cls, type) and vars(cls).get("__module__") == self.module_name and cls.__name__ == name:
             self.user_types.add(id(cls))
             self._keep.append(cls)
         return cls
