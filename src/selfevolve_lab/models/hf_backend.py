@@ -38,18 +38,22 @@ class TransformersBackend:
                  seed: int | None = None) -> list[str]:
         return [r.text for r in self.replies(chats, temperature=temperature, max_tokens=max_tokens, seed=seed)]
 
-    def replies(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
-                seed: int | None = None) -> list[Reply]:
-        torch = self.torch
-        prompts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        kw = {"do_sample": temperature > 0, "max_new_tokens": max_tokens, "pad_token_id": self.tok.pad_token_id}
+    def _run_generate(self, enc, temperature: float, max_tokens: int, seed: int | None, **extra):
+        """One `generate` call under the backend's lock: greedy at temperature 0, seeded when a seed is given."""
+        kw = {"do_sample": temperature > 0, "max_new_tokens": max_tokens, "pad_token_id": self.tok.pad_token_id,
+              **extra}
         if temperature > 0:
             kw["temperature"] = temperature
-        with self.lock, torch.no_grad():
+        with self.lock, self.torch.no_grad():
             if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(**enc, **kw)
+                self.torch.manual_seed(seed)
+            return self.model.generate(**enc, **kw)
+
+    def replies(self, chats: list[Messages], *, temperature: float = 0.0, max_tokens: int = 256,
+                seed: int | None = None) -> list[Reply]:
+        prompts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        out = self._run_generate(enc, temperature, max_tokens, seed)
         new = out[:, enc["input_ids"].shape[1]:]
         texts = self.tok.batch_decode(new, skip_special_tokens=True)
         # A row that stopped early ends in an end token, then padding; one cut off fills max_tokens with text.
@@ -78,14 +82,8 @@ class TransformersBackend:
                     cut.append(at)
                 return torch.tensor([at is not None], device=input_ids.device)
 
-        kw = {"do_sample": temperature > 0, "max_new_tokens": max(1, max_tokens), "pad_token_id": self.tok.pad_token_id,
-              "stopping_criteria": StoppingCriteriaList([_Stop()])}
-        if temperature > 0:
-            kw["temperature"] = temperature
-        with self.lock, torch.no_grad():
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(**enc, **kw)
+        out = self._run_generate(enc, temperature, max(1, max_tokens), seed,
+                             stopping_criteria=StoppingCriteriaList([_Stop()]))
         new = out[0, start:]
         decoded = self.tok.decode(new, skip_special_tokens=True)
         return (decoded[: cut[0]] if cut else decoded), int(new.numel()), bool(cut)
