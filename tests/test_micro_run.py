@@ -185,3 +185,72 @@ def test_a_stage_is_reused_only_with_the_settings_it_ran_with(numpy_bench, tmp_p
     assert ran[2:] == [TINY.sft_lr / 2]  # the data's settings did not change
     stage(replace(TINY, sft_lr=TINY.sft_lr / 2, data_samples=2))
     assert ran[3:] == ["data", TINY.sft_lr / 2]
+
+
+def test_a_seed_process_asks_to_die_with_its_parent(monkeypatch):
+    import torch
+
+    asked = []
+    monkeypatch.setattr(X, "die_with_parent", lambda: asked.append(True))
+
+    class World:
+        def __init__(self, cfg, log):
+            self.timings = {}
+
+        def seed(self, seed):
+            return seed
+
+    assert X._seed_in_process((World, None, 3, torch.get_num_threads())) == (3, {})
+    assert asked == [True]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_parent_takes_its_seed_processes_with_it(tmp_path):
+    """`micro run --jobs 3` killed with SIGKILL once left three seeds training for an hour."""
+    import os
+    import signal
+    import textwrap
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing as mp, os, sys, time
+        sys.path.insert(0, {str(ROOT / "src")!r})
+        from selfevolve_lab.micro.experiment import die_with_parent
+
+        def child(path):
+            die_with_parent()
+            open(path + ".tmp", "w").write(str(os.getpid()))
+            os.replace(path + ".tmp", path)
+            time.sleep(120)
+
+        if __name__ == "__main__":
+            p = mp.get_context("spawn").Process(target=child, args=({str(pid_file)!r},))
+            p.start()
+            p.join()
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+        def alive(pid):
+            try:
+                state = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                return False
+            return "\nState:\tZ" not in state
+
+        deadline = time.monotonic() + 20
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the seed process outlived its killed parent")
+    finally:
+        parent.kill()

@@ -464,9 +464,26 @@ def rl_plot(results: dict, out: Path) -> None:
     save(fig, out / "rl-curves.png")
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies: a seed process outlives a killed `--jobs`
+    parent otherwise, training on for an hour into a run no one will read. Elsewhere a no-op."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _seed_in_process(job: tuple[type, Any, int, int]) -> tuple[Any, dict[str, float]]:
     import torch
 
+    die_with_parent()
     world, cfg, seed, threads = job
     torch.set_num_threads(threads)
     exp = world(cfg, log=lambda m: print(m, flush=True))
