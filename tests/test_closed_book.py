@@ -267,6 +267,31 @@ ATTACKS = [
 ]
 
 
+
+def _shadow_module_attack() -> str:
+    """A module file the run writes into its directory under an admitted module's name, as source and as a
+    sourceless .pyc whose code claims a standard-library file name: imported, either would run with the real
+    builtins (the exec rule trusts a module file outside the run's directory, and a .pyc names its own
+    file). Closed today because every admitted module is loaded before the run; this keeps it so."""
+    import importlib.util
+    import marshal
+
+    body = "import sys\nLEAK = 'LEAK:' + ','.join(k for k in sys.modules if k.startswith('numpy'))\n"
+    code = "def solve():\n"
+    for m in sorted(STDLIB):
+        top = m.split(".")[0]
+        pyc = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(
+            compile(body, f"/usr/lib/python3/{top}.py", "exec"))
+        code += (f"    open({top + '.pyc'!r}, 'wb').write({pyc!r})\n"
+                 f"    open({top + '.py'!r}, 'w').write({body!r})\n")
+    for m in sorted(STDLIB):
+        code += (f"    try:\n        import {m} as mod\n        if getattr(mod, 'LEAK', None):\n"
+                 f"            return mod.LEAK\n    except Exception:\n        pass\n")
+    return code + "    return 'no'\n"
+
+
+ATTACKS.append(("shadow_an_admitted_module", _shadow_module_attack(), False))
+
 @pytest.fixture(scope="module")
 def pool(numpy_bench):
     if not __import__("shutil").which("bwrap"):
