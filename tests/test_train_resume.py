@@ -158,3 +158,23 @@ def test_a_checkpoint_torn_by_a_kill_is_skipped_and_removed(tmp_path):
     assert run.last_checkpoint(require=("STATE",)) == run.checkpoints / "checkpoint-2"  # 4 lacks a callback's file
     (run.checkpoints / "checkpoint-2" / "trainer_state.json").unlink()
     assert run.last_checkpoint() is None
+
+
+def test_resume_compares_a_config_written_before_a_field_existed(tmp_path):
+    """A run written before `lora` joined the config was refused on --resume with "another configuration ()":
+    a field the old config.json lacks and that is off now (None) is the same run; any other difference is
+    refused and named."""
+    from selfevolve_lab.errors import UserError
+    from selfevolve_lab.train.run import CommonOptions, open_run
+
+    now = {"recipe": "closed-rl", "hyper": {"lr": 1e-3}, "lora": None, "seed": 0}
+    (tmp_path / "config.json").write_text(json.dumps({"recipe": "closed-rl", "hyper": {"lr": 1e-3}, "seed": 0}))
+    resume = CommonOptions(resume=True, progress=False)
+    run, ckpt = open_run(tmp_path, now, resume)
+    assert ckpt is None
+    for changed, key in (({**now, "lora": {"r": 8}}, "lora"), ({**now, "hyper": {"lr": 1e-4}}, "hyper")):
+        with pytest.raises(UserError, match=rf"another configuration \({key}\)"):
+            open_run(tmp_path, changed, resume)
+    (tmp_path / "config.json").write_text(json.dumps({**now, "extra": 1}))
+    with pytest.raises(UserError, match=r"another configuration \(extra\)"):
+        open_run(tmp_path, now, resume)

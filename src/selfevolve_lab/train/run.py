@@ -246,9 +246,11 @@ def open_run(out: Path, config: dict[str, Any], opts: CommonOptions,
         if opts.resume:
             if not conf_path.is_file():
                 raise UserError(f"{out}: not a training run (no config.json); nothing to resume")
-            old = json.loads(conf_path.read_text())
-            if _comparable(old) != _comparable(config):
-                changed = sorted(k for k in set(old) | set(config) if _comparable(old).get(k) != _comparable(config).get(k))
+            was, now = _comparable(json.loads(conf_path.read_text())), _comparable(config)
+            # A field added since the run was written is absent from its config.json; off (None) now, it is
+            # the same run (a run from before --lora was refused, naming no field).
+            changed = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+            if changed:
                 raise UserError(f"{out}: --resume with another configuration ({', '.join(changed)}); use --force")
         elif not opts.force:
             raise UserError(f"{out} exists; use --resume to continue it or --force to start over")
