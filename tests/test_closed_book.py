@@ -262,6 +262,15 @@ ATTACKS = [
         ("io_fileio", "io.FileIO('y', 'r', opener=lambda p, fl: 0)")]],
     ("io_fileio_reads_outside_the_run", "import io\ndef solve():\n"
      "    return 'LEAK:' + io.FileIO(" + repr(__import__("os").__file__) + ").read(12).decode()\n", True),
+    # str.format reached through super(S, s): its fields read attributes natively (a red team, 2026-12-08)
+    ("super_format", "import zwc\nclass S(str):\n    pass\ndef solve():\n"
+     "    return 'LEAK:' + super(S, S('{0.__globals__[LIB].__name__}')).format(zwc.{cumsum})\n", True),
+    ("super_format_map", "import zwc\nclass S(str):\n    pass\ndef solve():\n"
+     "    return 'LEAK:' + super(S, S('{f.__globals__[LIB].__name__}')).format_map({'f': zwc.{cumsum}})\n", True),
+    ("super_format_guard", "class S(str):\n    pass\ndef solve():\n"
+     "    return 'LEAK:' + super(S, S('{0.__func__.__globals__[__file__]}')).format(getattr)\n", False),
+    ("super_format_by_getattr", "import zwc\nclass S(str):\n    pass\ndef solve():\n"
+     "    return 'LEAK:' + getattr(super(S, S('{0.__globals__[LIB].__name__}')), 'format')(zwc.{cumsum})\n", True),
     ("coroutine_frame", "async def c():\n    return 1\ndef solve():\n    co = c()\n    f = co.cr_frame\n    co.close()\n"
      "    return 'LEAK:' + str(list(f.f_back.f_globals)[:3])\n", False),
 ]
@@ -369,6 +378,10 @@ def test_the_package_docstrings_are_gone_in_the_jail(pool, names):
 
 
 HONEST = [
+    ("str_format_every_way", "class S(str):\n    pass\ndef solve(x):\n"
+     "    return ['{} {:.1f}'.format(1, x[0]), super(S, S('<{0}>')).format(2), str.format('{a}', a=3),"
+     " '{k}'.format_map({'k': 4}), getattr('{}!', 'format')(5)]\n",
+     ["1 1.0", "<2>", "3", "4", "5!"]),
     ("stdlib_mix", "import math, itertools, functools, collections, statistics, zwc\n"
      "from typing import List\nfrom collections import Counter, namedtuple\nP = namedtuple('P', 'a b')\n"
      "def solve(x: List[float]) -> list:\n    c = Counter(int(v) for v in x)\n"

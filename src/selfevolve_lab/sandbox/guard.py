@@ -617,10 +617,8 @@ class Guard:
     def literal_getattr(self, obj, name):
         """``obj.name`` as the code spells it."""
         self.check(obj, name)
-        if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
-                                                                            and issubclass(obj, str))):
-            return _format_of(obj, name)
-        return self._admit(self._lookup(obj, name), type(obj).__name__, name)
+        value = self._lookup(obj, name)
+        return _checked_format(value) or self._admit(value, type(obj).__name__, name)
 
     def _made_by_run(self, obj) -> bool:
         return id(obj if issubclass(type(obj), type) else type(obj)) in self.user_types
@@ -645,11 +643,8 @@ class Guard:
             if default:  # as for an attribute that is not there
                 return default[0]
             raise
-        if name in ("format", "format_map") and (issubclass(type(obj), str) or (issubclass(type(obj), type)
-                                                                    and issubclass(obj, str))):
-            return _format_of(obj, name)
         value = self._lookup(obj, name, *default)
-        return self._admit(value, type(obj).__name__, name)
+        return _checked_format(value) or self._admit(value, type(obj).__name__, name)
 
     def hasattr(self, obj, name, lib=()):
         try:
@@ -803,15 +798,22 @@ def _check_format(fmt, depth: int = 0) -> None:
             _check_format(spec, depth + 1)
 
 
-def _format_of(obj, name: str):
-    """``fmt.format`` (checked now: a string cannot change) or ``str.format`` (checks its first argument)."""
-    method = getattr(obj, name)
-    if issubclass(type(obj), str):
-        _check_format(str.__getitem__(obj, slice(None)))  # its own characters, whatever __str__ says
-        return method
+_FORMAT, _FORMAT_MAP = str.format, str.format_map
 
-    def format_(fmt, *args, **kw):
-        _check_format(fmt)
-        return method(fmt, *args, **kw)
 
-    return format_
+def _checked_format(value):
+    """``str.format``/``format_map`` however the object it was read from led there (a str, a str class, or
+    ``super(S, s)``, which a red team used to read ``{0.__globals__[LIB]}`` past a check keyed on the
+    object's type): bound, its string is checked now (a string cannot change); unbound, it checks its first
+    argument. None for any other value."""
+    if value is _FORMAT or value is _FORMAT_MAP:  # on every attribute read: kept cheap
+        def format_(fmt, *args, **kw):
+            _check_format(fmt)
+            return value(fmt, *args, **kw)
+
+        return format_
+    if (type(value) is types.BuiltinMethodType and value.__name__ in ("format", "format_map")
+            and isinstance(value.__self__, str)):
+        _check_format(str.__getitem__(value.__self__, slice(None)))  # its own characters, whatever __str__ says
+        return value
+    return None
